@@ -1,0 +1,1 @@
+"""mappa-bot edges: the `mappa` command line, Slack commands and scheduled jobs."""

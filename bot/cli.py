@@ -1,0 +1,237 @@
+"""The `mappa` command line: import, status, due, demo data and database upgrades."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from mappa_core import db
+from mappa_core.importer import import_directory
+from mappa_core.indicators import TOPICS
+from mappa_core.periods import PeriodError, parse_date
+from mappa_core.status import TopicError
+
+TICK, CROSS = "\u2713", "\u2717"
+
+
+class UsageError(Exception):
+    """Bad arguments from the user: printed as `mappa: error: ...`, exit status 2."""
+
+
+def _date_arg(text: str) -> dt.date:
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _engine():
+    engine = db.make_engine()
+    db.ensure_schema(engine)
+    return engine
+
+
+def today() -> dt.date:
+    """Today in Europe/London (the edges pass it to the core, which never reads the clock)."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo("Europe/London")).date()
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_db(args) -> int:
+    engine = db.make_engine()
+    db.upgrade(engine)
+    print(f"schema is at revision {db.current_revision(engine)}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    engine = _engine()
+    report = import_directory(engine, Path(args.dir), dry_run=args.dry_run)
+    if not report.ok:
+        for line in report.errors:
+            print(line, file=sys.stderr)
+        print(
+            f"mappa import: {len(report.errors)} error(s); nothing was written", file=sys.stderr
+        )
+        return 1
+    print(f"{'file':20} {'rows':>8} {'created':>8} {'updated':>8} {'unchanged':>9}")
+    for f in report.files:
+        print(f"{f.filename:20} {f.rows:8d} {f.created:8d} {f.updated:8d} {f.unchanged:9d}")
+    if report.dry_run:
+        print("dry run: nothing was written; the counts say what an import would do")
+    return 0
+
+
+def _fmt_pct(value) -> str:
+    return "  -  " if value is None else f"{value:5.1f}%"
+
+
+def _fmt_met(value) -> str:
+    return "-" if value is None else (TICK if value else CROSS)
+
+
+def render_status(data: dict) -> str:
+    per = data["period"]
+    area = data["area"] or "all areas"
+    lines = [
+        f"MAPPA indicators - {area} - {per['start']} to {per['end']}, as of {data['as_of']}",
+        "",
+        f"{'indicator':20} {'target':>6} {'result':>7} {'(n/d)':>11}  met {'margin':>6} {'pending':>7}",
+    ]
+    for ind in data["indicators"]:
+        nd = f"({ind['numerator']}/{ind['denominator']})"
+        margin = "-" if ind["margin"] is None else str(ind["margin"])
+        lines.append(
+            f"{ind['id']:20} {ind['target']:5d}% {_fmt_pct(ind['percent']):>7} {nd:>11}"
+            f"   {_fmt_met(ind['met'])}  {margin:>6} {ind['pending']:>7}"
+        )
+        for b in ind.get("breakdown") or []:
+            nd = f"({b['numerator']}/{b['denominator']})"
+            lines.append(
+                f"  {b['agency']:18} {'':6} {_fmt_pct(b['percent']):>7} {nd:>11}   {_fmt_met(b['met'])}"
+            )
+        if ind["counts"]:
+            counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind["counts"].items())
+            lines.append(f"  now: {counts}")
+    lines.append("")
+    lines.append(
+        "margin: further failures the period can absorb and still meet the target, "
+        "counting the pending items"
+    )
+    return "\n".join(lines)
+
+
+def cmd_status(args) -> int:
+    from mappa_core.status import status
+
+    as_of = args.as_of or today()
+    data = status(_engine(), as_of, args.topic, args.period, args.area)
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print(render_status(data))
+    return 0
+
+
+def render_due(items, as_of: dt.date) -> str:
+    from mappa_core.due import KIND_LABELS
+
+    if items.empty:
+        return f"Nothing overdue or due soon as of {as_of.isoformat()}."
+    lines = [
+        f"{'':3}{'deadline':10} {'wd left':>7}  {'what':34} {'case':12} {'meeting':10} "
+        f"{'agency':16} chair"
+    ]
+    for row in items.itertuples(index=False):
+        flag = "!! " if row.overdue else "   "
+        lines.append(
+            f"{flag}{row.deadline.date().isoformat():10} {row.working_days_left:>7}  "
+            f"{KIND_LABELS[row.kind]:34} {row.ref:12} {row.meeting_id or '':10} "
+            f"{row.agency or '':16} {row.chair_id or ''}"
+        )
+        if row.detail:
+            lines.append(f"{'':24}{row.detail}")
+    overdue = int(items["overdue"].sum())
+    lines.append("")
+    lines.append(f"{overdue} overdue (!!), {len(items) - overdue} due soon, as of {as_of.isoformat()}")
+    return "\n".join(lines)
+
+
+def cmd_due(args) -> int:
+    from mappa_core.due import due_items
+    from mappa_core.indicators import compute_deadlines
+    from mappa_core.queries import load_records
+
+    if args.days < 0:
+        raise UsageError("--days must be 0 or more")
+    as_of = args.as_of or today()
+    computed = compute_deadlines(load_records(_engine(), args.area), as_of)
+    items = due_items(computed, args.days, args.chair)
+    if args.limit:
+        items = items.head(args.limit)
+    print(render_due(items, as_of))
+    return 0
+
+
+def cmd_demo_data(args) -> int:
+    from mappa_core.demo import write_demo_data
+
+    if args.individuals < 1 or args.years < 1:
+        raise UsageError("--individuals and --years must be at least 1")
+    until = args.until or today()
+    counts = write_demo_data(
+        Path(args.dir), individuals=args.individuals, years=args.years, seed=args.seed,
+        until=until,
+    )
+    print(
+        f"wrote synthetic region to {args.dir} (seed {args.seed}, up to {until}): "
+        + ", ".join(f"{n} {name}" for name, n in counts.items())
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mappa", description="MAPPA performance indicators and deadlines (Scotland)."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("db", help="database schema")
+    dsub = d.add_subparsers(dest="db_command", required=True)
+    dsub.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db)
+
+    i = sub.add_parser("import", help="import the CSV files of a directory")
+    i.add_argument("dir")
+    i.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+    i.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("status", help="the indicators for a period and area")
+    s.add_argument("topic", nargs="?", default="all", choices=list(TOPICS))
+    s.add_argument("--period", help="2026-27, 2026-27-Q3 or YYYY-MM-DD..YYYY-MM-DD")
+    s.add_argument("--area")
+    s.add_argument("--as-of", type=_date_arg, help="date the records stood (default today)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+
+    u = sub.add_parser("due", help="what is overdue and what falls due soon")
+    u.add_argument("--days", type=int, default=14, help="look this many days ahead (14)")
+    u.add_argument("--chair", help="only this chair's items (person id)")
+    u.add_argument("--area")
+    u.add_argument("--as-of", type=_date_arg)
+    u.add_argument("--limit", type=int, default=0, help="show at most this many rows")
+    u.set_defaults(func=cmd_due)
+
+    g = sub.add_parser("demo-data", help="write a synthetic region's CSV files")
+    g.add_argument("dir")
+    g.add_argument("--individuals", type=int, default=7000)
+    g.add_argument("--years", type=int, default=5)
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--until", type=_date_arg, help="last day of history (default today)")
+    g.set_defaults(func=cmd_demo_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, PeriodError, TopicError) as exc:
+        parser.exit(2, f"mappa: error: {exc}\n")
+    except db.SchemaError as exc:
+        parser.exit(2, f"mappa: {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

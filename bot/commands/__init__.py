@@ -1,0 +1,1 @@
+"""Slack slash-command handlers (`/mappa ...`); not built yet, see issue 3."""

@@ -1,0 +1,1 @@
+"""Scheduled jobs (digests, escalations, delivery); not built yet, see issue 4."""

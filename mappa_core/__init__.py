@@ -1,0 +1,1 @@
+"""mappa_core: the pure rules of MAPPA performance management, plus import and storage."""

@@ -1,0 +1,107 @@
+"""What is open now: overdue and soon-due items for `mappa due`, the digests and escalations.
+
+Built only from the frames of `deadlines` (through `indicators.Computed`), so a due date
+is computed in one place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .calendar import working_days_between_by_area
+from .indicators import Computed
+
+DUE_COLUMNS = [
+    "kind", "ref", "area", "meeting_id", "agency", "deadline", "overdue",
+    "working_days_left", "chair_id", "detail",
+]
+KIND_LABELS = {
+    "review": "review due",
+    "minutes": "minutes and RMP",
+    "contribution": "written contribution",
+    "disclosure": "disclosure decision",
+    "pre_release": "initial L3 meeting before release",
+}
+
+
+def open_items(c: Computed) -> pd.DataFrame:
+    """Every item not yet done on `c.as_of`, overdue or not, one row each."""
+    today = pd.Timestamp(c.as_of)
+    parts = []
+
+    r = c.reviews
+    late_open = r[(r["status"] == "late") & r["done"].isna()]
+    if not late_open.empty:
+        first = late_open.groupby(["ref", "level"], as_index=False).agg(
+            deadline=("due", "min"), missed=("due", "size"),
+            area=("area", "first"), chair_id=("chair_id", "first"),
+        )
+        first["detail"] = (
+            "Level " + first["level"].astype(str) + " review; "
+            + first["missed"].astype(str) + " due date(s) missed"
+        )
+        parts.append(first.assign(kind="review"))
+    pending = r[r["status"] == "pending"]
+    if not pending.empty:
+        parts.append(
+            pending.rename(columns={"due": "deadline"})
+            .assign(kind="review", detail="Level " + pending["level"].astype(str) + " review")
+            .drop(columns=["meeting_id", "done", "reason"])
+        )
+
+    m = c.meetings
+    for kind, done_col in (("minutes", "minutes_done"), ("disclosure", "disclosure_done")):
+        open_ = m[~m[done_col]]
+        if not open_.empty:
+            missing = (
+                np.where(open_["minutes_issued"].isna(), "minutes", "")
+                + np.where(open_["minutes_issued"].isna() & open_["rmp_ratified"].isna(), " and ", "")
+                + np.where(open_["rmp_ratified"].isna(), "RMP", "")
+            ) if kind == "minutes" else "decision not recorded"
+            parts.append(
+                open_[["ref", "area", "meeting_id", "deadline", "chair_id"]].assign(
+                    kind=kind, detail=missing
+                )
+            )
+    inv = c.invitations
+    missing = inv[inv["absent"] & ~inv["written"]]
+    if not missing.empty:
+        parts.append(
+            missing[["ref", "area", "meeting_id", "agency", "deadline", "chair_id"]].assign(
+                kind="contribution", detail="absent, no written contribution"
+            )
+        )
+    rel = c.releases
+    upcoming = rel[~rel["met"] & (rel["release_date"] >= today)]
+    if not upcoming.empty:
+        parts.append(
+            upcoming[["ref", "area", "deadline", "chair_id"]].assign(
+                kind="pre_release",
+                detail="release " + upcoming["release_date"].dt.strftime("%Y-%m-%d"),
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=DUE_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    for col in DUE_COLUMNS:
+        if col not in out:
+            out[col] = None
+    out["overdue"] = out["deadline"] < today
+    out["working_days_left"] = working_days_between_by_area(
+        np.datetime64(c.as_of, "D"), out["deadline"].to_numpy(), out["area"].to_numpy(),
+        c.records.local_holidays,
+    )
+    return out[DUE_COLUMNS]
+
+
+def due_items(
+    c: Computed, days: int = 14, chair: str | None = None
+) -> pd.DataFrame:
+    """Overdue items and those due within `days` calendar days, most urgent first."""
+    items = open_items(c)
+    horizon = pd.Timestamp(c.as_of) + pd.Timedelta(days=days)
+    items = items[items["overdue"] | (items["deadline"] <= horizon)]
+    if chair is not None:
+        items = items[items["chair_id"] == chair]
+    return items.sort_values(["deadline", "kind", "ref"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,377 @@
+"""CSV import: validate a whole file set, then upsert it in one transaction or write nothing.
+
+Every error is reported as `file:line: column: reason`, all of them at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import SQLModel
+
+from . import models  # noqa: F401  (registers the tables)
+from .schema import FILES, Column, FileSpec
+
+INT_COLUMNS = {"category", "level", "release_level", "birth_year"}
+TRUE = {"yes", "y", "true", "1"}
+FALSE = {"no", "n", "false", "0"}
+MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
+_UK = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+BATCH = 5000
+
+
+@dataclass
+class FileReport:
+    filename: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportReport:
+    files: list[FileReport] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class _Parsed:
+    spec: FileSpec
+    rows: list[dict]  # typed values by column name
+    lines: list[int]  # file line of each row
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, filename: str, line: int, column: str, reason: str) -> None:
+        self.items.append(f"{filename}:{line}: {column}: {reason}")
+
+
+def parse_date_value(text: str) -> dt.date:
+    """An ISO or UK (DD/MM/YYYY) date; ValueError says why not."""
+    try:
+        if _ISO.fullmatch(text):
+            value = dt.date.fromisoformat(text)
+        elif m := _UK.fullmatch(text):
+            value = dt.date(int(m[3]), int(m[2]), int(m[1]))
+        else:
+            raise ValueError(f"{_show(text)} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+    except ValueError as exc:
+        if "is not a date" in str(exc):
+            raise
+        raise ValueError(f"{_show(text)} is not a real date") from None
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise ValueError(f"{_show(text)} is outside {MIN_DATE.year}-{MAX_DATE.year}")
+    return value
+
+
+def _show(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _converter(col: Column) -> Callable[[str], object]:
+    if col.kind == "date":
+        return parse_date_value
+    if col.kind == "bool":
+        def to_bool(text: str) -> bool:
+            low = text.lower()
+            if low in TRUE:
+                return True
+            if low in FALSE:
+                return False
+            raise ValueError(f"{_show(text)} is not yes or no")
+        return to_bool
+    if col.kind in ("enum", "roles"):
+        canonical = {v.lower(): v for v in col.values}
+        allowed = ", ".join(col.values)
+
+        def to_enum(text: str) -> str:
+            try:
+                return canonical[text.lower()]
+            except KeyError:
+                raise ValueError(f"{_show(text)} is not one of: {allowed}") from None
+
+        if col.kind == "roles":
+            def to_roles(text: str) -> str:
+                parts = [p.strip() for p in text.split(";") if p.strip()]
+                if not parts:
+                    raise ValueError("no role given")
+                return ";".join(to_enum(p) for p in parts)
+            return to_roles
+        if col.name in INT_COLUMNS:
+            return lambda text: int(to_enum(text))
+        return to_enum
+    if col.kind == "int":
+        def to_int(text: str) -> int:
+            if not re.fullmatch(r"\d{4}", text) or not 1900 <= int(text) <= 2100:
+                raise ValueError(f"{_show(text)} is not a year between 1900 and 2100")
+            return int(text)
+        return to_int
+    return lambda text: text
+
+
+def _read_text(path: Path, errors: _Errors) -> str | None:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        errors.add(path.name, line, "-", f"not UTF-8 text (byte {data[exc.start]:#04x})")
+        return None
+
+
+def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
+    text = _read_text(path, errors)
+    if text is None:
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        errors.add(spec.filename, 1, "-", "the file is empty (a header row is required)")
+        return None
+    except csv.Error as exc:
+        errors.add(spec.filename, 1, "-", f"not a readable CSV header ({exc})")
+        return None
+    header = [h.strip().lstrip("\ufeff").lower() for h in header]
+    positions = {}
+    for i, name in enumerate(header):
+        if name in spec.column_names and name in positions:
+            errors.add(spec.filename, 1, name, "the column appears twice in the header")
+        positions.setdefault(name, i)
+    missing = [c.name for c in spec.columns if c.required and c.name not in positions]
+    for name in missing:
+        errors.add(spec.filename, 1, name, "required column is missing from the header")
+    if missing:
+        return None
+
+    columns = [(c, positions.get(c.name), _converter(c)) for c in spec.columns]
+    width = len(header)
+    rows: list[dict] = []
+    lines: list[int] = []
+    seen: dict[tuple, int] = {}
+    line = reader.line_num
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.add(spec.filename, reader.line_num, "-", f"not readable as CSV ({exc})")
+            break
+        line_start = line + 1
+        line = reader.line_num
+        if not record or all(not v.strip() for v in record):
+            continue
+        if len(record) != width:
+            errors.add(
+                spec.filename, line_start, "-",
+                f"has {len(record)} fields but the header has {width}",
+            )
+            continue
+        row: dict = {}
+        ok = True
+        for col, pos, convert in columns:
+            raw = record[pos].strip() if pos is not None else ""
+            if not raw:
+                if col.required:
+                    errors.add(spec.filename, line_start, col.name, "a value is required")
+                    ok = False
+                row[col.name] = None
+                continue
+            if len(raw) > col.max_length:
+                errors.add(
+                    spec.filename, line_start, col.name,
+                    f"longer than {col.max_length} characters",
+                )
+                ok = False
+                continue
+            try:
+                row[col.name] = convert(raw)
+            except ValueError as exc:
+                errors.add(spec.filename, line_start, col.name, str(exc))
+                ok = False
+        if not ok:
+            continue
+        key = tuple(row[k] for k in spec.key)
+        if key in seen:
+            errors.add(
+                spec.filename, line_start, ",".join(spec.key),
+                f"duplicate key {_show('/'.join(map(str, key)))} (first on line {seen[key]})",
+            )
+            continue
+        seen[key] = line_start
+        rows.append(row)
+        lines.append(line_start)
+    return _Parsed(spec, rows, lines)
+
+
+def _row_rules(parsed: _Parsed, errors: _Errors) -> None:
+    """Rules within one row that no single column can check."""
+    name = parsed.spec.filename
+    for row, line in zip(parsed.rows, parsed.lines):
+        if name == "individuals.csv":
+            if row["category"] == 3 and row["level"] == 1:
+                errors.add(name, line, "level", "a Category 3 individual is managed at Level 2 or 3, never Level 1")
+            if row["release_date"] and row["custody_from"] and row["release_date"] < row["custody_from"]:
+                errors.add(name, line, "release_date", "the release date is before custody_from")
+            if row["mappa_end"] and row["mappa_end"] < row["mappa_start"]:
+                errors.add(name, line, "mappa_end", "the case was archived before it started (mappa_start)")
+        elif name == "meetings.csv":
+            for col in ("minutes_issued", "rmp_ratified"):
+                if row[col] and row[col] < row["date"]:
+                    errors.add(name, line, col, f"{col} is before the meeting date {row['date']}")
+
+
+def _existing_keys(conn: Connection, table: str, column: str) -> set:
+    tbl = SQLModel.metadata.tables[table]
+    return set(conn.execute(select(tbl.c[column])).scalars())
+
+
+def _reference_rules(parsed: dict[str, _Parsed], conn: Connection, errors: _Errors) -> None:
+    key_of = {"individual": "ref", "meeting": "meeting_id", "agency": "agency"}
+    known: dict[str, set] = {}
+    for spec_name, p in parsed.items():
+        for column, table in p.spec.references.items():
+            if table not in known:
+                known[table] = _existing_keys(conn, table, key_of[table])
+                for other in parsed.values():
+                    if other.spec.table == table:
+                        known[table] |= {r[key_of[table]] for r in other.rows}
+            names = known[table]
+            for row, line in zip(p.rows, p.lines):
+                value = row.get(column)
+                if value is not None and value not in names:
+                    errors.add(spec_name, line, column, f"unknown {table} {_show(value)}")
+
+
+def _load_existing(conn: Connection, table: Table, spec: FileSpec) -> dict[tuple, tuple]:
+    cols = [table.c[c] for c in spec.column_names]
+    out = {}
+    key_idx = [spec.column_names.index(k) for k in spec.key]
+    for rec in conn.execute(select(*cols)):
+        out[tuple(rec[i] for i in key_idx)] = tuple(rec)
+    return out
+
+
+def _progress(filename: str, done: int, total: int) -> None:
+    if total >= 20000 and sys.stderr.isatty():
+        width = 30
+        filled = int(width * done / total)
+        sys.stderr.write(f"\r{filename:18} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
+    spec = parsed.spec
+    table = SQLModel.metadata.tables[spec.table]
+    existing = _load_existing(conn, table, spec)
+    names = spec.column_names
+    report = FileReport(spec.filename, rows=len(parsed.rows))
+    inserts, updates = [], []
+    for row in parsed.rows:
+        values = tuple(row[c] for c in names)
+        key = tuple(row[k] for k in spec.key)
+        old = existing.get(key)
+        if old is None:
+            inserts.append(row)
+        elif old != values:
+            updates.append(row)
+        else:
+            report.unchanged += 1
+    report.created, report.updated = len(inserts), len(updates)
+    if not write:
+        return report
+    total = len(inserts) + len(updates)
+    done = 0
+    for i in range(0, len(inserts), BATCH):
+        chunk = inserts[i : i + BATCH]
+        conn.execute(table.insert(), chunk)
+        done += len(chunk)
+        _progress(spec.filename, done, total)
+    if updates:
+        stmt = (
+            table.update()
+            .where(and_(*[table.c[k] == bindparam(f"k_{k}") for k in spec.key]))
+            .values({c: bindparam(f"v_{c}") for c in names if c not in spec.key})
+        )
+        for i in range(0, len(updates), BATCH):
+            chunk = updates[i : i + BATCH]
+            params = [
+                {**{f"k_{k}": r[k] for k in spec.key},
+                 **{f"v_{c}": r[c] for c in names if c not in spec.key}}
+                for r in chunk
+            ]
+            conn.execute(stmt, params)
+            done += len(chunk)
+            _progress(spec.filename, done, total)
+    return report
+
+
+def find_files(directory: Path) -> list[tuple[FileSpec, Path]]:
+    found = []
+    for spec in FILES:
+        path = directory / spec.filename
+        if path.is_file():
+            found.append((spec, path))
+    return found
+
+
+def import_directory(engine: Engine, directory: Path | str, dry_run: bool = False) -> ImportReport:
+    """Validate every CSV file of SPEC section 5 in `directory`, then upsert them all or none."""
+    directory = Path(directory)
+    report = ImportReport(dry_run=dry_run)
+    if not directory.is_dir():
+        report.errors.append(f"{directory}: not a directory")
+        return report
+    files = find_files(directory)
+    if not files:
+        names = ", ".join(s.filename for s in FILES)
+        report.errors.append(f"{directory}: none of the import files is there ({names})")
+        return report
+    errors = _Errors()
+    parsed: dict[str, _Parsed] = {}
+    for spec, path in files:
+        p = _parse_file(path, spec, errors)
+        if p is not None:
+            _row_rules(p, errors)
+            parsed[spec.filename] = p
+    with engine.begin() as conn:
+        _reference_rules(parsed, conn, errors)
+        if errors.items:
+            report.errors = errors.items
+            return report
+        for spec, _path in files:
+            report.files.append(_upsert(conn, parsed[spec.filename], write=not dry_run))
+        if dry_run:
+            conn.rollback()
+    return report
+
+
+def format_report(report: ImportReport) -> Iterable[str]:
+    verb = "would be" if report.dry_run else ""
+    yield f"{'file':20} {'rows':>8} {'created':>8} {'updated':>8} {'unchanged':>9}"
+    for f in report.files:
+        yield f"{f.filename:20} {f.rows:8d} {f.created:8d} {f.updated:8d} {f.unchanged:9d}"
+    if report.dry_run:
+        yield f"dry run: nothing written (the counts are what {verb} written)".replace("  ", " ")

@@ -1,0 +1,109 @@
+"""Reporting periods: reporting years (1 April - 31 March), their quarters and date ranges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+_YEAR = re.compile(r"(\d{4})-(\d{2})")
+_QUARTER = re.compile(r"(\d{4})-(\d{2})-Q([1-4])")
+_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
+
+
+class PeriodError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.date
+    end: dt.date  # inclusive
+    label: str
+
+    def contains(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+    def to_dict(self) -> dict:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+def reporting_year_of(day: dt.date) -> int:
+    """The calendar year in which the reporting year containing `day` starts."""
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def year_label(start_year: int) -> str:
+    return f"{start_year}-{(start_year + 1) % 100:02d}"
+
+
+def reporting_year(start_year: int) -> Period:
+    return Period(
+        dt.date(start_year, 4, 1), dt.date(start_year + 1, 3, 31), year_label(start_year)
+    )
+
+
+def quarter(start_year: int, q: int) -> Period:
+    month = 4 + 3 * (q - 1)
+    year = start_year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    start = dt.date(year, month, 1)
+    nxt = dt.date(year + (month + 2) // 12, (month + 2) % 12 + 1, 1)
+    return Period(start, nxt - dt.timedelta(days=1), f"{year_label(start_year)}-Q{q}")
+
+
+def quarter_of(day: dt.date) -> Period:
+    start_year = reporting_year_of(day)
+    q = ((day.month - 4) % 12) // 3 + 1
+    return quarter(start_year, q)
+
+
+def previous_quarters(period: Period, n: int) -> list[Period]:
+    """The n quarters ending with the quarter that contains period.start, oldest first."""
+    out = [quarter_of(period.start)]
+    while len(out) < n:
+        out.insert(0, quarter_of(out[0].start - dt.timedelta(days=1)))
+    return out
+
+
+def _check_year_pair(text: str, first: str, second: str) -> int:
+    start_year = int(first)
+    if (start_year + 1) % 100 != int(second):
+        raise PeriodError(
+            f"period {text!r}: a reporting year is written with consecutive years, "
+            f"e.g. {year_label(start_year)}"
+        )
+    return start_year
+
+
+def parse_period(text: str) -> Period:
+    """Parse `2026-27`, `2026-27-Q3` or `YYYY-MM-DD..YYYY-MM-DD` (both ends inclusive)."""
+    text = text.strip()
+    if m := _QUARTER.fullmatch(text):
+        return quarter(_check_year_pair(text, m[1], m[2]), int(m[3]))
+    if m := _YEAR.fullmatch(text):
+        return reporting_year(_check_year_pair(text, m[1], m[2]))
+    if m := _RANGE.fullmatch(text):
+        try:
+            start, end = dt.date.fromisoformat(m[1]), dt.date.fromisoformat(m[2])
+        except ValueError as exc:
+            raise PeriodError(f"period {text!r}: {exc}") from None
+        if end < start:
+            raise PeriodError(f"period {text!r}: the end is before the start")
+        return Period(start, end, text)
+    raise PeriodError(
+        f"period {text!r} is not one of 2026-27, 2026-27-Q3 or YYYY-MM-DD..YYYY-MM-DD"
+    )
+
+
+def parse_date(text: str) -> dt.date:
+    """An ISO date or a UK DD/MM/YYYY date (never US order)."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return dt.date.fromisoformat(text)
+        if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text):
+            return dt.date(int(m[3]), int(m[2]), int(m[1]))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a real date ({exc})") from None
+    raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")

@@ -1,0 +1,37 @@
+"""The `status` answer (SPEC section 6): indicators for a topic, period and area as JSON data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.engine import Engine
+
+from .indicators import TOPICS, compute_deadlines, compute_indicators
+from .periods import Period, parse_period, quarter_of
+from .queries import load_records
+
+
+class TopicError(ValueError):
+    pass
+
+
+def resolve(topic: str, period: str | None, as_of: dt.date) -> tuple[tuple[str, ...], Period]:
+    """The indicator ids of a topic and the period (default: the quarter containing as_of)."""
+    if topic not in TOPICS:
+        raise TopicError(f"unknown topic {topic!r}: use one of {', '.join(TOPICS)}")
+    return TOPICS[topic], (parse_period(period) if period else quarter_of(as_of))
+
+
+def status(
+    engine: Engine, as_of: dt.date, topic: str = "all", period: str | None = None,
+    area: str | None = None,
+) -> dict:
+    ids, per = resolve(topic, period, as_of)
+    computed = compute_deadlines(load_records(engine, area), as_of)
+    results = compute_indicators(computed, per, ids)
+    return {
+        "period": per.to_dict(),
+        "area": area,
+        "as_of": as_of.isoformat(),
+        "indicators": [r.to_dict() for r in results],
+    }

@@ -1,0 +1,62 @@
+"""Shared fixtures: real SQLite files and, where MAPPA_TEST_POSTGRES_URL is set, a real
+PostgreSQL database created fresh for each test and dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from mappa_core import db
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GRAMPIAN = FIXTURES / "grampian"
+PG_URL = os.environ.get("MAPPA_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'mappa.db'}"
+
+
+@pytest.fixture
+def postgres_url():
+    if not PG_URL:
+        pytest.skip("MAPPA_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"mappa_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request) -> str:
+    """Runs the test once on a SQLite file and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def engine(db_url):
+    eng = db.make_engine(db_url)
+    db.ensure_schema(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url):
+    eng = db.make_engine(sqlite_url)
+    db.ensure_schema(eng)
+    yield eng
+    eng.dispose()

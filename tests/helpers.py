@@ -1,0 +1,80 @@
+"""Build small hand-made scenarios as real CSV files, imported into a real SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+from mappa_core import db
+from mappa_core.importer import import_directory
+from mappa_core.indicators import compute_deadlines, compute_indicators
+from mappa_core.periods import parse_period
+from mappa_core.queries import load_records
+from mappa_core.schema import FILES
+
+AREA = "Testshire"
+AGENCIES = [
+    {"agency": "police", "name": "Police Scotland", "kind": "ra", "role": "police"},
+    {"agency": "cbsw-a", "name": "Social Work A", "kind": "ra", "role": "social_work"},
+    {"agency": "cbsw-b", "name": "Social Work B", "kind": "ra", "role": "social_work"},
+    {"agency": "sps", "name": "Scottish Prison Service", "kind": "ra", "role": "sps"},
+    {"agency": "nhs", "name": "NHS Testshire", "kind": "dtc", "role": "health",
+     "email": "nhs@example.org"},
+    {"agency": "nhs-ra", "name": "NHS marked RA", "kind": "ra", "role": "health"},
+    {"agency": "housing", "name": "Housing", "kind": "dtc", "role": "housing",
+     "email": "housing@example.org"},
+    {"agency": "scra", "name": "SCRA", "kind": "dtc", "role": "scra"},
+]
+INDIVIDUAL = {
+    "area": AREA, "category": "1", "level": "2", "status": "community",
+    "mappa_start": "2020-01-01", "chair_id": "chair-1",
+}
+MEETING = {"level": "2", "kind": "review", "setting": "community", "chair_id": "chair-1"}
+
+
+def write_csv(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        for row in rows:
+            w.writerow({c: row.get(c, "") for c in columns})
+
+
+def write_files(directory: Path, **tables: list[dict]) -> Path:
+    """Write CSVs named after SPEC files: individuals=[...], meetings=[...], ...
+
+    Individuals and meetings take their defaults from INDIVIDUAL and MEETING.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    specs = {s.filename.removesuffix(".csv"): s for s in FILES}
+    for name, rows in tables.items():
+        base = {"individuals": INDIVIDUAL, "meetings": MEETING}.get(name, {})
+        full = [{**base, **r} for r in rows]
+        write_csv(directory / f"{name}.csv", full, specs[name].column_names)
+    return directory
+
+
+def scenario(tmp_path: Path, agencies=None, **tables):
+    """A SQLite database holding exactly these records; returns its engine."""
+    directory = write_files(tmp_path / "csv", agencies=agencies or AGENCIES, **tables)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'scenario.db'}")
+    db.ensure_schema(engine)
+    report = import_directory(engine, directory)
+    assert report.ok, report.errors
+    return engine
+
+
+def indicators(engine, period: str, as_of: str, area: str | None = None) -> dict[str, dict]:
+    computed = compute_deadlines(load_records(engine, area), dt.date.fromisoformat(as_of))
+    return {r.id: r.to_dict() for r in compute_indicators(computed, parse_period(period))}
+
+
+def reviews(engine, as_of: str):
+    """The review chain items (deadlines.review_items) as (level, due, status) tuples."""
+    computed = compute_deadlines(load_records(engine), dt.date.fromisoformat(as_of))
+    r = computed.reviews
+    return [
+        (int(lv), d.date().isoformat(), s)
+        for lv, d, s in zip(r["level"], r["due"], r["status"])
+    ]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import signal
 import sys
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
 from mappa_core import db
-from mappa_core.importer import import_directory
 from mappa_core.indicators import TOPICS
 from mappa_core.periods import PeriodError, parse_date
 from mappa_core.status import TopicError
@@ -52,6 +55,8 @@ def cmd_db(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from mappa_core.importer import import_directory
+
     engine = _engine()
     report = import_directory(engine, Path(args.dir), dry_run=args.dry_run)
     if not report.ok:
@@ -120,6 +125,47 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_exceptions(args) -> int:
+    from mappa_core.indicators import (
+        INDICATORS,
+        compute_deadlines,
+        compute_indicators,
+        exceptions_frame,
+        group_exceptions,
+    )
+    from mappa_core.queries import load_records
+    from mappa_core.status import resolve
+
+    as_of = args.as_of or today()
+    ids, period = resolve("all", args.period, as_of)
+    if args.indicator:
+        if args.indicator not in INDICATORS:
+            raise UsageError(f"unknown indicator {args.indicator!r}: use one of {', '.join(INDICATORS)}")
+        ids = (args.indicator,)
+    computed = compute_deadlines(load_records(_engine(), args.area), as_of)
+    results = compute_indicators(computed, period, ids)
+    if args.csv:
+        exceptions_frame(results).to_csv(sys.stdout, index=False)
+        return 0
+    groups = group_exceptions(results)
+    total = sum(len(r.exceptions) for r in results)
+    print(f"{total} exception(s), {period.start} to {period.end}, as of {as_of}")
+    titles = {"by_reason": "by reason", "by_agency": "by agency",
+              "by_case": "cases with more than one exception", "by_chair": "by chair"}
+    for key, title in titles.items():
+        print(f"\n{title}:")
+        if not groups[key]:
+            print("  (none)")
+        for name, n in sorted(groups[key].items(), key=lambda kv: (-kv[1], kv[0])):
+            print(f"  {n:5d}  {name}")
+    return 0
+
+
+def _text(value) -> str:
+    """A cell for display: blank for None and NaN."""
+    return "" if value is None or value != value else str(value)
+
+
 def render_due(items, as_of: dt.date) -> str:
     from mappa_core.due import KIND_LABELS
 
@@ -133,8 +179,8 @@ def render_due(items, as_of: dt.date) -> str:
         flag = "!! " if row.overdue else "   "
         lines.append(
             f"{flag}{row.deadline.date().isoformat():10} {row.working_days_left:>7}  "
-            f"{KIND_LABELS[row.kind]:34} {row.ref:12} {row.meeting_id or '':10} "
-            f"{row.agency or '':16} {row.chair_id or ''}"
+            f"{KIND_LABELS[row.kind]:34} {row.ref:12} {_text(row.meeting_id):10} "
+            f"{_text(row.agency):16} {_text(row.chair_id)}"
         )
         if row.detail:
             lines.append(f"{'':24}{row.detail}")
@@ -211,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--limit", type=int, default=0, help="show at most this many rows")
     u.set_defaults(func=cmd_due)
 
+    x = sub.add_parser("exceptions", help="exceptions grouped by reason, agency, case and chair")
+    x.add_argument("--period")
+    x.add_argument("--area")
+    x.add_argument("--as-of", type=_date_arg)
+    x.add_argument("--indicator", help="one indicator id (default: all ten)")
+    x.add_argument("--csv", action="store_true", help="every exception as CSV rows")
+    x.set_defaults(func=cmd_exceptions)
+
     g = sub.add_parser("demo-data", help="write a synthetic region's CSV files")
     g.add_argument("dir")
     g.add_argument("--individuals", type=int, default=7000)
@@ -222,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        # `mappa due | head` should stop quietly, not with a traceback.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -230,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"mappa: error: {exc}\n")
     except db.SchemaError as exc:
         parser.exit(2, f"mappa: {exc}\n")
+    except (OperationalError, ArgumentError, NoSuchModuleError) as exc:
+        url = db.database_url()
+        safe = make_url(url).render_as_string(hide_password=True) if "://" in url else url
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        parser.exit(2, f"mappa: cannot use the database {safe} (MAPPA_DATABASE_URL): {reason}\n")
     return 0
 
 

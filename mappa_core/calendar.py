@@ -8,8 +8,8 @@ datetime64[D] arrays so that deadlines for a whole region are one call.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Iterable, Mapping
 
 import holidays
 import numpy as np

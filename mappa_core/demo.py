@@ -129,7 +129,9 @@ def generate(
         "ref": refs, "area": area, "category": category, "level": level, "status": status,
         "mappa_start": _fmt(start.astype(float)), "mappa_end": _fmt(mappa_end),
         "custody_from": _fmt(custody_from), "release_date": _fmt(release),
-        "release_level": np.where(np.isnan(release_level), "", release_level.astype("int64").astype(str)),
+        "release_level": np.where(
+            np.isnan(release_level), "", np.nan_to_num(release_level).astype("int64").astype(str)
+        ),
         "chair_id": chair,
         "birth_year": rng.integers(1945, 2006, n),
         "gender": rng.choice(["male", "female"], n, p=[0.96, 0.04]),

@@ -13,9 +13,15 @@ from .calendar import working_days_between_by_area
 from .indicators import Computed
 
 DUE_COLUMNS = [
-    "kind", "ref", "area", "meeting_id", "agency", "deadline", "overdue",
+    "kind", "level", "ref", "area", "meeting_id", "agency", "deadline", "overdue",
     "working_days_left", "chair_id", "detail",
 ]
+# Paperwork (minutes, contributions, disclosure) older than this stops being chased:
+# by then the next review has usually superseded it, and the indicator has recorded it.
+LOOKBACK_DAYS = 90
+# Most urgent first: missed reviews and pre-release meetings are about the public's safety.
+URGENCY = {"review3": 0, "pre_release": 1, "review2": 2, "minutes": 3, "contribution": 4,
+           "disclosure": 5}
 KIND_LABELS = {
     "review": "review due",
     "minutes": "minutes and RMP",
@@ -25,9 +31,14 @@ KIND_LABELS = {
 }
 
 
-def open_items(c: Computed) -> pd.DataFrame:
-    """Every item not yet done on `c.as_of`, overdue or not, one row each."""
+def open_items(c: Computed, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
+    """Every item not yet done on `c.as_of`, overdue or not, one row each.
+
+    Cases archived by `as_of` have nothing open; meeting paperwork is chased for
+    `lookback_days` after its deadline.
+    """
     today = pd.Timestamp(c.as_of)
+    since = today - pd.Timedelta(days=lookback_days)
     parts = []
 
     r = c.reviews
@@ -50,11 +61,11 @@ def open_items(c: Computed) -> pd.DataFrame:
             .drop(columns=["meeting_id", "done", "reason"])
         )
 
-    m = c.meetings
+    m = c.meetings[c.meetings["deadline"] >= since]
     for kind, done_col in (("minutes", "minutes_done"), ("disclosure", "disclosure_done")):
         open_ = m[~m[done_col]]
         if not open_.empty:
-            missing = (
+            missing = "missing: " + (
                 np.where(open_["minutes_issued"].isna(), "minutes", "")
                 + np.where(open_["minutes_issued"].isna() & open_["rmp_ratified"].isna(), " and ", "")
                 + np.where(open_["rmp_ratified"].isna(), "RMP", "")
@@ -65,7 +76,7 @@ def open_items(c: Computed) -> pd.DataFrame:
                 )
             )
     inv = c.invitations
-    missing = inv[inv["absent"] & ~inv["written"]]
+    missing = inv[inv["absent"] & ~inv["written"] & (inv["deadline"] >= since)]
     if not missing.empty:
         parts.append(
             missing[["ref", "area", "meeting_id", "agency", "deadline", "chair_id"]].assign(
@@ -87,6 +98,9 @@ def open_items(c: Computed) -> pd.DataFrame:
     for col in DUE_COLUMNS:
         if col not in out:
             out[col] = None
+    ind = c.records.individuals
+    archived = ind.loc[ind["mappa_end"].notna(), "ref"]
+    out = out[~out["ref"].isin(archived)]
     out["overdue"] = out["deadline"] < today
     out["working_days_left"] = working_days_between_by_area(
         np.datetime64(c.as_of, "D"), out["deadline"].to_numpy(), out["area"].to_numpy(),
@@ -104,4 +118,12 @@ def due_items(
     items = items[items["overdue"] | (items["deadline"] <= horizon)]
     if chair is not None:
         items = items[items["chair_id"] == chair]
-    return items.sort_values(["deadline", "kind", "ref"], kind="stable").reset_index(drop=True)
+    level = pd.to_numeric(items["level"], errors="coerce").fillna(0).astype(int).astype(str)
+    urgency = items["kind"].where(items["kind"] != "review", "review" + level)
+    # Overdue first, the gravest kind first; then what falls due, soonest first.
+    rank = urgency.map(URGENCY)
+    items = items.assign(
+        _upcoming=~items["overdue"], _rank=rank.where(items["overdue"], 0), _tie=rank
+    )
+    items = items.sort_values(["_upcoming", "_rank", "deadline", "_tie", "ref"], kind="stable")
+    return items.drop(columns=["_upcoming", "_rank", "_tie"]).reset_index(drop=True)

@@ -10,9 +10,9 @@ import datetime as dt
 import io
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.engine import Connection, Engine

@@ -12,7 +12,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-import numpy as np
 import pandas as pd
 
 from . import deadlines
@@ -348,7 +347,7 @@ def operational_counts(c: Computed, ind_id: str) -> dict:
         r = c.releases
         upcoming = r[(r["release_date"] > today) & ~r["met"]]
         return {
-            "releases_without_initial_meeting": int(len(upcoming)),
+            "releases_without_initial_meeting": len(upcoming),
             "deadline_within_14_days": int((upcoming["deadline"] <= soon).sum()),
         }
     return {}

@@ -52,7 +52,7 @@ def reference(meetings, custody_from, release, end, as_of):
 
 
 def _records(meetings, custody_from, release, end):
-    ts = lambda d: pd.Timestamp(d) if d is not None else pd.NaT  # noqa: E731
+    ts = lambda d: pd.Timestamp(d) if d is not None else pd.NaT
     ind = pd.DataFrame({
         "ref": ["A"], "area": ["X"], "category": [1], "level": [2], "chair_id": ["c"],
         "mappa_end": pd.Series([ts(end)], dtype="datetime64[s]"),
@@ -88,7 +88,7 @@ history = st.fixed_dictionaries({
 @settings(max_examples=400, deadline=None)
 @given(history)
 def test_vectorised_chain_matches_the_spec_loop(h):
-    at = lambda n: BASE + dt.timedelta(days=n)  # noqa: E731
+    at = lambda n: BASE + dt.timedelta(days=n)
     meetings = [(at(d), o) for d, o in h["meetings"]]
     custody_from = release = None
     if h["custody"] is not None:

@@ -65,7 +65,7 @@ def test_status_json_has_the_documented_shape(sqlite_url, capsys, monkeypatch):
             for b in ind["breakdown"]:
                 assert set(b) == {"agency", "numerator", "denominator", "percent", "met"}
     l3 = data["indicators"][0]
-    late = [e for e in l3["exceptions"] if e["ref"] == "GRA-0102"][0]
+    late = next(e for e in l3["exceptions"] if e["ref"] == "GRA-0102")
     # GRA-0102: due 2026-12-07 (G5 + 42 days), held a day late at G6.
     assert late == {
         "ref": "GRA-0102", "meeting_id": "G6", "agency": None, "due": "2026-12-07",

@@ -1,0 +1,135 @@
+"""The `mappa` command as users run it: status, due, exceptions, schema checks, errors."""
+
+import json
+
+import pytest
+from sqlalchemy import text
+
+from bot.cli import main
+from mappa_core import db
+from tests.conftest import GRAMPIAN
+
+
+@pytest.fixture
+def grampian(sqlite_url, monkeypatch, capsys):
+    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
+    assert main(["import", str(GRAMPIAN)]) == 0
+    capsys.readouterr()
+    return sqlite_url
+
+
+def _run(capsys, *args):
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_human_status_shows_target_tick_cross_margin_and_pending(grampian, capsys):
+    code, out, _ = _run(capsys, "status", "level3", "--period", "2026-27-Q3", "--as-of", "2026-11-26")
+    assert code == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("l3-reviews"))
+    # 2 of 3 met, 2 pending: 5 items at 95% allow 0 failures, 1 used -> margin -1.
+    assert line.split() == ["l3-reviews", "95%", "66.7%", "(2/3)", "\u2717", "-1", "2"]
+    assert "now: open cases 4, overdue 0, due 14 days 1" in out
+
+
+def test_status_defaults_to_the_quarter_containing_as_of(grampian, capsys):
+    code, out, _ = _run(capsys, "status", "minutes", "--as-of", "2026-11-26", "--json")
+    data = json.loads(out)
+    assert data["period"] == {"start": "2026-10-01", "end": "2026-12-31"}
+    assert [i["id"] for i in data["indicators"]] == ["minutes-10wd"]
+    assert data["indicators"][0]["pending"] == 3
+
+
+@pytest.mark.parametrize("topic, ids", [
+    ("attendance", ["dtc-attendance", "police-attendance", "cbsw-attendance"]),
+    ("contributions", ["ra-written", "dtc-written"]),
+    ("custody", ["custody-initial-l3"]),
+    ("disclosure", ["disclosure"]),
+    ("level2", ["l2-reviews"]),
+])
+def test_status_topics(grampian, capsys, topic, ids):
+    _, out, _ = _run(capsys, "status", topic, "--as-of", "2026-11-26", "--json")
+    assert [i["id"] for i in json.loads(out)["indicators"]] == ids
+
+
+@pytest.mark.parametrize("args, message", [
+    (["status", "--period", "2026-28"], "consecutive years"),
+    (["status", "--period", "last quarter"], "is not one of 2026-27"),
+    (["status", "--as-of", "31/02/2026"], "not a real date"),
+    (["status", "levelx"], "invalid choice"),
+    (["due", "--days", "-3"], "--days must be 0 or more"),
+    (["exceptions", "--indicator", "nope"], "unknown indicator"),
+])
+def test_bad_arguments_get_a_clear_error_and_exit_2(grampian, capsys, args, message):
+    code, out, err = _run(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_due_lists_overdue_first_with_working_days_left(grampian, capsys):
+    code, out, _ = _run(capsys, "due", "--as-of", "2026-11-26", "--days", "14")
+    assert code == 0
+    rows = [ln for ln in out.splitlines() if ln[:1] in ("!", " ") and ln[3:4].isdigit()]
+    # GRA-0103's Level 2 review was due 2026-11-12 and has not been held by 11-26.
+    assert rows[0].split()[:6] == ["!!", "2026-11-12", "-10", "review", "due", "GRA-0103"]
+    assert all(r.startswith("!!") for r in rows[:1])
+    # G12 (2026-11-16) minutes: 10th working day is 2026-12-01 (St Andrew's Day skipped):
+    # 27 Nov, 1 Dec -> 2 working days left.
+    g12 = [r for r in rows if " G12 " in r]
+    assert g12 and g12[0].split()[:2] == ["2026-12-01", "2"]
+
+
+def test_due_for_one_chair(grampian, capsys):
+    _, out, _ = _run(capsys, "due", "--as-of", "2026-11-26", "--chair", "g-chair-2")
+    assert "GRA-0103" not in out  # g-chair-1's case
+    assert "GRA-0105" in out
+
+
+def test_exceptions_groups_by_reason_agency_case_and_chair(grampian, capsys):
+    code, out, _ = _run(capsys, "exceptions", "--period", "2026-27", "--as-of", "2027-01-31")
+    assert code == 0
+    assert "cases with more than one exception" in out
+    code, out, _ = _run(capsys, "exceptions", "--period", "2026-27", "--as-of", "2027-01-31",
+                        "--indicator", "l3-reviews", "--csv")
+    lines = out.strip().splitlines()
+    assert lines[0] == "indicator,ref,meeting_id,agency,due,done,reason,chair_id"
+    assert len(lines) == 1 + 5
+
+
+def test_empty_database_gets_its_schema_from_any_command(sqlite_url, monkeypatch, capsys):
+    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
+    code, out, _ = _run(capsys, "status", "--as-of", "2026-11-26", "--json")
+    assert code == 0
+    assert db.current_revision(db.make_engine(sqlite_url)) == db.SCHEMA_REVISION
+
+
+def test_out_of_date_schema_stops_every_command_naming_the_fix(grampian, capsys):
+    engine = db.make_engine(grampian)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    for args in (["status"], ["due"], ["import", str(GRAMPIAN)]):
+        code, _, err = _run(capsys, *args)
+        assert code == 2
+        assert "run `mappa db upgrade`" in err
+
+
+def test_db_upgrade_creates_the_schema(sqlite_url, monkeypatch, capsys):
+    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
+    code, out, _ = _run(capsys, "db", "upgrade")
+    assert code == 0 and db.SCHEMA_REVISION in out
+
+
+def test_schema_revision_constant_is_alembics_head():
+    assert db.alembic_head() == db.SCHEMA_REVISION
+
+
+def test_unreachable_database_is_a_clear_error_without_the_password(monkeypatch, capsys):
+    monkeypatch.setenv("MAPPA_DATABASE_URL", "postgresql+psycopg://u:s3cret@127.0.0.1:1/x")
+    code, _, err = _run(capsys, "status")
+    assert code == 2
+    assert "cannot use the database" in err and "s3cret" not in err

@@ -60,3 +60,17 @@ def sqlite_engine(sqlite_url):
     db.ensure_schema(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def scenario(engine):
+    """scenario(tmp_path, individuals=[...], meetings=[...], ...): the database (SQLite and
+    PostgreSQL in turn) holding exactly these records, imported from real CSV files."""
+    from tests.helpers import load_scenario
+
+    calls = iter(range(1000))
+
+    def build(tmp_path, agencies=None, **tables):
+        return load_scenario(engine, tmp_path / f"csv{next(calls)}", agencies, **tables)
+
+    return build

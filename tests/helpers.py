@@ -6,13 +6,15 @@ import csv
 import datetime as dt
 from pathlib import Path
 
-from mappa_core import db
+from sqlmodel import SQLModel
+
 from mappa_core.importer import import_directory
 from mappa_core.indicators import compute_deadlines, compute_indicators
 from mappa_core.periods import parse_period
 from mappa_core.queries import load_records
 from mappa_core.schema import FILES
 
+TABLES = {s.table for s in FILES}
 AREA = "Testshire"
 AGENCIES = [
     {"agency": "police", "name": "Police Scotland", "kind": "ra", "role": "police"},
@@ -55,11 +57,13 @@ def write_files(directory: Path, **tables: list[dict]) -> Path:
     return directory
 
 
-def scenario(tmp_path: Path, agencies=None, **tables):
-    """A SQLite database holding exactly these records; returns its engine."""
-    directory = write_files(tmp_path / "csv", agencies=agencies or AGENCIES, **tables)
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'scenario.db'}")
-    db.ensure_schema(engine)
+def load_scenario(engine, directory: Path, agencies=None, **tables):
+    """Empty the database, then import exactly these records through the real importer."""
+    write_files(directory, agencies=agencies or AGENCIES, **tables)
+    with engine.begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            if table.name in TABLES:
+                conn.execute(table.delete())
     report = import_directory(engine, directory)
     assert report.ok, report.errors
     return engine

@@ -1,7 +1,7 @@
 """The eight meeting-based indicators of SPEC section 3 on hand-computed tables."""
 
 from mappa_core.indicators import margin, percent, target_met
-from tests.helpers import indicators, scenario
+from tests.helpers import indicators
 
 CAT1 = {"ref": "A", "category": "1"}
 CAT2 = {"ref": "P", "category": "2", "status": "hospital"}
@@ -20,7 +20,7 @@ def _inv(mid, agency, attendance="in_person", seniority="yes", written="", reaso
 # ----------------------------------------------------------------------- attendance
 
 
-def test_police_attendance_needs_attendance_with_seniority(tmp_path):
+def test_police_attendance_needs_attendance_with_seniority(scenario, tmp_path):
     eng = scenario(
         tmp_path, individuals=[CAT1],
         meetings=[_meeting(f"M{i}") for i in range(1, 6)],
@@ -41,7 +41,7 @@ def test_police_attendance_needs_attendance_with_seniority(tmp_path):
     ]
 
 
-def test_cbsw_attendance_counts_every_social_work_agency_with_a_breakdown(tmp_path):
+def test_cbsw_attendance_counts_every_social_work_agency_with_a_breakdown(scenario, tmp_path):
     eng = scenario(
         tmp_path, individuals=[CAT1],
         meetings=[_meeting(f"M{i}") for i in range(1, 4)],
@@ -57,7 +57,7 @@ def test_cbsw_attendance_counts_every_social_work_agency_with_a_breakdown(tmp_pa
     ]
 
 
-def test_dtc_attendance_is_met_only_when_every_dtc_agency_meets_90_percent(tmp_path):
+def test_dtc_attendance_is_met_only_when_every_dtc_agency_meets_90_percent(scenario, tmp_path):
     # housing 10/10, scra 9/10 (90%: met), nhs 1/2 for a Category 1 case (DTC): not met.
     meetings = [_meeting(f"M{i}") for i in range(1, 11)]
     invitations = [_inv(f"M{i}", "housing") for i in range(1, 11)]
@@ -76,14 +76,14 @@ def test_dtc_attendance_is_met_only_when_every_dtc_agency_meets_90_percent(tmp_p
     assert scra[0]["reason"] == "information_late"
 
 
-def test_dtc_absent_with_written_report_counts_as_attended(tmp_path):
+def test_dtc_absent_with_written_report_counts_as_attended(scenario, tmp_path):
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[_meeting("M1")],
                    invitations=[_inv("M1", "housing", "absent", "", "yes")])
     res = indicators(eng, "2026-27-Q3", "2026-12-31")["dtc-attendance"]
     assert (res["numerator"], res["denominator"], res["met"]) == (1, 1, True)
 
 
-def test_health_board_is_ra_for_category_2_and_dtc_for_everyone_else(tmp_path):
+def test_health_board_is_ra_for_category_2_and_dtc_for_everyone_else(scenario, tmp_path):
     # `nhs` is listed dtc and `nhs-ra` listed ra: the role decides, not the kind.
     eng = scenario(
         tmp_path, individuals=[CAT1, CAT2],
@@ -107,7 +107,7 @@ def test_health_board_is_ra_for_category_2_and_dtc_for_everyone_else(tmp_path):
 # ------------------------------------------------------------ written contributions
 
 
-def test_missing_written_contribution_is_pending_until_the_10th_working_day(tmp_path):
+def test_missing_written_contribution_is_pending_until_the_10th_working_day(scenario, tmp_path):
     # Meeting Mon 2026-10-05: 10th working day is Mon 2026-10-19.
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[_meeting("M1")],
                    invitations=[_inv("M1", "police", "absent", "", "no"),
@@ -120,7 +120,7 @@ def test_missing_written_contribution_is_pending_until_the_10th_working_day(tmp_
     assert on["met"] is False and on["percent"] == 50.0
 
 
-def test_blank_written_contribution_is_not_met(tmp_path):
+def test_blank_written_contribution_is_not_met(scenario, tmp_path):
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[_meeting("M1")],
                    invitations=[_inv("M1", "scra", "absent", "", "")])
     res = indicators(eng, "2026-27-Q3", "2026-12-31")["dtc-written"]
@@ -130,7 +130,7 @@ def test_blank_written_contribution_is_not_met(tmp_path):
 # ----------------------------------------------------------------------- minutes
 
 
-def test_minutes_deadline_crosses_the_summer_bank_holiday(tmp_path):
+def test_minutes_deadline_crosses_the_summer_bank_holiday(scenario, tmp_path):
     # Meeting Mon 2026-07-27: 28, 29, 30, 31 Jul, (3 Aug holiday), 4, 5, 6, 7, 10, 11 Aug
     # -> the 10th working day is 2026-08-11.
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[
@@ -145,7 +145,7 @@ def test_minutes_deadline_crosses_the_summer_bank_holiday(tmp_path):
     }]
 
 
-def test_meeting_on_a_holiday_counts_from_that_day_as_day_0(tmp_path):
+def test_meeting_on_a_holiday_counts_from_that_day_as_day_0(scenario, tmp_path):
     # St Andrew's Day, Mon 2026-11-30, is day 0: 1-4, 7-11, 14 Dec -> 2026-12-14.
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[
         _meeting("M1", date="2026-11-30", minutes_issued="2026-12-14", rmp_ratified="2026-12-14"),
@@ -155,7 +155,7 @@ def test_meeting_on_a_holiday_counts_from_that_day_as_day_0(tmp_path):
     assert (res["numerator"], res["denominator"]) == (1, 2)
 
 
-def test_minutes_over_christmas_and_new_year(tmp_path):
+def test_minutes_over_christmas_and_new_year(scenario, tmp_path):
     # Mon 2026-12-21: 22, 23, 24, (25, 28 holidays), 29, 30, 31, (1, 4 Jan holidays),
     # 5, 6, 7, 8 Jan -> 2027-01-08.
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[
@@ -164,7 +164,7 @@ def test_minutes_over_christmas_and_new_year(tmp_path):
     assert indicators(eng, "2026-27-Q3", "2027-01-31")["minutes-10wd"]["met"] is True
 
 
-def test_local_holiday_of_an_area_extends_its_deadline(tmp_path):
+def test_local_holiday_of_an_area_extends_its_deadline(scenario, tmp_path):
     # Testshire observes 2026-10-06 locally: the 10th working day moves to 2026-10-20.
     eng = scenario(
         tmp_path, individuals=[CAT1],
@@ -174,7 +174,7 @@ def test_local_holiday_of_an_area_extends_its_deadline(tmp_path):
     assert indicators(eng, "2026-27-Q3", "2026-12-31")["minutes-10wd"]["met"] is True
 
 
-def test_minutes_missing_either_date_are_pending_then_failed(tmp_path):
+def test_minutes_missing_either_date_are_pending_then_failed(scenario, tmp_path):
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[
         _meeting("M1", minutes_issued="2026-10-07", rmp_ratified=""),
         _meeting("M2", minutes_issued="2026-10-07", rmp_ratified="2026-10-08"),
@@ -185,7 +185,7 @@ def test_minutes_missing_either_date_are_pending_then_failed(tmp_path):
     assert (after["numerator"], after["denominator"], after["pending"]) == (1, 2, 0)
 
 
-def test_minutes_dated_after_as_of_are_not_yet_issued(tmp_path):
+def test_minutes_dated_after_as_of_are_not_yet_issued(scenario, tmp_path):
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[
         _meeting("M1", minutes_issued="2026-10-15", rmp_ratified="2026-10-15"),
     ])
@@ -196,7 +196,7 @@ def test_minutes_dated_after_as_of_are_not_yet_issued(tmp_path):
 # ----------------------------------------------------------------------- disclosure
 
 
-def test_disclosure_yes_is_met_no_and_blank_fail_after_the_deadline(tmp_path):
+def test_disclosure_yes_is_met_no_and_blank_fail_after_the_deadline(scenario, tmp_path):
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[
         _meeting("M1"), _meeting("M2", disclosure_considered="no"),
         _meeting("M3", disclosure_considered=""),
@@ -215,7 +215,7 @@ def _released(ref, release, **kw):
             "custody_from": "2024-01-01", "release_date": release, "release_level": "3", **kw}
 
 
-def test_initial_l3_meeting_exactly_28_days_before_release_is_on_time(tmp_path):
+def test_initial_l3_meeting_exactly_28_days_before_release_is_on_time(scenario, tmp_path):
     init = {"level": "3", "kind": "initial", "setting": "community"}
     eng = scenario(
         tmp_path,
@@ -237,13 +237,13 @@ def test_initial_l3_meeting_exactly_28_days_before_release_is_on_time(tmp_path):
     ]
 
 
-def test_pre_release_meeting_is_pending_before_its_deadline(tmp_path):
+def test_pre_release_meeting_is_pending_before_its_deadline(scenario, tmp_path):
     eng = scenario(tmp_path, individuals=[_released("A", "2026-12-14")], meetings=[])
     res = indicators(eng, "2026-27-Q3", "2026-11-15")["custody-initial-l3"]
     assert (res["denominator"], res["pending"], res["margin"]) == (0, 1, 0)
 
 
-def test_release_at_level_2_is_not_counted(tmp_path):
+def test_release_at_level_2_is_not_counted(scenario, tmp_path):
     eng = scenario(tmp_path, individuals=[_released("A", "2026-12-14", release_level="2")])
     res = indicators(eng, "2026-27-Q3", "2026-12-31")["custody-initial-l3"]
     assert (res["denominator"], res["pending"]) == (0, 0)
@@ -252,7 +252,7 @@ def test_release_at_level_2_is_not_counted(tmp_path):
 # ------------------------------------------------------------------ empty + numbers
 
 
-def test_empty_quarter_has_null_percent_and_met(tmp_path):
+def test_empty_quarter_has_null_percent_and_met(scenario, tmp_path):
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[_meeting("M1")])
     for res in indicators(eng, "2025-26-Q1", "2026-12-31").values():
         assert (res["numerator"], res["denominator"], res["percent"], res["met"]) == (0, 0, None, None)

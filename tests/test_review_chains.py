@@ -3,18 +3,18 @@
 Every date below is worked out by hand: Level 2 reviews every 84 days, Level 3 every 42.
 """
 
-from tests.helpers import indicators, reviews, scenario
+from tests.helpers import indicators, reviews
 
 ONE = [{"ref": "A"}]
 
 
-def _ind(tmp_path, meetings, individuals=ONE, **kw):
+def _ind(scenario, tmp_path, meetings, individuals=ONE, **kw):
     return scenario(tmp_path, individuals=individuals, meetings=meetings, **kw)
 
 
-def test_review_held_on_due_date_is_on_time(tmp_path):
+def test_review_held_on_due_date_is_on_time(scenario, tmp_path):
     # 2026-07-06 + 84 days = 2026-09-28
-    eng = _ind(tmp_path, [
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2026-07-06"},
         {"meeting_id": "M2", "ref": "A", "date": "2026-09-28"},
     ])
@@ -23,8 +23,8 @@ def test_review_held_on_due_date_is_on_time(tmp_path):
     assert res["met"] is True and res["percent"] == 100.0
 
 
-def test_review_a_day_late_is_an_exception_naming_the_late_meeting(tmp_path):
-    eng = _ind(tmp_path, [
+def test_review_a_day_late_is_an_exception_naming_the_late_meeting(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2026-07-06"},
         {"meeting_id": "M2", "ref": "A", "date": "2026-09-29", "reason": "chair_unavailable"},
     ])
@@ -36,18 +36,18 @@ def test_review_a_day_late_is_an_exception_naming_the_late_meeting(tmp_path):
     }]
 
 
-def test_due_date_on_a_bank_holiday_is_not_moved(tmp_path):
+def test_due_date_on_a_bank_holiday_is_not_moved(scenario, tmp_path):
     # 2026-05-11 + 84 = 2026-08-03, the Summer Bank Holiday: a review is due on the
     # calendar date, so a meeting the next working day is late.
-    eng = _ind(tmp_path, [
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2026-05-11"},
         {"meeting_id": "M2", "ref": "A", "date": "2026-08-04"},
     ])
     assert reviews(eng, "2026-08-31")[0] == (2, "2026-08-03", "late")
 
 
-def test_level3_interval_is_six_weeks(tmp_path):
-    eng = _ind(tmp_path, [
+def test_level3_interval_is_six_weeks(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2026-09-14", "level": "3"},
         {"meeting_id": "M2", "ref": "A", "date": "2026-10-26", "level": "3"},
     ], individuals=[{"ref": "A", "level": "3"}])
@@ -56,9 +56,9 @@ def test_level3_interval_is_six_weeks(tmp_path):
     ]
 
 
-def test_case_unreviewed_for_three_intervals_has_three_late_due_dates(tmp_path):
+def test_case_unreviewed_for_three_intervals_has_three_late_due_dates(scenario, tmp_path):
     # 2025-01-06 + 84 = 03-31, + 84 = 06-23, + 84 = 09-15, + 84 = 12-08 (after as_of)
-    eng = _ind(tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"}])
+    eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"}])
     assert reviews(eng, "2025-11-30") == [
         (2, "2025-03-31", "late"), (2, "2025-06-23", "late"), (2, "2025-09-15", "late"),
         (2, "2025-12-08", "pending"),
@@ -68,10 +68,10 @@ def test_case_unreviewed_for_three_intervals_has_three_late_due_dates(tmp_path):
     assert [e["done"] for e in res["exceptions"]] == [None, None, None]
 
 
-def test_meeting_after_misses_restarts_chain_and_drops_the_generated_due_date(tmp_path):
+def test_meeting_after_misses_restarts_chain_and_drops_the_generated_due_date(scenario, tmp_path):
     # Misses 03-31 and 06-23; 09-15 would come next but M2 on 07-01 precedes it, so it
     # is dropped (neither met nor late); the chain restarts: 07-01 + 84 = 09-23, met by M3.
-    eng = _ind(tmp_path, [
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2025-01-06"},
         {"meeting_id": "M2", "ref": "A", "date": "2025-07-01"},
         {"meeting_id": "M3", "ref": "A", "date": "2025-09-20"},
@@ -86,53 +86,53 @@ def test_meeting_after_misses_restarts_chain_and_drops_the_generated_due_date(tm
     ]
 
 
-def test_outcome_level_sets_the_next_interval_and_chain(tmp_path):
+def test_outcome_level_sets_the_next_interval_and_chain(scenario, tmp_path):
     # A Level 2 meeting raising the case to Level 3: next review 42 days later, on L3.
-    eng = _ind(tmp_path, [
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2026-09-01", "outcome_level": "3"},
     ])
     assert reviews(eng, "2026-09-02") == [(3, "2026-10-13", "pending")]
 
 
-def test_outcome_level_defaults_to_the_meeting_level(tmp_path):
-    eng = _ind(tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-09-01", "level": "3"}])
+def test_outcome_level_defaults_to_the_meeting_level(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-09-01", "level": "3"}])
     assert reviews(eng, "2026-09-02") == [(3, "2026-10-13", "pending")]
 
 
-def test_outcome_exit_or_level1_means_no_further_review(tmp_path):
-    eng = _ind(tmp_path, [
+def test_outcome_exit_or_level1_means_no_further_review(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2026-01-05", "outcome_level": "exit"},
     ], individuals=[{"ref": "A"}, {"ref": "B"}])
-    eng2 = _ind(tmp_path / "b", [
+    eng2 = _ind(scenario, tmp_path / "b", [
         {"meeting_id": "M1", "ref": "B", "date": "2026-01-05", "outcome_level": "1"},
     ], individuals=[{"ref": "B"}])
     assert reviews(eng, "2026-12-31") == []
     assert reviews(eng2, "2026-12-31") == []
 
 
-def test_case_archived_before_the_due_date_has_no_review_due(tmp_path):
+def test_case_archived_before_the_due_date_has_no_review_due(scenario, tmp_path):
     # Due 2026-11-23; archived 2026-11-20.
-    eng = _ind(tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-08-31"}],
+    eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-08-31"}],
                individuals=[{"ref": "A", "mappa_end": "2026-11-20"}])
     assert reviews(eng, "2026-12-31") == []
 
 
-def test_case_archived_on_the_due_date_has_no_review_due(tmp_path):
-    eng = _ind(tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-08-31"}],
+def test_case_archived_on_the_due_date_has_no_review_due(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-08-31"}],
                individuals=[{"ref": "A", "mappa_end": "2026-11-23"}])
     assert reviews(eng, "2026-12-31") == []
 
 
-def test_archive_after_as_of_is_not_yet_known(tmp_path):
-    eng = _ind(tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-08-31"}],
+def test_archive_after_as_of_is_not_yet_known(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-08-31"}],
                individuals=[{"ref": "A", "mappa_end": "2026-11-20"}])
     assert reviews(eng, "2026-11-10") == [(2, "2026-11-23", "pending")]
 
 
-def test_custody_pauses_the_chain_and_it_resumes_after_release(tmp_path):
+def test_custody_pauses_the_chain_and_it_resumes_after_release(scenario, tmp_path):
     # Due 2025-03-31 falls in custody (2025-03-01 .. 2025-06-02): it falls away.
     # Next: release 2025-06-02 + 84 = 08-25 (late), 11-17 (late), 2026-02-09 (pending).
-    eng = _ind(tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"}],
+    eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"}],
                individuals=[{"ref": "A", "custody_from": "2025-03-01",
                              "release_date": "2025-06-02", "release_level": "2"}])
     assert reviews(eng, "2025-12-31") == [
@@ -140,8 +140,8 @@ def test_custody_pauses_the_chain_and_it_resumes_after_release(tmp_path):
     ]
 
 
-def test_meeting_after_release_meets_the_post_release_due_date(tmp_path):
-    eng = _ind(tmp_path, [
+def test_meeting_after_release_meets_the_post_release_due_date(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2025-01-06"},
         {"meeting_id": "M2", "ref": "A", "date": "2025-08-01"},
     ], individuals=[{"ref": "A", "custody_from": "2025-03-01", "release_date": "2025-06-02"}])
@@ -149,9 +149,9 @@ def test_meeting_after_release_meets_the_post_release_due_date(tmp_path):
     assert reviews(eng, "2025-09-30") == [(2, "2025-08-25", "met"), (2, "2025-10-24", "pending")]
 
 
-def test_meeting_in_custody_restarts_the_chain(tmp_path):
+def test_meeting_in_custody_restarts_the_chain(scenario, tmp_path):
     # M2 (an SPS RMT meeting) on 2025-05-01 restarts: 05-01 + 84 = 07-24, after release.
-    eng = _ind(tmp_path, [
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2025-01-06"},
         {"meeting_id": "M2", "ref": "A", "date": "2025-05-01", "setting": "custody"},
         {"meeting_id": "M3", "ref": "A", "date": "2025-07-20"},
@@ -159,36 +159,36 @@ def test_meeting_in_custody_restarts_the_chain(tmp_path):
     assert reviews(eng, "2025-08-31") == [(2, "2025-07-24", "met"), (2, "2025-10-12", "pending")]
 
 
-def test_due_date_on_the_release_date_is_not_paused(tmp_path):
+def test_due_date_on_the_release_date_is_not_paused(scenario, tmp_path):
     # 2025-01-06 + 84 = 2025-03-31 = release date: custody is custody_from <= due < release.
-    eng = _ind(tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"}],
+    eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"}],
                individuals=[{"ref": "A", "custody_from": "2025-02-01", "release_date": "2025-03-31"}])
     assert reviews(eng, "2025-04-30")[0] == (2, "2025-03-31", "late")
 
 
-def test_custody_with_no_release_date_stops_the_chain(tmp_path):
-    eng = _ind(tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"}],
+def test_custody_with_no_release_date_stops_the_chain(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"}],
                individuals=[{"ref": "A", "status": "custody", "custody_from": "2025-02-01"}])
     assert reviews(eng, "2026-04-30") == []
 
 
-def test_meetings_after_as_of_are_not_yet_held(tmp_path):
-    eng = _ind(tmp_path, [
+def test_meetings_after_as_of_are_not_yet_held(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2026-07-06"},
         {"meeting_id": "M2", "ref": "A", "date": "2026-09-28"},
     ])
     assert reviews(eng, "2026-09-27") == [(2, "2026-09-28", "pending")]
 
 
-def test_due_on_as_of_with_no_meeting_counts_as_late(tmp_path):
+def test_due_on_as_of_with_no_meeting_counts_as_late(scenario, tmp_path):
     # SPEC: an item counts once its deadline is on or before as_of.
-    eng = _ind(tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-07-06"}])
+    eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-07-06"}])
     assert reviews(eng, "2026-09-28") == [(2, "2026-09-28", "late"), (2, "2026-12-21", "pending")]
 
 
-def test_quarter_and_year_boundaries(tmp_path):
+def test_quarter_and_year_boundaries(scenario, tmp_path):
     # 2026-01-06 + 84 = 2026-03-31 (2025-26 Q4); 2026-01-07 + 84 = 2026-04-01 (2026-27 Q1)
-    eng = _ind(tmp_path, [
+    eng = _ind(scenario, tmp_path, [
         {"meeting_id": "M1", "ref": "A", "date": "2026-01-06"},
         {"meeting_id": "M2", "ref": "B", "date": "2026-01-07"},
     ], individuals=[{"ref": "A"}, {"ref": "B"}])
@@ -203,7 +203,7 @@ def test_quarter_and_year_boundaries(tmp_path):
     assert year["denominator"] == 1
 
 
-def test_no_meetings_means_no_chain(tmp_path):
-    eng = _ind(tmp_path, [], individuals=[{"ref": "A", "level": "3"}])
+def test_no_meetings_means_no_chain(scenario, tmp_path):
+    eng = _ind(scenario, tmp_path, [], individuals=[{"ref": "A", "level": "3"}])
     res = indicators(eng, "2026-27", "2027-03-31")["l3-reviews"]
     assert (res["denominator"], res["pending"], res["percent"], res["met"]) == (0, 0, None, None)

@@ -206,6 +206,21 @@ def cmd_due(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import logging
+
+    from bot.server import serve
+    from bot.settings import SettingsError, load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings("socket" if args.socket_mode else "http", args.env_file)
+    except SettingsError as exc:
+        raise UsageError(f"cannot start: {exc}") from None
+    serve(settings, args.host, args.port, args.socket_mode)
+    return 0
+
+
 def cmd_demo_data(args) -> int:
     from mappa_core.demo import write_demo_data
 
@@ -264,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--indicator", help="one indicator id (default: all ten)")
     x.add_argument("--csv", action="store_true", help="every exception as CSV rows")
     x.set_defaults(func=cmd_exceptions)
+
+    v = sub.add_parser("serve", help="run the Slack bot (HTTP mode, or Socket Mode)")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=3000)
+    v.add_argument("--socket-mode", action="store_true", help="connect out to Slack (SLACK_APP_TOKEN)")
+    v.add_argument("--env-file", help="settings file (default .env in the working directory)")
+    v.set_defaults(func=cmd_serve)
 
     g = sub.add_parser("demo-data", help="write a synthetic region's CSV files")
     g.add_argument("dir")

@@ -14,7 +14,7 @@ from .indicators import Computed
 
 DUE_COLUMNS = [
     "kind", "level", "ref", "area", "meeting_id", "agency", "deadline", "overdue",
-    "working_days_left", "chair_id", "detail",
+    "working_days_left", "chair_id", "detail", "item_key",
 ]
 # Paperwork (minutes, contributions, disclosure) older than this stops being chased:
 # by then the next review has usually superseded it, and the indicator has recorded it.
@@ -101,12 +101,33 @@ def open_items(c: Computed, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
     ind = c.records.individuals
     archived = ind.loc[ind["mappa_end"].notna(), "ref"]
     out = out[~out["ref"].isin(archived)]
+    out["item_key"] = item_keys(out)
     out["overdue"] = out["deadline"] < today
     out["working_days_left"] = working_days_between_by_area(
         np.datetime64(c.as_of, "D"), out["deadline"].to_numpy(), out["area"].to_numpy(),
         c.records.local_holidays,
     )
     return out[DUE_COLUMNS]
+
+
+def item_keys(items: pd.DataFrame) -> pd.Series:
+    """A stable name for each open item: what snoozes, notes and nudge dedupe keys use."""
+    kind = items["kind"]
+    deadline = items["deadline"].dt.strftime("%Y-%m-%d")
+    level = pd.to_numeric(items["level"], errors="coerce").fillna(0).astype(int).astype(str)
+    meeting = items["meeting_id"].fillna("").astype(str)
+    return pd.Series(
+        np.select(
+            [kind == "review", kind == "contribution", kind == "pre_release"],
+            [
+                "review:" + items["ref"] + ":L" + level + ":" + deadline,
+                "contribution:" + meeting + ":" + items["agency"].fillna("").astype(str),
+                "pre_release:" + items["ref"] + ":" + deadline,
+            ],
+            kind + ":" + meeting,
+        ),
+        index=items.index,
+    )
 
 
 def due_items(

@@ -82,3 +82,50 @@ class LocalHoliday(SQLModel, table=True):
     area: str = Field(primary_key=True, max_length=64)
     date: dt.date = Field(primary_key=True)
     name: str = Field(default="", max_length=200)
+
+
+class AuditLog(SQLModel, table=True):
+    """Every Slack command and action: who, when, what, and how it ended."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(index=True)
+    slack_user_id: str | None = Field(default=None, max_length=32)
+    person_id: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=64)
+    detail: str = Field(default="", max_length=500)
+    outcome: str = Field(max_length=64)
+
+
+class UrgentIssue(SQLModel, table=True):
+    """An urgent issue raised by a person (`/mappa escalate`) for the SOG chair."""
+
+    __tablename__ = "urgent_issue"
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=64, unique=True)
+    raised_at: dt.datetime
+    raised_by: str = Field(max_length=64)
+    area: str | None = Field(default=None, max_length=64)
+    text: str = Field(max_length=3000)
+    agencies: str = Field(default="", max_length=500)  # ';'-separated agency ids
+
+
+class Snooze(SQLModel, table=True):
+    """A chair's snooze of one nudge item until a date (never silences an escalation)."""
+
+    item_key: str = Field(primary_key=True, max_length=200)
+    person_id: str = Field(primary_key=True, max_length=64)
+    until: dt.date
+    created_at: dt.datetime
+
+
+class ItemNote(SQLModel, table=True):
+    """A reason recorded against an item from Slack, with the person's free text."""
+
+    __tablename__ = "item_note"
+    id: int | None = Field(default=None, primary_key=True)
+    item_key: str = Field(max_length=200, index=True)
+    person_id: str = Field(max_length=64)
+    reason: str = Field(max_length=32)
+    text: str = Field(default="", max_length=2000)
+    at: dt.datetime

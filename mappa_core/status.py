@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy.engine import Engine
 
-from .indicators import TOPICS, compute_deadlines, compute_indicators
+from .indicators import TOPICS, Computed, compute_deadlines, compute_indicators
 from .periods import Period, parse_period, quarter_of
 from .queries import load_records
 
@@ -22,16 +22,23 @@ def resolve(topic: str, period: str | None, as_of: dt.date) -> tuple[tuple[str, 
     return TOPICS[topic], (parse_period(period) if period else quarter_of(as_of))
 
 
-def status(
-    engine: Engine, as_of: dt.date, topic: str = "all", period: str | None = None,
-    area: str | None = None,
+def status_of(
+    computed: Computed, topic: str = "all", period: str | None = None, area: str | None = None
 ) -> dict:
-    ids, per = resolve(topic, period, as_of)
-    computed = compute_deadlines(load_records(engine, area), as_of)
+    """The documented `status --json` shape from already computed deadlines."""
+    ids, per = resolve(topic, period, computed.as_of)
     results = compute_indicators(computed, per, ids)
     return {
         "period": per.to_dict(),
         "area": area,
-        "as_of": as_of.isoformat(),
+        "as_of": computed.as_of.isoformat(),
         "indicators": [r.to_dict() for r in results],
     }
+
+
+def status(
+    engine: Engine, as_of: dt.date, topic: str = "all", period: str | None = None,
+    area: str | None = None,
+) -> dict:
+    resolve(topic, period, as_of)  # bad arguments fail before any query
+    return status_of(compute_deadlines(load_records(engine, area), as_of), topic, period, area)

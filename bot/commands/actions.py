@@ -1,0 +1,192 @@
+"""Buttons on nudges and the reason modal: each checks who acts, writes, and is idempotent
+(a retried or double-clicked action finds the work done and says so)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, select
+from sqlmodel import SQLModel
+
+from bot.commands.access import Caller
+from bot.commands.handlers import Context, Reply, message
+from bot.templates import mrkdwn_escape
+from mappa_core.calendar import calendar_for
+from mappa_core.schema import REASON_CODES
+
+REASON_LABELS = [(code, code.replace("_", " ").capitalize()) for code in REASON_CODES]
+SNOOZE_CHOICES = {"snooze_1wd": 1, "snooze_3wd": 3}
+
+
+class ActionError(ValueError):
+    """The action cannot apply: the message is safe to show the person."""
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str
+    kind: str
+    ref: str
+    area: str
+    case_chair: str | None
+    meeting_id: str | None = None
+    meeting_chair: str | None = None
+    agency: str | None = None
+
+    @property
+    def label(self) -> str:
+        what = {"minutes": "minutes and RMP", "contribution": "written contribution",
+                "disclosure": "disclosure decision", "review": "review",
+                "pre_release": "pre-release meeting"}[self.kind]
+        where = f"meeting {self.meeting_id}" if self.meeting_id else f"case {self.ref}"
+        return f"{what}, {where}" + (f" ({self.agency})" if self.agency else "")
+
+
+def find_item(ctx: Context, key: str) -> Item:
+    """The record behind an item key (see mappa_core.due.item_keys)."""
+    t = SQLModel.metadata.tables
+    meeting, individual, invitation = t["meeting"], t["individual"], t["invitation"]
+    parts = (key or "").split(":")
+    kind = parts[0]
+    gone = ActionError("That item no longer matches a record: it may have been re-imported.")
+    with ctx.engine.connect() as conn:
+        if kind in ("minutes", "disclosure", "contribution") and len(parts) >= 2:
+            row = conn.execute(
+                select(meeting.c.meeting_id, meeting.c.ref, meeting.c.chair_id,
+                       individual.c.area, individual.c.chair_id.label("case_chair"))
+                .join(individual, individual.c.ref == meeting.c.ref)
+                .where(meeting.c.meeting_id == parts[1])
+            ).mappings().first()
+            if row is None:
+                raise gone
+            agency = None
+            if kind == "contribution":
+                agency = ":".join(parts[2:])
+                found = conn.execute(select(invitation.c.agency).where(and_(
+                    invitation.c.meeting_id == parts[1], invitation.c.agency == agency))).first()
+                if found is None:
+                    raise gone
+            return Item(key, kind, row["ref"], row["area"], row["case_chair"],
+                        row["meeting_id"], row["chair_id"], agency)
+        if kind in ("review", "pre_release") and len(parts) >= 3:
+            row = conn.execute(select(individual.c.ref, individual.c.area, individual.c.chair_id)
+                               .where(individual.c.ref == parts[1])).mappings().first()
+            if row is None:
+                raise gone
+            return Item(key, kind, row["ref"], row["area"], row["chair_id"])
+    raise gone
+
+
+def check_may_act(caller: Caller, item: Item) -> None:
+    if caller.may_see_case(item.area, item.case_chair) or (
+        caller.chairs and item.meeting_chair == caller.person_id
+    ):
+        return
+    raise ActionError("Only the case's chair, the meeting's chair, the co-ordinator or the "
+                      "SOG chair can act on this item.")
+
+
+def _set_meeting_date(ctx: Context, item: Item, column: str, what: str) -> Reply:
+    if item.kind != "minutes":
+        raise ActionError(f"{what} applies to minutes items only.")
+    meeting = SQLModel.metadata.tables["meeting"]
+    with ctx.engine.begin() as conn:
+        current = conn.execute(select(meeting.c[column]).where(
+            meeting.c.meeting_id == item.meeting_id)).scalar()
+        if current is not None:
+            return message(f"{what} for meeting `{mrkdwn_escape(item.meeting_id)}` was already "
+                           f"recorded on {current.isoformat()}; nothing changed.")
+        conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
+                     .values({column: ctx.today}))
+    ctx.cache.clear()
+    return message(f":white_check_mark: {what} for meeting `{mrkdwn_escape(item.meeting_id)}` "
+                   f"recorded on {ctx.today.isoformat()}.")
+
+
+def minutes_issued(ctx: Context, caller: Caller, key: str) -> Reply:
+    item = find_item(ctx, key)
+    check_may_act(caller, item)
+    return _set_meeting_date(ctx, item, "minutes_issued", "Minutes issued")
+
+
+def rmp_ratified(ctx: Context, caller: Caller, key: str) -> Reply:
+    item = find_item(ctx, key)
+    check_may_act(caller, item)
+    return _set_meeting_date(ctx, item, "rmp_ratified", "RMP ratified")
+
+
+def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
+    item = find_item(ctx, key)
+    check_may_act(caller, item)
+    if item.kind != "contribution":
+        raise ActionError("Contribution received applies to written-contribution items only.")
+    inv = SQLModel.metadata.tables["invitation"]
+    where = and_(inv.c.meeting_id == item.meeting_id, inv.c.agency == item.agency)
+    with ctx.engine.begin() as conn:
+        if conn.execute(select(inv.c.written_contribution).where(where)).scalar() is True:
+            return message(f"The written contribution from {mrkdwn_escape(item.agency)} was "
+                           "already recorded; nothing changed.")
+        conn.execute(inv.update().where(where).values(written_contribution=True))
+    ctx.cache.clear()
+    return message(f":white_check_mark: Written contribution from {mrkdwn_escape(item.agency)} "
+                   f"for meeting `{mrkdwn_escape(item.meeting_id)}` recorded.")
+
+
+def snooze_until(ctx: Context, item: Item, choice: str, picked: str | None) -> dt.date:
+    if choice in SNOOZE_CHOICES:
+        return calendar_for(None, {}).add_working_days(ctx.today, SNOOZE_CHOICES[choice])
+    try:
+        until = dt.date.fromisoformat(picked or "")
+    except ValueError:
+        raise ActionError("Pick a date to snooze until.") from None
+    if until <= ctx.today:
+        raise ActionError("A snooze must end after today.")
+    if until > ctx.today + dt.timedelta(days=90):
+        raise ActionError("A snooze can last at most 90 days.")
+    return until
+
+
+def snooze(ctx: Context, caller: Caller, key: str, choice: str, picked: str | None = None) -> Reply:
+    item = find_item(ctx, key)
+    check_may_act(caller, item)
+    until = snooze_until(ctx, item, choice, picked)
+    table = SQLModel.metadata.tables["snooze"]
+    now = dt.datetime.now(dt.UTC)
+    where = and_(table.c.item_key == key, table.c.person_id == caller.person_id)
+    with ctx.engine.begin() as conn:
+        if conn.execute(select(table.c.until).where(where)).scalar() is None:
+            conn.execute(table.insert().values(item_key=key, person_id=caller.person_id,
+                                               until=until, created_at=now))
+        else:
+            conn.execute(table.update().where(where).values(until=until, created_at=now))
+    return message(f":zzz: Snoozed {mrkdwn_escape(item.label)} until {until.isoformat()}. "
+                   "Escalations to the SOG chair are not silenced by a snooze.")
+
+
+def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) -> Reply:
+    item = find_item(ctx, key)
+    check_may_act(caller, item)
+    if code not in REASON_CODES:
+        raise ActionError("Choose one of the listed reasons.")
+    text = (text or "").strip()[:2000]
+    t = SQLModel.metadata.tables
+    now = dt.datetime.now(dt.UTC)
+    with ctx.engine.begin() as conn:
+        note = t["item_note"]
+        same = conn.execute(select(note.c.id).where(and_(
+            note.c.item_key == key, note.c.person_id == caller.person_id,
+            note.c.reason == code, note.c.text == text))).first()
+        if same is None:
+            conn.execute(note.insert().values(item_key=key, person_id=caller.person_id,
+                                              reason=code, text=text, at=now))
+        if item.kind == "contribution":
+            inv = t["invitation"]
+            conn.execute(inv.update().where(and_(inv.c.meeting_id == item.meeting_id,
+                                                 inv.c.agency == item.agency)).values(reason=code))
+        elif item.meeting_id:
+            meeting = t["meeting"]
+            conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
+                         .values(reason=code))
+    ctx.cache.clear()
+    return message(f":memo: Reason `{code}` recorded for {mrkdwn_escape(item.label)}.")

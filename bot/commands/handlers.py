@@ -1,0 +1,256 @@
+"""`/mappa` commands: check who asks, call the core, render a template. No rule lives here.
+
+Every function is synchronous (pandas and the database) and runs in a worker thread, so
+the event loop stays free to acknowledge other requests within Slack's 3 seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from bot.commands.access import Caller
+from bot.commands.parser import Command
+from bot.templates import mrkdwn_escape, render_json
+from mappa_core.due import KIND_LABELS, due_items, open_items
+from mappa_core.indicators import Computed, compute_deadlines
+from mappa_core.queries import load_records
+from mappa_core.status import status_of
+
+MAX_ITEMS = 40  # Slack allows 50 blocks a message
+NOT_AUTHORISED = "You are not authorised to use mappa-bot. Ask your MAPPA Co-ordinator to add your Slack user id to the people list."
+
+
+@dataclass
+class Reply:
+    blocks: list
+    text: str  # plain fallback for notifications
+
+
+def message(text: str) -> Reply:
+    return Reply(render_json("slack/message.json.j2", text=text), text)
+
+
+def help_reply(problem: str | None = None) -> Reply:
+    return Reply(render_json("slack/help.json.j2", problem=problem), "mappa-bot help")
+
+
+class DeadlineCache:
+    """Deadline frames per (area, as_of), kept for `ttl` seconds.
+
+    A status answer must come within Slack's 3 seconds; the records change a few times a
+    day (imports, a chair's button), so a minute-old answer is fine and actions clear it.
+    """
+
+    def __init__(self, ttl: float = 60.0):
+        self.ttl = ttl
+        self._items: dict[tuple, tuple[float, Computed]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, engine: Engine, area: str | None, as_of: dt.date) -> Computed:
+        key = (str(engine.url), area, as_of)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit and now - hit[0] < self.ttl:
+                return hit[1]
+        computed = compute_deadlines(load_records(engine, area), as_of)
+        with self._lock:
+            self._items[key] = (now, computed)
+        return computed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+@dataclass
+class Context:
+    engine: Engine
+    today: dt.date
+    cache: DeadlineCache = field(default_factory=DeadlineCache)
+
+
+# --------------------------------------------------------------------------- status
+
+
+def _breakdown_text(ind: dict) -> str:
+    """Per-agency percentages, where an indicator covers more than one agency."""
+    parts = []
+    for b in ind.get("breakdown") or []:
+        pct = "-" if b["percent"] is None else f"{b['percent']:.1f}%"
+        parts.append(f"{mrkdwn_escape(b['agency'])} {pct}")
+    return ", ".join(parts) if len(parts) > 1 else ""
+
+
+def status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
+    data = status_of(computed, cmd.topic, cmd.period, caller.area)
+    indicators = []
+    for ind in data["indicators"]:
+        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind["counts"].items())
+        indicators.append({**ind, "breakdown_text": _breakdown_text(ind), "counts_text": counts})
+    area_label = caller.area or "all areas"
+    blocks = render_json(
+        "slack/status.json.j2", area_label=area_label, period=data["period"],
+        as_of=data["as_of"], indicators=indicators,
+    )
+    below = [i["id"] for i in data["indicators"] if i["met"] is False]
+    text = f"MAPPA indicators for {area_label}: {len(below)} below target"
+    return Reply(blocks, text)
+
+
+# --------------------------------------------------------------------------- due
+
+
+def _item_rows(items: pd.DataFrame) -> list[dict]:
+    rows = []
+    for r in items.itertuples(index=False):
+        days = int(r.working_days_left)
+        days_text = (
+            f"{-days} working day(s) ago" if days < 0 else
+            "today" if days == 0 else f"{days} working day(s) left"
+        )
+        rows.append({
+            "overdue": bool(r.overdue), "label": KIND_LABELS[r.kind], "ref": mrkdwn_escape(r.ref),
+            "meeting_id": mrkdwn_escape(r.meeting_id) if isinstance(r.meeting_id, str) else "",
+            "agency": mrkdwn_escape(r.agency) if isinstance(r.agency, str) else "",
+            "deadline": r.deadline.date().isoformat(), "days_text": days_text,
+            "detail": mrkdwn_escape(r.detail) if isinstance(r.detail, str) else "",
+        })
+    return rows
+
+
+def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    if caller.oversees:
+        computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
+        items = due_items(computed, cmd.days)
+        scope = f"all cases in {caller.area}" if caller.area else "all cases in every area"
+    elif caller.chairs:
+        computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
+        items = due_items(computed, cmd.days, chair=caller.person_id)
+        scope = "cases you chair"
+    else:
+        return message("Due lists are for meeting chairs, MAPPA Co-ordinators and SOG chairs. "
+                       "`/mappa status` shows the indicators.")
+    if cmd.name == "overdue":
+        items = items[items["overdue"]]
+        title = "Overdue MAPPA items"
+    else:
+        title = f"MAPPA items overdue or due within {cmd.days} days"
+    overdue = int(items["overdue"].sum())
+    shown = items.head(MAX_ITEMS)
+    blocks = render_json(
+        "slack/due.json.j2", title=title, scope=scope, as_of=ctx.today.isoformat(),
+        overdue=overdue, upcoming=len(items) - overdue, items=_item_rows(shown),
+        more=len(items) - len(shown),
+    )
+    return Reply(blocks, f"{title}: {overdue} overdue, {len(items) - overdue} due soon")
+
+
+# --------------------------------------------------------------------------- case
+
+
+def _iso(value) -> str:
+    return "" if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()
+
+
+def case_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
+    ind = computed.records.individuals
+    match = ind[ind["ref"] == cmd.ref]
+    denied = message(
+        f"You are not authorised to see case `{mrkdwn_escape(cmd.ref)}`, or it does not exist. "
+        "Case details go only to the co-ordinator, the SOG chair and the case's chair."
+    )
+    if match.empty:
+        return denied
+    case = match.iloc[0]
+    if not caller.may_see_case(case["area"], case["chair_id"]):
+        return denied
+    ref = cmd.ref
+    opened = open_items(computed)
+    opened = opened[opened["ref"] == ref].sort_values("deadline")
+    open_lines = [
+        f"{'*overdue* ' if r.overdue else ''}{KIND_LABELS[r.kind]}: {r.deadline.date()}"
+        + (f" (meeting {mrkdwn_escape(r.meeting_id)})" if isinstance(r.meeting_id, str) else "")
+        + (f" {mrkdwn_escape(r.agency)}" if isinstance(r.agency, str) else "")
+        for r in opened.itertuples(index=False)
+    ]
+    rev = computed.reviews[computed.reviews["ref"] == ref].tail(6)
+    review_lines = [
+        f"L{r.level} due {r.due.date()}: {r.status}"
+        + (f" (held {r.done.date()})" if not pd.isna(r.done) else "")
+        for r in rev.itertuples(index=False)
+    ]
+    meets = computed.meetings[computed.meetings["ref"] == ref].sort_values("date").tail(6)
+    meeting_lines = [
+        f"{r.date.date()} {mrkdwn_escape(r.meeting_id)} L{r.level}: minutes {_iso(r.minutes_issued) or 'not issued'}, "
+        f"RMP {_iso(r.rmp_ratified) or 'not ratified'}"
+        for r in meets.iloc[::-1].itertuples(index=False)
+    ]
+    view = {
+        "ref": mrkdwn_escape(ref), "category": int(case["category"]), "level": int(case["level"]),
+        "status": case["status"], "area": mrkdwn_escape(case["area"]),
+        "chair_id": mrkdwn_escape(case["chair_id"]) if isinstance(case["chair_id"], str) else "",
+        "release_date": _iso(case["release_date"]),
+        "release_level": "" if pd.isna(case["release_level"]) else int(case["release_level"]),
+        "mappa_end": _iso(case["mappa_end"]),
+    }
+    blocks = render_json("slack/case.json.j2", case=view, open_lines=open_lines,
+                         review_lines=review_lines, meeting_lines=meeting_lines)
+    return Reply(blocks, f"Case {ref}")
+
+
+# --------------------------------------------------------------------------- escalate
+
+
+@dataclass
+class Escalation:
+    issue_id: int
+    created: bool  # False when this exact request was already raised (a Slack retry)
+    sog_chairs: list[dict]
+    agencies: list[dict]
+
+
+def raise_urgent_issue(
+    ctx: Context, caller: Caller, text: str, request_key: str, at: dt.datetime
+) -> Escalation:
+    """Record the issue once (a retried request finds it) and work out who must be told."""
+    t = SQLModel.metadata.tables
+    issue, person, agency = t["urgent_issue"], t["person"], t["agency"]
+    dedupe = hashlib.sha256(f"{caller.person_id}\n{request_key}\n{text}".encode()).hexdigest()[:64]
+    with ctx.engine.begin() as conn:
+        agencies = [dict(r) for r in conn.execute(select(agency)).mappings()]
+        words = {w.lower() for w in re.findall(r"[A-Za-z0-9_-]+", text)}
+        named = [a for a in agencies if a["agency"].lower() in words]
+        contacts = [dict(r) for r in conn.execute(
+            select(person).where(person.c.agency.in_([a["agency"] for a in named]))
+        ).mappings()] if named else []
+        for a in named:
+            a["contacts"] = sorted({a["email"]} - {None} | {
+                c["email"] for c in contacts
+                if c["agency"] == a["agency"] and c["email"] and "agency_contact" in (c["roles"] or "")
+            })
+        people = [dict(r) for r in conn.execute(select(person)).mappings()]
+        sog = [p for p in people if "sog_chair" in (p["roles"] or "").split(";")
+               and (p["area"] or None) == caller.area]
+        if not sog:  # no SOG chair for the area: the national ones
+            sog = [p for p in people if "sog_chair" in (p["roles"] or "").split(";") and not p["area"]]
+        existing = conn.execute(select(issue.c.id).where(issue.c.dedupe_key == dedupe)).scalar()
+        if existing is not None:
+            return Escalation(existing, False, sog, named)
+        result = conn.execute(issue.insert().values(
+            dedupe_key=dedupe, raised_at=at, raised_by=caller.person_id, area=caller.area,
+            text=text, agencies=";".join(a["agency"] for a in named),
+        ))
+        return Escalation(result.inserted_primary_key[0], True, sog, named)

@@ -1,0 +1,82 @@
+"""Parse the text after `/mappa` into a command. Pure: any text ends in a Command or a
+ParseError whose message is safe to show; nothing here raises anything else."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mappa_core.indicators import TOPICS
+from mappa_core.periods import PeriodError, parse_period
+
+COMMANDS = ("status", "due", "overdue", "case", "escalate", "help")
+MAX_ESCALATION = 3000
+_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
+
+
+class ParseError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    topic: str = "all"
+    period: str | None = None
+    days: int = 14
+    ref: str | None = None
+    text: str = ""
+    args: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _short(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def parse(text: str) -> Command:
+    text = (text or "").strip()
+    if not text:
+        return Command("help")
+    parts = re.split(r"\s", text, maxsplit=1)
+    head, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+    name = head.lower()
+    words = rest.split()
+    if name == "help":
+        return Command("help")
+    if name == "status":
+        topic, period, topic_given = "all", None, False
+        for word in words:
+            if word.lower() in TOPICS and not topic_given:
+                topic, topic_given = word.lower(), True
+                continue
+            if period is not None:
+                raise ParseError(f"`status` takes a topic and a period; {_short(word)!r} is one too many")
+            try:
+                parse_period(word)
+            except PeriodError:
+                raise ParseError(
+                    f"{_short(word)!r} is neither a topic ({', '.join(TOPICS)}) nor a period "
+                    "(2026-27, 2026-27-Q3 or YYYY-MM-DD..YYYY-MM-DD)"
+                ) from None
+            period = word
+        return Command("status", topic=topic, period=period, args=tuple(words))
+    if name in ("due", "overdue"):
+        if name == "overdue":
+            if words:
+                raise ParseError("`overdue` takes no arguments")
+            return Command("overdue", days=0)
+        if len(words) > 1 or (words and not (re.fullmatch("[0-9]{1,3}", words[0]) and int(words[0]) <= 365)):
+            raise ParseError("`due` takes one number of days from 0 to 365, e.g. `/mappa due 7`")
+        return Command("due", days=int(words[0]) if words else 14, args=tuple(words))
+    if name == "case":
+        if len(words) != 1 or not _REF.fullmatch(words[0]):
+            raise ParseError("`case` takes one case reference, e.g. `/mappa case GRA-0101`")
+        return Command("case", ref=words[0], args=tuple(words))
+    if name == "escalate":
+        body = rest.strip()
+        if not body:
+            raise ParseError("`escalate` needs the issue in words, e.g. `/mappa escalate ...`")
+        if len(body) > MAX_ESCALATION:
+            raise ParseError(f"an escalation is at most {MAX_ESCALATION} characters")
+        return Command("escalate", text=body)
+    raise ParseError(f"unknown command {_short(head)!r}")

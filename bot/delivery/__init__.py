@@ -1,0 +1,1 @@
+"""Transports: Slack Web API and SMTP."""

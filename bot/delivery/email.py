@@ -1,0 +1,90 @@
+"""Email through aiosmtplib: one connection per batch, HTML and plain-text parts.
+
+Failures say whether they are permanent (a rejected address: stop) or transient (a
+timeout, a refused connection, a 4xx reply: try again later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+
+from bot.settings import Settings
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, permanent: bool):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def build_email(settings: Settings, to: str, subject: str, text: str, html: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg
+
+
+@dataclass
+class SendResult:
+    message: EmailMessage
+    error: DeliveryError | None = None
+
+
+def _classify(exc: BaseException) -> DeliveryError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        return DeliveryError(f"recipient refused ({codes})", permanent=all(c >= 500 for c in codes))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return DeliveryError("SMTP authentication failed", permanent=True)
+    return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
+
+
+async def send_batch(settings: Settings, messages: list[EmailMessage]) -> list[SendResult]:
+    """Send over one connection; each message gets its own result (and its own timeout)."""
+    if not messages:
+        return []
+    if not settings.smtp_host:
+        err = DeliveryError("SMTP_HOST is not set", permanent=False)
+        return [SendResult(m, err) for m in messages]
+    client = aiosmtplib.SMTP(
+        hostname=settings.smtp_host, port=settings.smtp_port, timeout=settings.smtp_timeout,
+        use_tls=settings.smtp_tls, start_tls=settings.smtp_starttls and not settings.smtp_tls,
+    )
+    try:
+        await client.connect()
+        if settings.smtp_username:
+            await client.login(settings.smtp_username, settings.smtp_password)
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        err = _classify(exc)
+        return [SendResult(m, err) for m in messages]
+    results = []
+    try:
+        for msg in messages:
+            try:
+                await asyncio.wait_for(client.send_message(msg), settings.smtp_timeout)
+                results.append(SendResult(msg))
+            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+                results.append(SendResult(msg, _classify(exc)))
+                if not client.is_connected:
+                    rest = messages[len(results):]
+                    lost = DeliveryError("connection lost", permanent=False)
+                    results.extend(SendResult(m, lost) for m in rest)
+                    break
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                client.close()
+    return results

@@ -1,0 +1,301 @@
+"""The Bolt app: `/mappa`, the nudge buttons and the reason modal.
+
+Each listener acknowledges first (Bolt answers Slack's HTTP request the moment `ack()` is
+awaited), then does the work in a worker thread and answers through `respond()`. A failure
+gives the person a short apology with an error id; the log holds the traceback under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands import actions, handlers
+from bot.commands.access import Caller, find_caller, write_audit
+from bot.commands.parser import ParseError, parse
+from bot.delivery.email import build_email, send_batch
+from bot.settings import Settings
+from bot.templates import render_json, render_text
+
+log = logging.getLogger("mappa.slack")
+LONDON = ZoneInfo("Europe/London")
+
+
+def london_today() -> dt.date:
+    return dt.datetime.now(LONDON).date()
+
+
+def _error_reply(error_id: str) -> handlers.Reply:
+    return handlers.message(
+        f"Sorry, something went wrong. Please tell your MAPPA Co-ordinator the error id `{error_id}`."
+    )
+
+
+class MappaSlack:
+    """Holds the engine, settings and clock the listeners share."""
+
+    def __init__(self, settings: Settings, engine, today: Callable[[], dt.date] = london_today):
+        self.settings = settings
+        self.engine = engine
+        self.today = today
+        self.cache = handlers.DeadlineCache()
+
+    def context(self) -> handlers.Context:
+        return handlers.Context(self.engine, self.today(), self.cache)
+
+    async def audit(self, user_id, caller, action, detail, outcome) -> None:
+        try:
+            await asyncio.to_thread(write_audit, self.engine, user_id, caller, action, detail, outcome)
+        except Exception:  # the answer matters more than its audit row; the log keeps it
+            log.exception("audit write failed for %s %s", action, outcome)
+
+    async def caller(self, user_id: str) -> Caller | None:
+        return await asyncio.to_thread(find_caller, self.engine, user_id)
+
+    # ------------------------------------------------------------------ commands
+
+    async def command(self, body: dict, respond, client: AsyncWebClient) -> None:
+        user_id = body.get("user_id", "")
+        text = body.get("text", "") or ""
+        action = "command"
+        caller = None
+        try:
+            caller = await self.caller(user_id)
+            if caller is None:
+                await respond(text=handlers.NOT_AUTHORISED, response_type="ephemeral")
+                await self.audit(user_id, None, action, text[:200], "denied:unknown-user")
+                return
+            try:
+                cmd = parse(text)
+            except ParseError as exc:
+                reply = handlers.help_reply(str(exc))
+                await self._respond(respond, reply)
+                await self.audit(user_id, caller, action, text[:200], "invalid")
+                return
+            action = f"command:{cmd.name}"
+            if cmd.name == "escalate":
+                reply = await self.escalate(caller, cmd.text, body, client)
+            else:
+                reply = await asyncio.to_thread(self._run, caller, cmd)
+            await self._respond(respond, reply)
+            await self.audit(user_id, caller, action, _audit_detail(cmd, text), "ok")
+        except Exception:
+            error_id = uuid.uuid4().hex[:10]
+            log.exception("error %s in %s from %s", error_id, action, user_id)
+            try:
+                await self._respond(respond, _error_reply(error_id))
+            finally:
+                await self.audit(user_id, caller, action, text[:200], f"error:{error_id}")
+
+    def _run(self, caller: Caller, cmd) -> handlers.Reply:
+        ctx = self.context()
+        if cmd.name == "help":
+            return handlers.help_reply()
+        if cmd.name == "status":
+            return handlers.status_reply(ctx, caller, cmd)
+        if cmd.name in ("due", "overdue"):
+            return handlers.due_reply(ctx, caller, cmd)
+        if cmd.name == "case":
+            return handlers.case_reply(ctx, caller, cmd)
+        raise AssertionError(f"no handler for {cmd.name}")
+
+    @staticmethod
+    async def _respond(respond, reply: handlers.Reply) -> None:
+        # Ephemeral always: only the person who asked sees the answer.
+        await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral",
+                      replace_original=False)
+
+    async def escalate(self, caller: Caller, text: str, body: dict, client) -> handlers.Reply:
+        now = dt.datetime.now(LONDON)
+        request_key = body.get("trigger_id") or f"{body.get('user_id')}:{now:%Y-%m-%dT%H:%M}"
+        esc = await asyncio.to_thread(
+            handlers.raise_urgent_issue, self.context(), caller, text, request_key,
+            now.astimezone(dt.UTC),
+        )
+        if not esc.created:
+            return handlers.message(f"This issue was already raised as issue #{esc.issue_id}.")
+        at = now.strftime("%Y-%m-%d %H:%M")
+        area = caller.area or "national"
+        blocks = render_json("slack/escalation.json.j2", raised_by=caller.name, area=area, at=at,
+                             text=text, issue_id=esc.issue_id,
+                             agencies=[a["agency"] for a in esc.agencies])
+        told, failed, emails = [], [], []
+        for sog in esc.sog_chairs:
+            if sog.get("slack_user_id"):
+                try:
+                    await client.chat_postMessage(channel=sog["slack_user_id"], blocks=blocks,
+                                                  text=f"Urgent MAPPA issue #{esc.issue_id}")
+                    told.append(f"{sog['name']} (Slack)")
+                    continue
+                except Exception as exc:  # fall back to email below
+                    log.warning("Slack DM to SOG chair %s failed: %s", sog["person_id"], exc)
+            if sog.get("email"):
+                emails.append((sog["email"], f"{sog['name']} (email)"))
+            else:
+                failed.append(sog["name"])
+        for agency in esc.agencies:
+            for address in agency["contacts"]:
+                emails.append((address, f"{agency['agency']} (email)"))
+            if not agency["contacts"]:
+                failed.append(f"{agency['agency']} (no contact email)")
+        if emails:
+            ctx = {"raised_by": caller.name, "area": area, "at": at, "issue_id": esc.issue_id,
+                   "text": text}
+            subject = f"URGENT MAPPA issue #{esc.issue_id} ({area})"
+            msgs = [build_email(self.settings, address, subject,
+                                render_text("email/escalation.txt.j2", **ctx),
+                                render_text("email/escalation.html.j2", **ctx))
+                    for address, _ in emails]
+            for (address, label), result in zip(emails, await send_batch(self.settings, msgs)):
+                if result.error is None:
+                    told.append(label)
+                else:
+                    log.warning("escalation email to %s failed: %s", address, result.error)
+                    failed.append(f"{label}: {result.error}")
+        if not esc.sog_chairs:
+            failed.append("no SOG chair is listed for your area")
+        lines = [f":rotating_light: Raised as urgent issue #{esc.issue_id}."]
+        if told:
+            lines.append("Told: " + ", ".join(told) + ".")
+        if failed:
+            lines.append(":warning: Not reached: " + "; ".join(failed)
+                         + ". Please phone them and tell your MAPPA Co-ordinator.")
+        return handlers.message(" ".join(lines).replace("<", "&lt;").replace(">", "&gt;"))
+
+    # ------------------------------------------------------------------ actions
+
+    async def action(self, body: dict, respond, client, kind: str) -> None:
+        user_id = (body.get("user") or {}).get("id", "")
+        act = (body.get("actions") or [{}])[0]
+        key = str(act.get("value") or act.get("block_id") or "")
+        caller = None
+        try:
+            caller = await self.caller(user_id)
+            if caller is None:
+                await respond(text=handlers.NOT_AUTHORISED, response_type="ephemeral",
+                              replace_original=False)
+                await self.audit(user_id, None, f"action:{kind}", key, "denied:unknown-user")
+                return
+            if kind == "record_reason":
+                item = await asyncio.to_thread(actions.find_item, self.context(), key)
+                actions.check_may_act(caller, item)
+                view = render_json("slack/reason_modal.json.j2", item_key=key,
+                                   item_label=item.label, reasons=actions.REASON_LABELS)
+                await client.views_open(trigger_id=body.get("trigger_id"), view=view)
+                await self.audit(user_id, caller, f"action:{kind}", key, "ok")
+                return
+            ctx = self.context()
+            if kind == "minutes_issued":
+                reply = await asyncio.to_thread(actions.minutes_issued, ctx, caller, key)
+            elif kind == "rmp_ratified":
+                reply = await asyncio.to_thread(actions.rmp_ratified, ctx, caller, key)
+            elif kind == "contribution_received":
+                reply = await asyncio.to_thread(actions.contribution_received, ctx, caller, key)
+            else:  # snooze_1wd, snooze_3wd, snooze_until
+                reply = await asyncio.to_thread(actions.snooze, ctx, caller, key, kind,
+                                                act.get("selected_date"))
+            await MappaSlack._respond(respond, reply)
+            await self.audit(user_id, caller, f"action:{kind}", key, "ok")
+        except actions.ActionError as exc:
+            await MappaSlack._respond(respond, handlers.message(str(exc)))
+            await self.audit(user_id, caller, f"action:{kind}", key, "refused")
+        except Exception:
+            error_id = uuid.uuid4().hex[:10]
+            log.exception("error %s in action %s from %s", error_id, kind, user_id)
+            await MappaSlack._respond(respond, _error_reply(error_id))
+            await self.audit(user_id, caller, f"action:{kind}", key, f"error:{error_id}")
+
+    async def reason_submitted(self, body: dict, view: dict, client) -> dict | None:
+        """Validate and save the reason modal; returns Bolt's ack payload on an error."""
+        user_id = (body.get("user") or {}).get("id", "")
+        key = view.get("private_metadata", "")
+        values = (view.get("state") or {}).get("values") or {}
+        code = ((values.get("reason") or {}).get("code") or {}).get("selected_option") or {}
+        text = ((values.get("note") or {}).get("text") or {}).get("value") or ""
+        caller = await self.caller(user_id)
+        if caller is None:
+            await self.audit(user_id, None, "view:record_reason", key, "denied:unknown-user")
+            return {"response_action": "errors", "errors": {"reason": "You are not authorised."}}
+        try:
+            reply = await asyncio.to_thread(actions.record_reason, self.context(), caller, key,
+                                            code.get("value", ""), text)
+        except actions.ActionError as exc:
+            await self.audit(user_id, caller, "view:record_reason", key, "refused")
+            return {"response_action": "errors", "errors": {"reason": str(exc)[:150]}}
+        await self.audit(user_id, caller, "view:record_reason", key, "ok")
+        try:
+            await client.chat_postMessage(channel=user_id, text=reply.text, blocks=reply.blocks)
+        except Exception as exc:
+            log.warning("could not confirm the reason to %s: %s", user_id, exc)
+        return None
+
+
+def _audit_detail(cmd, text: str) -> str:
+    if cmd.name == "escalate":
+        return f"escalate ({len(cmd.text)} characters)"
+    return " ".join(text.split())[:200]
+
+
+ACTION_IDS = ("minutes_issued", "rmp_ratified", "contribution_received", "snooze_1wd",
+              "snooze_3wd", "snooze_until", "record_reason")
+
+
+def build_app(settings: Settings, engine, today: Callable[[], dt.date] = london_today) -> AsyncApp:
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    app = AsyncApp(
+        signing_secret=settings.slack_signing_secret or None,
+        client=client,
+        process_before_response=False,
+        request_verification_enabled=bool(settings.slack_signing_secret),
+    )
+    bot = MappaSlack(settings, engine, today)
+    app.mappa = bot  # type: ignore[attr-defined]  (for the server's health check and tests)
+
+    @app.command("/mappa")
+    async def mappa_command(ack, body, respond, client):
+        await ack()
+        await bot.command(body, respond, client)
+
+    for action_id in ACTION_IDS:
+        def make(kind: str):
+            async def on_action(ack, body, respond, client):
+                await ack()
+                await bot.action(body, respond, client, kind)
+            return on_action
+        app.action(action_id)(make(action_id))
+
+    @app.view("record_reason_modal")
+    async def on_reason(ack, body, view, client):
+        # Validate before acknowledging so that errors show in the modal itself.
+        errors = await bot.reason_submitted(body, view, client)
+        if errors:
+            await ack(**errors)
+        else:
+            await ack()
+
+    return app
+
+
+def nudge_buttons(item_key: str, kind: str) -> list[dict]:
+    """The action buttons a nudge for one item carries (used by the digest templates)."""
+    buttons = []
+    if kind == "minutes":
+        buttons += [("Minutes issued", "minutes_issued"), ("RMP ratified", "rmp_ratified")]
+    if kind == "contribution":
+        buttons += [("Contribution received", "contribution_received")]
+    buttons += [("Snooze 1 day", "snooze_1wd"), ("Snooze 3 days", "snooze_3wd"),
+                ("Record reason", "record_reason")]
+    elements = [{"type": "button", "text": {"type": "plain_text", "text": label},
+                 "action_id": action_id, "value": item_key} for label, action_id in buttons]
+    elements.append({"type": "datepicker", "action_id": "snooze_until", "placeholder": {
+        "type": "plain_text", "text": "Snooze until"}})
+    return [{"type": "actions", "block_id": item_key[:255], "elements": elements}]
+
+

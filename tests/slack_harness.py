@@ -1,0 +1,197 @@
+"""Real parts for the Slack tests: the bot's HTTP endpoint served by uvicorn on a local
+port, requests signed exactly as Slack signs them, a local stand-in for Slack's Web API
+and response_url that records every call, and a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import uvicorn
+from aiosmtpd.controller import Controller
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SlackStandIn:
+    """Answers Slack Web API methods under /api/ and records response_url posts."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+        self.fail_status: int | None = None
+        self._lock = threading.Lock()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                ctype = self.headers.get("Content-Type", "")
+                if "json" in ctype:
+                    body = json.loads(raw or "{}")
+                else:
+                    body = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                    for key in ("blocks", "view"):
+                        if isinstance(body.get(key), str):
+                            body[key] = json.loads(body[key])
+                with stand_in._lock:
+                    stand_in.calls.append({"path": self.path, "body": body})
+                if stand_in.fail_status and self.path.startswith("/api/chat."):
+                    self.send_response(stand_in.fail_status)
+                    self.end_headers()
+                    return
+                reply: dict = {"ok": True}
+                if self.path == "/api/auth.test":
+                    reply.update(user_id="UBOT", bot_id="BBOT", team_id="T1", user="mappa-bot")
+                elif self.path == "/api/chat.postMessage":
+                    reply.update(channel=body.get("channel"), ts=f"{time.time():.6f}")
+                out = b"ok" if self.path.startswith("/response/") else json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain" if out == b"ok" else "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"{self.url}/response/{name}"
+
+    def posts(self, prefix: str) -> list[dict]:
+        with self._lock:
+            return [c for c in self.calls if c["path"].startswith(prefix)]
+
+    def wait_for(self, prefix: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.posts(prefix)
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"no {count} call(s) to {prefix} within {timeout}s: {self.calls}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class BotServer:
+    """The real ASGI app under uvicorn in a thread."""
+
+    def __init__(self, asgi) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(asgi, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def post(url: str, body: str, headers: dict, content_type="application/x-www-form-urlencoded"):
+    """POST and return (status, body text, seconds)."""
+    req = urllib.request.Request(url, data=body.encode(), method="POST",
+                                 headers={"Content-Type": content_type, **headers})
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode(), time.perf_counter() - start
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), time.perf_counter() - start
+
+
+def command_body(user_id: str, text: str, response_url: str, trigger_id: str | None = None) -> str:
+    return urllib.parse.urlencode({
+        "token": "unused", "team_id": "T1", "team_domain": "mappa", "channel_id": "C1",
+        "channel_name": "mappa-grampian", "user_id": user_id, "user_name": "someone",
+        "command": "/mappa", "text": text, "api_app_id": "A1", "is_enterprise_install": "false",
+        "response_url": response_url, "trigger_id": trigger_id or f"trig-{time.time_ns()}",
+    })
+
+
+def action_body(user_id: str, action_id: str, value: str, response_url: str, **extra) -> str:
+    action = {"action_id": action_id, "block_id": value, "type": "button", "value": value,
+              "action_ts": f"{time.time():.6f}"}
+    action.update(extra)
+    payload = {
+        "type": "block_actions", "user": {"id": user_id, "team_id": "T1"},
+        "api_app_id": "A1", "team": {"id": "T1", "domain": "mappa"},
+        "container": {"type": "message", "channel_id": "D1", "is_ephemeral": False},
+        "trigger_id": f"trig-{time.time_ns()}", "channel": {"id": "D1"},
+        "response_url": response_url, "actions": [action],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def view_body(user_id: str, item_key: str, code: str | None, text: str = "") -> str:
+    values = {"reason": {"code": {"type": "static_select",
+                                  "selected_option": {"value": code} if code else None}},
+              "note": {"text": {"type": "plain_text_input", "value": text}}}
+    payload = {
+        "type": "view_submission", "user": {"id": user_id, "team_id": "T1"},
+        "team": {"id": "T1", "domain": "mappa"}, "api_app_id": "A1",
+        "view": {"id": "V1", "type": "modal", "callback_id": "record_reason_modal",
+                 "private_metadata": item_key, "state": {"values": values}},
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a local port that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                sink.messages.append(envelope)
+                return "250 Message accepted for delivery"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+        self.port = self.controller.port
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+def run(coro):
+    return asyncio.run(coro)

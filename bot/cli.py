@@ -213,12 +213,83 @@ def cmd_serve(args) -> int:
     from bot.settings import SettingsError, load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from mappa_core.planner import NudgeRules
+
     try:
         settings = load_settings("socket" if args.socket_mode else "http", args.env_file)
-    except SettingsError as exc:
+        rules = NudgeRules.from_env()
+    except (SettingsError, ValueError) as exc:
         raise UsageError(f"cannot start: {exc}") from None
-    serve(settings, args.host, args.port, args.socket_mode)
+    serve(settings, args.host, args.port, args.socket_mode, rules)
     return 0
+
+
+def cmd_jobs(args) -> int:
+    import asyncio
+    import datetime as dt
+
+    from bot.jobs.schedule import next_runs
+    from bot.jobs.ticks import JOB_NAMES, LONDON, parse_when, run_planning_job
+    from mappa_core.planner import NudgeRules
+
+    try:
+        rules = NudgeRules.from_env()
+        now = parse_when(args.as_of) if getattr(args, "as_of", None) else dt.datetime.now(LONDON)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.jobs_command == "list":
+        print(f"{'job':18} next run (Europe/London)")
+        for name, when in next_runs(rules, now).items():
+            print(f"{name:18} {when:%a %Y-%m-%d %H:%M}" if when else f"{name:18} -")
+        return 0
+    if args.name not in JOB_NAMES:
+        raise UsageError(f"unknown job {args.name!r}: use one of {', '.join(JOB_NAMES)}")
+    engine = _engine()
+    if args.name == "deliver":
+        report = asyncio.run(_deliver(engine, now, args.console, args.dry_run))
+        if report is not None:
+            print(f"delivered {report.rows_sent} item(s) in {sum(report.sent.values())} message(s) "
+                  f"{report.sent}; {report.retrying} to retry; {report.failed} given up")
+        return 0
+    result = run_planning_job(engine, args.name, now, rules, dry_run=args.dry_run)
+    if result.skipped:
+        print(f"{args.name} at {now:%Y-%m-%d %H:%M %Z}: nothing planned ({result.skipped})")
+        return 0
+    planned = result.planned
+    verb = "would plan" if args.dry_run else "planned"
+    print(f"{args.name} at {now:%Y-%m-%d %H:%M %Z}: {verb} {len(planned)} notification(s)"
+          + ("" if args.dry_run else f", {result.inserted} new in the outbox"))
+    if not planned.empty:
+        summary = planned.groupby(["rule", "channel", "recipient_id"]).size()
+        for (rule, channel, who), n in summary.items():
+            print(f"  {rule:16} {channel:6} {who:40} {n:5d} item(s)")
+    return 0
+
+
+async def _deliver(engine, now, console: bool, dry_run: bool):
+    from bot.delivery.worker import ConsoleTransport, SlackTransport, deliver_pending
+    from bot.settings import SettingsError, load_settings
+
+    if dry_run:
+        from mappa_core.outbox import counts
+
+        print(f"outbox: {counts(engine)}; --dry-run sends nothing")
+        return None
+    try:
+        settings = load_settings("cli")
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    if console:
+        transport = ConsoleTransport()
+    else:
+        if not settings.slack_bot_token:
+            raise UsageError("SLACK_BOT_TOKEN is not set: set it, or use --console to print "
+                             "Slack messages instead of sending them")
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        transport = SlackTransport(AsyncWebClient(token=settings.slack_bot_token,
+                                                  base_url=settings.slack_api_url))
+    return await deliver_pending(engine, settings, transport, now)
 
 
 def cmd_demo_data(args) -> int:
@@ -286,6 +357,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--socket-mode", action="store_true", help="connect out to Slack (SLACK_APP_TOKEN)")
     v.add_argument("--env-file", help="settings file (default .env in the working directory)")
     v.set_defaults(func=cmd_serve)
+
+    j = sub.add_parser("jobs", help="the scheduled jobs")
+    jsub = j.add_subparsers(dest="jobs_command", required=True)
+    jl = jsub.add_parser("list", help="the jobs and their next run")
+    jl.add_argument("--as-of", help="list next runs after this date or date-time")
+    jl.set_defaults(func=cmd_jobs)
+    jr = jsub.add_parser("run", help="run one job now, or as if the clock read --as-of")
+    jr.add_argument("name", help="digest, escalations, weekly-summary, quarterly-review or deliver")
+    jr.add_argument("--as-of", help="YYYY-MM-DD (09:00 Europe/London) or YYYY-MM-DDTHH:MM")
+    jr.add_argument("--dry-run", action="store_true", help="print what would be planned; send nothing")
+    jr.add_argument("--console", action="store_true", help="deliver: print Slack messages instead")
+    jr.set_defaults(func=cmd_jobs)
 
     g = sub.add_parser("demo-data", help="write a synthetic region's CSV files")
     g.add_argument("dir")

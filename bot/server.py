@@ -19,7 +19,23 @@ from mappa_core import db
 log = logging.getLogger("mappa.server")
 
 
-def build_asgi(settings: Settings, engine, today=london_today) -> Starlette:
+def make_deliver(settings: Settings, engine, client=None):
+    """The delivery callable the scheduler runs: Slack through the Web API, email by SMTP."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.delivery.worker import SlackTransport, deliver_pending
+
+    client = client or AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    transport = SlackTransport(client)
+
+    async def deliver(now):
+        return await deliver_pending(engine, settings, transport, now)
+
+    return deliver
+
+
+def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=None) -> Starlette:
+    """The ASGI app; with `scheduler_rules` the job scheduler runs in the same process."""
     app = build_app(settings, engine, today)
     handler = AsyncSlackRequestHandler(app)
 
@@ -37,15 +53,31 @@ def build_asgi(settings: Settings, engine, today=london_today) -> Starlette:
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ok": True, "database": "ok"})
 
+    lifespan = None
+    if scheduler_rules is not None:
+        from contextlib import asynccontextmanager
+
+        from bot.jobs.schedule import build_scheduler
+
+        @asynccontextmanager
+        async def lifespan(_app):
+            scheduler = build_scheduler(engine, scheduler_rules, make_deliver(settings, engine, app.client))
+            scheduler.start()
+            log.info("scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
+            try:
+                yield
+            finally:
+                scheduler.shutdown(wait=False)
+
     asgi = Starlette(routes=[
         Route("/slack/events", events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
-    ])
+    ], lifespan=lifespan)
     asgi.state.bolt = app
     return asgi
 
 
-def serve(settings: Settings, host: str, port: int, socket_mode: bool) -> None:
+def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules) -> None:
     import uvicorn
 
     engine = db.make_engine(settings.database_url)
@@ -53,10 +85,14 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool) -> None:
     if socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+        from bot.jobs.schedule import build_scheduler
+
         async def run() -> None:
             app = build_app(settings, engine)
+            build_scheduler(engine, rules, make_deliver(settings, engine, app.client)).start()
             await AsyncSocketModeHandler(app, settings.slack_app_token).start_async()
 
         asyncio.run(run())
         return
-    uvicorn.run(build_asgi(settings, engine), host=host, port=port, log_level="info")
+    uvicorn.run(build_asgi(settings, engine, scheduler_rules=rules), host=host, port=port,
+                log_level="info")

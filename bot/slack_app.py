@@ -198,6 +198,8 @@ class MappaSlack:
                 reply = await asyncio.to_thread(actions.rmp_ratified, ctx, caller, key)
             elif kind == "contribution_received":
                 reply = await asyncio.to_thread(actions.contribution_received, ctx, caller, key)
+            elif kind == "ack_escalation":
+                reply = await asyncio.to_thread(actions.acknowledge, ctx, caller, key)
             else:  # snooze_1wd, snooze_3wd, snooze_until
                 reply = await asyncio.to_thread(actions.snooze, ctx, caller, key, kind,
                                                 act.get("selected_date"))
@@ -244,7 +246,7 @@ def _audit_detail(cmd, text: str) -> str:
 
 
 ACTION_IDS = ("minutes_issued", "rmp_ratified", "contribution_received", "snooze_1wd",
-              "snooze_3wd", "snooze_until", "record_reason")
+              "snooze_3wd", "snooze_until", "record_reason", "ack_escalation")
 
 
 def build_app(settings: Settings, engine, today: Callable[[], dt.date] = london_today) -> AsyncApp:
@@ -281,6 +283,13 @@ def build_app(settings: Settings, engine, today: Callable[[], dt.date] = london_
             await ack()
 
     return app
+
+
+def ack_button(item_key: str, stage: str) -> dict:
+    """The SOG chair's button on an escalation: stops its repeats at this stage."""
+    return {"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
+            "action_id": "ack_escalation", "value": f"{item_key}|{stage}"[:2000],
+            "style": "primary"}
 
 
 def nudge_buttons(item_key: str, kind: str) -> list[dict]:

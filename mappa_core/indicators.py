@@ -193,6 +193,22 @@ class Computed:
     releases: pd.DataFrame
 
 
+def restrict(c: Computed, area: str) -> Computed:
+    """The same deadlines for one area only (for per-area answers from a national load)."""
+    rec = c.records
+    ind = rec.individuals[rec.individuals["area"] == area]
+    refs = set(ind["ref"])
+    records = Records(
+        ind, rec.meetings[rec.meetings["ref"].isin(refs)],
+        rec.invitations, rec.agencies, rec.people, rec.events, rec.local_holidays, area,
+    )
+    return Computed(
+        records, c.as_of,
+        c.reviews[c.reviews["area"] == area], c.meetings[c.meetings["area"] == area],
+        c.invitations[c.invitations["area"] == area], c.releases[c.releases["area"] == area],
+    )
+
+
 def compute_deadlines(records: Records, as_of: dt.date) -> Computed:
     stood = deadlines.as_stood(records, as_of)
     meetings = deadlines.meeting_items(stood, as_of)

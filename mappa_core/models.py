@@ -5,6 +5,7 @@ No table holds a MAPPA individual's name: only the pseudonymous `ref`.
 
 import datetime as dt
 
+from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -128,4 +129,42 @@ class ItemNote(SQLModel, table=True):
     person_id: str = Field(max_length=64)
     reason: str = Field(max_length=32)
     text: str = Field(default="", max_length=2000)
+    at: dt.datetime
+
+
+class Outbox(SQLModel, table=True):
+    """Planned notifications. Jobs insert (ignoring duplicate dedupe keys); the delivery
+    worker claims pending rows, sends one message per group_key, and marks them sent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=400, unique=True)
+    rule: str = Field(max_length=32)
+    item_key: str = Field(max_length=200)
+    stage: str = Field(max_length=32)
+    recipient_id: str = Field(max_length=300)
+    channel: str = Field(max_length=8)  # slack | email | none
+    address: str = Field(default="", max_length=300)
+    urgency: str = Field(default="normal", max_length=8)
+    group_key: str = Field(max_length=400, index=True)
+    area: str | None = Field(default=None, max_length=64)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    planned_at: dt.datetime
+    not_before: dt.datetime
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: dt.datetime
+    claim_token: str | None = Field(default=None, max_length=40, index=True)
+    claimed_at: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    reported: bool = False
+
+
+class EscalationAck(SQLModel, table=True):
+    """A SOG chair's acknowledgement of an escalation: it stops repeating at that stage."""
+
+    __tablename__ = "escalation_ack"
+    item_key: str = Field(primary_key=True, max_length=200)
+    stage: str = Field(primary_key=True, max_length=32)
+    person_id: str = Field(max_length=64)
     at: dt.datetime

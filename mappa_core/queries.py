@@ -87,11 +87,22 @@ def load_records(engine: Engine, area: str | None = None, with_events: bool = Fa
             if with_events
             else pd.DataFrame()
         )
-        hol = _frame(conn, "local_holiday")
+        local = _local_holidays(conn)
+    return Records(individuals, meetings, invitations, agencies, people, events, local, area)
+
+
+def _local_holidays(conn) -> dict[str, list[dt.date]]:
+    hol = _frame(conn, "local_holiday")
     local: dict[str, list[dt.date]] = {}
     for a, d in zip(hol["area"], hol["date"]):
         local.setdefault(a, []).append(pd.Timestamp(d).date())
-    return Records(individuals, meetings, invitations, agencies, people, events, local, area)
+    return local
+
+
+def local_holidays(engine: Engine) -> dict[str, list[dt.date]]:
+    """Each area's local holidays (the calendar's only input from the database)."""
+    with engine.connect() as conn:
+        return _local_holidays(conn)
 
 
 def known_areas(engine: Engine) -> list[str]:

@@ -190,3 +190,25 @@ def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) 
                          .values(reason=code))
     ctx.cache.clear()
     return message(f":memo: Reason `{code}` recorded for {mrkdwn_escape(item.label)}.")
+
+
+def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
+    """A SOG chair acknowledges an escalation: it stops repeating at that stage."""
+    key, _, stage = (value or "").rpartition("|")
+    if not key or not stage:
+        raise ActionError("That escalation no longer matches a record.")
+    if "sog_chair" not in caller.roles:
+        raise ActionError("Only a SOG chair can acknowledge an escalation.")
+    if not key.startswith("indicator:"):
+        item = find_item(ctx, key)
+        if not caller.covers_area(item.area):
+            raise ActionError("That escalation belongs to another area.")
+    table = SQLModel.metadata.tables["escalation_ack"]
+    where = and_(table.c.item_key == key, table.c.stage == stage)
+    with ctx.engine.begin() as conn:
+        if conn.execute(select(table.c.person_id).where(where)).first() is None:
+            conn.execute(table.insert().values(item_key=key, stage=stage,
+                                               person_id=caller.person_id,
+                                               at=dt.datetime.now(dt.UTC)))
+    return message(f":ok_hand: Acknowledged: {mrkdwn_escape(key)} ({mrkdwn_escape(stage)}). "
+                   "It will not be repeated at this stage.")

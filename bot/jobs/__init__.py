@@ -1,1 +1,1 @@
-"""Scheduled jobs (digests, escalations, delivery); not built yet, see issue 4."""
+"""Scheduled jobs: idempotent ticks that plan into the outbox, and the delivery worker."""

@@ -1,0 +1,93 @@
+"""One function per job. Each plans what SPEC section 4 asks for at `now` into the outbox
+(or returns it, for --dry-run); running a tick twice plans nothing new."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from mappa_core import outbox, planner
+from mappa_core.calendar import calendar_for
+from mappa_core.indicators import compute_deadlines
+from mappa_core.queries import load_records, local_holidays
+
+LONDON = ZoneInfo("Europe/London")
+JOB_NAMES = ("digest", "escalations", "weekly-summary", "quarterly-review", "deliver")
+
+
+@dataclass
+class TickResult:
+    job: str
+    now: dt.datetime
+    planned: pd.DataFrame
+    inserted: int = 0
+    skipped: str = ""
+
+
+def parse_when(text: str) -> dt.datetime:
+    """A date (09:00 Europe/London that day) or an ISO date-time (London unless it says)."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(9, 0), tzinfo=LONDON)
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a date (YYYY-MM-DD) nor a date-time "
+                         "(YYYY-MM-DDTHH:MM)") from None
+    return when if when.tzinfo else when.replace(tzinfo=LONDON)
+
+
+def _state(engine, today: dt.date):
+    records = load_records(engine)
+    computed = compute_deadlines(records, today)
+    snoozes, acks = outbox.snoozes_and_acks(engine)
+    return records, computed, snoozes, acks
+
+
+def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> pd.DataFrame:
+    """What `job` would plan at `now` (no writes)."""
+    today = now.astimezone(LONDON).date()
+    if job == "digest":
+        if not calendar_for(None, {}).is_working_day(today):
+            return planner._empty()
+        records, c, snoozes, _ = _state(engine, today)
+        problems = outbox.unreported_failures(engine)
+        return pd.concat([
+            planner.plan_chair_digests(c, records.people, rules, snoozes),
+            planner.plan_agency_chasers(c, records.people, records.agencies, rules),
+            planner.plan_delivery_problems(problems, records.people, today),
+        ], ignore_index=True)
+    if job == "escalations":
+        records, c, _, acks = _state(engine, today)
+        return pd.concat([
+            planner.plan_escalations(c, records.people, rules, acks),
+            planner.plan_below_target(c, records.people),
+        ], ignore_index=True)
+    if job == "weekly-summary":
+        records, c, _, _ = _state(engine, today)
+        week_ago = compute_deadlines(records, today - dt.timedelta(days=7))
+        return planner.plan_weekly_summary(c, week_ago, records.people)
+    if job == "quarterly-review":
+        records = load_records(engine)
+        return planner.plan_quarterly_review(today, records.people,
+                                             records.individuals["area"].unique())
+    raise ValueError(f"unknown job {job!r}: use one of {', '.join(JOB_NAMES)}")
+
+
+def run_planning_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules,
+                     dry_run: bool = False) -> TickResult:
+    notes = plan_job(engine, job, now, rules)
+    result = TickResult(job, now, notes)
+    if notes.empty and job == "digest":
+        result.skipped = "not a working day" if not calendar_for(None, {}).is_working_day(
+            now.astimezone(LONDON).date()) else ""
+    if dry_run or notes.empty:
+        return result
+    result.inserted = outbox.plan(engine, notes, now, rules, local_holidays(engine))
+    if job == "digest":
+        problems = notes[notes["rule"] == "delivery_problem"]
+        outbox.mark_reported(engine, [int(k.split(":")[1]) for k in problems["item_key"]])
+    return result

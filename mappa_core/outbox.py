@@ -1,0 +1,185 @@
+"""The outbox: planned notifications stored with unique dedupe keys, claimed by senders.
+
+Jobs only plan (insert, ignoring duplicate keys). A delivery worker claims whole groups
+(one message each) with a conditional update (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so
+two replicas never claim the same row; a claim left by a crashed worker is released after
+`stale_after`, so nothing is lost (a crash mid-send may repeat that one message).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from . import models  # noqa: F401
+from .planner import NudgeRules, release_time
+
+MAX_ATTEMPTS = 8
+
+
+def _table():
+    return SQLModel.metadata.tables["outbox"]
+
+
+def _insert(engine: Engine):
+    table = _table()
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    if engine.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    raise NotImplementedError(f"outbox on {engine.dialect.name}")
+
+
+def plan(
+    engine: Engine, notes: pd.DataFrame, now: dt.datetime, rules: NudgeRules,
+    local_holidays: dict | None = None,
+) -> int:
+    """Insert planned notifications; duplicates (same dedupe key) are ignored.
+
+    Returns how many were new. Non-urgent ones wait for working hours.
+    """
+    if notes.empty:
+        return 0
+    rows = []
+    release = {}
+    for n in notes.itertuples(index=False):
+        urgent = n.urgency == "urgent"
+        key = (urgent, n.area)
+        if key not in release:
+            release[key] = release_time(now, urgent, rules, local_holidays, n.area)
+        rows.append({
+            "dedupe_key": n.dedupe_key, "rule": n.rule, "item_key": n.item_key, "stage": n.stage,
+            "recipient_id": n.recipient_id, "channel": n.channel, "address": n.address or "",
+            "urgency": n.urgency, "group_key": n.group_key, "area": n.area,
+            "payload": json.dumps(n.payload, default=str), "planned_at": now,
+            "not_before": release[key], "status": "pending", "attempts": 0,
+            "next_attempt_at": release[key], "reported": False,
+        })
+    table = _table()
+    with engine.begin() as conn:
+        before = conn.execute(select(func.count()).select_from(table)).scalar()
+        stmt = _insert(engine)
+        for i in range(0, len(rows), 1000):
+            conn.execute(stmt, rows[i : i + 1000])
+        after = conn.execute(select(func.count()).select_from(table)).scalar()
+    return after - before
+
+
+@dataclass
+class Claimed:
+    token: str
+    groups: dict[str, list[dict]]  # group_key -> rows
+
+
+def release_stale(engine: Engine, now: dt.datetime, stale_after: dt.timedelta) -> int:
+    """Give back claims a crashed worker left behind."""
+    table = _table()
+    with engine.begin() as conn:
+        res = conn.execute(
+            update(table)
+            .where(and_(table.c.status == "sending", table.c.claimed_at < now - stale_after))
+            .values(status="pending", claim_token=None)
+        )
+        return res.rowcount or 0
+
+
+def claim(engine: Engine, now: dt.datetime, max_groups: int = 100) -> Claimed:
+    """Claim up to `max_groups` whole groups of due rows for this worker."""
+    table = _table()
+    token = uuid.uuid4().hex
+    due = and_(table.c.status == "pending", table.c.not_before <= now,
+               table.c.next_attempt_at <= now)
+    pick = select(table.c.group_key).where(due).order_by(table.c.id).limit(max_groups * 20)
+    if engine.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    with engine.begin() as conn:
+        groups = list(dict.fromkeys(conn.execute(pick).scalars()))[:max_groups]
+        if not groups:
+            return Claimed(token, {})
+        conn.execute(
+            update(table)
+            .where(and_(table.c.group_key.in_(groups), due))
+            .values(status="sending", claim_token=token, claimed_at=now)
+        )
+        rows = conn.execute(
+            select(table).where(table.c.claim_token == token).order_by(table.c.id)
+        ).mappings().all()
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        d = dict(r)
+        d["payload"] = json.loads(d["payload"])
+        out.setdefault(d["group_key"], []).append(d)
+    return Claimed(token, out)
+
+
+def mark_sent(engine: Engine, ids: list[int], now: dt.datetime) -> None:
+    table = _table()
+    with engine.begin() as conn:
+        conn.execute(update(table).where(and_(table.c.id.in_(ids), table.c.status == "sending"))
+                     .values(status="sent", sent_at=now, last_error=None))
+
+
+def mark_failed(
+    engine: Engine, rows: list[dict], now: dt.datetime, error: str, permanent: bool,
+    retry_after: float | None = None,
+) -> None:
+    """A transient failure retries with exponential backoff (or Retry-After); a permanent
+    one, or too many attempts, gives up and is reported to the co-ordinator."""
+    table = _table()
+    with engine.begin() as conn:
+        for r in rows:
+            attempts = r["attempts"] + 1
+            dead = permanent or attempts >= MAX_ATTEMPTS
+            delay = retry_after if retry_after is not None else min(60 * 2 ** (attempts - 1), 3600)
+            conn.execute(
+                update(table).where(and_(table.c.id == r["id"], table.c.status == "sending"))
+                .values(status="dead" if dead else "pending", attempts=attempts,
+                        next_attempt_at=now + dt.timedelta(seconds=delay),
+                        last_error=error[:500], claim_token=None)
+            )
+
+
+def unreported_failures(engine: Engine) -> pd.DataFrame:
+    table = _table()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(table.c.id, table.c.area, table.c.rule, table.c.recipient_id,
+                   table.c.channel, table.c.last_error)
+            .where(and_(table.c.status == "dead", table.c.reported.is_(False),
+                        table.c.rule != "delivery_problem"))
+        ).mappings().all()
+    return pd.DataFrame(rows, columns=["id", "area", "rule", "recipient_id", "channel", "last_error"])
+
+
+def mark_reported(engine: Engine, ids: list[int]) -> None:
+    if not ids:
+        return
+    table = _table()
+    with engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id.in_(ids)).values(reported=True))
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    table = _table()
+    with engine.connect() as conn:
+        rows = conn.execute(select(table.c.status, func.count()).group_by(table.c.status)).all()
+    return {status: n for status, n in rows}
+
+
+def snoozes_and_acks(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    t = SQLModel.metadata.tables
+    with engine.connect() as conn:
+        snoozes = pd.DataFrame(conn.execute(select(t["snooze"])).mappings().all(),
+                               columns=["item_key", "person_id", "until", "created_at"])
+        acks = pd.DataFrame(conn.execute(select(t["escalation_ack"])).mappings().all(),
+                            columns=["item_key", "stage", "person_id", "at"])
+    return snoozes, acks
+

@@ -1,0 +1,392 @@
+"""Who is told what, and when (SPEC section 4). Pure: state and a date in, notifications out.
+
+The planner reads open items from `due.open_items` (itself built on `deadlines`), so no due
+date is computed here. Each notification carries a dedupe key built from the rule, the
+item, the stage, the recipient and the day (or the repeat cycle), so that planning the same
+day twice, on two replicas or after a restart, inserts nothing new into the outbox.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .calendar import calendar_for, working_days_between_by_area
+from .due import open_items
+from .indicators import INDICATORS, Computed, compute_indicators, restrict
+from .periods import quarter_of
+
+NOTIFICATION_COLUMNS = [
+    "rule", "item_key", "stage", "recipient_id", "channel", "address", "urgency",
+    "group_key", "dedupe_key", "area", "payload",
+]
+
+
+@dataclass(frozen=True)
+class NudgeRules:
+    """Every threshold of SPEC section 4 (working days unless named `_days`).
+
+    Each can be set per deployment as an environment variable MAPPA_<NAME in capitals>.
+    """
+
+    review_nudge_wd: int = 10              # chair: from N working days before a review is due
+    l3_review_escalate_days: int = 1       # SOG chair: N calendar days after an L3 due date
+    l2_review_escalate_wd: int = 5         # SOG chair: N working days after an L2 due date
+    minutes_nudge_wd: int = 7              # chair: from working day N after the meeting
+    minutes_escalate_wd: int = 11          # SOG chair: on working day N (the breach)
+    contribution_nudge_wd: int = 1         # chair + agency chaser: N working days after
+    contribution_escalate_wd: int = 5
+    disclosure_nudge_wd: int = 1
+    disclosure_escalate_wd: int = 5
+    pre_release_nudge_days: int = 84       # chair: from 12 weeks before release
+    pre_release_escalate_days: int = 35    # SOG chair: 5 weeks before release
+    escalation_repeat_wd: int = 5          # an unacknowledged escalation repeats this often
+    lookback_days: int = 90                # paperwork older than this is no longer chased
+    work_start: str = "08:30"              # digests and non-urgent messages go out from ...
+    work_end: str = "17:30"                # ... until (Europe/London)
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> NudgeRules:
+        env = os.environ if env is None else env
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"MAPPA_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            if f.type in ("int", int):
+                if not raw.strip().isdigit():
+                    raise ValueError(f"MAPPA_{f.name.upper()} must be a whole number, not {raw!r}")
+                values[f.name] = int(raw)
+            else:
+                dt.time.fromisoformat(raw)  # HH:MM
+                values[f.name] = raw.strip()
+        return cls(**values)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=NOTIFICATION_COLUMNS)
+
+
+def _people_roles(people: pd.DataFrame) -> pd.DataFrame:
+    p = people.copy()
+    p["role_list"] = p["roles"].fillna("").str.split(";")
+    p["area"] = p["area"].where(p["area"].notna() & (p["area"] != ""), None)
+    return p
+
+
+def _channel(people: pd.DataFrame) -> pd.DataFrame:
+    """Slack where the person has a Slack user id, email otherwise (SPEC section 4)."""
+    slack = people["slack_user_id"].fillna("").astype(str)
+    email = people["email"].fillna("").astype(str)
+    out = people[["person_id", "area"]].copy()
+    out["channel"] = np.where(slack != "", "slack", np.where(email != "", "email", "none"))
+    out["address"] = np.where(slack != "", slack, email)
+    return out
+
+
+def sog_chairs_by_area(people: pd.DataFrame, areas) -> pd.DataFrame:
+    """(area, person_id, channel, address) for each area's SOG chairs; national ones where
+    an area has none of its own."""
+    p = _people_roles(people)
+    sog = p[p["role_list"].apply(lambda r: "sog_chair" in r)]
+    chan = _channel(sog)
+    rows = []
+    national = chan[chan["area"].isna()]
+    for area in sorted(set(areas)):
+        own = chan[chan["area"] == area]
+        use = own if not own.empty else national
+        rows.append(use.assign(area=area))
+    if not rows:
+        return pd.DataFrame(columns=["area", "person_id", "channel", "address"])
+    return pd.concat(rows, ignore_index=True)
+
+
+def _items_payload(df: pd.DataFrame) -> list[dict]:
+    cols = ["kind", "level", "ref", "meeting_id", "agency", "deadline", "overdue",
+            "working_days_left", "detail", "item_key", "stage", "area"]
+    out = []
+    for row in df[cols].itertuples(index=False):
+        d = row._asdict()
+        d["deadline"] = d["deadline"].date().isoformat()
+        d["overdue"] = bool(d["overdue"])
+        d["working_days_left"] = int(d["working_days_left"])
+        d["level"] = None if pd.isna(d["level"]) else int(d["level"])
+        for k in ("meeting_id", "agency", "detail"):
+            if not isinstance(d[k], str):
+                d[k] = None
+        out.append(d)
+    return out
+
+
+def _finish(df: pd.DataFrame, rule: str, day: dt.date, key_suffix: pd.Series | str) -> pd.DataFrame:
+    if df.empty:
+        return _empty()
+    df = df.copy()
+    df["rule"] = rule
+    df["payload"] = _items_payload(df) if "kind" in df else df["payload"]
+    suffix = key_suffix if isinstance(key_suffix, str) else key_suffix.astype(str)
+    df["dedupe_key"] = (
+        rule + "|" + df["item_key"] + "|" + df["stage"] + "|" + df["recipient_id"] + "|" + suffix
+    )
+    df["group_key"] = rule + "|" + df["recipient_id"] + "|" + day.isoformat()
+    return df[NOTIFICATION_COLUMNS].reset_index(drop=True)
+
+
+def plan_chair_digests(
+    c: Computed, people: pd.DataFrame, rules: NudgeRules,
+    snoozes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Each chair's items for today's digest: one row per item; delivery groups them."""
+    today = c.as_of
+    items = open_items(c, rules.lookback_days)
+    if items.empty:
+        return _empty()
+    wdl = items["working_days_left"]
+    kind = items["kind"]
+    since_meeting = 10 - wdl  # paperwork deadlines are the 10th working day after the meeting
+    release = items["deadline"] + pd.Timedelta(days=28)
+    today_ts = pd.Timestamp(today)
+    show = (
+        ((kind == "review") & (wdl <= rules.review_nudge_wd))
+        | ((kind == "minutes") & (since_meeting >= rules.minutes_nudge_wd))
+        | ((kind == "contribution") & (since_meeting >= rules.contribution_nudge_wd))
+        | ((kind == "disclosure") & (since_meeting >= rules.disclosure_nudge_wd))
+        | ((kind == "pre_release")
+           & (release - pd.Timedelta(days=rules.pre_release_nudge_days) <= today_ts))
+    )
+    items = items[show].copy()
+    items["stage"] = np.where(items["overdue"], "overdue", "due")
+    chan = _channel(_people_roles(people))
+    items = items.merge(chan.drop(columns=["area"]), left_on="chair_id", right_on="person_id",
+                        how="inner")
+    if snoozes is not None and not snoozes.empty:
+        live = snoozes[pd.to_datetime(snoozes["until"]) > today_ts]
+        snoozed = set(zip(live["item_key"], live["person_id"]))
+        keep = [(k, p) not in snoozed for k, p in zip(items["item_key"], items["person_id"])]
+        items = items[keep]
+    items = items.rename(columns={"person_id": "recipient_id"})
+    items["urgency"] = "normal"
+    return _finish(items, "digest", today, today.isoformat())
+
+
+def plan_agency_chasers(c: Computed, people: pd.DataFrame, agencies: pd.DataFrame,
+                        rules: NudgeRules) -> pd.DataFrame:
+    """Email chasers to agency contacts for missing written contributions: once when it
+    is missing, once more when its deadline has passed."""
+    items = open_items(c, rules.lookback_days)
+    items = items[(items["kind"] == "contribution")
+                  & (10 - items["working_days_left"] >= rules.contribution_nudge_wd)]
+    if items.empty:
+        return _empty()
+    contacts = []
+    ag = agencies[agencies["email"].notna() & (agencies["email"] != "")]
+    contacts.append(pd.DataFrame({"agency": ag["agency"], "address": ag["email"]}))
+    p = _people_roles(people)
+    ac = p[p["role_list"].apply(lambda r: "agency_contact" in r) & p["email"].notna()
+           & (p["email"] != "") & p["agency"].notna()]
+    contacts.append(pd.DataFrame({"agency": ac["agency"], "address": ac["email"]}))
+    contacts = pd.concat(contacts).drop_duplicates()
+    items = items.merge(contacts, on="agency", how="inner")
+    items["recipient_id"] = "email:" + items["address"].str.lower()
+    items["channel"] = "email"
+    items["urgency"] = "normal"
+    items["stage"] = np.where(items["overdue"], "overdue", "missing")
+    return _finish(items, "chaser", c.as_of, "once")
+
+
+def plan_escalations(
+    c: Computed, people: pd.DataFrame, rules: NudgeRules, acks: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Breaches for each area's SOG chair; repeated every `escalation_repeat_wd` working days
+    while unresolved, until a SOG chair acknowledges that item and stage."""
+    today = c.as_of
+    today_ts = pd.Timestamp(today)
+    items = open_items(c, rules.lookback_days)
+    if items.empty:
+        return _empty()
+    wdl = items["working_days_left"]
+    kind = items["kind"]
+    level = pd.to_numeric(items["level"], errors="coerce")
+    since_meeting = 10 - wdl
+    release = items["deadline"] + pd.Timedelta(days=28)
+    l3 = (kind == "review") & (level == 3) & (
+        items["deadline"] + pd.Timedelta(days=rules.l3_review_escalate_days) <= today_ts)
+    l2 = (kind == "review") & (level == 2) & (-wdl >= rules.l2_review_escalate_wd)
+    minutes = (kind == "minutes") & (since_meeting >= rules.minutes_escalate_wd)
+    contrib = (kind == "contribution") & (since_meeting >= rules.contribution_escalate_wd)
+    disclosure = (kind == "disclosure") & (since_meeting >= rules.disclosure_escalate_wd)
+    pre_breach = (kind == "pre_release") & items["overdue"]
+    pre_warn = (kind == "pre_release") & ~items["overdue"] & (
+        release - pd.Timedelta(days=rules.pre_release_escalate_days) <= today_ts)
+    hit = l3 | l2 | minutes | contrib | disclosure | pre_breach | pre_warn
+    items = items[hit].copy()
+    if items.empty:
+        return _empty()
+    # When each escalation began, to count its repeat cycle in working days.
+    d = items["deadline"]
+    start = np.select(
+        [items["kind"].eq("review") & l3[hit], items["kind"].eq("review"),
+         items["kind"].eq("pre_release") & pre_breach[hit], items["kind"].eq("pre_release")],
+        [d + pd.Timedelta(days=rules.l3_review_escalate_days), d,
+         d + pd.Timedelta(days=1), d + pd.Timedelta(days=28 - rules.pre_release_escalate_days)],
+        d,
+    )
+    items["stage"] = np.select(
+        [items["kind"].eq("pre_release") & pre_breach[hit], items["kind"].eq("pre_release")],
+        ["breach", "five_weeks"], "breach",
+    )
+    items["urgency"] = np.where(items["stage"].eq("breach") & items["kind"].eq("pre_release"),
+                                "urgent", "normal")
+    since = working_days_between_by_area(
+        np.asarray(start, dtype="datetime64[D]"), np.full(len(items), np.datetime64(today, "D")),
+        items["area"].to_numpy(), c.records.local_holidays,
+    )
+    items["cycle"] = np.maximum(since, 0) // max(rules.escalation_repeat_wd, 1)
+    if acks is not None and not acks.empty:
+        acked = set(zip(acks["item_key"], acks["stage"]))
+        items = items[[(k, s) not in acked for k, s in zip(items["item_key"], items["stage"])]]
+    sog = sog_chairs_by_area(people, items["area"].unique())
+    items = items.merge(sog, on="area", how="inner").rename(columns={"person_id": "recipient_id"})
+    return _finish(items, "escalation", today, "c" + items["cycle"].astype(str))
+
+
+def plan_below_target(c: Computed, people: pd.DataFrame) -> pd.DataFrame:
+    """Once per indicator per quarter per area, the day it falls below target."""
+    today = c.as_of
+    quarter = quarter_of(today)
+    areas = sorted(c.records.individuals["area"].unique())
+    sog = sog_chairs_by_area(people, areas)
+    rows = []
+    for area in areas:
+        chairs = sog[sog["area"] == area]
+        if chairs.empty:
+            continue
+        for res in compute_indicators(restrict(c, area), quarter):
+            if res.met is not False:
+                continue
+            for chair in chairs.itertuples(index=False):
+                rows.append({
+                    "item_key": f"indicator:{res.id}:{area}:{quarter.label}",
+                    "stage": "below_target", "recipient_id": chair.person_id,
+                    "channel": chair.channel, "address": chair.address, "area": area,
+                    "urgency": "urgent" if res.id in ("l3-reviews", "custody-initial-l3") else "normal",
+                    "payload": {"indicator": res.id, "title": INDICATORS[res.id][0],
+                                "target": res.target, "percent": res.percent,
+                                "numerator": res.numerator, "denominator": res.denominator,
+                                "margin": res.margin, "pending": res.pending, "area": area,
+                                "quarter": quarter.label},
+                })
+    if not rows:
+        return _empty()
+    return _finish(pd.DataFrame(rows), "below_target", today, quarter.label)
+
+
+def plan_delivery_problems(problems: pd.DataFrame, people: pd.DataFrame, today: dt.date) -> pd.DataFrame:
+    """Tell each area's co-ordinators about messages that could not be delivered.
+
+    `problems`: outbox rows given up on (id, area, rule, recipient_id, channel, last_error).
+    """
+    if problems is None or problems.empty:
+        return _empty()
+    p = _people_roles(people)
+    coords = _channel(p[p["role_list"].apply(lambda r: "coordinator" in r)])
+    rows = []
+    for prob in problems.itertuples(index=False):
+        for coord in coords.itertuples(index=False):
+            if coord.area is not None and coord.area != prob.area:
+                continue
+            rows.append({
+                "item_key": f"outbox:{prob.id}", "stage": "failed", "recipient_id": coord.person_id,
+                "channel": coord.channel, "address": coord.address, "area": prob.area,
+                "urgency": "normal",
+                "payload": {"kind": "delivery_problem", "rule": prob.rule,
+                            "recipient": prob.recipient_id, "channel": prob.channel,
+                            "error": str(prob.last_error)[:300]},
+            })
+    if not rows:
+        return _empty()
+    out = _finish(pd.DataFrame(rows), "delivery_problem", today, "once")
+    # They travel in the co-ordinator's digest.
+    out["group_key"] = "digest|" + out["recipient_id"] + "|" + today.isoformat()
+    return out
+
+
+def release_time(now: dt.datetime, urgent: bool, rules: NudgeRules,
+                 local_holidays: dict | None = None, area: str | None = None) -> dt.datetime:
+    """When a message may go out: at once if urgent or within working hours on a working
+    day; otherwise at the start of the next working day (Europe/London)."""
+    if urgent:
+        return now
+    cal = calendar_for(area, local_holidays or {})
+    start = dt.time.fromisoformat(rules.work_start)
+    end = dt.time.fromisoformat(rules.work_end)
+    day = now.date()
+    if cal.is_working_day(day) and start <= now.time() < end:
+        return now
+    if cal.is_working_day(day) and now.time() < start:
+        nxt = day
+    else:
+        nxt = cal.add_working_days(day, 1)
+    return dt.datetime.combine(nxt, start, tzinfo=now.tzinfo)
+
+
+def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFrame) -> pd.DataFrame:
+    """Monday's summary for each SOG chair: every indicator quarter to date, its margin,
+    and the change since a week ago."""
+    today = c_now.as_of
+    quarter = quarter_of(today)
+    before_q = quarter_of(c_week_ago.as_of)
+    areas = sorted(c_now.records.individuals["area"].unique())
+    sog = sog_chairs_by_area(people, areas)
+    week = f"{today.isocalendar().year}-W{today.isocalendar().week:02d}"
+    rows = []
+    for area in areas:
+        chairs = sog[sog["area"] == area]
+        if chairs.empty:
+            continue
+        now_results = compute_indicators(restrict(c_now, area), quarter)
+        # Last week's figure for the same quarter; none when the quarter has just begun.
+        prev = {r.id: r.percent for r in compute_indicators(restrict(c_week_ago, area), quarter)} \
+            if before_q == quarter else {}
+        for res in now_results:
+            payload = {"indicator": res.id, "title": INDICATORS[res.id][0], "target": res.target,
+                       "percent": res.percent, "numerator": res.numerator,
+                       "denominator": res.denominator, "margin": res.margin,
+                       "pending": res.pending, "met": res.met, "area": area,
+                       "quarter": quarter.label, "previous_percent": prev.get(res.id)}
+            for chair in chairs.itertuples(index=False):
+                rows.append({"item_key": f"indicator:{res.id}:{area}", "stage": "summary",
+                             "recipient_id": chair.person_id, "channel": chair.channel,
+                             "address": chair.address, "area": area, "urgency": "normal",
+                             "payload": payload})
+    if not rows:
+        return _empty()
+    return _finish(pd.DataFrame(rows), "weekly", today, week)
+
+
+def plan_quarterly_review(today: dt.date, people: pd.DataFrame, areas) -> pd.DataFrame:
+    """Once a quarter, remind each area's SOG chair and co-ordinator that the SOG's review
+    of the quarter just ended is due."""
+    previous = quarter_of(quarter_of(today).start - dt.timedelta(days=1))
+    p = _people_roles(people)
+    chan = _channel(p)
+    chan["role_list"] = p["role_list"].to_numpy()
+    rows = []
+    for area in sorted(set(areas)):
+        for who in chan.itertuples(index=False):
+            if not ({"sog_chair", "coordinator"} & set(who.role_list)):
+                continue
+            if who.area is not None and who.area != area:
+                continue
+            rows.append({"item_key": f"quarterly:{area}:{previous.label}", "stage": "review_due",
+                         "recipient_id": who.person_id, "channel": who.channel,
+                         "address": who.address, "area": area, "urgency": "normal",
+                         "payload": {"quarter": previous.label, "area": area}})
+    if not rows:
+        return _empty()
+    return _finish(pd.DataFrame(rows), "quarterly", today, previous.label)

@@ -34,6 +34,8 @@ class SlackStandIn:
     def __init__(self) -> None:
         self.calls: list[dict] = []
         self.fail_status: int | None = None
+        # Scripted answers, used before the normal ones: path -> [(status, headers, json)]
+        self.script: dict[str, list[tuple[int, dict, dict]]] = {}
         self._lock = threading.Lock()
         stand_in = self
 
@@ -54,6 +56,20 @@ class SlackStandIn:
                             body[key] = json.loads(body[key])
                 with stand_in._lock:
                     stand_in.calls.append({"path": self.path, "body": body})
+                with stand_in._lock:
+                    scripted = stand_in.script.get(self.path)
+                    answer = scripted.pop(0) if scripted else None
+                if answer is not None:
+                    status, headers, payload = answer
+                    out = json.dumps(payload).encode()
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                    return
                 if stand_in.fail_status and self.path.startswith("/api/chat."):
                     self.send_response(stand_in.fail_status)
                     self.end_headers()
@@ -176,18 +192,27 @@ def view_body(user_id: str, item_key: str, code: str | None, text: str = "") -> 
 class SmtpSink:
     """A real SMTP server (aiosmtpd) on a local port that keeps what it receives."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None, delay: float = 0.0) -> None:
         self.messages: list = []
         sink = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
+                if delay:
+                    await asyncio.sleep(delay)
                 sink.messages.append(envelope)
                 return "250 Message accepted for delivery"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port or free_port())
         self.controller.start()
         self.port = self.controller.port
+
+    def groups(self) -> list[str]:
+        """The X-Mappa-Group header of every message received (duplicates included)."""
+        import email
+
+        return [email.message_from_bytes(m.original_content)["X-Mappa-Group"]
+                for m in list(self.messages)]
 
     def close(self) -> None:
         self.controller.stop()

@@ -22,12 +22,15 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
-def build_email(settings: Settings, to: str, subject: str, text: str, html: str) -> EmailMessage:
+def build_email(settings: Settings, to: str, subject: str, text: str, html: str,
+                headers: dict | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Subject"] = subject
     msg["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
+    for name, value in (headers or {}).items():
+        msg[name] = value
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg
@@ -50,13 +53,28 @@ def _classify(exc: BaseException) -> DeliveryError:
     return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
 
 
-async def send_batch(settings: Settings, messages: list[EmailMessage]) -> list[SendResult]:
-    """Send over one connection; each message gets its own result (and its own timeout)."""
+async def send_batch(
+    settings: Settings, messages: list[EmailMessage], on_result=None
+) -> list[SendResult]:
+    """Send over one connection; each message gets its own result (and its own timeout).
+
+    `on_result(index, result)`, if given, is awaited as soon as each message is done, so
+    that a crash later in the batch cannot make an earlier message go out again.
+    """
+    results: list[SendResult] = []
+
+    async def done(result: SendResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            await on_result(len(results) - 1, result)
+
     if not messages:
         return []
     if not settings.smtp_host:
         err = DeliveryError("SMTP_HOST is not set", permanent=False)
-        return [SendResult(m, err) for m in messages]
+        for m in messages:
+            await done(SendResult(m, err))
+        return results
     client = aiosmtplib.SMTP(
         hostname=settings.smtp_host, port=settings.smtp_port, timeout=settings.smtp_timeout,
         use_tls=settings.smtp_tls, start_tls=settings.smtp_starttls and not settings.smtp_tls,
@@ -67,19 +85,20 @@ async def send_batch(settings: Settings, messages: list[EmailMessage]) -> list[S
             await client.login(settings.smtp_username, settings.smtp_password)
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         err = _classify(exc)
-        return [SendResult(m, err) for m in messages]
-    results = []
+        for m in messages:
+            await done(SendResult(m, err))
+        return results
     try:
         for msg in messages:
             try:
                 await asyncio.wait_for(client.send_message(msg), settings.smtp_timeout)
-                results.append(SendResult(msg))
+                await done(SendResult(msg))
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-                results.append(SendResult(msg, _classify(exc)))
+                await done(SendResult(msg, _classify(exc)))
                 if not client.is_connected:
-                    rest = messages[len(results):]
                     lost = DeliveryError("connection lost", permanent=False)
-                    results.extend(SendResult(m, lost) for m in rest)
+                    for m in messages[len(results):]:
+                        await done(SendResult(m, lost))
                     break
     finally:
         if client.is_connected:

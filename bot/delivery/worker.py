@@ -7,6 +7,7 @@ Retry-After, 5xx: retry with backoff).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import sys
@@ -121,25 +122,31 @@ async def deliver_pending(
                     else:
                         report.retrying += len(rows)
                     continue
-                outbox.mark_sent(engine, [r["id"] for r in rows], now)
+                await asyncio.to_thread(outbox.mark_sent, engine, [r["id"] for r in rows], now)
                 report.add("slack", first["recipient_id"], len(rows))
             elif first["channel"] == "email":
+                # The group key travels in a header so that a message can be traced to
+                # its outbox rows (and duplicates counted).
                 emails.append((rows, build_email(settings, first["address"], message.subject,
-                                                 message.text, message.html)))
+                                                 message.text, message.html,
+                                                 {"X-Mappa-Group": first["group_key"]})))
             else:
                 outbox.mark_failed(engine, rows, now, "no Slack user id or email address",
                                    permanent=True)
                 report.failed += len(rows)
         if emails:
-            results = await send_batch(settings, [m for _, m in emails])
-            for (rows, _), result in zip(emails, results):
+            async def on_result(i: int, result, batch=emails) -> None:
+                rows = batch[i][0]
                 if result.error is None:
-                    outbox.mark_sent(engine, [r["id"] for r in rows], now)
+                    await asyncio.to_thread(outbox.mark_sent, engine, [r["id"] for r in rows], now)
                     report.add("email", rows[0]["recipient_id"], len(rows))
+                    return
+                await asyncio.to_thread(outbox.mark_failed, engine, rows, now,
+                                        str(result.error), result.error.permanent)
+                if result.error.permanent:
+                    report.failed += len(rows)
                 else:
-                    outbox.mark_failed(engine, rows, now, str(result.error), result.error.permanent)
-                    if result.error.permanent:
-                        report.failed += len(rows)
-                    else:
-                        report.retrying += len(rows)
+                    report.retrying += len(rows)
+
+            await send_batch(settings, [m for _, m in emails], on_result)
     return report

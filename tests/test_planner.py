@@ -1,0 +1,175 @@
+"""Who is told what and when (SPEC section 4), with hand-computed working days."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from mappa_core.indicators import compute_deadlines
+from mappa_core.planner import (
+    NudgeRules, plan_agency_chasers, plan_below_target, plan_chair_digests, plan_escalations,
+    release_time,
+)
+from mappa_core.queries import load_records
+
+RULES = NudgeRules()
+LONDON = ZoneInfo("Europe/London")
+PEOPLE = [
+    {"person_id": "chair-1", "name": "Chair One", "email": "c1@example.org",
+     "slack_user_id": "UCHAIR1", "roles": "chair", "area": "Testshire"},
+    {"person_id": "sog", "name": "SOG Chair", "email": "sog@example.org",
+     "slack_user_id": "USOG", "roles": "sog_chair", "area": "Testshire"},
+    {"person_id": "coord", "name": "Co-ordinator", "email": "coord@example.org",
+     "roles": "coordinator", "area": "Testshire"},
+    {"person_id": "housing-contact", "name": "Housing Contact", "email": "hc@example.org",
+     "roles": "agency_contact", "area": "Testshire", "agency": "housing"},
+]
+
+
+def _state(engine, day):
+    records = load_records(engine)
+    return records, compute_deadlines(records, dt.date.fromisoformat(day))
+
+
+def digest_keys(engine, day, snoozes=None):
+    records, c = _state(engine, day)
+    out = plan_chair_digests(c, records.people, RULES, snoozes)
+    return sorted(out["item_key"] + "@" + out["recipient_id"])
+
+
+def escalations(engine, day, acks=None):
+    records, c = _state(engine, day)
+    return plan_escalations(c, records.people, RULES, acks)
+
+
+def _l2(scenario, tmp_path, **meeting):
+    return scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}],
+                    meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-09-01",
+                               "minutes_issued": "2026-09-02", "rmp_ratified": "2026-09-02",
+                               "disclosure_considered": "yes", **meeting}])
+
+
+def test_review_enters_the_digest_10_working_days_before_it_is_due(scenario, tmp_path):
+    # Due 2026-11-24 (2026-09-01 + 84). Ten working days before: 2026-11-10.
+    eng = _l2(scenario, tmp_path)
+    assert digest_keys(eng, "2026-11-09") == []
+    assert digest_keys(eng, "2026-11-10") == ["review:A:L2:2026-11-24@chair-1"]
+
+
+def test_l2_review_escalates_5_working_days_after_the_due_date(scenario, tmp_path):
+    # 25, 26, 27 Nov, (30 Nov St Andrew's Day), 1, 2 Dec: the 5th working day is 2 Dec.
+    eng = _l2(scenario, tmp_path)
+    assert escalations(eng, "2026-12-01").empty
+    esc = escalations(eng, "2026-12-02")
+    assert list(esc["item_key"]) == ["review:A:L2:2026-11-24"]
+    assert list(esc["recipient_id"]) == ["sog"] and list(esc["urgency"]) == ["normal"]
+
+
+def test_l3_review_escalates_the_day_after_the_due_date(scenario, tmp_path):
+    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
+                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3",
+                              "minutes_issued": "2026-10-27", "rmp_ratified": "2026-10-27",
+                              "disclosure_considered": "yes"}])
+    assert escalations(eng, "2026-12-07").empty          # due today: not yet
+    assert list(escalations(eng, "2026-12-08")["item_key"]) == ["review:A:L3:2026-12-07"]
+
+
+def test_escalation_repeats_every_5_working_days_until_acknowledged(scenario, tmp_path):
+    eng = _l2(scenario, tmp_path)
+    first = escalations(eng, "2026-12-02")["dedupe_key"].item()
+    assert escalations(eng, "2026-12-08")["dedupe_key"].item() == first   # same cycle
+    again = escalations(eng, "2026-12-09")["dedupe_key"].item()          # 10 WD after due
+    assert again != first
+    acks = pd.DataFrame([{"item_key": "review:A:L2:2026-11-24", "stage": "breach",
+                          "person_id": "sog", "at": None}])
+    assert escalations(eng, "2026-12-09", acks).empty
+
+
+def test_minutes_nudged_from_working_day_7_escalated_on_working_day_11(scenario, tmp_path):
+    # Meeting Mon 2026-10-05: WD7 = 14 Oct, WD11 = 20 Oct.
+    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
+        {"meeting_id": "M1", "ref": "A", "date": "2026-10-05", "minutes_issued": "2026-10-07",
+         "disclosure_considered": "yes"}])
+    assert "minutes:M1@chair-1" not in digest_keys(eng, "2026-10-13")
+    assert "minutes:M1@chair-1" in digest_keys(eng, "2026-10-14")
+    assert "minutes:M1" not in set(escalations(eng, "2026-10-19")["item_key"])
+    assert "minutes:M1" in set(escalations(eng, "2026-10-20")["item_key"])
+
+
+def test_resolved_item_stops_at_once(scenario, tmp_path):
+    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
+        {"meeting_id": "M1", "ref": "A", "date": "2026-10-05", "minutes_issued": "2026-10-07",
+         "rmp_ratified": "2026-10-14", "disclosure_considered": "yes"}])
+    assert "minutes:M1@chair-1" not in digest_keys(eng, "2026-10-15")
+
+
+def test_missing_contribution_chases_the_agency_by_email_the_day_after(scenario, tmp_path):
+    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
+        {"meeting_id": "M1", "ref": "A", "date": "2026-10-05", "minutes_issued": "2026-10-06",
+         "rmp_ratified": "2026-10-06", "disclosure_considered": "yes"}],
+        invitations=[{"meeting_id": "M1", "agency": "housing", "attendance": "absent"}])
+    records, c = _state(eng, "2026-10-05")
+    assert plan_agency_chasers(c, records.people, records.agencies, RULES).empty
+    records, c = _state(eng, "2026-10-06")
+    chasers = plan_agency_chasers(c, records.people, records.agencies, RULES)
+    assert sorted(chasers["address"]) == ["hc@example.org", "housing@example.org"]
+    assert set(chasers["channel"]) == {"email"} and set(chasers["stage"]) == {"missing"}
+    assert "contribution:M1:housing@chair-1" in digest_keys(eng, "2026-10-06")
+    # Escalated 5 working days after the meeting: 12 Oct.
+    assert escalations(eng, "2026-10-09").empty
+    assert list(escalations(eng, "2026-10-12")["item_key"]) == ["contribution:M1:housing"]
+
+
+def test_pre_release_nudge_escalation_and_urgent_breach(scenario, tmp_path):
+    # Release 2027-03-01 at Level 3: nudge from 12 weeks before (2026-12-07), escalate at
+    # 5 weeks (2027-01-25), urgent breach once the 4-week deadline (2027-02-01) has passed.
+    eng = scenario(tmp_path, people=PEOPLE, individuals=[{
+        "ref": "A", "level": "3", "status": "custody", "custody_from": "2025-01-01",
+        "release_date": "2027-03-01", "release_level": "3"}])
+    assert digest_keys(eng, "2026-12-06") == []
+    assert digest_keys(eng, "2026-12-07") == ["pre_release:A:2027-02-01@chair-1"]
+    assert escalations(eng, "2027-01-24").empty
+    warn = escalations(eng, "2027-01-25")
+    assert list(zip(warn["stage"], warn["urgency"])) == [("five_weeks", "normal")]
+    assert list(zip(escalations(eng, "2027-02-01")["stage"], escalations(eng, "2027-02-01")["urgency"])) == [("five_weeks", "normal")]
+    breach = escalations(eng, "2027-02-02")
+    assert list(zip(breach["stage"], breach["urgency"])) == [("breach", "urgent")]
+
+
+def test_snooze_hides_the_item_from_the_digest_but_never_the_escalation(scenario, tmp_path):
+    eng = _l2(scenario, tmp_path)
+    snoozes = pd.DataFrame([{"item_key": "review:A:L2:2026-11-24", "person_id": "chair-1",
+                             "until": dt.date(2026, 12, 4), "created_at": None}])
+    assert digest_keys(eng, "2026-12-02", snoozes) == []
+    assert digest_keys(eng, "2026-12-04", snoozes) == ["review:A:L2:2026-11-24@chair-1"]
+    assert not escalations(eng, "2026-12-02").empty
+
+
+def test_below_target_is_planned_once_per_indicator_per_quarter(scenario, tmp_path):
+    eng = _l2(scenario, tmp_path)
+    records, c = _state(eng, "2026-12-02")
+    first = plan_below_target(c, records.people)
+    records, c = _state(eng, "2026-12-10")
+    later = plan_below_target(c, records.people)
+    assert "indicator:l2-reviews:Testshire:2026-27-Q3" in set(first["item_key"])
+    assert set(first["dedupe_key"]) <= set(later["dedupe_key"])  # same keys: sent once
+
+
+@pytest.mark.parametrize("now, urgent, expected", [
+    ("2026-11-26T10:00", False, "2026-11-26T10:00"),   # Thursday, working hours
+    ("2026-11-26T07:00", False, "2026-11-26T08:30"),   # before hours: later that day
+    ("2026-11-26T18:00", False, "2026-11-27T08:30"),   # after hours: next working day
+    ("2026-11-28T10:00", False, "2026-12-01T08:30"),   # Saturday: Tuesday (Monday is St Andrew's Day)
+    ("2026-11-28T10:00", True, "2026-11-28T10:00"),    # urgent: at once
+])
+def test_release_time_keeps_non_urgent_messages_to_working_hours(now, urgent, expected):
+    when = dt.datetime.fromisoformat(now).replace(tzinfo=LONDON)
+    assert release_time(when, urgent, RULES) == dt.datetime.fromisoformat(expected).replace(tzinfo=LONDON)
+
+
+def test_rules_come_from_the_environment():
+    rules = NudgeRules.from_env({"MAPPA_REVIEW_NUDGE_WD": "5", "MAPPA_WORK_START": "09:00"})
+    assert (rules.review_nudge_wd, rules.work_start) == (5, "09:00")
+    with pytest.raises(ValueError, match="MAPPA_MINUTES_ESCALATE_WD"):
+        NudgeRules.from_env({"MAPPA_MINUTES_ESCALATE_WD": "eleven"})

@@ -18,6 +18,7 @@ demo: $(BIN)/.installed
 	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa import demo/data
 	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa status all
 	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa due --days 14 --limit 25
+	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa demo-day
 
 test: $(BIN)/.installed
 	$(BIN)/pytest -q

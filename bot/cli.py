@@ -292,6 +292,13 @@ async def _deliver(engine, now, console: bool, dry_run: bool):
     return await deliver_pending(engine, settings, transport, now)
 
 
+def cmd_demo_day(args) -> int:
+    from bot.demo_day import run_demo_day
+
+    print(run_demo_day(_engine(), args.as_of or today(), show=args.show), end="")
+    return 0
+
+
 def cmd_demo_data(args) -> int:
     from mappa_core.demo import write_demo_data
 
@@ -369,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     jr.add_argument("--dry-run", action="store_true", help="print what would be planned; send nothing")
     jr.add_argument("--console", action="store_true", help="deliver: print Slack messages instead")
     jr.set_defaults(func=cmd_jobs)
+
+    dd = sub.add_parser("demo-day", help="simulate a working day of jobs (console Slack, local SMTP)")
+    dd.add_argument("--as-of", type=_date_arg, help="the day (default today; weekends move on)")
+    dd.add_argument("--show", type=int, default=3, help="Slack messages to print in full")
+    dd.set_defaults(func=cmd_demo_day)
 
     g = sub.add_parser("demo-data", help="write a synthetic region's CSV files")
     g.add_argument("dir")

@@ -13,7 +13,6 @@ import time
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlmodel import SQLModel

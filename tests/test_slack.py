@@ -311,6 +311,19 @@ def test_buttons_refuse_people_who_may_not_act_on_the_case(slack, user):
     assert _meeting(slack.engine, "G5")["minutes_issued"] == dt.date(2026, 11, 6)
 
 
+def test_sog_chair_acknowledges_an_escalation_once(slack):
+    value = "review:GRA-0103:L2:2026-11-12|breach"
+    r = slack.act(CHAIR1, "ack_escalation", value)
+    assert "Only a SOG chair" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
+    for _ in range(2):  # a retry changes nothing
+        r = slack.act(SOG, "ack_escalation", value)
+        assert "Acknowledged" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
+    ack = SQLModel.metadata.tables["escalation_ack"]
+    with slack.engine.connect() as conn:
+        assert conn.execute(select(ack.c.item_key, ack.c.stage, ack.c.person_id)).all() == [
+            ("review:GRA-0103:L2:2026-11-12", "breach", "g-sog")]
+
+
 def test_stale_button_is_explained(slack):
     r = slack.act(CHAIR1, "minutes_issued", "minutes:NO-SUCH")
     assert "no longer matches a record" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])

@@ -1,0 +1,78 @@
+"""`mappa jobs list|run`, `mappa demo-day`, and the schedule's fixed job ids."""
+
+import datetime as dt
+
+import pytest
+
+from bot.cli import main
+from bot.jobs.schedule import build_scheduler, next_runs
+from bot.jobs.ticks import LONDON, parse_when
+from mappa_core.planner import NudgeRules
+from tests.conftest import GRAMPIAN
+
+
+@pytest.fixture
+def grampian(sqlite_url, monkeypatch, capsys):
+    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
+    assert main(["import", str(GRAMPIAN)]) == 0
+    capsys.readouterr()
+    return sqlite_url
+
+
+def test_jobs_list_shows_each_job_and_its_next_run(capsys):
+    assert main(["jobs", "list", "--as-of", "2026-11-28T10:00"]) == 0  # a Saturday
+    out = capsys.readouterr().out
+    # The trigger fires on weekdays; the digest tick itself skips St Andrew's Day.
+    assert "digest             Mon 2026-11-30 08:30" in out
+    assert "weekly-summary     Mon 2026-11-30 09:00" in out
+    for name in ("escalations", "quarterly-review", "deliver"):
+        assert name in out
+
+
+def test_scheduler_has_fixed_job_ids():
+    async def deliver(now):
+        return None
+
+    scheduler = build_scheduler(None, NudgeRules(), deliver)
+    assert sorted(j.id for j in scheduler.get_jobs()) == [
+        "deliver", "digest", "escalations", "quarterly-review", "weekly-summary"]
+    assert set(next_runs(NudgeRules(), dt.datetime(2026, 11, 26, 9, tzinfo=LONDON))) == {
+        "deliver", "digest", "escalations", "quarterly-review", "weekly-summary"}
+
+
+def test_bare_date_means_nine_in_the_morning_in_london():
+    assert parse_when("2026-07-01") == dt.datetime(2026, 7, 1, 9, 0, tzinfo=LONDON)
+    assert parse_when("2026-07-01T14:30").hour == 14
+    with pytest.raises(ValueError, match="neither a date"):
+        parse_when("tomorrow")
+
+
+def test_jobs_run_dry_run_plans_and_writes_nothing(grampian, capsys):
+    assert main(["jobs", "run", "digest", "--as-of", "2026-11-26", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would plan 9 notification(s)" in out
+    assert "digest           slack  g-chair-2                                    4 item(s)" in out
+    assert main(["jobs", "run", "deliver", "--dry-run"]) == 0
+    assert "outbox: {}" in capsys.readouterr().out
+
+
+def test_jobs_run_on_a_weekend_plans_no_digest(grampian, capsys):
+    assert main(["jobs", "run", "digest", "--as-of", "2026-11-29"]) == 0
+    assert "nothing planned (not a working day)" in capsys.readouterr().out
+
+
+def test_jobs_run_unknown_job_and_bad_time(grampian, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["jobs", "run", "sweep"])
+    assert exc.value.code == 2 and "unknown job 'sweep'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["jobs", "run", "digest", "--as-of", "soon"])
+    assert "neither a date" in capsys.readouterr().err
+
+
+def test_demo_day_prints_slack_messages_and_captures_email(grampian, capsys):
+    assert main(["demo-day", "--as-of", "2026-11-26", "--show", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "--- Slack DM to U1CHAIR1 ---" in out
+    assert "--- Email to " in out and "Written contribution" in out
+    assert "email(s) to 3 addresses" in out

@@ -133,7 +133,7 @@ def cmd_exceptions(args) -> int:
         exceptions_frame,
         group_exceptions,
     )
-    from mappa_core.queries import load_records
+    from mappa_core.queries import load_records, window_start
     from mappa_core.status import resolve
 
     as_of = args.as_of or today()
@@ -142,8 +142,8 @@ def cmd_exceptions(args) -> int:
         if args.indicator not in INDICATORS:
             raise UsageError(f"unknown indicator {args.indicator!r}: use one of {', '.join(INDICATORS)}")
         ids = (args.indicator,)
-    computed = compute_deadlines(load_records(_engine(), args.area), as_of)
-    results = compute_indicators(computed, period, ids)
+    records = load_records(_engine(), args.area, since=window_start(as_of, period.start))
+    results = compute_indicators(compute_deadlines(records, as_of), period, ids)
     if args.csv:
         exceptions_frame(results).to_csv(sys.stdout, index=False)
         return 0
@@ -193,12 +193,12 @@ def render_due(items, as_of: dt.date) -> str:
 def cmd_due(args) -> int:
     from mappa_core.due import due_items
     from mappa_core.indicators import compute_deadlines
-    from mappa_core.queries import load_records
+    from mappa_core.queries import load_records, window_start
 
     if args.days < 0:
         raise UsageError("--days must be 0 or more")
     as_of = args.as_of or today()
-    computed = compute_deadlines(load_records(_engine(), args.area), as_of)
+    computed = compute_deadlines(load_records(_engine(), args.area, since=window_start(as_of)), as_of)
     items = due_items(computed, args.days, args.chair)
     if args.limit:
         items = items.head(args.limit)

@@ -18,7 +18,7 @@ DUE_COLUMNS = [
 ]
 # Paperwork (minutes, contributions, disclosure) older than this stops being chased:
 # by then the next review has usually superseded it, and the indicator has recorded it.
-LOOKBACK_DAYS = 90
+from .queries import LOOKBACK_DAYS  # noqa: E402
 # Most urgent first: missed reviews and pre-release meetings are about the public's safety.
 URGENCY = {"review3": 0, "pre_release": 1, "review2": 2, "minutes": 3, "contribution": 4,
            "disclosure": 5}
@@ -146,5 +146,6 @@ def due_items(
     items = items.assign(
         _upcoming=~items["overdue"], _rank=rank.where(items["overdue"], 0), _tie=rank
     )
-    items = items.sort_values(["_upcoming", "_rank", "deadline", "_tie", "ref"], kind="stable")
+    items = items.sort_values(["_upcoming", "_rank", "deadline", "_tie", "ref", "item_key"],
+                              kind="stable")
     return items.drop(columns=["_upcoming", "_rank", "_tie"]).reset_index(drop=True)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import deadlines
 from .periods import Period
-from .queries import Records
+from .queries import LOOKBACK_DAYS, Records
 
 INDICATORS: dict[str, tuple[str, int]] = {
     "l3-reviews": ("Level 3 cases reviewed at least every 6 weeks", 95),
@@ -143,7 +143,8 @@ def _exceptions(df: pd.DataFrame, due_col: str, done_col: str | None) -> list[di
     """Exception rows in the SPEC shape, by case then due date (repeats stand together)."""
     if df.empty:
         return []
-    df = df.sort_values(["ref", due_col], kind="stable")
+    keys = ["ref", due_col] + [c for c in ("meeting_id", "agency") if c in df]
+    df = df.sort_values(keys, kind="stable")
     n = len(df)
     none = [None] * n
     cols = {
@@ -326,10 +327,11 @@ def compute_indicators(
 # --------------------------------------------------------------------------- live view
 
 
-def operational_counts(c: Computed, ind_id: str) -> dict:
-    """What stands open today (as_of) behind one indicator."""
+def operational_counts(c: Computed, ind_id: str, lookback_days: int = LOOKBACK_DAYS) -> dict:
+    """What stands open today (as_of) behind one indicator (paperwork: within the lookback)."""
     today = pd.Timestamp(c.as_of)
     soon = today + pd.Timedelta(days=14)
+    since = today - pd.Timedelta(days=lookback_days)
     if ind_id in ("l2-reviews", "l3-reviews"):
         level = 3 if ind_id == "l3-reviews" else 2
         ind = c.records.individuals
@@ -342,7 +344,7 @@ def operational_counts(c: Computed, ind_id: str) -> dict:
             "overdue": int(overdue["ref"].nunique()),
             "due_14_days": int((pending["due"] <= soon).sum()),
         }
-    m = c.meetings
+    m = c.meetings[c.meetings["deadline"] >= since]
     if ind_id == "minutes-10wd":
         open_ = m[~m["minutes_done"]]
         return {
@@ -351,7 +353,7 @@ def operational_counts(c: Computed, ind_id: str) -> dict:
         }
     if ind_id == "disclosure":
         return {"not_recorded": int((~m["disclosure_done"]).sum())}
-    inv = c.invitations
+    inv = c.invitations[c.invitations["deadline"] >= since]
     if ind_id in ("ra-written", "dtc-written"):
         ra = ind_id == "ra-written"
         missing = inv[inv["absent"] & ~inv["written"] & (inv["is_ra"] == ra)]

@@ -5,7 +5,7 @@ No table holds a MAPPA individual's name: only the pseudonymous `ref`.
 
 import datetime as dt
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -46,6 +46,7 @@ class Individual(SQLModel, table=True):
 
 
 class Meeting(SQLModel, table=True):
+    __table_args__ = (Index("ix_meeting_date", "date"), Index("ix_meeting_ref_date", "ref", "date"))
     meeting_id: str = Field(primary_key=True, max_length=64)
     ref: str = Field(foreign_key="individual.ref", index=True, max_length=64)
     date: dt.date

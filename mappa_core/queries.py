@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, cast, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -41,12 +41,13 @@ class Records:
     area: str | None = None
 
 
-def _frame(conn, table_name: str, where=None, join=None) -> pd.DataFrame:
+def _frame(conn, table_name: str, where=None, join=None, columns=None) -> pd.DataFrame:
     table = SQLModel.metadata.tables[table_name]
     dates = DATE_COLUMNS.get(table_name, ())
+    cols = [c for c in table.c if columns is None or c.name in columns]
     # Dates travel as ISO text and are parsed by pandas in one vectorised call: much
     # faster than building a Python date object per value.
-    stmt = select(*[cast(c, String).label(c.name) if c.name in dates else c for c in table.c])
+    stmt = select(*[cast(c, String).label(c.name) if c.name in dates else c for c in cols])
     if join is not None:
         stmt = stmt.select_from(join)
     if where is not None:
@@ -55,31 +56,91 @@ def _frame(conn, table_name: str, where=None, join=None) -> pd.DataFrame:
     # Raw DBAPI tuples: building SQLAlchemy Row objects costs more than the query itself.
     df = pd.DataFrame.from_records(result.cursor.fetchall(), columns=list(result.keys()))
     for col in dates:
-        df[col] = pd.to_datetime(df[col], format="%Y-%m-%d").astype("datetime64[s]")
+        if col in df:
+            df[col] = pd.to_datetime(df[col], format="%Y-%m-%d").astype("datetime64[s]")
     for col in BOOL_COLUMNS.get(table_name, ()):
-        df[col] = pd.array(df[col].astype("float64"), dtype="boolean")
+        if col in df:
+            df[col] = pd.array(df[col].astype("float64"), dtype="boolean")
     return df
 
 
-def load_records(engine: Engine, area: str | None = None, with_events: bool = False) -> Records:
+# Meeting paperwork (minutes, contributions, disclosure) is chased for this many days after
+# its deadline; the open-item lists and their counts look no further back.
+LOOKBACK_DAYS = 90
+
+
+def window_start(as_of: dt.date, period_start: dt.date | None = None,
+                 lookback_days: int = LOOKBACK_DAYS) -> dt.date:
+    """The `since` for load_records: enough for the period and for today's open items."""
+    start = as_of - dt.timedelta(days=lookback_days)
+    return min(start, period_start) if period_start else start
+
+
+# The longest review interval: a meeting more than this before `since` can only matter
+# through a chain of late due dates, which only the case's last meeting can start.
+_LONGEST_INTERVAL = dt.timedelta(days=84)
+_RULE_COLUMNS = {
+    "individual": ("ref", "area", "category", "level", "status", "mappa_end", "custody_from",
+                   "release_date", "release_level", "chair_id"),
+}
+
+
+def load_records(
+    engine: Engine, area: str | None = None, with_events: bool = False,
+    since: dt.date | None = None,
+) -> Records:
+    """The records of one area (or all), one query per table.
+
+    With `since`, only what the deadline rules need for due dates, meetings and deadlines
+    from that date on: every case at Level 2/3, with meetings, or due for release at
+    Level 3 from `since` on;
+    meetings from `since` less the longest review interval, plus each case's last earlier
+    meeting (which alone can carry a chain of late due dates forward) and its initial Level
+    3 community meetings (for pre-release deadlines); invitations to the meetings from then.
+    The answers for any period starting on or after `since` are the same as from a full
+    load (tests/test_loading.py checks it); the load is several times smaller.
+    """
     t = SQLModel.metadata.tables
     ind, meet, inv = t["individual"], t["meeting"], t["invitation"]
     in_area = (ind.c.area == area) if area is not None else None
+    meet_join = meet.join(ind, meet.c.ref == ind.c.ref) if area else None
+
+    def both(*conds):
+        conds = [c for c in conds if c is not None]
+        return and_(*conds) if conds else None
+
     with engine.connect() as conn:
-        individuals = _frame(conn, "individual", in_area)
-        meetings = _frame(
-            conn, "meeting", in_area, meet.join(ind, meet.c.ref == ind.c.ref) if area else None
-        )
-        invitations = _frame(
-            conn,
-            "invitation",
-            in_area,
-            inv.join(meet, inv.c.meeting_id == meet.c.meeting_id).join(
-                ind, meet.c.ref == ind.c.ref
+        if since is None:
+            individuals = _frame(conn, "individual", in_area)
+            meetings = _frame(conn, "meeting", in_area, meet_join)
+            invitations = _frame(
+                conn, "invitation", in_area,
+                inv.join(meet, inv.c.meeting_id == meet.c.meeting_id).join(ind, meet.c.ref == ind.c.ref)
+                if area else None,
             )
-            if area
-            else None,
-        )
+        else:
+            cut = since - _LONGEST_INTERVAL
+            relevant = or_(ind.c.level >= 2,
+                           and_(ind.c.release_level == 3, ind.c.release_date >= since),
+                           ind.c.ref.in_(select(meet.c.ref)))
+            individuals = _frame(conn, "individual", both(in_area, relevant),
+                                 columns=_RULE_COLUMNS["individual"])
+            last = (select(meet.c.ref, func.max(meet.c.date).label("last"))
+                    .where(meet.c.date < cut).group_by(meet.c.ref).subquery())
+            parts = [
+                _frame(conn, "meeting", both(in_area, meet.c.date >= cut), meet_join),
+                _frame(conn, "meeting", in_area,
+                       (meet_join if area is not None else meet).join(
+                           last, and_(meet.c.ref == last.c.ref, meet.c.date == last.c.last))),
+                _frame(conn, "meeting", both(in_area, meet.c.date < cut, meet.c.kind == "initial",
+                                             meet.c.level == 3, meet.c.setting == "community"),
+                       meet_join),
+            ]
+            meetings = pd.concat(parts, ignore_index=True).drop_duplicates("meeting_id")
+            inv_join = inv.join(meet, inv.c.meeting_id == meet.c.meeting_id)
+            if area is not None:
+                inv_join = inv_join.join(ind, meet.c.ref == ind.c.ref)
+            invitations = _frame(conn, "invitation", both(in_area, meet.c.date >= cut), inv_join)
         agencies = _frame(conn, "agency")
         people = _frame(conn, "person")
         events = (
@@ -103,6 +164,11 @@ def local_holidays(engine: Engine) -> dict[str, list[dt.date]]:
     """Each area's local holidays (the calendar's only input from the database)."""
     with engine.connect() as conn:
         return _local_holidays(conn)
+
+
+def load_people(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return _frame(conn, "person")
 
 
 def known_areas(engine: Engine) -> list[str]:

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 
 from .indicators import TOPICS, Computed, compute_deadlines, compute_indicators
 from .periods import Period, parse_period, quarter_of
-from .queries import load_records
+from .queries import load_records, window_start
 
 
 class TopicError(ValueError):
@@ -40,5 +40,6 @@ def status(
     engine: Engine, as_of: dt.date, topic: str = "all", period: str | None = None,
     area: str | None = None,
 ) -> dict:
-    resolve(topic, period, as_of)  # bad arguments fail before any query
-    return status_of(compute_deadlines(load_records(engine, area), as_of), topic, period, area)
+    _, per = resolve(topic, period, as_of)  # bad arguments fail before any query
+    records = load_records(engine, area, since=window_start(as_of, per.start))
+    return status_of(compute_deadlines(records, as_of), topic, period, area)

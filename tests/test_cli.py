@@ -133,3 +133,15 @@ def test_unreachable_database_is_a_clear_error_without_the_password(monkeypatch,
     code, _, err = _run(capsys, "status")
     assert code == 2
     assert "cannot use the database" in err and "s3cret" not in err
+
+
+def test_migrations_build_exactly_the_models_schema(tmp_path):
+    """A model change without its migration (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []

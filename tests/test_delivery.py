@@ -227,7 +227,7 @@ def test_two_replicas_racing_deliver_every_message_exactly_once(postgres_url):
     engine = db.make_engine(postgres_url)
     db.ensure_schema(engine)
     outbox.plan(engine, email_notes(400), NOW, RULES)
-    smtp = SmtpSink(delay=0.002)
+    smtp = SmtpSink(delay=0.02)  # slow enough that both workers are busy at once
     try:
         procs = [_deliver_process(postgres_url, smtp.port, "2026-11-26T09:00") for _ in range(2)]
         outputs = [p.communicate(timeout=240) for p in procs]

@@ -23,7 +23,8 @@ from bot.commands.parser import Command
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.due import KIND_LABELS, due_items, open_items
 from mappa_core.indicators import Computed, compute_deadlines
-from mappa_core.queries import load_records
+from mappa_core.periods import parse_period
+from mappa_core.queries import load_records, window_start
 from mappa_core.status import status_of
 
 MAX_ITEMS = 40  # Slack allows 50 blocks a message
@@ -56,14 +57,16 @@ class DeadlineCache:
         self._items: dict[tuple, tuple[float, Computed]] = {}
         self._lock = threading.Lock()
 
-    def get(self, engine: Engine, area: str | None, as_of: dt.date) -> Computed:
-        key = (str(engine.url), area, as_of)
+    def get(self, engine: Engine, area: str | None, as_of: dt.date,
+            period_start: dt.date | None = None) -> Computed:
+        since = window_start(as_of, period_start)
+        key = (str(engine.url), area, as_of, since)
         now = time.monotonic()
         with self._lock:
             hit = self._items.get(key)
             if hit and now - hit[0] < self.ttl:
                 return hit[1]
-        computed = compute_deadlines(load_records(engine, area), as_of)
+        computed = compute_deadlines(load_records(engine, area, since=since), as_of)
         with self._lock:
             self._items[key] = (now, computed)
         return computed
@@ -93,7 +96,8 @@ def _breakdown_text(ind: dict) -> str:
 
 
 def status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
-    computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
+    start = parse_period(cmd.period).start if cmd.period else None
+    computed = ctx.cache.get(ctx.engine, caller.area, ctx.today, start)
     data = status_of(computed, cmd.topic, cmd.period, caller.area)
     indicators = []
     for ind in data["indicators"]:

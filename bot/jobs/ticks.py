@@ -12,7 +12,10 @@ import pandas as pd
 from mappa_core import outbox, planner
 from mappa_core.calendar import calendar_for
 from mappa_core.indicators import compute_deadlines
-from mappa_core.queries import load_records, local_holidays
+from mappa_core.periods import quarter_of
+from mappa_core.queries import (
+    known_areas, load_people, load_records, local_holidays, window_start,
+)
 
 LONDON = ZoneInfo("Europe/London")
 JOB_NAMES = ("digest", "escalations", "weekly-summary", "quarterly-review", "deliver")
@@ -41,7 +44,10 @@ def parse_when(text: str) -> dt.datetime:
 
 
 def _state(engine, today: dt.date):
-    records = load_records(engine)
+    # The quarter so far (below-target alerts), a week before it (weekly summary) and
+    # the open paperwork's lookback.
+    since = window_start(today - dt.timedelta(days=7), quarter_of(today - dt.timedelta(days=7)).start)
+    records = load_records(engine, since=since)
     computed = compute_deadlines(records, today)
     snoozes, acks = outbox.snoozes_and_acks(engine)
     return records, computed, snoozes, acks
@@ -71,9 +77,7 @@ def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> p
         week_ago = compute_deadlines(records, today - dt.timedelta(days=7))
         return planner.plan_weekly_summary(c, week_ago, records.people)
     if job == "quarterly-review":
-        records = load_records(engine)
-        return planner.plan_quarterly_review(today, records.people,
-                                             records.individuals["area"].unique())
+        return planner.plan_quarterly_review(today, load_people(engine), known_areas(engine))
     raise ValueError(f"unknown job {job!r}: use one of {', '.join(JOB_NAMES)}")
 
 

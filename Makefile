@@ -28,3 +28,6 @@ lint: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) demo *.egg-info
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

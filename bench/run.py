@@ -1,0 +1,441 @@
+"""Benchmark mappa-bot at regional, national and ten-times-national scale.
+
+    python bench/run.py [--sizes 7000,100000,1000000] [--dbs sqlite,postgres] [--runs 5]
+
+Synthetic data comes from `mappa demo-data` (five years of history). For each size and
+database it measures the import, `status all` in-process and as a whole command, the Slack
+endpoint (acknowledgement and answer, p95, signed requests), a day's digest planning,
+1,000 emails to a local SMTP server, and a hand-written SQL baseline for `l2-reviews`.
+Each timing runs in a fresh subprocess so that its peak memory (max RSS) is its own.
+Times are the median of --runs runs after a warm-up, with min and max. Results go to
+bench/RESULTS.md (and bench/results.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+AS_OF = "2026-11-26"
+UNTIL = dt.date(2026, 11, 26)
+PG_ADMIN = os.environ.get("MAPPA_BENCH_POSTGRES_URL") or os.environ.get(
+    "MAPPA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+TARGETS = {  # SPEC benchmark issue: (7k, 100k, 1M)
+    "status_inprocess": (0.3, 2, 20),
+    "slack_answer_p95": (0.3, 2.5, None),
+    "slack_ack_p95": (0.1, 0.1, 0.1),
+    "digest_planning": (1, 10, 100),
+    "import": (5, 60, 600),
+    "peak_mb": (300, 1024, 4096),
+    "baseline_ratio": (3, 3, 3),
+    "emails_1000": (10, 10, 10),
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def run_child(*args: str, env: dict | None = None, timeout: float = 3600) -> dict:
+    """Run `python bench/run.py --child ...` and return its JSON answer."""
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__)), "--child", *args],
+        env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def summary(times: list[float]) -> dict:
+    return {"median": statistics.median(times), "min": min(times), "max": max(times),
+            "runs": len(times)}
+
+
+def p95(values: list[float]) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+
+
+def make_database(kind: str, size: int) -> str:
+    if kind == "sqlite":
+        path = DATA / f"bench-{size}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"mappa_bench_{size}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+# --------------------------------------------------------------------------- children
+
+
+def child(args: list[str]) -> dict:
+    """One measurement in this (fresh) process."""
+    what, url = args[0], args[1]
+    runs = int(args[2]) if len(args) > 2 and args[2].isdigit() else 5
+    from mappa_core import db
+
+    engine = db.make_engine(url)
+    as_of = dt.date.fromisoformat(AS_OF)
+    if what == "import":
+        from mappa_core.importer import import_directory
+
+        db.ensure_schema(engine)
+        t = time.perf_counter()
+        report = import_directory(engine, Path(args[2]))
+        took = time.perf_counter() - t
+        assert report.ok, report.errors[:5]
+        return {"seconds": took, "rows": sum(f.rows for f in report.files), "peak_mb": maxrss_mb()}
+    if what == "status":
+        from mappa_core.status import status
+
+        status(engine, as_of)  # warm-up
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            data = status(engine, as_of)
+            times.append(time.perf_counter() - t)
+        l2 = next(i for i in data["indicators"] if i["id"] == "l2-reviews")
+        return {**summary(times), "peak_mb": maxrss_mb(),
+                "l2": [l2["numerator"], l2["denominator"]]}
+    if what == "l2only":
+        from mappa_core.indicators import compute_deadlines, compute_indicators
+        from mappa_core.periods import quarter_of
+        from mappa_core.queries import load_records, window_start
+
+        per = quarter_of(as_of)
+
+        def once():
+            records = load_records(engine, since=window_start(as_of, per.start))
+            res = compute_indicators(compute_deadlines(records, as_of), per, ("l2-reviews",))[0]
+            return res.numerator, res.denominator
+
+        once()
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            nd = once()
+            times.append(time.perf_counter() - t)
+        return {**summary(times), "l2": list(nd), "peak_mb": maxrss_mb()}
+    if what == "baseline":
+        from bench.baseline import l2_reviews_sql
+
+        l2_reviews_sql(engine, as_of)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            nd = l2_reviews_sql(engine, as_of)
+            times.append(time.perf_counter() - t)
+        return {**summary(times), "l2": list(nd), "peak_mb": maxrss_mb()}
+    if what == "digest":
+        from zoneinfo import ZoneInfo
+
+        from bot.jobs.ticks import plan_job
+        from mappa_core.planner import NudgeRules
+
+        now = dt.datetime(2026, 11, 26, 8, 30, tzinfo=ZoneInfo("Europe/London"))
+        plan_job(engine, "digest", now, NudgeRules())
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            notes = plan_job(engine, "digest", now, NudgeRules())
+            times.append(time.perf_counter() - t)
+        return {**summary(times), "notifications": len(notes), "peak_mb": maxrss_mb()}
+    if what == "email":
+        return email_child(engine, runs)
+    if what == "slack":
+        return slack_child(engine, url, runs)
+    raise SystemExit(f"unknown child {what}")
+
+
+def email_child(engine, runs: int) -> dict:
+    import asyncio
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    from bot.delivery.worker import deliver_pending
+    from bot.settings import Settings
+    from mappa_core import db, outbox
+    from mappa_core.planner import NudgeRules
+    from tests.slack_harness import SmtpSink
+
+    db.ensure_schema(engine)
+    now = dt.datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("Europe/London"))
+    times = []
+    sink = SmtpSink()
+    try:
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=sink.port, smtp_starttls=False,
+                            mail_from="bench@example.org", smtp_timeout=10)
+        for run in range(runs + 1):
+            notes = pd.DataFrame([{
+                "rule": "chaser", "item_key": f"contribution:B{run}-{i}:housing", "stage": "missing",
+                "recipient_id": f"email:c{i}@example.org", "channel": "email",
+                "address": f"c{i}@example.org", "urgency": "normal",
+                "group_key": f"chaser|bench{run}|c{i}", "dedupe_key": f"bench|{run}|{i}",
+                "area": "Bench", "payload": {"kind": "contribution", "level": None,
+                "ref": f"B-{i}", "meeting_id": f"M{i}", "agency": "housing",
+                "deadline": "2026-11-20", "overdue": True, "working_days_left": -4,
+                "detail": None, "item_key": f"contribution:M{i}:housing", "stage": "missing",
+                "area": "Bench"}} for i in range(1000)])
+            outbox.plan(engine, notes, now, NudgeRules())
+            before = len(sink.messages)
+            t = time.perf_counter()
+            report = asyncio.run(deliver_pending(engine, settings, None, now))
+            took = time.perf_counter() - t
+            assert len(sink.messages) - before == 1000 == report.rows_sent, report
+            if run:  # the first is the warm-up
+                times.append(took)
+    finally:
+        sink.close()
+    return {**summary(times), "peak_mb": maxrss_mb()}
+
+
+def slack_child(engine, url: str, runs: int) -> dict:
+    from bot.server import build_asgi
+    from bot.settings import Settings
+    from tests.slack_harness import (
+        SIGNING_SECRET, BotServer, SlackStandIn, command_body, post, sign,
+    )
+
+    stand_in = SlackStandIn()
+    settings = Settings(database_url=url, slack_bot_token="xoxb-bench",
+                        slack_signing_secret=SIGNING_SECRET, slack_api_url=stand_in.api_url())
+    server = BotServer(build_asgi(settings, engine, today=lambda: dt.date.fromisoformat(AS_OF)))
+    # A co-ordinator of the synthetic region (national) asking for `status all`.
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE person SET area = NULL WHERE roles LIKE '%coordinator%'"))
+        user = conn.execute(text("SELECT slack_user_id FROM person WHERE roles LIKE '%coordinator%' "
+                                 "AND slack_user_id IS NOT NULL")).scalars().first()
+    acks, answers, cold = [], [], None
+    try:
+        for i in range(max(runs, 20) + 1):
+            name = f"b{i}"
+            body = command_body(user, "status all", stand_in.response_url(name))
+            t = time.perf_counter()
+            status, _, ack = post(server.url + "/slack/events", body, sign(body))
+            assert status == 200
+            stand_in.wait_for(f"/response/{name}", timeout=60)
+            answer = time.perf_counter() - t
+            if i == 0:
+                cold = answer  # computes; later calls within a minute use the cache
+                continue
+            acks.append(ack)
+            answers.append(answer)
+            if i % 5 == 0:  # every fifth request finds the cache cleared: the worst case
+                server.server.config.app.state.bolt.mappa.cache.clear()
+    finally:
+        server.close()
+        stand_in.close()
+    return {"ack_p95": p95(acks), "answer_p95": p95(answers), "answer_cold": cold,
+            "answer_median": statistics.median(answers), "requests": len(acks),
+            "peak_mb": maxrss_mb()}
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def ensure_data(size: int) -> Path:
+    path = DATA / f"region-{size}"
+    marker = path / ".done"
+    if marker.exists():
+        return path
+    from mappa_core.demo import write_demo_data
+
+    t = time.perf_counter()
+    write_demo_data(path, individuals=size, years=5, seed=1, until=UNTIL)
+    marker.write_text(f"{time.perf_counter() - t:.1f}s\n")
+    return path
+
+
+def whole_command(url: str, runs: int) -> dict:
+    env = {**os.environ, "MAPPA_DATABASE_URL": url}
+    cmd = [sys.executable, "-m", "bot.cli", "status", "all", "--as-of", AS_OF, "--json"]
+    subprocess.run(cmd, env=env, capture_output=True, check=True)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - t)
+    return summary(times)
+
+
+def versions(pg_url: str | None) -> dict:
+    out = {"python": platform.python_version(), "cores": os.cpu_count(),
+           "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+           "machine": platform.machine()}
+    import sqlite3
+
+    out["sqlite"] = sqlite3.sqlite_version
+    try:
+        from sqlalchemy import create_engine, text
+
+        with create_engine(pg_url or PG_ADMIN).connect() as conn:
+            out["postgresql"] = conn.execute(text("SHOW server_version")).scalar()
+    except Exception as exc:  # noqa: BLE001
+        out["postgresql"] = f"unavailable ({type(exc).__name__})"
+    try:
+        out["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                       capture_output=True, text=True).stdout.strip()
+    except OSError:
+        out["commit"] = "?"
+    return out
+
+
+def measure(size: int, kind: str, runs: int, skip: set[str]) -> dict:
+    data = ensure_data(size)
+    url = make_database(kind, size)
+    result: dict = {"size": size, "db": kind}
+    try:
+        print(f"[{size} {kind}] import ...", flush=True)
+        result["import"] = run_child("import", url, str(data))
+        print(f"[{size} {kind}] status ...", flush=True)
+        result["status"] = run_child("status", url, str(runs))
+        result["status_command"] = whole_command(url, runs)
+        result["l2only"] = run_child("l2only", url, str(runs))
+        result["baseline"] = run_child("baseline", url, str(runs))
+        print(f"[{size} {kind}] digest ...", flush=True)
+        result["digest"] = run_child("digest", url, str(runs))
+        if "slack" not in skip:
+            print(f"[{size} {kind}] slack ...", flush=True)
+            result["slack"] = run_child("slack", url, str(runs))
+        if "email" not in skip:
+            print(f"[{size} {kind}] email ...", flush=True)
+            result["email"] = run_child("email", url, str(runs))
+    finally:
+        drop_database(url)
+    return result
+
+
+def fmt(s: dict | None, key: str = "median") -> str:
+    if not s:
+        return "-"
+    if "min" in s:
+        return f"{s[key]:.3f} ({s['min']:.3f}-{s['max']:.3f})"
+    return f"{s[key]:.3f}"
+
+
+def write_results(results: list[dict], env: dict, path: Path) -> None:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} at commit `{env.get('commit')}` on "
+        f"{env['cores']} cores, {env['memory_gb']} GiB, {env['machine']}, Python {env['python']}, "
+        f"SQLite {env['sqlite']}, PostgreSQL {env['postgresql']}.",
+        "Synthetic data: `mappa demo-data --years 5 --seed 1 --until 2026-11-26`; as of "
+        f"{AS_OF}, period 2026-27-Q3. Seconds: median of the runs after a warm-up (min-max). "
+        "Peak memory: max RSS of the measuring process. Produced by `make bench` "
+        "(`python bench/run.py`).",
+        "",
+        "| size | db | import s | status all in-process s | status all command s | "
+        "/mappa ack p95 s | /mappa answer p95 s | digest planning s | 1,000 emails s | "
+        "engine l2 s | SQL l2 s | ratio | peak MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        slack = r.get("slack") or {}
+        ratio = r["l2only"]["median"] / r["baseline"]["median"] if r.get("baseline") else None
+        peak = max(v.get("peak_mb", 0) for v in r.values() if isinstance(v, dict))
+        lines.append(
+            f"| {r['size']:,} | {r['db']} | {r['import']['seconds']:.1f} | {fmt(r['status'])} | "
+            f"{fmt(r['status_command'])} | "
+            f"{slack.get('ack_p95', float('nan')):.3f} | {slack.get('answer_p95', float('nan')):.3f} | "
+            f"{fmt(r['digest'])} | {fmt(r.get('email'))} | {fmt(r['l2only'])} | "
+            f"{fmt(r['baseline'])} | {ratio:.1f} | {peak:.0f} |"
+        )
+    lines += ["", "Checks against the targets of the benchmark issue:", ""]
+    for r in results:
+        idx = {7000: 0, 100000: 1, 1000000: 2}.get(r["size"])
+        if idx is None:
+            continue
+        checks = []
+        def check(name, value, key):  # noqa: E306
+            target = TARGETS[key][idx]
+            if target is None or value is None:
+                return
+            checks.append(f"{name} {value:.3g} {'<' if value < target else '>='} {target} "
+                          f"{'ok' if value < target else 'MISSED'}")
+        slack = r.get("slack") or {}
+        peak = max(v.get("peak_mb", 0) for v in r.values() if isinstance(v, dict))
+        check("status in-process", r["status"]["median"], "status_inprocess")
+        check("answer p95", slack.get("answer_p95"), "slack_answer_p95")
+        check("ack p95", slack.get("ack_p95"), "slack_ack_p95")
+        check("digest planning", r["digest"]["median"], "digest_planning")
+        check("import", r["import"]["seconds"], "import")
+        check("peak MB", peak, "peak_mb")
+        check("engine/SQL ratio", r["l2only"]["median"] / r["baseline"]["median"], "baseline_ratio")
+        if r.get("email"):
+            check("1,000 emails", r["email"]["median"], "emails_1000")
+        lines.append(f"- {r['size']:,} on {r['db']}: " + "; ".join(checks))
+    lines += ["", "l2-reviews numerator/denominator, engine vs the SQL baseline (an independent "
+              "implementation of the chain rules; they should agree):", ""]
+    for r in results:
+        lines.append(f"- {r['size']:,} {r['db']}: engine {r['l2only']['l2']}, SQL {r['baseline']['l2']}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps(child(sys.argv[2:])))
+        return 0
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="7000,100000,1000000")
+    p.add_argument("--dbs", default="sqlite,postgres")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--skip", default="", help="comma list: slack,email")
+    p.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
+    args = p.parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
+    results = []
+    json_path = ROOT / "bench" / "results.json"
+    for size in (int(s) for s in args.sizes.split(",")):
+        for kind in args.dbs.split(","):
+            results.append(measure(size, kind, args.runs, set(filter(None, args.skip.split(",")))))
+            json_path.write_text(json.dumps(results, indent=1))
+            write_results(results, versions(None), Path(args.out))
+    print(Path(args.out).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -388,7 +388,7 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
         if idx is None:
             continue
         checks = []
-        def check(name, value, key):  # noqa: E306
+        def check(name, value, key, idx=idx, checks=checks):  # noqa: E306
             target = TARGETS[key][idx]
             if target is None or value is None:
                 return

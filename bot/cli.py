@@ -292,6 +292,108 @@ async def _deliver(engine, now, console: bool, dry_run: bool):
     return await deliver_pending(engine, settings, transport, now)
 
 
+def cmd_report(args) -> int:
+    from bot.exports import quarterly_csv, quarterly_html, write_csv
+    from mappa_core import reports
+    from mappa_core.periods import parse_period, previous_quarters, reporting_year
+    from mappa_core.queries import load_records, window_start
+
+    engine = _engine()
+    as_of = getattr(args, "as_of", None) or today()
+    if args.report == "quarterly":
+        from mappa_core.periods import quarter_of
+
+        period = parse_period(args.period) if args.period else quarter_of(as_of)
+        first = previous_quarters(period, 8)[0]
+        records = load_records(engine, args.area, since=window_start(as_of, first.start))
+        pack = reports.quarterly_pack(records, period, as_of, args.area)
+        if args.format == "csv":
+            out = Path(args.out or f"pack-{period.label}")
+            paths = quarterly_csv(pack, out)
+            print(f"wrote {len(paths)} CSV files to {out}")
+            return 0
+        names = dict(zip(records.agencies["agency"], records.agencies["name"]))
+        out = Path(args.out or f"pack-{period.label}.html")
+        out.write_text(quarterly_html(pack, names), encoding="utf-8")
+        print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
+        return 0
+    if args.report == "compare":
+        period = parse_period(args.period) if args.period else None
+        from mappa_core.periods import quarter_of
+
+        period = period or quarter_of(as_of)
+        records = load_records(engine, since=window_start(as_of, period.start))
+        table = reports.compare_areas(records, period, as_of)
+        if args.csv:
+            write_csv(table, sys.stdout)
+            return 0
+        ids = [c.removesuffix("_percent") for c in table.columns if c.endswith("_percent")]
+        print(f"Areas side by side, {period.start} to {period.end}, as of {as_of}")
+        for _, row in table.iterrows():
+            print(f"\n{row['area']} (Level 2 cases {row['level2_cases']}, Level 3 cases {row['level3_cases']})")
+            for i in ids:
+                pct = row[f"{i}_percent"]
+                shown = "   -  " if pct is None or pct != pct else f"{pct:5.1f}%"
+                print(f"  {i:20} {shown} ({row[f'{i}_n']})")
+        return 0
+    if args.report == "stats":
+        if args.to < args.from_:
+            raise UsageError("--to is before --from")
+        records = load_records(engine, args.area, with_events=True)
+        by = tuple(b.strip() for b in (args.by or "").split(",") if b.strip())
+        unknown = set(by) - {"category", "level", "gender", "ethnicity", "age_band", "rosh"}
+        if unknown:
+            raise UsageError(f"--by takes category, level, gender, ethnicity, age_band, rosh; not {', '.join(sorted(unknown))}")
+        tables = reports.statistics(records, args.from_, args.to, by)
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            for name, df in tables.items():
+                write_csv(df, out / f"{name}.csv")
+            print(f"wrote {len(tables)} CSV files to {out}")
+            return 0
+        for name, df in tables.items():
+            print(f"\n{name.replace('_', ' ')}")
+            print(df.to_string(index=False) if not df.empty else "  (none)")
+        return 0
+    if args.report == "annual":
+        year = parse_period(args.year)
+        if year.label != args.year or "-Q" in args.year or ".." in args.year:
+            raise UsageError("--year is a reporting year such as 2026-27")
+        records = load_records(engine, args.area, with_events=True)
+        population = reports_population(engine)
+        tables = reports.annual_tables(records, reporting_year(year.start.year), population)
+        out = Path(args.out or f"annual-{year.label}")
+        out.mkdir(parents=True, exist_ok=True)
+        for name, df in tables.items():
+            write_csv(df, out / f"{name}.csv")
+        html = render_annual(tables, year.label)
+        (out / "annual.html").write_text(html, encoding="utf-8")
+        for name, df in tables.items():
+            print(f"\nAnnex 3 {name.replace('table', 'Table ')}")
+            print(df.to_string(index=False))
+        print(f"\nwrote {out}/table1.csv, table2.csv and annual.html")
+        return 0
+    raise UsageError(f"unknown report {args.report}")
+
+
+def reports_population(engine) -> dict[str, int]:
+    from sqlalchemy import select
+    from sqlmodel import SQLModel
+
+    area = SQLModel.metadata.tables["area"]
+    with engine.connect() as conn:
+        return {a: p for a, p in conn.execute(select(area.c.area, area.c.population)) if p}
+
+
+def render_annual(tables, label: str) -> str:
+    from bot.templates import render_text
+
+    return render_text("report/annual.html.j2", label=label,
+                       table1=tables["table1"].to_dict("records"),
+                       table2=tables["table2"].to_dict("records"))
+
+
 def cmd_demo_day(args) -> int:
     from bot.demo_day import run_demo_day
 
@@ -376,6 +478,33 @@ def build_parser() -> argparse.ArgumentParser:
     jr.add_argument("--dry-run", action="store_true", help="print what would be planned; send nothing")
     jr.add_argument("--console", action="store_true", help="deliver: print Slack messages instead")
     jr.set_defaults(func=cmd_jobs)
+
+    r = sub.add_parser("report", help="SOG reports: quarterly pack, statistics, annual tables, comparison")
+    rsub = r.add_subparsers(dest="report", required=True)
+    rq = rsub.add_parser("quarterly", help="the SOG's quarterly pack (self-contained HTML, or CSV)")
+    rq.add_argument("--period", help="2026-27-Q3 (default: the quarter containing --as-of)")
+    rq.add_argument("--area")
+    rq.add_argument("--as-of", type=_date_arg)
+    rq.add_argument("--out", help="file (html) or directory (csv)")
+    rq.add_argument("--format", choices=["html", "csv"], default="html")
+    rq.set_defaults(func=cmd_report)
+    rs = rsub.add_parser("stats", help="ViSOR-style statistics (guidance 19.14)")
+    rs.add_argument("--from", dest="from_", type=_date_arg, required=True)
+    rs.add_argument("--to", type=_date_arg, required=True)
+    rs.add_argument("--area")
+    rs.add_argument("--by", help="comma list: category,level,gender,ethnicity,age_band,rosh")
+    rs.add_argument("--out", help="write CSV files to this directory")
+    rs.set_defaults(func=cmd_report)
+    ra = rsub.add_parser("annual", help="annual report Annex 3 Tables 1 and 2")
+    ra.add_argument("--year", required=True, help="reporting year, e.g. 2026-27")
+    ra.add_argument("--area")
+    ra.add_argument("--out", help="directory (default annual-YEAR)")
+    ra.set_defaults(func=cmd_report)
+    rc = rsub.add_parser("compare", help="every area side by side on each indicator")
+    rc.add_argument("--period")
+    rc.add_argument("--as-of", type=_date_arg)
+    rc.add_argument("--csv", action="store_true")
+    rc.set_defaults(func=cmd_report)
 
     dd = sub.add_parser("demo-day", help="simulate a working day of jobs (console Slack, local SMTP)")
     dd.add_argument("--as-of", type=_date_arg, help="the day (default today; weekends move on)")

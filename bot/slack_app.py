@@ -104,6 +104,8 @@ class MappaSlack:
             return handlers.due_reply(ctx, caller, cmd)
         if cmd.name == "case":
             return handlers.case_reply(ctx, caller, cmd)
+        if cmd.name == "compare":
+            return handlers.compare_reply(ctx, caller, cmd)
         raise AssertionError(f"no handler for {cmd.name}")
 
     @staticmethod

@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 from . import models  # noqa: F401  (registers the tables)
 from .schema import FILES, Column, FileSpec
 
-INT_COLUMNS = {"category", "level", "release_level", "birth_year"}
+INT_COLUMNS = {"category", "level", "release_level", "birth_year", "population"}
 TRUE = {"yes", "y", "true", "1"}
 FALSE = {"no", "n", "false", "0"}
 MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
@@ -119,6 +119,12 @@ def _converter(col: Column) -> Callable[[str], object]:
         if col.name in INT_COLUMNS:
             return lambda text: int(to_enum(text))
         return to_enum
+    if col.kind == "int" and col.name == "population":
+        def to_count(text: str) -> int:
+            if not re.fullmatch(r"[0-9]{1,10}", text):
+                raise ValueError(f"{_show(text)} is not a whole number")
+            return int(text)
+        return to_count
     if col.kind == "int":
         def to_int(text: str) -> int:
             if not re.fullmatch(r"\d{4}", text) or not 1900 <= int(text) <= 2100:

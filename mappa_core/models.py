@@ -169,3 +169,10 @@ class EscalationAck(SQLModel, table=True):
     stage: str = Field(primary_key=True, max_length=32)
     person_id: str = Field(max_length=64)
     at: dt.datetime
+
+
+class Area(SQLModel, table=True):
+    """A MAPPA area's settings: its population, for the annual report's rate per 100,000."""
+
+    area: str = Field(primary_key=True, max_length=64)
+    population: int | None = None

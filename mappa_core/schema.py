@@ -147,7 +147,15 @@ LOCAL_HOLIDAYS = FileSpec(
     ),
 )
 
+AREAS = FileSpec(
+    "areas.csv", "area", ("area",),
+    (
+        Column("area", "text", True),
+        Column("population", "int"),
+    ),
+)
+
 # Import order: a file's references point only at files earlier in the list.
 FILES: tuple[FileSpec, ...] = (
-    AGENCIES, PEOPLE, INDIVIDUALS, MEETINGS, INVITATIONS, EVENTS_FILE, LOCAL_HOLIDAYS,
+    AGENCIES, PEOPLE, INDIVIDUALS, MEETINGS, INVITATIONS, EVENTS_FILE, LOCAL_HOLIDAYS, AREAS,
 )

@@ -153,6 +153,12 @@ def test_status_topic_and_period(slack):
     assert "Level 2 cases" in body and "Level 3 cases" not in body
 
 
+def test_status_compare_sets_areas_side_by_side(slack):
+    body = text_of(slack.command(STAFF, "status compare 2026-27-Q3"))
+    assert "MAPPA areas side by side" in body and "*Grampian* (Level 2 cases" in body
+    assert "l3-reviews 66.7%" in body and "GRA-0" not in body
+
+
 @pytest.mark.parametrize("text_", ["frobnicate", "status nonsense", "due many", "case", "case a b",
                                    "escalate", "<script>", "status level2 2026-27 extra"])
 def test_unknown_or_malformed_commands_get_the_help_text(slack, text_):

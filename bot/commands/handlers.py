@@ -113,6 +113,28 @@ def status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     return Reply(blocks, text)
 
 
+def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    """Every area side by side (aggregates only), with caseloads beside the figures."""
+    from mappa_core.periods import quarter_of
+    from mappa_core.reports import compare_areas
+
+    period = parse_period(cmd.period) if cmd.period else quarter_of(ctx.today)
+    computed = ctx.cache.get(ctx.engine, None, ctx.today, period.start)
+    table = compare_areas(computed.records, period, ctx.today)
+    ids = [c.removesuffix("_percent") for c in table.columns if c.endswith("_percent")]
+    areas = []
+    for row in table.to_dict("records"):
+        cells = []
+        for i in ids:
+            pct = row[f"{i}_percent"]
+            cells.append(f"{i} {'-' if pct is None or pct != pct else f'{pct:.1f}%'}")
+        areas.append({"area": mrkdwn_escape(row["area"]), "level2": row["level2_cases"],
+                      "level3": row["level3_cases"], "figures": ", ".join(cells)})
+    blocks = render_json("slack/compare.json.j2", period=period.to_dict(),
+                         as_of=ctx.today.isoformat(), areas=areas[:45])
+    return Reply(blocks, f"MAPPA areas compared, {period.label}")
+
+
 # --------------------------------------------------------------------------- due
 
 

@@ -43,6 +43,16 @@ def parse(text: str) -> Command:
     words = rest.split()
     if name == "help":
         return Command("help")
+    if name == "status" and words and words[0].lower() == "compare":
+        if len(words) > 2:
+            raise ParseError("`status compare` takes at most a period")
+        period = words[1] if len(words) == 2 else None
+        if period is not None:
+            try:
+                parse_period(period)
+            except PeriodError as exc:
+                raise ParseError(str(exc)) from None
+        return Command("compare", period=period, args=tuple(words))
     if name == "status":
         topic, period, topic_given = "all", None, False
         for word in words:

@@ -1,0 +1,290 @@
+"""Report data for the Strategic Oversight Group: the quarterly pack, ViSOR-style statistics,
+the annual-report tables and the comparison of areas. Pure: records in, tables out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .indicators import (
+    Computed, compute_deadlines, compute_indicators, exceptions_frame,
+    group_exceptions, restrict,
+)
+from .periods import Period, previous_quarters
+from .queries import Records
+
+MARKED_CHANGE = 0.2  # a rise or fall of a fifth in managed cases is worth the SOG's questions
+CHANGE_QUESTIONS = {
+    "rise": [
+        "Is the rise from more referrals, fewer cases leaving MAPPA, or cases moving up a level?",
+        "Are Level 2 and 3 meetings and their chairs resourced for the extra cases?",
+        "Are referrals meeting the criteria for the level they are managed at?",
+    ],
+    "fall": [
+        "Is the fall from cases leaving MAPPA, moving down a level, or fewer referrals?",
+        "Were cases moved down a level with a clear, recorded rationale?",
+        "Is anything delaying referrals (for example late information from an agency)?",
+    ],
+}
+
+
+@dataclass
+class QuarterlyPack:
+    area: str | None
+    period: Period
+    as_of: dt.date
+    indicators: list[dict]
+    trend: list[dict]            # per quarter: {"label", indicator id -> percent}
+    exceptions: pd.DataFrame
+    commonality: dict
+    caseload: list[dict]         # per quarter: managed cases at Level 2 and 3
+    changes: list[dict]          # marked changes with the guidance's questions
+    data_quality: list[dict]     # {"check", "count", "detail"}
+    generated: dt.date = field(default_factory=dt.date.today)
+
+
+def _managed_cases(c: Computed, quarters: list[Period]) -> list[dict]:
+    """Distinct cases with a Level 2 / Level 3 meeting held in each quarter."""
+    m = c.records.meetings
+    out = []
+    for q in quarters:
+        held = m[(m["date"] >= pd.Timestamp(q.start)) & (m["date"] <= pd.Timestamp(q.end))]
+        out.append({"quarter": q.label,
+                    "level2": int(held.loc[held["level"] == 2, "ref"].nunique()),
+                    "level3": int(held.loc[held["level"] == 3, "ref"].nunique())})
+    return out
+
+
+def _changes(caseload: list[dict]) -> list[dict]:
+    if len(caseload) < 2:
+        return []
+    prev, now = caseload[-2], caseload[-1]
+    out = []
+    for level in ("level2", "level3"):
+        a, b = prev[level], now[level]
+        if a == 0 and b == 0:
+            continue
+        change = (b - a) / a if a else 1.0
+        if abs(change) >= MARKED_CHANGE and abs(b - a) >= 2:
+            kind = "rise" if b > a else "fall"
+            out.append({"what": f"{'Level 2' if level == 'level2' else 'Level 3'} cases managed",
+                        "before": a, "after": b, "change_percent": round(change * 100, 1),
+                        "kind": kind, "questions": CHANGE_QUESTIONS[kind]})
+    return out
+
+
+def _data_quality(c: Computed, period: Period, exceptions: pd.DataFrame) -> list[dict]:
+    start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
+    m = c.meetings[(c.meetings["date"] >= start) & (c.meetings["date"] <= end)]
+    inv = c.invitations[(c.invitations["date"] >= start) & (c.invitations["date"] <= end)]
+    ind = c.records.individuals
+    managed = ind[(ind["level"] >= 2) & ind["mappa_end"].isna()]
+    raw_inv = c.records.invitations.set_index(["meeting_id", "agency"])
+    seniority = raw_inv["seniority_ok"].reindex(pd.MultiIndex.from_frame(inv[["meeting_id", "agency"]]))
+    written = raw_inv["written_contribution"].reindex(pd.MultiIndex.from_frame(inv[["meeting_id", "agency"]]))
+    disclosure = c.records.meetings.set_index("meeting_id")["disclosure_considered"].reindex(m["meeting_id"])
+    checks = [
+        ("Attended with seniority not recorded (counted as not met)",
+         int((inv["attended"].to_numpy() & seniority.isna().to_numpy()).sum())),
+        ("Absent with no record of a written contribution",
+         int((inv["absent"].to_numpy() & written.isna().to_numpy()).sum())),
+        ("Meetings with the disclosure decision left blank", int(disclosure.isna().sum())),
+        ("Meetings with no invitations recorded",
+         int((~m["meeting_id"].isin(c.records.invitations["meeting_id"])).sum())),
+        ("Exceptions with no reason recorded",
+         int(exceptions["reason"].isna().sum()) if not exceptions.empty else 0),
+        ("Level 2/3 cases with no chair recorded", int(managed["chair_id"].isna().sum())),
+    ]
+    return [{"check": name, "count": n} for name, n in checks]
+
+
+def quarterly_pack(records: Records, period: Period, as_of: dt.date, area: str | None = None,
+                   trend_quarters: int = 8) -> QuarterlyPack:
+    """Everything the SOG's quarterly review needs, for one area or all.
+
+    `records` must hold at least the last `trend_quarters` quarters (load_records with
+    since = the first quarter's start).
+    """
+    c = compute_deadlines(records, as_of)
+    if area is not None:
+        c = restrict(c, area)
+    results = compute_indicators(c, period)
+    quarters = previous_quarters(period, trend_quarters)
+    trend = []
+    for q in quarters:
+        row = {"label": q.label}
+        for r in compute_indicators(c, q):
+            row[r.id] = r.percent
+        trend.append(row)
+    exceptions = exceptions_frame(results)
+    caseload = _managed_cases(c, quarters)
+    return QuarterlyPack(
+        area=area, period=period, as_of=as_of,
+        indicators=[r.to_dict() for r in results], trend=trend, exceptions=exceptions,
+        commonality=group_exceptions(results), caseload=caseload, changes=_changes(caseload),
+        data_quality=_data_quality(c, period, exceptions),
+    )
+
+
+def compare_areas(records: Records, period: Period, as_of: dt.date) -> pd.DataFrame:
+    """Every area side by side on each indicator, with caseload sizes beside them."""
+    c = compute_deadlines(records, as_of)
+    rows = []
+    for area in sorted(records.individuals["area"].unique()):
+        ca = restrict(c, area)
+        ind = ca.records.individuals
+        row = {"area": area,
+               "level2_cases": int(((ind["level"] == 2) & ind["mappa_end"].isna()).sum()),
+               "level3_cases": int(((ind["level"] == 3) & ind["mappa_end"].isna()).sum())}
+        for r in compute_indicators(ca, period):
+            row[f"{r.id}_percent"] = r.percent
+            row[f"{r.id}_n"] = f"{r.numerator}/{r.denominator}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+AGE_BANDS = [(0, 17, "under 18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"),
+             (45, 54, "45-54"), (55, 64, "55-64"), (65, 200, "65 and over")]
+
+
+def _in_range(dates: pd.Series, start: dt.date, end: dt.date) -> pd.Series:
+    return (dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))
+
+
+def _open_on(ind: pd.DataFrame, day: dt.date) -> pd.Series:
+    ts = pd.Timestamp(day)
+    return (ind["mappa_start"] <= ts) & (ind["mappa_end"].isna() | (ind["mappa_end"] > ts))
+
+
+def age_band(birth_year: pd.Series, on: dt.date) -> pd.Series:
+    age = on.year - pd.to_numeric(birth_year, errors="coerce")
+    out = pd.Series("not known", index=birth_year.index, dtype=object)
+    for lo, hi, label in AGE_BANDS:
+        out[(age >= lo) & (age <= hi)] = label
+    return out
+
+
+def _count_table(df: pd.DataFrame, by: list[str], name: str) -> pd.DataFrame:
+    if df.empty:
+        return pd.DataFrame(columns=[*by, name])
+    return df.groupby(by, dropna=False).size().rename(name).reset_index()
+
+
+def statistics(records: Records, start: dt.date, end: dt.date,
+               by: tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:
+    """The ViSOR-style figures of guidance chapter 19.14 for [start, end] (counts on `end`).
+
+    `records` must be a full load with events (load_records(..., with_events=True)).
+    """
+    ind = records.individuals.copy()
+    ind["age_band"] = age_band(ind["birth_year"], end)
+    for col in ("gender", "ethnicity", "rosh"):
+        ind[col] = ind[col].fillna("not known")
+    extra = [b for b in by if b in ("gender", "ethnicity", "age_band", "rosh")]
+    open_now = ind[_open_on(ind, end)]
+    community = open_now[open_now["status"] == "community"]
+    tables: dict[str, pd.DataFrame] = {}
+    tables["individuals_by_category_level"] = _count_table(open_now, ["category", "level", *extra], "individuals")
+    tables["community_by_category_level"] = _count_table(community, ["category", "level", *extra], "in_community")
+    tables["rso_in_community"] = pd.DataFrame(
+        [{"registered_sex_offenders_in_community": int((community["category"] == 1).sum())}])
+    tables["category3_level2_3_in_community"] = _count_table(
+        community[community["category"] == 3], ["level"], "category3_in_community")
+    new = ind[_in_range(ind["mappa_start"], start, end)]
+    archived = ind[ind["mappa_end"].notna() & _in_range(ind["mappa_end"], start, end)]
+    tables["new_cases"] = _count_table(new, ["category", "level", *extra], "new")
+    tables["archived_cases"] = _count_table(archived, ["category", "level", *extra], "archived")
+
+    ev = records.events.copy()
+    if ev.empty:
+        ev = pd.DataFrame(columns=["ref", "date", "event", "order_type"])
+    ev = ev.merge(ind[["ref", "category", "level"]], on="ref", how="left")
+    in_period = ev[_in_range(ev["date"], start, end)]
+    tables["further_offences"] = _count_table(
+        in_period[in_period["event"].isin(["further_sexual_offence", "further_violent_offence"])],
+        ["event", "category", "level"], "count")
+    orders = in_period[in_period["event"].isin(
+        ["order_applied", "order_granted", "order_refused", "order_on_conviction"])]
+    tables["preventative_orders"] = _count_table(
+        orders.assign(order_type=orders["order_type"].fillna("not recorded")),
+        ["event", "order_type"], "count")
+    tables["order_breaches"] = _count_table(
+        in_period[in_period["event"] == "order_breach"], ["category", "level"], "count")
+    tables["licence_recalls"] = _count_table(
+        in_period[in_period["event"] == "licence_recall"], ["category", "level"], "count")
+    tables["wanted_missing"] = _wanted_missing(ev, start, end)
+    return tables
+
+
+def _wanted_missing(ev: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Each wanted or missing episode starting in the period: how long, and whether located."""
+    ev = ev.sort_values(["ref", "date"])
+    episodes = ev[ev["event"].isin(["wanted", "missing"]) & _in_range(ev["date"], start, end)]
+    located = ev[ev["event"] == "located"][["ref", "date"]].rename(columns={"date": "located"})
+    if episodes.empty:
+        return pd.DataFrame([{"event": e, "episodes": 0, "located": 0, "still_outstanding": 0,
+                              "median_days": None} for e in ("wanted", "missing")])
+    merged = pd.merge_asof(
+        episodes.sort_values("date"), located.sort_values("located"),
+        left_on="date", right_on="located", by="ref", direction="forward",
+    )
+    merged.loc[merged["located"] > pd.Timestamp(end), "located"] = pd.NaT
+    merged["days"] = (merged["located"].fillna(pd.Timestamp(end)) - merged["date"]).dt.days
+    rows = []
+    for event in ("wanted", "missing"):
+        sub = merged[merged["event"] == event]
+        rows.append({"event": event, "episodes": int(len(sub)),
+                     "located": int(sub["located"].notna().sum()),
+                     "still_outstanding": int(sub["located"].isna().sum()),
+                     "median_days": float(np.median(sub["days"])) if len(sub) else None})
+    return pd.DataFrame(rows)
+
+
+def annual_tables(records: Records, year: Period, population: dict[str, int]) -> dict[str, pd.DataFrame]:
+    """Annex 3 Table 1 and Table 2 of the annual report, per area and in total."""
+    ind = records.individuals
+    ev = records.events if not records.events.empty else pd.DataFrame(
+        columns=["ref", "date", "event", "order_type"])
+    ev = ev.merge(ind[["ref", "area"]], on="ref", how="left")
+    end = year.end
+    at_liberty = ind[_open_on(ind, end) & (ind["category"] == 1) & (ind["status"] == "community")]
+    in_year = ev[_in_range(ev["date"], year.start, year.end)]
+    t1, t2 = [], []
+    for area in sorted(ind["area"].unique()):
+        n = int((at_liberty["area"] == area).sum())
+        pop = population.get(area)
+        ev_a = in_year[in_year["area"] == area]
+        open_events = ev[(ev["area"] == area) & (ev["date"] <= pd.Timestamp(end))]
+        wm = _wanted_missing(open_events.drop(columns=["area"]), dt.date(1900, 1, 1), end)
+        t1.append({
+            "area": area, "rso_at_liberty_31_march": n,
+            "per_100000_population": round(n * 100000 / pop, 1) if pop else None,
+            "notification_breaches": int((ev_a["event"] == "notification_breach").sum()),
+            "wanted_31_march": int(wm.loc[wm["event"] == "wanted", "still_outstanding"].sum()),
+            "missing_31_march": int(wm.loc[wm["event"] == "missing", "still_outstanding"].sum()),
+        })
+        granted_all = ev[(ev["area"] == area) & (ev["event"].isin(["order_granted", "order_on_conviction"]))
+                         & (ev["date"] <= pd.Timestamp(end))]
+        t2.append({
+            "area": area,
+            "orders_in_force_31_march": int(len(granted_all)),
+            "orders_imposed_in_year": int(ev_a["event"].isin(["order_granted", "order_on_conviction"]).sum()),
+            "breach_charges_in_year": int((ev_a["event"] == "order_breach").sum()),
+        })
+    table1, table2 = pd.DataFrame(t1), pd.DataFrame(t2)
+    if not table1.empty:
+        total_pop = sum(population.get(a, 0) for a in table1["area"]) or None
+        tot = table1.drop(columns=["area"]).sum(numeric_only=True)
+        tot["per_100000_population"] = (round(tot["rso_at_liberty_31_march"] * 100000 / total_pop, 1)
+                                        if total_pop and all(a in population for a in table1["area"]) else None)
+        table1 = pd.concat([table1, pd.DataFrame([{"area": "Total", **tot.to_dict()}])], ignore_index=True)
+        table2 = pd.concat([table2, pd.DataFrame([{"area": "Total", **table2.drop(columns=["area"]).sum().to_dict()}])],
+                           ignore_index=True)
+    return {"table1": table1, "table2": table2}
+

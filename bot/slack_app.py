@@ -106,6 +106,8 @@ class MappaSlack:
             return handlers.case_reply(ctx, caller, cmd)
         if cmd.name == "compare":
             return handlers.compare_reply(ctx, caller, cmd)
+        if cmd.name == "scr":
+            return handlers.scr_reply(ctx, caller, cmd)
         raise AssertionError(f"no handler for {cmd.name}")
 
     @staticmethod

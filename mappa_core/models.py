@@ -176,3 +176,74 @@ class Area(SQLModel, table=True):
 
     area: str = Field(primary_key=True, max_length=64)
     population: int | None = None
+
+
+class CaseAudit(SQLModel, table=True):
+    """A Level 2/3 (or Level 1) case drawn for the year's audit, and its findings."""
+
+    __tablename__ = "case_audit"
+    id: int | None = Field(default=None, primary_key=True)
+    year: str = Field(max_length=7, index=True)  # 2026-27
+    ref: str = Field(max_length=64)
+    level: int
+    seed: int
+    sampled_at: dt.datetime
+    auditor: str | None = Field(default=None, max_length=64)
+    referral_reviewed: bool | None = None
+    minutes_reviewed: bool | None = None
+    all_agencies_present: bool | None = None
+    rmp_quality: str | None = Field(default=None, max_length=16)  # good | adequate | poor
+    actions_on_time: bool | None = None
+    effective_practice: str = Field(default="", max_length=2000)
+    improvements: str = Field(default="", max_length=2000)
+    feedback_to_sog: str = Field(default="", max_length=2000)
+    completed_on: dt.date | None = None
+
+
+class MeetingAudit(SQLModel, table=True):
+    """A quarter's audit of one chair's meetings."""
+
+    __tablename__ = "meeting_audit"
+    id: int | None = Field(default=None, primary_key=True)
+    quarter: str = Field(max_length=10, index=True)  # 2026-27-Q3
+    chair_id: str = Field(max_length=64)
+    meeting_id: str | None = Field(default=None, max_length=64)
+    auditor: str | None = Field(default=None, max_length=64)
+    findings: str = Field(default="", max_length=2000)
+    completed_on: dt.date
+
+
+class Scr(SQLModel, table=True):
+    """A Significant Case Review whose recommendations the SOG follows up."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    area: str | None = Field(default=None, max_length=64)
+    published: dt.date | None = None
+
+
+class ScrRecommendation(SQLModel, table=True):
+    __tablename__ = "scr_recommendation"
+    id: int | None = Field(default=None, primary_key=True)
+    scr_id: int = Field(foreign_key="scr.id", index=True)
+    text: str = Field(max_length=2000)
+
+
+class ScrAction(SQLModel, table=True):
+    __tablename__ = "scr_action"
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: int = Field(foreign_key="scr_recommendation.id", index=True)
+    owner_agency: str = Field(max_length=64)
+    description: str = Field(max_length=2000)
+    due: dt.date
+    status: str = Field(default="open", max_length=16)  # open | done
+    done_on: dt.date | None = None
+
+
+class ScrUpdate(SQLModel, table=True):
+    __tablename__ = "scr_update"
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="scr_action.id", index=True)
+    at: dt.datetime
+    person_id: str | None = Field(default=None, max_length=64)
+    text: str = Field(max_length=2000)

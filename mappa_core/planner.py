@@ -390,3 +390,86 @@ def plan_quarterly_review(today: dt.date, people: pd.DataFrame, areas) -> pd.Dat
     if not rows:
         return _empty()
     return _finish(pd.DataFrame(rows), "quarterly", today, previous.label)
+
+
+def _coordinators(people: pd.DataFrame) -> pd.DataFrame:
+    p = _people_roles(people)
+    return _channel(p[p["role_list"].apply(lambda r: "coordinator" in r)])
+
+
+def plan_audit_reminders(today: dt.date, case_audits: pd.DataFrame, meeting_audits: pd.DataFrame,
+                         people: pd.DataFrame, areas) -> pd.DataFrame:
+    """Remind co-ordinators, in their digest, of audits not yet done: the year's case audit
+    from the start of Q4, and last quarter's meeting audit for each chair."""
+    from .periods import reporting_year, reporting_year_of
+
+    year = reporting_year(reporting_year_of(today))
+    quarter = quarter_of(today)
+    last_q = quarter_of(quarter.start - dt.timedelta(days=1))
+    done_years = set(case_audits.loc[case_audits["completed_on"].notna(), "year"]) \
+        if not case_audits.empty else set()
+    audited = set(zip(meeting_audits["quarter"], meeting_audits["chair_id"])) \
+        if not meeting_audits.empty else set()
+    p = _people_roles(people)
+    chairs = p[p["role_list"].apply(lambda r: "chair" in r)]
+    rows = []
+    for coord in _coordinators(people).itertuples(index=False):
+        scope = [a for a in areas if coord.area is None or a == coord.area]
+        items = []
+        if quarter.label.endswith("Q4") and year.label not in done_years:
+            items.append(("audit:case:" + year.label, {
+                "kind": "audit_reminder", "what": "case audit", "period": year.label,
+                "detail": f"no Level 2/3 case audit recorded for {year.label}"}))
+        for chair in chairs.itertuples(index=False):
+            if chair.area is not None and chair.area not in scope:
+                continue
+            if (last_q.label, chair.person_id) not in audited:
+                items.append((f"audit:meeting:{last_q.label}:{chair.person_id}", {
+                    "kind": "audit_reminder", "what": "meeting audit", "period": last_q.label,
+                    "detail": f"no audit of {chair.name}'s meetings recorded for {last_q.label}"}))
+        for key, payload in items:
+            rows.append({"item_key": key, "stage": "due", "recipient_id": coord.person_id,
+                         "channel": coord.channel, "address": coord.address,
+                         "area": coord.area, "urgency": "normal", "payload": payload})
+    if not rows:
+        return _empty()
+    out = _finish(pd.DataFrame(rows), "audit_reminder", today, today.isoformat())
+    out["group_key"] = "digest|" + out["recipient_id"] + "|" + today.isoformat()
+    return out
+
+
+def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame,
+                     agencies: pd.DataFrame, rules: NudgeRules) -> pd.DataFrame:
+    """Overdue SCR actions: an email to the owner agency's contacts and an escalation to the
+    SOG chair, repeated every `escalation_repeat_wd` working days until done."""
+    overdue = actions[actions["overdue"]] if not actions.empty else actions
+    if overdue.empty:
+        return _empty()
+    cal = calendar_for(None, {})
+    rows = []
+    p = _people_roles(people)
+    contacts = p[p["role_list"].apply(lambda r: "agency_contact" in r)]
+    for a in overdue.itertuples(index=False):
+        cycle = max(cal.working_days_between(a.due, today), 0) // max(rules.escalation_repeat_wd, 1)
+        payload = {"kind": "scr_action", "action_id": int(a.id), "title": a.title,
+                   "owner": a.owner_agency, "description": a.description,
+                   "due": pd.Timestamp(a.due).date().isoformat(), "area": a.area}
+        key = f"scr:{a.id}"
+        addresses = set(agencies.loc[agencies["agency"] == a.owner_agency, "email"].dropna())
+        addresses |= set(contacts.loc[contacts["agency"] == a.owner_agency, "email"].dropna())
+        for address in sorted(x for x in addresses if x):
+            rows.append({"rule": "scr", "item_key": key, "stage": "overdue",
+                         "recipient_id": "email:" + address.lower(), "channel": "email",
+                         "address": address, "area": a.area, "urgency": "normal",
+                         "payload": payload, "cycle": cycle})
+        areas = [a.area] if a.area else sorted(set(p["area"].dropna()))
+        for chair in sog_chairs_by_area(people, areas).itertuples(index=False):
+            rows.append({"rule": "escalation", "item_key": key, "stage": "scr_overdue",
+                         "recipient_id": chair.person_id, "channel": chair.channel,
+                         "address": chair.address, "area": a.area, "urgency": "normal",
+                         "payload": payload, "cycle": cycle})
+    df = pd.DataFrame(rows)
+    parts = [_finish(df[df["rule"] == rule].drop(columns=["rule"]), rule, today,
+                     "c" + df.loc[df["rule"] == rule, "cycle"].astype(str))
+             for rule in ("scr", "escalation") if (df["rule"] == rule).any()]
+    return pd.concat(parts, ignore_index=True)

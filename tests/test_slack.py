@@ -159,6 +159,19 @@ def test_status_compare_sets_areas_side_by_side(slack):
     assert "l3-reviews 66.7%" in body and "GRA-0" not in body
 
 
+def test_scr_list_and_update_from_slack(slack):
+    from mappa_core import oversight
+
+    scr = oversight.add_scr(slack.engine, "Review <A>", "Grampian", None)
+    rec = oversight.add_recommendation(slack.engine, scr, "R")
+    action = oversight.add_action(slack.engine, rec, "em-provider", dt.date(2026, 11, 1), "Protocol")
+    body = text_of(slack.command(STAFF, "scr"))
+    assert f"#{action} *Review &lt;A&gt;*" in body and "overdue" in body
+    assert "Only the co-ordinator" in text_of(slack.command(STAFF, f"scr done {action}"))
+    assert "closed" in text_of(slack.command(COORD, f"scr done {action} signed off"))
+    assert "No open actions" in text_of(slack.command(STAFF, "scr"))
+
+
 @pytest.mark.parametrize("text_", ["frobnicate", "status nonsense", "due many", "case", "case a b",
                                    "escalate", "<script>", "status level2 2026-27 extra"])
 def test_unknown_or_malformed_commands_get_the_help_text(slack, text_):

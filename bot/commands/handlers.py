@@ -135,6 +135,34 @@ def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     return Reply(blocks, f"MAPPA areas compared, {period.label}")
 
 
+def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    """Open SCR actions for the caller's area, or an update to one of them."""
+    from mappa_core import oversight
+
+    if cmd.topic in ("update", "done"):
+        actions = oversight.scr_actions(ctx.engine, ctx.today)
+        match = actions[actions["id"] == int(cmd.ref)]
+        if match.empty or not caller.covers_area(match.iloc[0]["area"]):
+            return message(f"There is no SCR action {int(cmd.ref)} in your area.")
+        owner = match.iloc[0]["owner_agency"]
+        if not (caller.oversees or ("agency_contact" in caller.roles and caller.agency == owner)):
+            return message("Only the co-ordinator, the SOG chair or the owning agency's contact "
+                           "can update an SCR action.")
+        done = ctx.today if cmd.topic == "done" else None
+        oversight.add_update(ctx.engine, int(cmd.ref), cmd.text or "marked done",
+                             dt.datetime.now(dt.UTC), caller.person_id, done)
+        return message(f":white_check_mark: SCR action {int(cmd.ref)} "
+                       + ("closed." if done else "updated."))
+    actions = oversight.scr_actions(ctx.engine, ctx.today, caller.area)
+    open_ = actions[actions["status"] == "open"].sort_values(["overdue", "due"], ascending=[False, True])
+    rows = [{"id": int(a.id), "title": mrkdwn_escape(a.title), "owner": mrkdwn_escape(a.owner_agency),
+             "description": mrkdwn_escape(a.description), "due": pd.Timestamp(a.due).date().isoformat(),
+             "overdue": bool(a.overdue)} for a in open_.head(MAX_ITEMS).itertuples(index=False)]
+    blocks = render_json("slack/scr.json.j2", actions=rows, area=caller.area or "all areas",
+                         overdue=int(open_["overdue"].sum()), total=len(open_))
+    return Reply(blocks, f"{len(open_)} open SCR action(s)")
+
+
 # --------------------------------------------------------------------------- due
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from mappa_core.indicators import TOPICS
 from mappa_core.periods import PeriodError, parse_period
 
-COMMANDS = ("status", "due", "overdue", "case", "escalate", "help")
+COMMANDS = ("status", "due", "overdue", "case", "escalate", "scr", "help")
 MAX_ESCALATION = 3000
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
 
@@ -82,6 +82,19 @@ def parse(text: str) -> Command:
         if len(words) != 1 or not _REF.fullmatch(words[0]):
             raise ParseError("`case` takes one case reference, e.g. `/mappa case GRA-0101`")
         return Command("case", ref=words[0], args=tuple(words))
+    if name == "scr":
+        if not words:
+            return Command("scr")
+        sub = words[0].lower()
+        if sub in ("update", "done") and len(words) >= 2 and re.fullmatch("[0-9]{1,9}", words[1]):
+            note = rest.strip().split(None, 2)
+            text = note[2] if len(note) > 2 else ""
+            if sub == "update" and not text:
+                raise ParseError("`scr update ID TEXT` needs the update in words")
+            if len(text) > 2000:
+                raise ParseError("an update is at most 2000 characters")
+            return Command("scr", ref=words[1], text=text, topic=sub)
+        raise ParseError("`scr` lists open actions; `scr update ID TEXT` or `scr done ID [TEXT]` records progress")
     if name == "escalate":
         body = rest.strip()
         if not body:

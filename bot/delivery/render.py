@@ -23,37 +23,39 @@ def _macros():
 
 
 def _sections(rule: str, rows: list[dict], slack: bool) -> list[dict]:
+    """One line per row (from templates/_items.j2), with its buttons in Slack."""
     m = _macros()
     out = []
     for r in rows:
         p = r["payload"]
-        if rule in ("digest", "escalation", "chaser") and p.get("kind") == "delivery_problem":
+        kind = p.get("kind")
+        buttons = None
+        if kind == "delivery_problem":
             line = m.problem_line(p)
-            buttons = None
-        elif rule in ("digest", "escalation", "chaser"):
+        elif kind == "audit_reminder":
+            line = m.reminder_line(p)
+        elif kind == "scr_action":
+            line = m.scr_line(p)
+        elif kind is not None:
             item = {k: (mrkdwn_escape(v) if slack and isinstance(v, str) else v) for k, v in p.items()}
             line = m.item_line(item, code="`" if slack else "")
-            buttons = None
             if slack and rule == "digest":
-                buttons = nudge_buttons(p["item_key"], p["kind"])[0]["elements"]
-            if slack and rule == "escalation":
-                buttons = [ack_button(p["item_key"], r["stage"])]
-        elif rule == "below_target":
-            line, buttons = m.indicator_line(p), None
+                buttons = nudge_buttons(p["item_key"], kind)[0]["elements"]
         elif rule == "weekly":
-            line, buttons = m.weekly_line(p), None
+            line = m.weekly_line(p)
         else:
-            line, buttons = "", None
-        if line:
-            out.append({"text": str(line), "buttons": buttons, "block_id": p.get("item_key", "")[:255]})
+            line = m.indicator_line(p)
+        if slack and rule == "escalation":
+            buttons = [ack_button(p.get("item_key") or r["item_key"], r["stage"])]
+        out.append({"text": str(line), "buttons": buttons,
+                    "block_id": (p.get("item_key") or r["item_key"])[:255]})
     return out
 
 
 def render_group(rows: list[dict]) -> Rendered:
     first = rows[0]
-    rule, channel = first["rule"], first["channel"]
-    if rule == "delivery_problem":
-        rule = "digest"  # problems travel in the co-ordinator's digest
+    # The group decides the message (a digest may carry reminders and delivery problems).
+    rule, channel = first["group_key"].split("|", 1)[0], first["channel"]
     items = [r["payload"] for r in rows]
     ctx = {
         "day": first["group_key"].rsplit("|", 1)[-1],
@@ -61,7 +63,7 @@ def render_group(rows: list[dict]) -> Rendered:
         "urgent": any(r["urgency"] == "urgent" for r in rows),
         "count": len(rows),
         "overdue": sum(1 for p in items if p.get("overdue")),
-        "upcoming": sum(1 for p in items if p.get("kind") not in (None, "delivery_problem") and not p.get("overdue")),
+        "upcoming": sum(1 for p in items if p.get("kind") not in (None, "delivery_problem", "audit_reminder", "scr_action") and not p.get("overdue")),
         "problems": sum(1 for p in items if p.get("kind") == "delivery_problem"),
         "quarter": items[0].get("quarter", ""),
     }

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from mappa_core import outbox, planner
+from mappa_core import outbox, oversight, planner
 from mappa_core.calendar import calendar_for
 from mappa_core.indicators import compute_deadlines
 from mappa_core.periods import quarter_of
@@ -61,16 +61,25 @@ def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> p
             return planner._empty()
         records, c, snoozes, _ = _state(engine, today)
         problems = outbox.unreported_failures(engine)
+        case_audits, meeting_audits = oversight.audits_frames(engine)
+        scr = oversight.scr_actions(engine, today)
         return pd.concat([
             planner.plan_chair_digests(c, records.people, rules, snoozes),
             planner.plan_agency_chasers(c, records.people, records.agencies, rules),
             planner.plan_delivery_problems(problems, records.people, today),
+            planner.plan_audit_reminders(today, case_audits, meeting_audits, records.people,
+                                         known_areas(engine)),
+            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules)
+            .query("rule == 'scr'"),
         ], ignore_index=True)
     if job == "escalations":
         records, c, _, acks = _state(engine, today)
+        scr = oversight.scr_actions(engine, today)
         return pd.concat([
             planner.plan_escalations(c, records.people, rules, acks),
             planner.plan_below_target(c, records.people),
+            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules)
+            .query("rule == 'escalation'"),
         ], ignore_index=True)
     if job == "weekly-summary":
         records, c, _, _ = _state(engine, today)

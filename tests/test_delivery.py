@@ -270,3 +270,55 @@ def test_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_one(db_url):
     finally:
         smtp.close()
         engine.dispose()
+
+
+def test_quarterly_reminder_by_email_carries_the_pack(engine):
+    import email
+    import email.policy
+
+    assert import_directory(engine, GRAMPIAN).ok
+    from sqlalchemy import text
+
+    with engine.begin() as conn:  # the co-ordinator reads email, not Slack
+        conn.execute(text("UPDATE person SET slack_user_id = NULL WHERE person_id = 'g-coord'"))
+    run_planning_job(engine, "quarterly-review", NOW, RULES)
+    smtp, stand_in = SmtpSink(), SlackStandIn()
+    try:
+        asyncio.run(deliver_pending(engine, settings_for(smtp.port, stand_in.api_url()),
+                                    _slack_transport(stand_in), NOW))
+        mail = email.message_from_bytes(smtp.messages[0].original_content, policy=email.policy.default)
+        assert mail["To"] == "niall@grampian.example"
+        assert "SOG quarterly review due: 2026-27-Q2" in mail["Subject"]
+        files = [p for p in mail.iter_attachments()]
+        assert [f.get_filename() for f in files] == ["mappa-pack-grampian-2026-27-Q2.html"]
+        assert files[0].get_content().count("<svg") == 10
+        dm = stand_in.posts("/api/chat.postMessage")[0]["body"]
+        assert dm["channel"] == "U1SOG001" and "mappa report quarterly --period 2026-27-Q2" in str(dm["blocks"])
+    finally:
+        smtp.close()
+        stand_in.close()
+
+
+def test_every_kind_of_notice_renders_for_slack_and_email(engine):
+    """Plan every job on a day with something of each kind, then render each group both ways."""
+    from bot.delivery.render import render_group
+    from mappa_core import oversight
+
+    assert import_directory(engine, GRAMPIAN).ok
+    rec = oversight.add_recommendation(engine, oversight.add_scr(engine, "R", "Grampian", None), "x")
+    oversight.add_action(engine, rec, "em-provider", dt.date(2026, 11, 1), "Protocol")
+    monday = dt.datetime(2027, 1, 11, 9, 0, tzinfo=LONDON)  # Q4: audit reminders too
+    for job in ("digest", "escalations", "weekly-summary", "quarterly-review"):
+        run_planning_job(engine, job, monday, RULES)
+    claimed = outbox.claim(engine, monday + dt.timedelta(hours=1), max_groups=1000)
+    rules_seen = {r["rule"] for rows in claimed.groups.values() for r in rows}
+    assert rules_seen >= {"digest", "chaser", "escalation", "below_target", "weekly", "quarterly",
+                          "audit_reminder", "scr"}
+    for key, rows in claimed.groups.items():
+        email_only = key.startswith("chaser|")  # agency contacts are reached by email
+        for channel in ("email",) if email_only else ("slack", "email"):
+            message = render_group([{**r, "channel": channel} for r in rows])
+            if channel == "slack":
+                assert message.blocks and len(message.blocks) <= 50
+            else:
+                assert message.subject and message.text.strip() and message.html.startswith("<!doctype html>")

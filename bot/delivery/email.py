@@ -23,7 +23,8 @@ class DeliveryError(Exception):
 
 
 def build_email(settings: Settings, to: str, subject: str, text: str, html: str,
-                headers: dict | None = None) -> EmailMessage:
+                headers: dict | None = None,
+                attachments: list[tuple[str, bytes, str]] = ()) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = to
@@ -33,6 +34,9 @@ def build_email(settings: Settings, to: str, subject: str, text: str, html: str,
         msg[name] = value
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
+    for filename, data, mimetype in attachments:
+        maintype, _, subtype = mimetype.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg
 
 

@@ -43,6 +43,8 @@ def _sections(rule: str, rows: list[dict], slack: bool) -> list[dict]:
                 buttons = nudge_buttons(p["item_key"], kind)[0]["elements"]
         elif rule == "weekly":
             line = m.weekly_line(p)
+        elif rule == "quarterly":
+            continue  # the reminder is its intro; the pack travels as an attachment
         else:
             line = m.indicator_line(p)
         if slack and rule == "escalation":

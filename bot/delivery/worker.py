@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.delivery.attachments import attachments_for
 from bot.delivery.email import DeliveryError, build_email, send_batch
 from bot.delivery.render import Rendered, render_group
 from bot.settings import Settings
@@ -127,9 +128,10 @@ async def deliver_pending(
             elif first["channel"] == "email":
                 # The group key travels in a header so that a message can be traced to
                 # its outbox rows (and duplicates counted).
+                files = attachments_for(engine, rows, now.date())
                 emails.append((rows, build_email(settings, first["address"], message.subject,
                                                  message.text, message.html,
-                                                 {"X-Mappa-Group": first["group_key"]})))
+                                                 {"X-Mappa-Group": first["group_key"]}, files)))
             else:
                 outbox.mark_failed(engine, rows, now, "no Slack user id or email address",
                                    permanent=True)

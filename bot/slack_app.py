@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
+import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -46,18 +49,29 @@ class MappaSlack:
         self.engine = engine
         self.today = today
         self.cache = handlers.DeadlineCache()
+        self.pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+                                       thread_name_prefix="mappa-work")
+
+    async def work(self, func, *args):
+        """Run blocking work (pandas, the database) off the event loop.
+
+        A small pool, sized to the machine's cores: more threads would only take turns at
+        Python's GIL and slow down the event loop that sends acknowledgements.
+        """
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, functools.partial(func, *args))
 
     def context(self) -> handlers.Context:
         return handlers.Context(self.engine, self.today(), self.cache)
 
     async def audit(self, user_id, caller, action, detail, outcome) -> None:
         try:
-            await asyncio.to_thread(write_audit, self.engine, user_id, caller, action, detail, outcome)
+            await self.work(write_audit, self.engine, user_id, caller, action, detail, outcome)
         except Exception:  # the answer matters more than its audit row; the log keeps it
             log.exception("audit write failed for %s %s", action, outcome)
 
     async def caller(self, user_id: str) -> Caller | None:
-        return await asyncio.to_thread(find_caller, self.engine, user_id)
+        return await self.work(find_caller, self.engine, user_id)
 
     # ------------------------------------------------------------------ commands
 
@@ -83,7 +97,7 @@ class MappaSlack:
             if cmd.name == "escalate":
                 reply = await self.escalate(caller, cmd.text, body, client)
             else:
-                reply = await asyncio.to_thread(self._run, caller, cmd)
+                reply = await self.work(self._run, caller, cmd)
             await self._respond(respond, reply)
             await self.audit(user_id, caller, action, _audit_detail(cmd, text), "ok")
         except Exception:
@@ -119,7 +133,7 @@ class MappaSlack:
     async def escalate(self, caller: Caller, text: str, body: dict, client) -> handlers.Reply:
         now = dt.datetime.now(LONDON)
         request_key = body.get("trigger_id") or f"{body.get('user_id')}:{now:%Y-%m-%dT%H:%M}"
-        esc = await asyncio.to_thread(
+        esc = await self.work(
             handlers.raise_urgent_issue, self.context(), caller, text, request_key,
             now.astimezone(dt.UTC),
         )
@@ -188,7 +202,7 @@ class MappaSlack:
                 await self.audit(user_id, None, f"action:{kind}", key, "denied:unknown-user")
                 return
             if kind == "record_reason":
-                item = await asyncio.to_thread(actions.find_item, self.context(), key)
+                item = await self.work(actions.find_item, self.context(), key)
                 actions.check_may_act(caller, item)
                 view = render_json("slack/reason_modal.json.j2", item_key=key,
                                    item_label=item.label, reasons=actions.REASON_LABELS)
@@ -197,15 +211,15 @@ class MappaSlack:
                 return
             ctx = self.context()
             if kind == "minutes_issued":
-                reply = await asyncio.to_thread(actions.minutes_issued, ctx, caller, key)
+                reply = await self.work(actions.minutes_issued, ctx, caller, key)
             elif kind == "rmp_ratified":
-                reply = await asyncio.to_thread(actions.rmp_ratified, ctx, caller, key)
+                reply = await self.work(actions.rmp_ratified, ctx, caller, key)
             elif kind == "contribution_received":
-                reply = await asyncio.to_thread(actions.contribution_received, ctx, caller, key)
+                reply = await self.work(actions.contribution_received, ctx, caller, key)
             elif kind == "ack_escalation":
-                reply = await asyncio.to_thread(actions.acknowledge, ctx, caller, key)
+                reply = await self.work(actions.acknowledge, ctx, caller, key)
             else:  # snooze_1wd, snooze_3wd, snooze_until
-                reply = await asyncio.to_thread(actions.snooze, ctx, caller, key, kind,
+                reply = await self.work(actions.snooze, ctx, caller, key, kind,
                                                 act.get("selected_date"))
             await MappaSlack._respond(respond, reply)
             await self.audit(user_id, caller, f"action:{kind}", key, "ok")
@@ -230,7 +244,7 @@ class MappaSlack:
             await self.audit(user_id, None, "view:record_reason", key, "denied:unknown-user")
             return {"response_action": "errors", "errors": {"reason": "You are not authorised."}}
         try:
-            reply = await asyncio.to_thread(actions.record_reason, self.context(), caller, key,
+            reply = await self.work(actions.record_reason, self.context(), caller, key,
                                             code.get("value", ""), text)
         except actions.ActionError as exc:
             await self.audit(user_id, caller, "view:record_reason", key, "refused")

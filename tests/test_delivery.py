@@ -99,17 +99,18 @@ def test_day_of_digests_goes_out_one_message_per_recipient(engine):
         transport = SlackTransport(AsyncWebClient(token="xoxb-test", base_url=stand_in.api_url()))
         report = asyncio.run(deliver_pending(engine, settings, transport, NOW))
         dms = [c["body"] for c in stand_in.posts("/api/chat.postMessage")]
-        # g-chair-1 and g-chair-2 digests; the SOG chair's escalations and below-target alert.
-        assert sorted(d["channel"] for d in dms) == ["U1CHAIR1", "U1CHAIR2", "U1SOG001", "U1SOG001"]
+        # The chairs' digests, the co-ordinator's (last quarter's meeting audits not yet
+        # recorded), the SOG chair's escalations and below-target alert.
+        assert sorted(d["channel"] for d in dms) == ["U1CHAIR1", "U1CHAIR2", "U1COORD1", "U1SOG001", "U1SOG001"]
         assert sorted(smtp.groups()) == [
             "chaser|email:lorna@em.example|2026-11-26", "chaser|email:ops@em.example|2026-11-26",
             "chaser|email:rmt@sps.example|2026-11-26",
         ]
-        assert report.sent == {"slack": 4, "email": 3}
+        assert report.sent == {"slack": 5, "email": 3}
         assert set(statuses(engine)) == {"sent"}
         # Delivering again sends nothing.
         again = asyncio.run(deliver_pending(engine, settings, transport, NOW + dt.timedelta(minutes=5)))
-        assert again.rows_sent == 0 and len(stand_in.posts("/api/chat.postMessage")) == 4
+        assert again.rows_sent == 0 and len(stand_in.posts("/api/chat.postMessage")) == 5
     finally:
         stand_in.close()
         smtp.close()

@@ -50,7 +50,7 @@ def test_bare_date_means_nine_in_the_morning_in_london():
 def test_jobs_run_dry_run_plans_and_writes_nothing(grampian, capsys):
     assert main(["jobs", "run", "digest", "--as-of", "2026-11-26", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "would plan 9 notification(s)" in out
+    assert "would plan 11 notification(s)" in out  # 9 deadline items + 2 meeting-audit reminders
     assert "digest           slack  g-chair-2                                    4 item(s)" in out
     assert main(["jobs", "run", "deliver", "--dry-run"]) == 0
     assert "outbox: {}" in capsys.readouterr().out

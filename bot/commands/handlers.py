@@ -55,6 +55,7 @@ class DeadlineCache:
     def __init__(self, ttl: float = 60.0):
         self.ttl = ttl
         self._items: dict[tuple, tuple[float, Computed]] = {}
+        self._answers: dict[tuple, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
     def get(self, engine: Engine, area: str | None, as_of: dt.date,
@@ -71,9 +72,23 @@ class DeadlineCache:
             self._items[key] = (now, computed)
         return computed
 
+    def memo(self, key: tuple, build):
+        """An answer built from the cached frames, itself kept for the same time (most
+        commands repeat: the same topic, the same chair's list)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._answers.get(key)
+            if hit and now - hit[0] < self.ttl:
+                return hit[1]
+        value = build()
+        with self._lock:
+            self._answers[key] = (now, value)
+        return value
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._answers.clear()
 
 
 @dataclass
@@ -96,6 +111,11 @@ def _breakdown_text(ind: dict) -> str:
 
 
 def status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    key = ("status", str(ctx.engine.url), caller.area, ctx.today, cmd.topic, cmd.period)
+    return ctx.cache.memo(key, lambda: _status_reply(ctx, caller, cmd))
+
+
+def _status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     start = parse_period(cmd.period).start if cmd.period else None
     computed = ctx.cache.get(ctx.engine, caller.area, ctx.today, start)
     data = status_of(computed, cmd.topic, cmd.period, caller.area)
@@ -185,6 +205,13 @@ def _item_rows(items: pd.DataFrame) -> list[dict]:
 
 
 def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    # Scope of the list: the area for co-ordinators and SOG chairs, the person for chairs.
+    scope = ("area", caller.area) if caller.oversees else ("chair", caller.person_id)
+    key = ("due", str(ctx.engine.url), scope, ctx.today, cmd.name, cmd.days)
+    return ctx.cache.memo(key, lambda: _due_reply(ctx, caller, cmd))
+
+
+def _due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     if caller.oversees:
         computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
         items = due_items(computed, cmd.days)

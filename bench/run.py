@@ -424,13 +424,17 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--skip", default="", help="comma list: slack,email")
     p.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
+    p.add_argument("--fresh", action="store_true", help="forget earlier results")
     args = p.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
-    results = []
     json_path = ROOT / "bench" / "results.json"
+    # Earlier sizes stay in the table: a run replaces only the sizes and databases it measures.
+    results = json.loads(json_path.read_text()) if json_path.exists() and not args.fresh else []
     for size in (int(s) for s in args.sizes.split(",")):
         for kind in args.dbs.split(","):
-            results.append(measure(size, kind, args.runs, set(filter(None, args.skip.split(",")))))
+            new = measure(size, kind, args.runs, set(filter(None, args.skip.split(","))))
+            results = [r for r in results if (r["size"], r["db"]) != (size, kind)] + [new]
+            results.sort(key=lambda r: (r["size"], r["db"]))
             json_path.write_text(json.dumps(results, indent=1))
             write_results(results, versions(None), Path(args.out))
     print(Path(args.out).read_text())

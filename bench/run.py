@@ -136,16 +136,11 @@ def child(args: list[str]) -> dict:
         return {**summary(times), "peak_mb": maxrss_mb(),
                 "l2": [l2["numerator"], l2["denominator"]]}
     if what == "l2only":
-        from mappa_core.indicators import compute_deadlines, compute_indicators
-        from mappa_core.periods import quarter_of
-        from mappa_core.queries import load_records, window_start
+        from mappa_core.status import status
 
-        per = quarter_of(as_of)
-
-        def once():
-            records = load_records(engine, since=window_start(as_of, per.start))
-            res = compute_indicators(compute_deadlines(records, as_of), per, ("l2-reviews",))[0]
-            return res.numerator, res.denominator
+        def once():  # what `mappa status level2` does
+            res = status(engine, as_of, "level2")["indicators"][0]
+            return res["numerator"], res["denominator"]
 
         once()
         times = []

@@ -87,7 +87,7 @@ _RULE_COLUMNS = {
 
 def load_records(
     engine: Engine, area: str | None = None, with_events: bool = False,
-    since: dt.date | None = None,
+    since: dt.date | None = None, with_invitations: bool = True,
 ) -> Records:
     """The records of one area (or all), one query per table.
 
@@ -99,6 +99,8 @@ def load_records(
     3 community meetings (for pre-release deadlines); invitations to the meetings from then.
     The answers for any period starting on or after `since` are the same as from a full
     load (tests/test_loading.py checks it); the load is several times smaller.
+    Without invitations (the largest table) only the review, custody, minutes and
+    disclosure indicators can be computed; the attendance and written ones come out empty.
     """
     t = SQLModel.metadata.tables
     ind, meet, inv = t["individual"], t["meeting"], t["invitation"]
@@ -140,7 +142,8 @@ def load_records(
             inv_join = inv.join(meet, inv.c.meeting_id == meet.c.meeting_id)
             if area is not None:
                 inv_join = inv_join.join(ind, meet.c.ref == ind.c.ref)
-            invitations = _frame(conn, "invitation", both(in_area, meet.c.date >= cut), inv_join)
+            invitations = _frame(conn, "invitation", both(in_area, meet.c.date >= cut), inv_join) \
+                if with_invitations else _frame(conn, "invitation", inv.c.meeting_id.is_(None))
         agencies = _frame(conn, "agency")
         people = _frame(conn, "person")
         events = (

@@ -11,6 +11,11 @@ from .periods import Period, parse_period, quarter_of
 from .queries import load_records, window_start
 
 
+# The indicators that read invitations; the others need only cases and meetings.
+INVITATION_INDICATORS = {"dtc-attendance", "police-attendance", "cbsw-attendance",
+                         "ra-written", "dtc-written"}
+
+
 class TopicError(ValueError):
     pass
 
@@ -40,6 +45,7 @@ def status(
     engine: Engine, as_of: dt.date, topic: str = "all", period: str | None = None,
     area: str | None = None,
 ) -> dict:
-    _, per = resolve(topic, period, as_of)  # bad arguments fail before any query
-    records = load_records(engine, area, since=window_start(as_of, per.start))
+    ids, per = resolve(topic, period, as_of)  # bad arguments fail before any query
+    records = load_records(engine, area, since=window_start(as_of, per.start),
+                           with_invitations=bool(set(ids) & INVITATION_INDICATORS))
     return status_of(compute_deadlines(records, as_of), topic, period, area)

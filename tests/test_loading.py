@@ -44,3 +44,15 @@ def test_pruned_load_gives_the_same_indicators_and_due_items(region, period, as_
     assert any(r["denominator"] for r in a)  # the comparison is not between empty answers
     cols = ["kind", "ref", "meeting_id", "agency", "deadline", "item_key"]
     assert due_items(full, 30)[cols].equals(due_items(pruned, 30)[cols])
+
+
+@pytest.mark.parametrize("topic", ["level2", "level3", "attendance", "contributions", "custody",
+                                   "minutes", "disclosure"])
+def test_each_topic_alone_gives_the_same_answers_as_all(region, topic):
+    """A topic loads only the tables it needs (no invitations for reviews); same answers."""
+    from mappa_core.status import status
+
+    as_of = dt.date(2026, 11, 26)
+    everything = {i["id"]: i for i in status(region, as_of)["indicators"]}
+    for ind in status(region, as_of, topic)["indicators"]:
+        assert ind == everything[ind["id"]]

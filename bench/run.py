@@ -42,6 +42,7 @@ TARGETS = {  # SPEC benchmark issue: (7k, 100k, 1M)
     "peak_mb": (300, 1024, 4096),
     "baseline_ratio": (3, 3, 3),
     "emails_1000": (10, 10, 10),
+    "pack": (5, 30, None),
 }
 
 
@@ -173,6 +174,25 @@ def child(args: list[str]) -> dict:
             notes = plan_job(engine, "digest", now, NudgeRules())
             times.append(time.perf_counter() - t)
         return {**summary(times), "notifications": len(notes), "peak_mb": maxrss_mb()}
+    if what == "pack":
+        from bot.exports import quarterly_html
+        from mappa_core.periods import previous_quarters, quarter_of
+        from mappa_core.queries import load_records, window_start
+        from mappa_core.reports import quarterly_pack
+
+        period = quarter_of(as_of)
+
+        def once():
+            records = load_records(engine, since=window_start(as_of, previous_quarters(period, 8)[0].start))
+            return quarterly_html(quarterly_pack(records, period, as_of), {})
+
+        once()
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            html = once()
+            times.append(time.perf_counter() - t)
+        return {**summary(times), "kb": len(html) // 1024, "peak_mb": maxrss_mb()}
     if what == "email":
         return email_child(engine, runs)
     if what == "slack":
@@ -330,6 +350,8 @@ def measure(size: int, kind: str, runs: int, skip: set[str]) -> dict:
         result["baseline"] = run_child("baseline", url, str(runs))
         print(f"[{size} {kind}] digest ...", flush=True)
         result["digest"] = run_child("digest", url, str(runs))
+        print(f"[{size} {kind}] quarterly pack ...", flush=True)
+        result["pack"] = run_child("pack", url, str(runs))
         if "slack" not in skip:
             print(f"[{size} {kind}] slack ...", flush=True)
             result["slack"] = run_child("slack", url, str(runs))
@@ -363,8 +385,8 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
         "",
         "| size | db | import s | status all in-process s | status all command s | "
         "/mappa ack p95 s | /mappa answer p95 s | digest planning s | 1,000 emails s | "
-        "engine l2 s | SQL l2 s | ratio | peak MB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "quarterly pack s | engine l2 s | SQL l2 s | ratio | peak MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         slack = r.get("slack") or {}
@@ -374,7 +396,7 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
             f"| {r['size']:,} | {r['db']} | {r['import']['seconds']:.1f} | {fmt(r['status'])} | "
             f"{fmt(r['status_command'])} | "
             f"{slack.get('ack_p95', float('nan')):.3f} | {slack.get('answer_p95', float('nan')):.3f} | "
-            f"{fmt(r['digest'])} | {fmt(r.get('email'))} | {fmt(r['l2only'])} | "
+            f"{fmt(r['digest'])} | {fmt(r.get('email'))} | {fmt(r.get('pack'))} | {fmt(r['l2only'])} | "
             f"{fmt(r['baseline'])} | {ratio:.1f} | {peak:.0f} |"
         )
     lines += ["", "Checks against the targets of the benchmark issue:", ""]
@@ -400,6 +422,8 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
         check("engine/SQL ratio", r["l2only"]["median"] / r["baseline"]["median"], "baseline_ratio")
         if r.get("email"):
             check("1,000 emails", r["email"]["median"], "emails_1000")
+        if r.get("pack"):
+            check("quarterly pack", r["pack"]["median"], "pack")
         lines.append(f"- {r['size']:,} on {r['db']}: " + "; ".join(checks))
     lines += ["", "l2-reviews numerator/denominator, engine vs the SQL baseline (an independent "
               "implementation of the chain rules; they should agree):", ""]

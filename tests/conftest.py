@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from mappa_core import db
 
@@ -27,16 +28,22 @@ def sqlite_url(tmp_path) -> str:
 def postgres_url():
     if not PG_URL:
         pytest.skip("MAPPA_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     name = f"mappa_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    _admin_execute(f'CREATE DATABASE "{name}"')
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
+        # A fresh connection: a test may have restarted the server meanwhile.
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin_execute(sql: str) -> None:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(sql))
+    finally:
         admin.dispose()
 
 

@@ -13,6 +13,7 @@ import time
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlmodel import SQLModel
@@ -323,3 +324,54 @@ def test_every_kind_of_notice_renders_for_slack_and_email(engine):
                 assert message.blocks and len(message.blocks) <= 50
             else:
                 assert message.subject and message.text.strip() and message.html.startswith("<!doctype html>")
+
+
+def _pg_cluster():
+    """The local PostgreSQL cluster's version, if this machine can restart it."""
+    import shutil
+    from pathlib import Path
+
+    if not (shutil.which("pg_ctlcluster") and shutil.which("pg_isready") and os.geteuid() == 0):
+        return None
+    versions = sorted(p.name for p in Path("/etc/postgresql").glob("*")) if Path("/etc/postgresql").exists() else []
+    return versions[-1] if versions else None
+
+
+def test_postgresql_restart_during_delivery_loses_nothing(postgres_url):
+    """Restart the real PostgreSQL server while a worker is sending: the worker fails, the
+    next run finishes the job, every message arrives, at most the in-flight one twice."""
+    from sqlalchemy.engine import make_url
+
+    from mappa_core import db
+
+    version = _pg_cluster()
+    if version is None or make_url(postgres_url).host not in ("127.0.0.1", "localhost"):
+        pytest.skip("needs root and the local cluster's pg_ctlcluster to restart PostgreSQL")
+    engine = db.make_engine(postgres_url)
+    db.ensure_schema(engine)
+    outbox.plan(engine, email_notes(150), NOW, RULES)
+    smtp = SmtpSink(delay=0.03)
+    try:
+        proc = _deliver_process(postgres_url, smtp.port, "2026-11-26T09:00")
+        deadline = time.monotonic() + 60
+        while len(smtp.messages) < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+                       check=True, capture_output=True, timeout=120)
+        for _ in range(120):
+            if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0:
+                break
+            time.sleep(0.5)
+        proc.wait(timeout=120)
+        assert proc.returncode != 0 or len(smtp.messages) == 150  # it lost its database
+        engine.dispose()
+        proc = _deliver_process(postgres_url, smtp.port, "2026-11-26T09:15")
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        groups = smtp.groups()
+        assert set(groups) == {f"chaser|email:contact{i}@example.org|2026-11-26" for i in range(150)}
+        assert len(groups) - len(set(groups)) <= 1
+        assert statuses(engine) == {"sent": 150}
+    finally:
+        smtp.close()
+        engine.dispose()

@@ -10,7 +10,7 @@ import datetime as dt
 import io
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +53,11 @@ class ImportReport:
 @dataclass
 class _Parsed:
     spec: FileSpec
-    rows: list[dict]  # typed values by column name
+    rows: list[tuple]  # typed values in spec.column_names order (tuples: a million rows fit)
     lines: list[int]  # file line of each row
+
+    def index(self, column: str) -> int:
+        return self.spec.column_names.index(column)
 
 
 class _Errors:
@@ -171,7 +174,7 @@ def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
 
     columns = [(c, positions.get(c.name), _converter(c)) for c in spec.columns]
     width = len(header)
-    rows: list[dict] = []
+    rows: list[tuple] = []
     lines: list[int] = []
     seen: dict[tuple, int] = {}
     line = reader.line_num
@@ -218,6 +221,7 @@ def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
         if not ok:
             continue
         key = tuple(row[k] for k in spec.key)
+        row = tuple(row[c] for c in spec.column_names)
         if key in seen:
             errors.add(
                 spec.filename, line_start, ",".join(spec.key),
@@ -233,7 +237,8 @@ def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
 def _row_rules(parsed: _Parsed, errors: _Errors) -> None:
     """Rules within one row that no single column can check."""
     name = parsed.spec.filename
-    for row, line in zip(parsed.rows, parsed.lines):
+    for values, line in zip(parsed.rows, parsed.lines):
+        row = dict(zip(parsed.spec.column_names, values))
         if name == "individuals.csv":
             if row["category"] == 3 and row["level"] == 1:
                 errors.add(name, line, "level", "a Category 3 individual is managed at Level 2 or 3, never Level 1")
@@ -261,10 +266,12 @@ def _reference_rules(parsed: dict[str, _Parsed], conn: Connection, errors: _Erro
                 known[table] = _existing_keys(conn, table, key_of[table])
                 for other in parsed.values():
                     if other.spec.table == table:
-                        known[table] |= {r[key_of[table]] for r in other.rows}
+                        i = other.index(key_of[table])
+                        known[table] |= {r[i] for r in other.rows}
             names = known[table]
+            col = p.index(column)
             for row, line in zip(p.rows, p.lines):
-                value = row.get(column)
+                value = row[col]
                 if value is not None and value not in names:
                     errors.add(spec_name, line, column, f"unknown {table} {_show(value)}")
 
@@ -295,14 +302,13 @@ def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
     names = spec.column_names
     report = FileReport(spec.filename, rows=len(parsed.rows))
     inserts, updates = [], []
-    for row in parsed.rows:
-        values = tuple(row[c] for c in names)
-        key = tuple(row[k] for k in spec.key)
-        old = existing.get(key)
+    key_idx = [names.index(k) for k in spec.key]
+    for values in parsed.rows:
+        old = existing.get(tuple(values[i] for i in key_idx))
         if old is None:
-            inserts.append(row)
+            inserts.append(values)
         elif old != values:
-            updates.append(row)
+            updates.append(values)
         else:
             report.unchanged += 1
     report.created, report.updated = len(inserts), len(updates)
@@ -312,7 +318,7 @@ def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
     done = 0
     for i in range(0, len(inserts), BATCH):
         chunk = inserts[i : i + BATCH]
-        conn.execute(table.insert(), chunk)
+        conn.execute(table.insert(), [dict(zip(names, r)) for r in chunk])
         done += len(chunk)
         _progress(spec.filename, done, total)
     if updates:
@@ -323,11 +329,8 @@ def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
         )
         for i in range(0, len(updates), BATCH):
             chunk = updates[i : i + BATCH]
-            params = [
-                {**{f"k_{k}": r[k] for k in spec.key},
-                 **{f"v_{c}": r[c] for c in names if c not in spec.key}}
-                for r in chunk
-            ]
+            params = [{("k_" if c in spec.key else "v_") + c: v for c, v in zip(names, r)}
+                      for r in chunk]
             conn.execute(stmt, params)
             done += len(chunk)
             _progress(spec.filename, done, total)
@@ -372,12 +375,3 @@ def import_directory(engine: Engine, directory: Path | str, dry_run: bool = Fals
         if dry_run:
             conn.rollback()
     return report
-
-
-def format_report(report: ImportReport) -> Iterable[str]:
-    verb = "would be" if report.dry_run else ""
-    yield f"{'file':20} {'rows':>8} {'created':>8} {'updated':>8} {'unchanged':>9}"
-    for f in report.files:
-        yield f"{f.filename:20} {f.rows:8d} {f.created:8d} {f.updated:8d} {f.unchanged:9d}"
-    if report.dry_run:
-        yield f"dry run: nothing written (the counts are what {verb} written)".replace("  ", " ")

@@ -81,3 +81,14 @@ def scenario(engine):
         return load_scenario(engine, tmp_path / f"csv{next(calls)}", agencies, **tables)
 
     return build
+
+
+@pytest.fixture
+def grampian_cli(sqlite_url, monkeypatch, capsys):
+    """MAPPA_DATABASE_URL set to a SQLite file holding the Grampian example, for `mappa`."""
+    from bot.cli import main
+
+    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
+    assert main(["import", str(GRAMPIAN)]) == 0
+    capsys.readouterr()
+    return sqlite_url

@@ -10,14 +10,6 @@ from mappa_core import db
 from tests.conftest import GRAMPIAN
 
 
-@pytest.fixture
-def grampian(sqlite_url, monkeypatch, capsys):
-    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
-    assert main(["import", str(GRAMPIAN)]) == 0
-    capsys.readouterr()
-    return sqlite_url
-
-
 def _run(capsys, *args):
     try:
         code = main(list(args))
@@ -27,7 +19,7 @@ def _run(capsys, *args):
     return code, out.out, out.err
 
 
-def test_human_status_shows_target_tick_cross_margin_and_pending(grampian, capsys):
+def test_human_status_shows_target_tick_cross_margin_and_pending(grampian_cli, capsys):
     code, out, _ = _run(capsys, "status", "level3", "--period", "2026-27-Q3", "--as-of", "2026-11-26")
     assert code == 0
     line = next(ln for ln in out.splitlines() if ln.startswith("l3-reviews"))
@@ -36,7 +28,7 @@ def test_human_status_shows_target_tick_cross_margin_and_pending(grampian, capsy
     assert "now: open cases 4, overdue 0, due 14 days 1" in out
 
 
-def test_status_defaults_to_the_quarter_containing_as_of(grampian, capsys):
+def test_status_defaults_to_the_quarter_containing_as_of(grampian_cli, capsys):
     code, out, _ = _run(capsys, "status", "minutes", "--as-of", "2026-11-26", "--json")
     data = json.loads(out)
     assert data["period"] == {"start": "2026-10-01", "end": "2026-12-31"}
@@ -51,7 +43,7 @@ def test_status_defaults_to_the_quarter_containing_as_of(grampian, capsys):
     ("disclosure", ["disclosure"]),
     ("level2", ["l2-reviews"]),
 ])
-def test_status_topics(grampian, capsys, topic, ids):
+def test_status_topics(grampian_cli, capsys, topic, ids):
     _, out, _ = _run(capsys, "status", topic, "--as-of", "2026-11-26", "--json")
     assert [i["id"] for i in json.loads(out)["indicators"]] == ids
 
@@ -64,14 +56,14 @@ def test_status_topics(grampian, capsys, topic, ids):
     (["due", "--days", "-3"], "--days must be 0 or more"),
     (["exceptions", "--indicator", "nope"], "unknown indicator"),
 ])
-def test_bad_arguments_get_a_clear_error_and_exit_2(grampian, capsys, args, message):
+def test_bad_arguments_get_a_clear_error_and_exit_2(grampian_cli, capsys, args, message):
     code, out, err = _run(capsys, *args)
     assert code == 2
     assert message in err
     assert "Traceback" not in err
 
 
-def test_due_lists_overdue_first_with_working_days_left(grampian, capsys):
+def test_due_lists_overdue_first_with_working_days_left(grampian_cli, capsys):
     code, out, _ = _run(capsys, "due", "--as-of", "2026-11-26", "--days", "14")
     assert code == 0
     rows = [ln for ln in out.splitlines() if ln[:1] in ("!", " ") and ln[3:4].isdigit()]
@@ -84,13 +76,13 @@ def test_due_lists_overdue_first_with_working_days_left(grampian, capsys):
     assert g12 and g12[0].split()[:2] == ["2026-12-01", "2"]
 
 
-def test_due_for_one_chair(grampian, capsys):
+def test_due_for_one_chair(grampian_cli, capsys):
     _, out, _ = _run(capsys, "due", "--as-of", "2026-11-26", "--chair", "g-chair-2")
     assert "GRA-0103" not in out  # g-chair-1's case
     assert "GRA-0105" in out
 
 
-def test_exceptions_groups_by_reason_agency_case_and_chair(grampian, capsys):
+def test_exceptions_groups_by_reason_agency_case_and_chair(grampian_cli, capsys):
     code, out, _ = _run(capsys, "exceptions", "--period", "2026-27", "--as-of", "2027-01-31")
     assert code == 0
     assert "cases with more than one exception" in out
@@ -108,8 +100,8 @@ def test_empty_database_gets_its_schema_from_any_command(sqlite_url, monkeypatch
     assert db.current_revision(db.make_engine(sqlite_url)) == db.SCHEMA_REVISION
 
 
-def test_out_of_date_schema_stops_every_command_naming_the_fix(grampian, capsys):
-    engine = db.make_engine(grampian)
+def test_out_of_date_schema_stops_every_command_naming_the_fix(grampian_cli, capsys):
+    engine = db.make_engine(grampian_cli)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     for args in (["status"], ["due"], ["import", str(GRAMPIAN)]):

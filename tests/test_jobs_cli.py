@@ -8,15 +8,6 @@ from bot.cli import main
 from bot.jobs.schedule import build_scheduler, next_runs
 from bot.jobs.ticks import LONDON, parse_when
 from mappa_core.planner import NudgeRules
-from tests.conftest import GRAMPIAN
-
-
-@pytest.fixture
-def grampian(sqlite_url, monkeypatch, capsys):
-    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
-    assert main(["import", str(GRAMPIAN)]) == 0
-    capsys.readouterr()
-    return sqlite_url
 
 
 def test_jobs_list_shows_each_job_and_its_next_run(capsys):
@@ -47,7 +38,7 @@ def test_bare_date_means_nine_in_the_morning_in_london():
         parse_when("tomorrow")
 
 
-def test_jobs_run_dry_run_plans_and_writes_nothing(grampian, capsys):
+def test_jobs_run_dry_run_plans_and_writes_nothing(grampian_cli, capsys):
     assert main(["jobs", "run", "digest", "--as-of", "2026-11-26", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "would plan 11 notification(s)" in out  # 9 deadline items + 2 meeting-audit reminders
@@ -56,12 +47,12 @@ def test_jobs_run_dry_run_plans_and_writes_nothing(grampian, capsys):
     assert "outbox: {}" in capsys.readouterr().out
 
 
-def test_jobs_run_on_a_weekend_plans_no_digest(grampian, capsys):
+def test_jobs_run_on_a_weekend_plans_no_digest(grampian_cli, capsys):
     assert main(["jobs", "run", "digest", "--as-of", "2026-11-29"]) == 0
     assert "nothing planned (not a working day)" in capsys.readouterr().out
 
 
-def test_jobs_run_unknown_job_and_bad_time(grampian, capsys):
+def test_jobs_run_unknown_job_and_bad_time(grampian_cli, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["jobs", "run", "sweep"])
     assert exc.value.code == 2 and "unknown job 'sweep'" in capsys.readouterr().err
@@ -70,7 +61,7 @@ def test_jobs_run_unknown_job_and_bad_time(grampian, capsys):
     assert "neither a date" in capsys.readouterr().err
 
 
-def test_demo_day_prints_slack_messages_and_captures_email(grampian, capsys):
+def test_demo_day_prints_slack_messages_and_captures_email(grampian_cli, capsys):
     assert main(["demo-day", "--as-of", "2026-11-26", "--show", "1"]) == 0
     out = capsys.readouterr().out
     assert "--- Slack DM to U1CHAIR1 ---" in out

@@ -61,6 +61,14 @@ def run_child(*args: str, env: dict | None = None, timeout: float = 3600) -> dic
 
 
 def maxrss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not getrusage: ru_maxrss survives exec,
+    so a child would report its parent's peak from before the fork."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -294,10 +302,11 @@ def ensure_data(size: int) -> Path:
     marker = path / ".done"
     if marker.exists():
         return path
-    from mappa_core.demo import write_demo_data
-
+    # In a subprocess, so that this driver (which forks every measurement) stays small.
     t = time.perf_counter()
-    write_demo_data(path, individuals=size, years=5, seed=1, until=UNTIL)
+    subprocess.run([sys.executable, "-m", "bot.cli", "demo-data", str(path), "--individuals",
+                    str(size), "--years", "5", "--seed", "1", "--until", UNTIL.isoformat()],
+                   check=True, cwd=ROOT, capture_output=True)
     marker.write_text(f"{time.perf_counter() - t:.1f}s\n")
     return path
 

@@ -373,10 +373,7 @@ def operational_counts(c: Computed, ind_id: str, lookback_days: int = LOOKBACK_D
 
 def group_exceptions(results: list[IndicatorResult]) -> dict[str, dict]:
     """Commonalities behind the exceptions: counts by reason, agency, case and chair."""
-    rows = [
-        {**e, "indicator": r.id} for r in results for e in r.exceptions
-    ]
-    df = pd.DataFrame(rows, columns=list(EXCEPTION_FIELDS) + ["indicator"])
+    df = exceptions_frame(results)
     out = {}
     for key, col in (("by_reason", "reason"), ("by_agency", "agency"),
                      ("by_case", "ref"), ("by_chair", "chair_id")):

@@ -122,9 +122,12 @@ def load_records(
             )
         else:
             cut = since - _LONGEST_INTERVAL
+            # EXISTS, not IN: inside an OR, PostgreSQL cannot hash an IN-list too large for
+            # work_mem and rescans the meetings for every case (minutes at a million).
+            has_meeting = select(meet.c.ref).where(meet.c.ref == ind.c.ref).exists()
             relevant = or_(ind.c.level >= 2,
                            and_(ind.c.release_level == 3, ind.c.release_date >= since),
-                           ind.c.ref.in_(select(meet.c.ref)))
+                           has_meeting)
             individuals = _frame(conn, "individual", both(in_area, relevant),
                                  columns=_RULE_COLUMNS["individual"])
             last = (select(meet.c.ref, func.max(meet.c.date).label("last"))

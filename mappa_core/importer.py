@@ -374,4 +374,10 @@ def import_directory(engine: Engine, directory: Path | str, dry_run: bool = Fals
             report.files.append(_upsert(conn, parsed[spec.filename], write=not dry_run))
         if dry_run:
             conn.rollback()
+    if not dry_run and engine.dialect.name == "postgresql":
+        # Fresh statistics, or the planner guesses a few hundred rows where there are
+        # thousands and picks slow plans until autovacuum gets round to it.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for spec, _path in files:
+                conn.exec_driver_sql(f"ANALYZE {spec.table}")
     return report

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .calendar import calendar_for, working_days_between_by_area
+from .deadlines import MINUTES_WORKING_DAYS, PRE_RELEASE_DAYS
 from .due import open_items
 from .indicators import INDICATORS, Computed, compute_indicators, restrict
 from .periods import quarter_of
@@ -66,6 +67,17 @@ class NudgeRules:
                 dt.time.fromisoformat(raw)  # HH:MM
                 values[f.name] = raw.strip()
         return cls(**values)
+
+
+def _since_meeting(items: pd.DataFrame) -> pd.Series:
+    """Working days since the meeting, for paperwork items: their deadline is the
+    MINUTES_WORKING_DAYS-th working day after it (deadlines.meeting_items)."""
+    return MINUTES_WORKING_DAYS - items["working_days_left"]
+
+
+def _release(items: pd.DataFrame) -> pd.Series:
+    """The release date of a pre-release item (its deadline is release less 28 days)."""
+    return items["deadline"] + pd.Timedelta(days=PRE_RELEASE_DAYS)
 
 
 def _empty() -> pd.DataFrame:
@@ -148,8 +160,8 @@ def plan_chair_digests(
         return _empty()
     wdl = items["working_days_left"]
     kind = items["kind"]
-    since_meeting = 10 - wdl  # paperwork deadlines are the 10th working day after the meeting
-    release = items["deadline"] + pd.Timedelta(days=28)
+    since_meeting = _since_meeting(items)
+    release = _release(items)
     today_ts = pd.Timestamp(today)
     show = (
         ((kind == "review") & (wdl <= rules.review_nudge_wd))
@@ -180,7 +192,7 @@ def plan_agency_chasers(c: Computed, people: pd.DataFrame, agencies: pd.DataFram
     is missing, once more when its deadline has passed."""
     items = open_items(c, rules.lookback_days)
     items = items[(items["kind"] == "contribution")
-                  & (10 - items["working_days_left"] >= rules.contribution_nudge_wd)]
+                  & (_since_meeting(items) >= rules.contribution_nudge_wd)]
     if items.empty:
         return _empty()
     contacts = []
@@ -212,8 +224,8 @@ def plan_escalations(
     wdl = items["working_days_left"]
     kind = items["kind"]
     level = pd.to_numeric(items["level"], errors="coerce")
-    since_meeting = 10 - wdl
-    release = items["deadline"] + pd.Timedelta(days=28)
+    since_meeting = _since_meeting(items)
+    release = _release(items)
     l3 = (kind == "review") & (level == 3) & (
         items["deadline"] + pd.Timedelta(days=rules.l3_review_escalate_days) <= today_ts)
     l2 = (kind == "review") & (level == 2) & (-wdl >= rules.l2_review_escalate_wd)
@@ -233,7 +245,7 @@ def plan_escalations(
         [items["kind"].eq("review") & l3[hit], items["kind"].eq("review"),
          items["kind"].eq("pre_release") & pre_breach[hit], items["kind"].eq("pre_release")],
         [d + pd.Timedelta(days=rules.l3_review_escalate_days), d,
-         d + pd.Timedelta(days=1), d + pd.Timedelta(days=28 - rules.pre_release_escalate_days)],
+         d + pd.Timedelta(days=1), d + pd.Timedelta(days=PRE_RELEASE_DAYS - rules.pre_release_escalate_days)],
         d,
     )
     items["stage"] = np.select(

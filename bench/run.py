@@ -5,7 +5,8 @@
 Synthetic data comes from `mappa demo-data` (five years of history). For each size and
 database it measures the import, `status all` in-process and as a whole command, the Slack
 endpoint (acknowledgement and answer, p95, signed requests), a day's digest planning,
-1,000 emails to a local SMTP server, and a hand-written SQL baseline for `l2-reviews`.
+1,000 emails to a local SMTP server (aiosmtpd in its own process, bench/smtp_sink.py), and
+a hand-written SQL baseline for `l2-reviews`.
 Each timing runs in a fresh subprocess so that its peak memory (max RSS) is its own.
 Times are the median of --runs runs after a warm-up, with min and max. Results go to
 bench/RESULTS.md (and bench/results.json).
@@ -218,14 +219,17 @@ def email_child(engine, runs: int) -> dict:
     from bot.settings import Settings
     from mappa_core import db, outbox
     from mappa_core.planner import NudgeRules
-    from tests.slack_harness import SmtpSink
 
     db.ensure_schema(engine)
     now = dt.datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("Europe/London"))
     times = []
-    sink = SmtpSink()
+    received = DATA / f"smtp-{os.getpid()}.log"
+    received.write_text("")
+    sink = subprocess.Popen([sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(received)],
+                            stdout=subprocess.PIPE, text=True)
     try:
-        settings = Settings(smtp_host="127.0.0.1", smtp_port=sink.port, smtp_starttls=False,
+        port = int(sink.stdout.readline())
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False,
                             mail_from="bench@example.org", smtp_timeout=10)
         for run in range(runs + 1):
             notes = pd.DataFrame([{
@@ -239,15 +243,18 @@ def email_child(engine, runs: int) -> dict:
                 "detail": None, "item_key": f"contribution:M{i}:housing", "stage": "missing",
                 "area": "Bench"}} for i in range(1000)])
             outbox.plan(engine, notes, now, NudgeRules())
-            before = len(sink.messages)
+            before = len(received.read_text().splitlines())
             t = time.perf_counter()
             report = asyncio.run(deliver_pending(engine, settings, None, now))
             took = time.perf_counter() - t
-            assert len(sink.messages) - before == 1000 == report.rows_sent, report
+            arrived = len(received.read_text().splitlines()) - before
+            assert arrived == 1000 == report.rows_sent, (arrived, report)
             if run:  # the first is the warm-up
                 times.append(took)
     finally:
-        sink.close()
+        sink.terminate()
+        sink.wait()
+        received.unlink(missing_ok=True)
     return {**summary(times), "peak_mb": maxrss_mb()}
 
 
@@ -314,13 +321,20 @@ def ensure_data(size: int) -> Path:
 def whole_command(url: str, runs: int) -> dict:
     env = {**os.environ, "MAPPA_DATABASE_URL": url}
     cmd = [sys.executable, "-m", "bot.cli", "status", "all", "--as-of", AS_OF, "--json"]
-    subprocess.run(cmd, env=env, capture_output=True, check=True)
-    times = []
-    for _ in range(runs):
+    def once() -> tuple[float, float]:
         t = time.perf_counter()
-        subprocess.run(cmd, env=env, capture_output=True, check=True)
-        times.append(time.perf_counter() - t)
-    return summary(times)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, code, usage = os.wait4(proc.pid, 0)  # this child's own rusage: its peak memory
+        took = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(code)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:]}")
+        proc.stderr.close()
+        return took, usage.ru_maxrss / 1024
+
+    once()
+    measured = [once() for _ in range(runs)]
+    return {**summary([t for t, _ in measured]), "peak_mb": max(m for _, m in measured)}
 
 
 def versions(pg_url: str | None) -> dict:
@@ -389,7 +403,7 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
         f"SQLite {env['sqlite']}, PostgreSQL {env['postgresql']}.",
         "Synthetic data: `mappa demo-data --years 5 --seed 1 --until 2026-11-26`; as of "
         f"{AS_OF}, period 2026-27-Q3. Seconds: median of the runs after a warm-up (min-max). "
-        "Peak memory: max RSS of the measuring process. Produced by `make bench` "
+        "Peak MB: the largest of the measurements below. Produced by `make bench` "
         "(`python bench/run.py`).",
         "",
         "| size | db | import s | status all in-process s | status all command s | "
@@ -434,6 +448,18 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
         if r.get("pack"):
             check("quarterly pack", r["pack"]["median"], "pack")
         lines.append(f"- {r['size']:,} on {r['db']}: " + "; ".join(checks))
+    parts = [("import", "import"), ("status", "status in-process"),
+             ("status_command", "status command"), ("l2only", "engine l2"),
+             ("baseline", "SQL l2"), ("digest", "digest planning"), ("pack", "quarterly pack"),
+             ("slack", "/mappa endpoint"), ("email", "1,000 emails")]
+    lines += ["", "Peak memory (MB) of each measurement, each in its own process (VmHWM; the "
+              "whole command's from its rusage):", "",
+              "| size | db | " + " | ".join(label for _, label in parts) + " |",
+              "| --- | --- |" + " --- |" * len(parts)]
+    for r in results:
+        cells = [f"{r[k]['peak_mb']:.0f}" if (r.get(k) or {}).get("peak_mb") else "-"
+                 for k, _ in parts]
+        lines.append(f"| {r['size']:,} | {r['db']} | " + " | ".join(cells) + " |")
     lines += ["", "l2-reviews numerator/denominator, engine vs the SQL baseline (an independent "
               "implementation of the chain rules; they should agree):", ""]
     for r in results:

@@ -149,21 +149,9 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
         nidx = next_pos[idx]
         has = (nidx >= 0) if with_next else np.zeros(len(idx), dtype=bool)
         safe = np.maximum(nidx, 0)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "ref": refs[idx],
-                    "area": area[idx],
-                    "level": np.where(interval[idx] == 42, 3, 2),
-                    "due": due,
-                    "status": status,
-                    "meeting_id": np.where(has, mid[safe], None),
-                    "done": np.where(has, nxt[idx], NEVER),
-                    "reason": np.where(has, mreason[safe], None),
-                    "chair_id": chair[idx],
-                }
-            )
-        )
+        # Arrays, not a frame per part: one frame is made at the end.
+        parts.append((idx, due, np.full(len(idx), status, dtype=object),
+                      np.where(has, safe, -1)))
 
     def emit(mask, due, status, with_next: bool):
         idx = np.flatnonzero(mask)
@@ -190,9 +178,20 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
 
     if not parts:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
-    out = pd.concat(parts, ignore_index=True)
-    out["due"] = _to_dates(out["due"].to_numpy(np.int64))
-    out["done"] = _to_dates(out["done"].to_numpy(np.int64))
+    idx, due, status, by = (np.concatenate(col) for col in zip(*parts))
+    has = by >= 0
+    safe = np.maximum(by, 0)
+    out = pd.DataFrame({
+        "ref": refs[idx],
+        "area": area[idx],
+        "level": np.where(interval[idx] == 42, 3, 2),
+        "due": _to_dates(due.astype(np.int64)),
+        "status": status,
+        "meeting_id": np.where(has, mid[safe], None),
+        "done": _to_dates(np.where(has, nxt[idx], NEVER)),
+        "reason": np.where(has, mreason[safe], None),
+        "chair_id": chair[idx],
+    })
     return out.sort_values(["due", "ref"], kind="stable").reset_index(drop=True)
 
 

@@ -9,6 +9,7 @@ An item is in the denominator once it is done or its deadline is on or before
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -182,16 +183,45 @@ def _in_period(values: pd.Series, period: Period) -> pd.Series:
     return (values >= pd.Timestamp(period.start)) & (values <= pd.Timestamp(period.end))
 
 
-@dataclass
 class Computed:
-    """The deadline frames for one `as_of`, shared by the indicators, counts and `due`."""
+    """The deadline frames for one `as_of`, shared by the indicators, counts and `due`.
 
-    records: Records
-    as_of: dt.date
-    reviews: pd.DataFrame
-    meetings: pd.DataFrame
-    invitations: pd.DataFrame
-    releases: pd.DataFrame
+    Each frame (`reviews`, `meetings`, `invitations`, `releases`) is worked out when first
+    read and then kept, so an answer pays only for the rules it reads: `status level2`
+    never builds the paperwork, attendance or pre-release frames. Safe to share between
+    threads (the Slack handlers do).
+    """
+
+    def __init__(self, records: Records, as_of: dt.date,
+                 parent: Computed | None = None, area: str | None = None):
+        self.records = records
+        self.as_of = as_of
+        self._parent, self._area = parent, area
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._lock = threading.RLock()
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        with self._lock:
+            if name not in self._frames:
+                if self._parent is not None:
+                    whole = self._parent._frame(name)
+                    self._frames[name] = whole[whole["area"] == self._area]
+                else:
+                    self._frames[name] = _DEADLINE_FRAMES[name](self)
+            return self._frames[name]
+
+    reviews = property(lambda self: self._frame("reviews"))
+    meetings = property(lambda self: self._frame("meetings"))
+    invitations = property(lambda self: self._frame("invitations"))
+    releases = property(lambda self: self._frame("releases"))
+
+
+_DEADLINE_FRAMES = {
+    "reviews": lambda c: deadlines.review_items(c.records, c.as_of),
+    "meetings": lambda c: deadlines.meeting_items(c.records, c.as_of),
+    "invitations": lambda c: deadlines.invitation_items(c.records, c.meetings),
+    "releases": lambda c: deadlines.pre_release_items(c.records, c.as_of),
+}
 
 
 def restrict(c: Computed, area: str) -> Computed:
@@ -203,24 +233,11 @@ def restrict(c: Computed, area: str) -> Computed:
         ind, rec.meetings[rec.meetings["ref"].isin(refs)],
         rec.invitations, rec.agencies, rec.people, rec.events, rec.local_holidays, area,
     )
-    return Computed(
-        records, c.as_of,
-        c.reviews[c.reviews["area"] == area], c.meetings[c.meetings["area"] == area],
-        c.invitations[c.invitations["area"] == area], c.releases[c.releases["area"] == area],
-    )
+    return Computed(records, c.as_of, parent=c, area=area)
 
 
 def compute_deadlines(records: Records, as_of: dt.date) -> Computed:
-    stood = deadlines.as_stood(records, as_of)
-    meetings = deadlines.meeting_items(stood, as_of)
-    return Computed(
-        stood,
-        as_of,
-        deadlines.review_items(stood, as_of),
-        meetings,
-        deadlines.invitation_items(stood, meetings),
-        deadlines.pre_release_items(stood, as_of),
-    )
+    return Computed(deadlines.as_stood(records, as_of), as_of)
 
 
 def _reviews(c: Computed, period: Period, level: int) -> IndicatorResult:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select, union_all
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -41,7 +41,7 @@ class Records:
     area: str | None = None
 
 
-def _frame(conn, table_name: str, where=None, join=None, columns=None) -> pd.DataFrame:
+def _select(table_name: str, where=None, join=None, columns=None):
     table = SQLModel.metadata.tables[table_name]
     dates = DATE_COLUMNS.get(table_name, ())
     cols = [c for c in table.c if columns is None or c.name in columns]
@@ -52,16 +52,36 @@ def _frame(conn, table_name: str, where=None, join=None, columns=None) -> pd.Dat
         stmt = stmt.select_from(join)
     if where is not None:
         stmt = stmt.where(where)
+    return stmt
+
+
+def _frame(conn, table_name: str, where=None, join=None, columns=None, union=()) -> pd.DataFrame:
+    """One table's rows as a frame; `union` adds (where, join) parts as UNION ALL.
+
+    One query for several parts: at a few thousand rows the round trip and the frame's
+    making cost more than the rows themselves.
+    """
+    stmt = _select(table_name, where, join, columns)
+    if union:
+        stmt = union_all(stmt, *[_select(table_name, w, j, columns) for w, j in union])
     result = conn.execute(stmt)
     # Raw DBAPI tuples: building SQLAlchemy Row objects costs more than the query itself.
     df = pd.DataFrame.from_records(result.cursor.fetchall(), columns=list(result.keys()))
-    for col in dates:
+    for col in DATE_COLUMNS.get(table_name, ()):
         if col in df:
             df[col] = pd.to_datetime(df[col], format="%Y-%m-%d").astype("datetime64[s]")
     for col in BOOL_COLUMNS.get(table_name, ()):
         if col in df:
             df[col] = pd.array(df[col].astype("float64"), dtype="boolean")
     return df
+
+
+def _empty(table_name: str) -> pd.DataFrame:
+    """A table's frame with no rows, without asking the database."""
+    table = SQLModel.metadata.tables[table_name]
+    return pd.DataFrame({c.name: pd.Series(dtype="datetime64[s]" if c.name in
+                                           DATE_COLUMNS.get(table_name, ()) else object)
+                         for c in table.c})
 
 
 # Meeting paperwork (minutes, contributions, disclosure) is chased for this many days after
@@ -122,34 +142,32 @@ def load_records(
             )
         else:
             cut = since - _LONGEST_INTERVAL
-            # Two queries, not one with `OR ref IN (...)`: inside an OR, PostgreSQL cannot
+            # Two selects, not one with `OR ref IN (...)`: inside an OR, PostgreSQL cannot
             # hash an IN-list too large for work_mem and rescans the meetings for every case
             # (minutes at a million); an EXISTS there is probed per case (slow at 7,000).
-            # Alone, the IN becomes a semi-join.
+            # Alone, the IN becomes a semi-join. UNION ALL keeps them one round trip.
             managed = or_(ind.c.level >= 2,
                           and_(ind.c.release_level == 3, ind.c.release_date >= since))
-            individuals = pd.concat([
-                _frame(conn, "individual", both(in_area, managed), columns=_RULE_COLUMNS["individual"]),
-                _frame(conn, "individual", both(in_area, ind.c.ref.in_(select(meet.c.ref))),
-                       columns=_RULE_COLUMNS["individual"]),
-            ], ignore_index=True).drop_duplicates("ref").reset_index(drop=True)
+            individuals = _frame(
+                conn, "individual", both(in_area, managed), columns=_RULE_COLUMNS["individual"],
+                union=[(both(in_area, ind.c.ref.in_(select(meet.c.ref))), None)],
+            ).drop_duplicates("ref").reset_index(drop=True)
             last = (select(meet.c.ref, func.max(meet.c.date).label("last"))
                     .where(meet.c.date < cut).group_by(meet.c.ref).subquery())
-            parts = [
-                _frame(conn, "meeting", both(in_area, meet.c.date >= cut), meet_join),
-                _frame(conn, "meeting", in_area,
-                       (meet_join if area is not None else meet).join(
-                           last, and_(meet.c.ref == last.c.ref, meet.c.date == last.c.last))),
-                _frame(conn, "meeting", both(in_area, meet.c.date < cut, meet.c.kind == "initial",
-                                             meet.c.level == 3, meet.c.setting == "community"),
-                       meet_join),
-            ]
-            meetings = pd.concat(parts, ignore_index=True).drop_duplicates("meeting_id")
+            meetings = _frame(
+                conn, "meeting", both(in_area, meet.c.date >= cut), meet_join,
+                union=[
+                    (in_area, (meet_join if area is not None else meet).join(
+                        last, and_(meet.c.ref == last.c.ref, meet.c.date == last.c.last))),
+                    (both(in_area, meet.c.date < cut, meet.c.kind == "initial",
+                          meet.c.level == 3, meet.c.setting == "community"), meet_join),
+                ],
+            ).drop_duplicates("meeting_id").reset_index(drop=True)
             inv_join = inv.join(meet, inv.c.meeting_id == meet.c.meeting_id)
             if area is not None:
                 inv_join = inv_join.join(ind, meet.c.ref == ind.c.ref)
             invitations = _frame(conn, "invitation", both(in_area, meet.c.date >= cut), inv_join) \
-                if with_invitations else _frame(conn, "invitation", inv.c.meeting_id.is_(None))
+                if with_invitations else _empty("invitation")
         agencies = _frame(conn, "agency")
         people = _frame(conn, "person")
         events = (

@@ -56,3 +56,30 @@ def test_each_topic_alone_gives_the_same_answers_as_all(region, topic):
     everything = {i["id"]: i for i in status(region, as_of)["indicators"]}
     for ind in status(region, as_of, topic)["indicators"]:
         assert ind == everything[ind["id"]]
+
+
+def test_deadline_frames_are_built_when_first_read_and_once_across_threads(region):
+    """`status level2` pays for the review chains only; a frame shared by the Slack
+    handlers' threads is built once, and an area's frames are cut from the whole."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mappa_core import deadlines
+    from mappa_core.indicators import restrict
+    from mappa_core.status import status_of
+
+    as_of = dt.date(2026, 11, 26)
+    records = load_records(region, since=window_start(as_of, dt.date(2026, 10, 1)))
+    c = compute_deadlines(records, as_of)
+    status_of(c, "level2")
+    assert set(c._frames) == {"reviews"}
+
+    with ThreadPoolExecutor(8) as pool:
+        frames = list(pool.map(lambda _: c.invitations, range(16)))
+    assert all(f is frames[0] for f in frames)  # built once, not once per thread
+    eager = deadlines.invitation_items(c.records, deadlines.meeting_items(c.records, as_of))
+    assert frames[0].equals(eager)
+
+    area = sorted(set(records.individuals["area"]))[0]
+    part = restrict(c, area)
+    assert part.meetings.equals(c.meetings[c.meetings["area"] == area])
+    assert len(part.releases) <= len(c.releases)

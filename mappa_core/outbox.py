@@ -77,6 +77,9 @@ def plan(
 class Claimed:
     token: str
     groups: dict[str, list[dict]]  # group_key -> rows
+    # Nothing claimed although rows are due: another replica holds them for its claim
+    # this instant (SKIP LOCKED passes over them), so look again once it commits.
+    busy: bool = False
 
 
 def release_stale(engine: Engine, now: dt.datetime, stale_after: dt.timedelta) -> int:
@@ -103,7 +106,8 @@ def claim(engine: Engine, now: dt.datetime, max_groups: int = 100) -> Claimed:
     with engine.begin() as conn:
         groups = list(dict.fromkeys(conn.execute(pick).scalars()))[:max_groups]
         if not groups:
-            return Claimed(token, {})
+            waiting = conn.execute(select(func.count()).select_from(table).where(due)).scalar()
+            return Claimed(token, {}, busy=bool(waiting))
         conn.execute(
             update(table)
             .where(and_(table.c.group_key.in_(groups), due))

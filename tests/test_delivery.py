@@ -244,6 +244,32 @@ def test_two_replicas_racing_deliver_every_message_exactly_once(postgres_url):
         engine.dispose()
 
 
+def test_a_replica_arriving_mid_claim_waits_for_it_instead_of_giving_up(postgres_url):
+    """SKIP LOCKED passes over rows another replica is claiming; finding every due row
+    locked means "busy", not "nothing to send" (the race the two-replica test hit)."""
+    import threading
+
+    from mappa_core import db
+
+    engine = db.make_engine(postgres_url)
+    db.ensure_schema(engine)
+    outbox.plan(engine, email_notes(5), NOW, RULES)
+    smtp = SmtpSink()
+    table = SQLModel.metadata.tables["outbox"]
+    holder = engine.connect()
+    try:
+        locking = holder.begin()
+        assert len(holder.execute(select(table.c.id).with_for_update()).all()) == 5
+        threading.Timer(0.5, locking.commit).start()  # the other replica's claim commits
+        report = asyncio.run(deliver_pending(engine, settings_for(smtp.port), None, NOW))
+        assert report.rows_sent == 5 and len(smtp.messages) == 5
+        assert statuses(engine) == {"sent": 5}
+    finally:
+        holder.close()
+        smtp.close()
+        engine.dispose()
+
+
 def test_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_one(db_url):
     from mappa_core import db
 

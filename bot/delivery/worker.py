@@ -24,6 +24,9 @@ from mappa_core import outbox
 
 log = logging.getLogger("mappa.delivery")
 STALE_CLAIM = dt.timedelta(minutes=10)
+# A replica that finds every due row locked by another's claim waits this long, this many
+# times, before deciding there is nothing for it (a claim commits in milliseconds).
+BUSY_PAUSE, BUSY_WAITS = 0.05, 40
 PERMANENT_SLACK_ERRORS = {
     "channel_not_found", "user_not_found", "invalid_auth", "not_authed", "account_inactive",
     "token_revoked", "token_expired", "is_archived", "user_disabled", "cannot_dm_bot",
@@ -98,10 +101,16 @@ async def deliver_pending(
     """Send everything due in the outbox now; returns what happened."""
     report = DeliveryReport()
     outbox.release_stale(engine, now, STALE_CLAIM)
-    for _ in range(max_rounds):
+    rounds = waits = 0
+    while rounds < max_rounds:
         claimed = outbox.claim(engine, now)
         if not claimed.groups:
+            if claimed.busy and waits < BUSY_WAITS:  # another replica is mid-claim
+                waits += 1
+                await asyncio.sleep(BUSY_PAUSE)
+                continue
             break
+        rounds += 1
         emails = []
         for rows in claimed.groups.values():
             first = rows[0]

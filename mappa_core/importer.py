@@ -295,6 +295,18 @@ def _progress(filename: str, done: int, total: int) -> None:
         sys.stderr.flush()
 
 
+def _copy_rows(conn: Connection, table: str, names: list[str], rows: list[tuple]) -> None:
+    """New rows by PostgreSQL's COPY, in the import's transaction: several times faster
+    than INSERT at a million cases (the values are already validated and typed)."""
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)))
+    with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
     spec = parsed.spec
     table = SQLModel.metadata.tables[spec.table]
@@ -316,9 +328,13 @@ def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
         return report
     total = len(inserts) + len(updates)
     done = 0
+    copy = _copy_rows if conn.dialect.name == "postgresql" else None
     for i in range(0, len(inserts), BATCH):
         chunk = inserts[i : i + BATCH]
-        conn.execute(table.insert(), [dict(zip(names, r)) for r in chunk])
+        if copy:
+            copy(conn, spec.table, names, chunk)
+        else:
+            conn.execute(table.insert(), [dict(zip(names, r)) for r in chunk])
         done += len(chunk)
         _progress(spec.filename, done, total)
     if updates:

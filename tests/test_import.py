@@ -63,6 +63,27 @@ def test_changed_row_is_updated_in_place(engine, tmp_path):
         assert conn.execute(select(m.c.rmp_ratified).where(m.c.meeting_id == "G6")).scalar() == dt.date(2026, 12, 22)
 
 
+def test_awkward_text_is_stored_exactly_and_reimports_unchanged(engine, tmp_path):
+    """Free text with tabs, newlines, backslashes, quotes, `\\N` and non-ASCII goes in as
+    written, and empty optional fields as nulls (PostgreSQL takes new rows by COPY, whose
+    text format escapes these)."""
+    d = _copy_grampian(tmp_path)
+    name = 'Police\tScotland: "North" O\'Neil \\N \\ back\\slash, Gàidhlig ✓\nsecond line'
+    _edit(d / "agencies.csv", "police,Police Scotland,ra,police,north-mappa@police.example",
+          'police,"' + name.replace('"', '""') + '",ra,police,')
+    assert import_directory(engine, d).ok
+    a, m = (SQLModel.metadata.tables[t] for t in ("agency", "meeting"))
+    with engine.connect() as conn:
+        agency = conn.execute(select(a.c.name, a.c.email).where(a.c.agency == "police")).one()
+        meeting = conn.execute(select(m.c.minutes_issued, m.c.disclosure_considered,
+                                      m.c.rmp_ratified, m.c.reason, m.c.level)
+                               .where(m.c.meeting_id == "G6")).one()
+    assert tuple(agency) == (name, None)
+    assert tuple(meeting) == (dt.date(2026, 12, 21), True, None, None, 3)
+    again = import_directory(engine, d)
+    assert all(f.created == 0 and f.updated == 0 and f.unchanged == f.rows for f in again.files)
+
+
 def test_invalid_file_set_writes_nothing_and_reports_every_error(engine, tmp_path):
     d = _copy_grampian(tmp_path)
     _edit(d / "individuals.csv", "GRA-0104,Grampian,3,2,", "GRA-0104,Grampian,3,1,")

@@ -107,7 +107,7 @@ _RULE_COLUMNS = {
 
 def load_records(
     engine: Engine, area: str | None = None, with_events: bool = False,
-    since: dt.date | None = None, with_invitations: bool = True,
+    since: dt.date | None = None, with_invitations: bool = True, with_people: bool = True,
 ) -> Records:
     """The records of one area (or all), one query per table.
 
@@ -120,7 +120,9 @@ def load_records(
     The answers for any period starting on or after `since` are the same as from a full
     load (tests/test_loading.py checks it); the load is several times smaller.
     Without invitations (the largest table) only the review, custody, minutes and
-    disclosure indicators can be computed; the attendance and written ones come out empty.
+    disclosure indicators can be computed; the attendance and written ones come out empty,
+    and the agencies (read only with the invitations) are not loaded either. The people
+    are for the notices; the indicators never read them.
     """
     t = SQLModel.metadata.tables
     ind, meet, inv = t["individual"], t["meeting"], t["invitation"]
@@ -168,8 +170,8 @@ def load_records(
                 inv_join = inv_join.join(ind, meet.c.ref == ind.c.ref)
             invitations = _frame(conn, "invitation", both(in_area, meet.c.date >= cut), inv_join) \
                 if with_invitations else _empty("invitation")
-        agencies = _frame(conn, "agency")
-        people = _frame(conn, "person")
+        agencies = _frame(conn, "agency") if with_invitations else _empty("agency")
+        people = _frame(conn, "person") if with_people else _empty("person")
         events = (
             _frame(conn, "event", in_area, t["event"].join(ind, t["event"].c.ref == ind.c.ref) if area else None)
             if with_events

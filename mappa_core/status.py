@@ -47,5 +47,6 @@ def status(
 ) -> dict:
     ids, per = resolve(topic, period, as_of)  # bad arguments fail before any query
     records = load_records(engine, area, since=window_start(as_of, per.start),
-                           with_invitations=bool(set(ids) & INVITATION_INDICATORS))
+                           with_invitations=bool(set(ids) & INVITATION_INDICATORS),
+                           with_people=False)
     return status_of(compute_deadlines(records, as_of), topic, period, area)

@@ -351,18 +351,28 @@ def versions(pg_url: str | None) -> dict:
             out["postgresql"] = conn.execute(text("SHOW server_version")).scalar()
     except Exception as exc:  # noqa: BLE001
         out["postgresql"] = f"unavailable ({type(exc).__name__})"
-    try:
-        out["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                       capture_output=True, text=True).stdout.strip()
-    except OSError:
-        out["commit"] = "?"
+    out["commit"] = commit()
     return out
 
 
-def measure(size: int, kind: str, runs: int, skip: set[str]) -> dict:
+def commit() -> str:
+    """The commit measured; `+changes` when the measured code differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "mappa_core", "bot",
+                                "bench/run.py", "pyproject.toml"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+    return f"{head}+changes" if dirty else head
+
+
+def measure(size: int, kind: str, runs: int, skip: set[str], measured_commit: str) -> dict:
     data = ensure_data(size)
     url = make_database(kind, size)
-    result: dict = {"size": size, "db": kind}
+    result: dict = {"size": size, "db": kind, "commit": measured_commit,
+                    "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
     try:
         print(f"[{size} {kind}] import ...", flush=True)
         result["import"] = run_child("import", url, str(data))
@@ -398,25 +408,28 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Run {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} at commit `{env.get('commit')}` on "
-        f"{env['cores']} cores, {env['memory_gb']} GiB, {env['machine']}, Python {env['python']}, "
-        f"SQLite {env['sqlite']}, PostgreSQL {env['postgresql']}.",
+        f"Machine: {env['cores']} cores, {env['memory_gb']} GiB, {env['machine']}, "
+        f"Python {env['python']}, SQLite {env['sqlite']}, PostgreSQL {env['postgresql']}. "
+        "Each row gives the commit it measured and when.",
         "Synthetic data: `mappa demo-data --years 5 --seed 1 --until 2026-11-26`; as of "
-        f"{AS_OF}, period 2026-27-Q3. Seconds: median of the runs after a warm-up (min-max). "
-        "Peak MB: the largest of the measurements below. Produced by `make bench` "
-        "(`python bench/run.py`).",
+        f"{AS_OF}, period 2026-27-Q3. Seconds: median of the runs after a warm-up (min-max); "
+        "the Slack endpoint's figures are the 95th percentile of 20 signed requests, every "
+        "fifth with the answer cache cleared. Peak MB: the largest of the measurements "
+        "below. Produced by `make bench` (`python bench/run.py`); what was changed after "
+        "profiling, with figures before and after, is in [PROFILING.md](PROFILING.md).",
         "",
-        "| size | db | import s | status all in-process s | status all command s | "
+        "| size | db | commit, date | import s | status all in-process s | status all command s | "
         "/mappa ack p95 s | /mappa answer p95 s | digest planning s | 1,000 emails s | "
         "quarterly pack s | engine l2 s | SQL l2 s | ratio | peak MB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         slack = r.get("slack") or {}
         ratio = r["l2only"]["median"] / r["baseline"]["median"] if r.get("baseline") else None
         peak = max(v.get("peak_mb", 0) for v in r.values() if isinstance(v, dict))
         lines.append(
-            f"| {r['size']:,} | {r['db']} | {r['import']['seconds']:.1f} | {fmt(r['status'])} | "
+            f"| {r['size']:,} | {r['db']} | `{r.get('commit', '?')}` {r.get('date', '')} | "
+            f"{r['import']['seconds']:.1f} | {fmt(r['status'])} | "
             f"{fmt(r['status_command'])} | "
             f"{slack.get('ack_p95', float('nan')):.3f} | {slack.get('answer_p95', float('nan')):.3f} | "
             f"{fmt(r['digest'])} | {fmt(r.get('email'))} | {fmt(r.get('pack'))} | {fmt(r['l2only'])} | "
@@ -479,18 +492,26 @@ def main() -> int:
     p.add_argument("--skip", default="", help="comma list: slack,email")
     p.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     p.add_argument("--fresh", action="store_true", help="forget earlier results")
+    p.add_argument("--report-only", action="store_true",
+                   help="measure nothing: rewrite RESULTS.md from bench/results.json")
     args = p.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     json_path = ROOT / "bench" / "results.json"
     # Earlier sizes stay in the table: a run replaces only the sizes and databases it measures.
     results = json.loads(json_path.read_text()) if json_path.exists() and not args.fresh else []
+    env = versions(None)  # the commit as the run starts: what the children will import
+    if args.report_only:
+        write_results(results, env, Path(args.out))
+        print(Path(args.out).read_text())
+        return 0
     for size in (int(s) for s in args.sizes.split(",")):
         for kind in args.dbs.split(","):
-            new = measure(size, kind, args.runs, set(filter(None, args.skip.split(","))))
+            new = measure(size, kind, args.runs, set(filter(None, args.skip.split(","))),
+                          env["commit"])
             results = [r for r in results if (r["size"], r["db"]) != (size, kind)] + [new]
             results.sort(key=lambda r: (r["size"], r["db"]))
             json_path.write_text(json.dumps(results, indent=1))
-            write_results(results, versions(None), Path(args.out))
+            write_results(results, env, Path(args.out))
     print(Path(args.out).read_text())
     return 0
 

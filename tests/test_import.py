@@ -151,6 +151,23 @@ def test_each_error_class_is_reported_with_file_line_and_column(engine, tmp_path
     assert set(_counts(engine).values()) == {0}
 
 
+def test_a_file_repeated_wholesale_reports_every_duplicate_with_its_first_line(sqlite_engine, tmp_path):
+    """Thousands of duplicates (a file pasted twice): each is named with the line of the
+    row it repeats, and nothing is written."""
+    d = _copy_grampian(tmp_path)
+    head, *rows = (d / "agencies.csv").read_text().splitlines()
+    extra = [f"agency-{i},Agency {i},dtc,housing," for i in range(3000)]
+    body = rows + extra
+    (d / "agencies.csv").write_text("\n".join([head, *body, *body]) + "\n")
+    report = import_directory(sqlite_engine, d)
+    assert not report.ok and len(report.errors) == len(body)
+    n = len(body)
+    assert report.errors[0] == f"agencies.csv:{n + 2}: agency: duplicate key 'police' (first on line 2)"
+    assert report.errors[-1] == (f"agencies.csv:{2 * n + 1}: agency: duplicate key 'agency-2999' "
+                                 f"(first on line {n + 1})")
+    assert _counts(sqlite_engine)["agency"] == 0
+
+
 def test_missing_required_column_is_reported_on_the_header_line(sqlite_engine, tmp_path):
     d = write_files(tmp_path, agencies=AGENCIES)
     (d / "individuals.csv").write_text("ref,area,level,status,mappa_start\nA,X,2,community,2020-01-01\n")

@@ -46,6 +46,14 @@ def _to_dates(days: np.ndarray) -> np.ndarray:
     return out
 
 
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """`frame.sort_values(keys, kind="stable")` for key columns without nulls (text and
+    dates), by numpy's lexsort: pandas' multi-key sort of text columns costs twice as much."""
+    cols = [frame[k].to_numpy() for k in reversed(keys)]
+    cols = [c.astype(np.int64) if c.dtype.kind == "M" else c.astype(str) for c in cols]
+    return frame.iloc[np.lexsort(cols)] if len(frame) else frame
+
+
 def _yes(values: pd.Series) -> np.ndarray:
     """A recorded yes; no and blank (unknown) are both not yes."""
     return values.fillna(False).to_numpy(dtype=bool)
@@ -87,7 +95,7 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
     reason (that meeting's recorded reason), chair_id (the case's chair).
     Expects records as they stood on `as_of` (see `as_stood`).
     """
-    m = records.meetings.sort_values(["ref", "date", "meeting_id"], kind="stable")
+    m = _sorted(records.meetings, ["ref", "date", "meeting_id"])
     if m.empty:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
     ind = records.individuals.set_index("ref")
@@ -192,7 +200,7 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
         "reason": np.where(has, mreason[safe], None),
         "chair_id": chair[idx],
     })
-    return out.sort_values(["due", "ref"], kind="stable").reset_index(drop=True)
+    return _sorted(out, ["due", "ref"]).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- meetings

@@ -66,11 +66,17 @@ def _ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def as_stood(records: Records, as_of: dt.date) -> Records:
     """The records as they stood on `as_of` (later meetings, minutes, archives unseen)."""
     cutoff = np.datetime64(as_of, "s")
-    meetings = records.meetings[records.meetings["date"] <= cutoff].copy()
+    # New frames over the same data: pandas copies a column only when it is written
+    # (copy-on-write), and only columns with a date after as_of are.
+    meetings = records.meetings[records.meetings["date"] <= cutoff]
     for col in ("minutes_issued", "rmp_ratified"):
-        meetings.loc[meetings[col] > cutoff, col] = pd.NaT
-    individuals = records.individuals.copy()
-    individuals.loc[individuals["mappa_end"] > cutoff, "mappa_end"] = pd.NaT
+        later = meetings[col] > cutoff
+        if later.any():
+            meetings.loc[later, col] = pd.NaT
+    individuals = records.individuals.copy(deep=False)
+    later = individuals["mappa_end"] > cutoff
+    if later.any():
+        individuals.loc[later, "mappa_end"] = pd.NaT
     invitations = records.invitations[
         records.invitations["meeting_id"].isin(meetings["meeting_id"])
     ]

@@ -8,7 +8,7 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, and_, cast, func, or_, select, union_all
+from sqlalchemy import String, and_, cast, func, not_, or_, select, union_all
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -157,10 +157,12 @@ def load_records(
             # Alone, the IN becomes a semi-join. UNION ALL keeps them one round trip.
             managed = or_(ind.c.level >= 2,
                           and_(ind.c.release_level == 3, ind.c.release_date >= since))
+            # The second select leaves out the first's cases, so no row comes twice.
             individuals = _frame(
                 conn, "individual", both(in_area, managed), columns=_RULE_COLUMNS["individual"],
-                union=[(both(in_area, ind.c.ref.in_(select(meet.c.ref))), None)],
-            ).drop_duplicates("ref").reset_index(drop=True)
+                union=[(both(in_area, not_(func.coalesce(managed, False)),
+                             ind.c.ref.in_(select(meet.c.ref))), None)],
+            )
             last = (select(meet.c.ref, func.max(meet.c.date).label("last"))
                     .where(meet.c.date < cut).group_by(meet.c.ref).subquery())
             meetings = _frame(

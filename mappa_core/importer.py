@@ -181,7 +181,7 @@ def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
     columns = [(c, positions.get(c.name), _converter(c)) for c in spec.columns]
     width = len(header)
     rows: list[tuple] = []
-    lines = array("L")
+    lines = array("I")
     # Keys seen so far: a set (no line number per row); where each key first came is
     # worked out only once a duplicate turns up. A one-column key is its value.
     seen: set = set()

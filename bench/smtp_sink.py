@@ -9,12 +9,14 @@ work does not share the measured process's interpreter.
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.slack_harness import free_port  # noqa: E402
 
 
 def main() -> int:
@@ -25,9 +27,7 @@ def main() -> int:
             log.write(f"{len(envelope.original_content)}\n")
             return "250 Message accepted for delivery"
 
-    with socket.socket() as probe:  # a free port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     print(port, flush=True)

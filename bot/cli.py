@@ -147,7 +147,9 @@ def cmd_exceptions(args) -> int:
     records = load_records(_engine(), args.area, since=window_start(as_of, period.start))
     results = compute_indicators(compute_deadlines(records, as_of), period, ids)
     if args.csv:
-        exceptions_frame(results).to_csv(sys.stdout, index=False)
+        from bot.exports import write_csv
+
+        write_csv(exceptions_frame(results), sys.stdout)
         return 0
     groups = group_exceptions(results)
     total = sum(len(r.exceptions) for r in results)

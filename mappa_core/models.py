@@ -258,9 +258,9 @@ class RecordedValue(SQLModel, table=True):
     """
 
     __tablename__ = "recorded_value"
-    table_name: str = Field(primary_key=True, max_length=32)
+    target_table: str = Field(primary_key=True, max_length=32)
     row_key: str = Field(primary_key=True, max_length=200)
-    column_name: str = Field(primary_key=True, max_length=32)
+    target_column: str = Field(primary_key=True, max_length=32)
     value: str = Field(max_length=64)
     person_id: str | None = Field(default=None, max_length=64)
     slack_user_id: str | None = Field(default=None, max_length=32)

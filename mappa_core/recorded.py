@@ -48,11 +48,11 @@ def record(conn: Connection, table: str, key: tuple, column: str, value, *,
         raise ValueError(f"{table}.{column} is not recorded through the bot")
     t = SQLModel.metadata.tables["recorded_value"]
     rk = row_key(key)
-    where = and_(t.c.table_name == table, t.c.row_key == rk, t.c.column_name == column)
+    where = and_(t.c.target_table == table, t.c.row_key == rk, t.c.target_column == column)
     values = {"value": show_value(value)[:64], "person_id": person_id,
               "slack_user_id": (slack_user_id or "")[:32] or None, "recorded_at": at}
     if conn.execute(select(t.c.value).where(where)).first() is None:
-        conn.execute(t.insert().values(table_name=table, row_key=rk, column_name=column,
+        conn.execute(t.insert().values(target_table=table, row_key=rk, target_column=column,
                                        **values))
     else:
         conn.execute(t.update().where(where).values(**values))
@@ -73,9 +73,9 @@ def load(conn: Connection, table: str) -> dict[tuple, list[Recorded]]:
         return {}
     t = SQLModel.metadata.tables["recorded_value"]
     out: dict[tuple, list[Recorded]] = {}
-    rows = conn.execute(select(t.c.row_key, t.c.column_name, t.c.value, t.c.person_id,
+    rows = conn.execute(select(t.c.row_key, t.c.target_column, t.c.value, t.c.person_id,
                                t.c.slack_user_id, t.c.recorded_at)
-                        .where(t.c.table_name == table))
+                        .where(t.c.target_table == table))
     for rk, column, value, person_id, slack_id, at in rows:
         out.setdefault(tuple(json.loads(rk)), []).append(
             Recorded(column, value, person_id, slack_id, at))
@@ -90,7 +90,7 @@ def forget(conn: Connection, table: str, replaced: list[tuple[tuple, str]]) -> N
 
     t = SQLModel.metadata.tables["recorded_value"]
     conn.execute(
-        t.delete().where(and_(t.c.table_name == table, t.c.row_key == bindparam("rk"),
-                              t.c.column_name == bindparam("col"))),
+        t.delete().where(and_(t.c.target_table == table, t.c.row_key == bindparam("rk"),
+                              t.c.target_column == bindparam("col"))),
         [{"rk": row_key(key), "col": column} for key, column in replaced],
     )

@@ -91,7 +91,7 @@ def _check_kept_then_replaced(slack, tmp_path, monkeypatch, capsys, *, table, fi
                               person, slack_user):
     engine = slack.engine
     rec = _recorded_rows(engine)
-    assert [(r["table_name"], r["column_name"], r["person_id"], r["slack_user_id"])
+    assert [(r["target_table"], r["target_column"], r["person_id"], r["slack_user_id"])
             for r in rec] == [(table, column, person, slack_user)]
     recorded_at = rec[0]["recorded_at"]
 

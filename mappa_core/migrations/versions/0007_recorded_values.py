@@ -17,14 +17,14 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('recorded_value',
-    sa.Column('table_name', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('target_table', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('row_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('column_name', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('target_column', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('person_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('slack_user_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('recorded_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('table_name', 'row_key', 'column_name')
+    sa.PrimaryKeyConstraint('target_table', 'row_key', 'target_column')
     )
 
 

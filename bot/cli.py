@@ -69,6 +69,8 @@ def cmd_import(args) -> int:
     print(f"{'file':20} {'rows':>8} {'created':>8} {'updated':>8} {'unchanged':>9}")
     for f in report.files:
         print(f"{f.filename:20} {f.rows:8d} {f.created:8d} {f.updated:8d} {f.unchanged:9d}")
+    print(f"values recorded through the bot: {report.kept} kept (blank in the export), "
+          f"{report.replaced} replaced by the export (the old values are in the audit log)")
     if report.dry_run:
         print("dry run: nothing was written; the counts say what an import would do")
     return 0
@@ -145,7 +147,9 @@ def cmd_exceptions(args) -> int:
     records = load_records(_engine(), args.area, since=window_start(as_of, period.start))
     results = compute_indicators(compute_deadlines(records, as_of), period, ids)
     if args.csv:
-        exceptions_frame(results).to_csv(sys.stdout, index=False)
+        from bot.exports import write_csv
+
+        write_csv(exceptions_frame(results), sys.stdout)
         return 0
     groups = group_exceptions(results)
     total = sum(len(r.exceptions) for r in results)

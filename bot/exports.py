@@ -11,16 +11,20 @@ from bot.templates import render_text
 from mappa_core.reports import QuarterlyPack
 
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
+_NEGATIVE_NUMBER = re.compile(r"-(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def neutralise(value):
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and _FORMULA.match(value):
+    """A cell a spreadsheet would run as a formula (it begins with `=`, `+`, `-`, `@`, a tab
+    or a carriage return) gets a leading apostrophe (OWASP's rule for CSV injection); a
+    plain negative number such as `-2.5` stays a number."""
+    if isinstance(value, str) and _FORMULA.match(value) and not _NEGATIVE_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
 
 def write_csv(df: pd.DataFrame, path_or_buffer) -> None:
+    """Every CSV the product writes goes through here: cells and headers neutralised."""
     df = df.copy()
     for col in df.columns:
         if df[col].dtype == object or str(df[col].dtype).startswith("str"):

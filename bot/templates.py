@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,9 +12,34 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
+
+
 def mrkdwn_escape(text) -> str:
-    """User text made inert in Slack mrkdwn: no links, mentions or channel pings."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """User text made inert in Slack mrkdwn: no links, mentions or channel pings.
+
+    Idempotent: Slack decodes only `&amp;`, `&lt;` and `&gt;`, so those are left as they
+    are and text escaped once comes out the same when escaped again (a value a handler
+    escaped, then the whole block when it is rendered). Nothing can come out as `<`.
+    """
+    return _BARE_AMPERSAND.sub("&amp;", str(text)).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_safe(blocks):
+    """Every text object (mrkdwn or plain_text) in Block Kit blocks or a view, escaped.
+
+    Escaping is the default for everything the product shows in Slack: the product's own
+    words never use `<...>` links or mentions, so whatever text a template composed, from
+    files or from people, reaches Slack inert. Ids (button values, block ids, a modal's
+    private_metadata) are not text objects and pass unchanged, so they still round-trip.
+    """
+    if isinstance(blocks, list):
+        return [slack_safe(b) for b in blocks]
+    if isinstance(blocks, dict):
+        if blocks.get("type") in ("mrkdwn", "plain_text") and isinstance(blocks.get("text"), str):
+            return {**blocks, "text": mrkdwn_escape(blocks["text"])}
+        return {k: slack_safe(v) for k, v in blocks.items()}
+    return blocks
 
 
 @lru_cache(maxsize=1)
@@ -37,5 +63,7 @@ def render_text(name: str, **context) -> str:
 
 
 def render_json(name: str, **context):
-    """Render a template that writes JSON (Block Kit blocks or a view)."""
-    return json.loads(render_text(name, **context))
+    """Render a template that writes JSON (Block Kit blocks or a view); a Slack template's
+    text is escaped (slack_safe) whatever the template did."""
+    data = json.loads(render_text(name, **context))
+    return slack_safe(data) if name.startswith("slack/") else data

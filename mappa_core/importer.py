@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from . import models  # noqa: F401  (registers the tables)
+from . import recorded as _recorded
 from .schema import FILES, Column, FileSpec
 
 INT_COLUMNS = {"category", "level", "release_level", "birth_year", "population"}
@@ -39,6 +40,8 @@ class FileReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    kept: int = 0  # values recorded through the bot that the export left blank
+    replaced: int = 0  # ... and that the export replaced (the old ones are in the audit log)
 
 
 @dataclass
@@ -50,6 +53,14 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def kept(self) -> int:
+        return sum(f.kept for f in self.files)
+
+    @property
+    def replaced(self) -> int:
+        return sum(f.replaced for f in self.files)
 
 
 @dataclass
@@ -337,8 +348,13 @@ def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
     report = FileReport(spec.filename, rows=len(parsed.rows))
     inserts, updates = [], []
     key_idx = [names.index(k) for k in spec.key]
+    recorded = _recorded.load(conn, spec.table)
+    replaced: list[tuple] = []
     for values in parsed.rows:
-        old = existing.get(tuple(values[i] for i in key_idx))
+        key = tuple(values[i] for i in key_idx)
+        old = existing.get(key)
+        if old is not None and recorded and key in recorded:
+            values = _keep_recorded(key, values, old, recorded[key], names, report, replaced)
         if old is None:
             inserts.append(values)
         elif old != values:
@@ -346,8 +362,10 @@ def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
         else:
             report.unchanged += 1
     report.created, report.updated = len(inserts), len(updates)
+    report.replaced = len(replaced)
     if not write:
         return report
+    _log_replaced(conn, spec.table, replaced)
     total = len(inserts) + len(updates)
     done = 0
     copy = _copy_rows if conn.dialect.name == "postgresql" else None
@@ -373,6 +391,45 @@ def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
             done += len(chunk)
             _progress(spec.filename, done, total)
     return report
+
+
+def _keep_recorded(key: tuple, values: tuple, old: tuple, recorded: list, names: list[str],
+                   report: FileReport, replaced: list[tuple]) -> tuple:
+    """A row whose stored values include some a person recorded through the bot: a blank
+    cell keeps the stored value; a different value from the export wins, and the recorded
+    one is noted in `replaced` for the audit log."""
+    row = list(values)
+    for rec in recorded:
+        i = names.index(rec.column)
+        current = old[i]
+        if current is None:
+            continue
+        if row[i] is None:
+            row[i] = current
+            report.kept += 1
+        elif row[i] != current:
+            replaced.append((key, rec, current, row[i]))
+    return tuple(row)
+
+
+def _log_replaced(conn: Connection, table: str, replaced: list[tuple]) -> None:
+    """Each recorded value the export replaced: one audit-log row with who recorded it and
+    when, and its provenance dropped (the stored value is now the export's)."""
+    if not replaced:
+        return
+    audit = SQLModel.metadata.tables["audit_log"]
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for key, rec, current, new in replaced:
+        when = rec.recorded_at.strftime("%Y-%m-%d %H:%M:%S") if rec.recorded_at else "?"
+        detail = (f"{table} {_recorded.row_key(key)} {rec.column}: "
+                  f"{_recorded.show_value(current)} recorded by {rec.person_id or '?'} "
+                  f"at {when} UTC replaced by the export's {_recorded.show_value(new)}")
+        rows.append({"at": now, "slack_user_id": rec.slack_user_id, "person_id": rec.person_id,
+                     "action": "import:replaced_recorded", "detail": detail[:500],
+                     "outcome": "replaced"})
+    conn.execute(audit.insert(), rows)
+    _recorded.forget(conn, table, [(key, rec.column) for key, rec, _c, _n in replaced])
 
 
 def find_files(directory: Path) -> list[tuple[FileSpec, Path]]:

@@ -247,3 +247,21 @@ class ScrUpdate(SQLModel, table=True):
     at: dt.datetime
     person_id: str | None = Field(default=None, max_length=64)
     text: str = Field(max_length=2000)
+
+
+class RecordedValue(SQLModel, table=True):
+    """A value a person recorded through the bot (a button or the reason modal), so that an
+    import whose cell is blank keeps it, and one that replaces it leaves it in the audit log.
+
+    `row_key` is the row's key as a JSON list (`["M1"]`, `["M1", "police"]`): any id
+    round-trips, whatever characters it holds.
+    """
+
+    __tablename__ = "recorded_value"
+    target_table: str = Field(primary_key=True, max_length=32)
+    row_key: str = Field(primary_key=True, max_length=200)
+    target_column: str = Field(primary_key=True, max_length=32)
+    value: str = Field(max_length=64)
+    person_id: str | None = Field(default=None, max_length=64)
+    slack_user_id: str | None = Field(default=None, max_length=32)
+    recorded_at: dt.datetime

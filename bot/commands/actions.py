@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 from bot.commands.access import Caller
 from bot.commands.handlers import Context, Reply, message
 from bot.templates import mrkdwn_escape
+from mappa_core import recorded
 from mappa_core.calendar import calendar_for
 from mappa_core.schema import REASON_CODES
 
@@ -87,7 +88,7 @@ def check_may_act(caller: Caller, item: Item) -> None:
                       "SOG chair can act on this item.")
 
 
-def _set_meeting_date(ctx: Context, item: Item, column: str, what: str) -> Reply:
+def _set_meeting_date(ctx: Context, caller: Caller, item: Item, column: str, what: str) -> Reply:
     if item.kind != "minutes":
         raise ActionError(f"{what} applies to minutes items only.")
     meeting = SQLModel.metadata.tables["meeting"]
@@ -99,21 +100,29 @@ def _set_meeting_date(ctx: Context, item: Item, column: str, what: str) -> Reply
                            f"recorded on {current.isoformat()}; nothing changed.")
         conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
                      .values({column: ctx.today}))
+        _provenance(conn, caller, "meeting", (item.meeting_id,), column, ctx.today)
     ctx.cache.clear()
     return message(f":white_check_mark: {what} for meeting `{mrkdwn_escape(item.meeting_id)}` "
                    f"recorded on {ctx.today.isoformat()}.")
 
 
+def _provenance(conn, caller: Caller, table: str, key: tuple, column: str, value) -> None:
+    """Who recorded this value and when, in the same transaction: a later import keeps it
+    where the export's cell is blank (mappa_core.recorded)."""
+    recorded.record(conn, table, key, column, value, person_id=caller.person_id,
+                    slack_user_id=caller.slack_user_id, at=dt.datetime.now(dt.UTC))
+
+
 def minutes_issued(ctx: Context, caller: Caller, key: str) -> Reply:
     item = find_item(ctx, key)
     check_may_act(caller, item)
-    return _set_meeting_date(ctx, item, "minutes_issued", "Minutes issued")
+    return _set_meeting_date(ctx, caller, item, "minutes_issued", "Minutes issued")
 
 
 def rmp_ratified(ctx: Context, caller: Caller, key: str) -> Reply:
     item = find_item(ctx, key)
     check_may_act(caller, item)
-    return _set_meeting_date(ctx, item, "rmp_ratified", "RMP ratified")
+    return _set_meeting_date(ctx, caller, item, "rmp_ratified", "RMP ratified")
 
 
 def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
@@ -128,6 +137,8 @@ def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
             return message(f"The written contribution from {mrkdwn_escape(item.agency)} was "
                            "already recorded; nothing changed.")
         conn.execute(inv.update().where(where).values(written_contribution=True))
+        _provenance(conn, caller, "invitation", (item.meeting_id, item.agency),
+                    "written_contribution", True)
     ctx.cache.clear()
     return message(f":white_check_mark: Written contribution from {mrkdwn_escape(item.agency)} "
                    f"for meeting `{mrkdwn_escape(item.meeting_id)}` recorded.")
@@ -184,10 +195,12 @@ def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) 
             inv = t["invitation"]
             conn.execute(inv.update().where(and_(inv.c.meeting_id == item.meeting_id,
                                                  inv.c.agency == item.agency)).values(reason=code))
+            _provenance(conn, caller, "invitation", (item.meeting_id, item.agency), "reason", code)
         elif item.meeting_id:
             meeting = t["meeting"]
             conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
                          .values(reason=code))
+            _provenance(conn, caller, "meeting", (item.meeting_id,), "reason", code)
     ctx.cache.clear()
     return message(f":memo: Reason `{code}` recorded for {mrkdwn_escape(item.label)}.")
 

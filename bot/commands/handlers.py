@@ -34,7 +34,10 @@ NOT_AUTHORISED = "You are not authorised to use mappa-bot. Ask your MAPPA Co-ord
 @dataclass
 class Reply:
     blocks: list
-    text: str  # plain fallback for notifications
+    text: str  # fallback for notifications (Slack reads it as mrkdwn: escaped here)
+
+    def __post_init__(self) -> None:
+        self.text = mrkdwn_escape(self.text)
 
 
 def message(text: str) -> Reply:

@@ -432,3 +432,24 @@ def test_dockerignore_keeps_secrets_out_and_the_wheel_sources_in():
     for path in needed:
         assert (ROOT / path).exists(), path
         assert not ignored(path), f".dockerignore drops {path}, which the wheel is built from"
+
+
+# ----------------------------------------------------------------------------- docs
+
+
+def test_docs_explain_the_repository_from_inside_it():
+    """Someone with only the repository can follow every link, and none leads outside it."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for name in ("user-guide.md", "operator-guide.md", "data-contract.md", "architecture.md"):
+        assert ROOT / "docs" / name in pages, f"docs/{name} is missing"
+        assert f"docs/{name}" in (ROOT / "README.md").read_text(encoding="utf-8")
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "../shared" not in text and "SPEC.md" not in text and "ARCHITECTURE.md" not in text, page
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = (page.parent / target.split("#")[0]).resolve()
+            assert path.is_relative_to(ROOT) and path.exists(), f"{page.name}: broken link {target}"
+            if path.suffix == ".png":
+                assert path.stat().st_size < 300_000, f"{target} is over 300 KB"

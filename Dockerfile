@@ -9,6 +9,7 @@
 # replicas on PostgreSQL. docs/operator-guide.md says which parts of this file the test
 # suite checks (tests/test_deploy_files.py) and which it cannot (the build itself).
 
+# The Python of the image; requirements.lock is compiled for 3.11, so change both together.
 ARG PYTHON_VERSION=3.11
 
 # ------------------------------------------------------------------ build: the wheel

@@ -321,6 +321,8 @@ def test_dockerfile_builds_a_wheel_and_runs_as_a_non_root_user():
     assert re.search(r"pip install [^;&]*\.whl", runs), "the runtime installs the wheel"
     assert "-e " not in runs and "--editable" not in runs
     # The lock file, when there is one, is installed with every hash checked.
+    if (ROOT / "requirements.lock").exists():
+        assert "requirements.lock" in runs, "the image installs the dependencies the lock pins"
     if "requirements.lock" in runs:
         lock_installs = [part for part in re.split(r";|&&", runs) if "requirements.lock" in part
                          and "pip install" in part]
@@ -435,6 +437,7 @@ def test_dockerignore_keeps_secrets_out_and_the_wheel_sources_in():
     assert ignored(".env") and ignored(".git") and ignored(".venv")
     needed = ["pyproject.toml", "README.md", "bot/cli.py", "mappa_core/db.py",
               "templates/_items.j2"]
+    needed += [p for p in ("requirements.lock",) if (ROOT / p).exists()]
     for path in needed:
         assert (ROOT / path).exists(), path
         assert not ignored(path), f".dockerignore drops {path}, which the wheel is built from"

@@ -61,7 +61,8 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
 
         @asynccontextmanager
         async def lifespan(_app):
-            scheduler = build_scheduler(engine, scheduler_rules, make_deliver(settings, engine, app.client))
+            scheduler = build_scheduler(engine, scheduler_rules,
+                                        make_deliver(settings, engine, app.client), settings.tz)
             scheduler.start()
             log.info("scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
             try:
@@ -89,7 +90,8 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules) ->
 
         async def run() -> None:
             app = build_app(settings, engine)
-            build_scheduler(engine, rules, make_deliver(settings, engine, app.client)).start()
+            build_scheduler(engine, rules, make_deliver(settings, engine, app.client),
+                            settings.tz).start()
             await AsyncSocketModeHandler(app, settings.slack_app_token).start_async()
 
         asyncio.run(run())

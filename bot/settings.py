@@ -212,6 +212,8 @@ class Settings(BaseSettings):
             return hide_password(value)
         if isinstance(value, bool):
             return "yes" if value else "no"
+        if isinstance(value, float):
+            return f"{value:g}"
         return str(value)
 
     def __repr__(self) -> str:  # never print secrets

@@ -68,8 +68,12 @@ def _records_engine(args):
     with engine.connect() as conn:
         n = conn.execute(select(func.count()).select_from(ind)).scalar()
     if not n:
+        where = engine.url.render_as_string(hide_password=True)
+        if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            path = Path(engine.url.database)
+            where += "" if path.is_absolute() else f" ({path.resolve()})"
         raise EmptyDatabase(
-            f"the database {engine.url.render_as_string(hide_password=True)} is empty (no "
+            f"the database {where} is empty (no "
             "individuals): import the CSV files with `mappa import DIR`, or set "
             "MAPPA_DATABASE_URL to the database that holds them"
         )

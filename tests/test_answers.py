@@ -150,3 +150,10 @@ def test_demo_day_copies_from_postgresql(postgres_url, monkeypatch, capsys):
     assert code == 0, err
     assert "--- Slack DM to U1CHAIR1 ---" in out and "email(s) to 3 addresses" in out
     assert _snapshot(postgres_url) == before
+
+
+def test_an_empty_relative_sqlite_database_names_the_file_it_read(in_tmp, monkeypatch, capsys):
+    monkeypatch.setenv("MAPPA_DATABASE_URL", "sqlite:///mappa.db")
+    code, _, err = _run(capsys, "due", *AS_OF)
+    assert code == 1
+    assert err.startswith(f"mappa: the database sqlite:///mappa.db ({in_tmp.resolve() / 'mappa.db'}) is empty")

@@ -563,7 +563,7 @@ def cmd_demo_day(args) -> int:
 
     config = settings()
     print(demo_day_on_copy(config.database_url, args.as_of or today(), show=args.show,
-                           rules=config.nudge_rules(),
+                           rules=config.nudge_rules(), tz=config.tz,
                            shown_url=hide_password(config.database_url)), end="")
     return 0
 

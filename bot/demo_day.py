@@ -49,12 +49,13 @@ class _Sink:
         self.controller.stop()
 
 
-def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None = None) -> str:
+def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None = None,
+                 tz: dt.tzinfo = LONDON) -> str:
     rules = rules or NudgeRules()
     cal = calendar_for(None, {})
     if not cal.is_working_day(day):
         day = cal.add_working_days(day, 1)
-    start = dt.datetime.combine(day, dt.time.fromisoformat(rules.work_start), tzinfo=LONDON)
+    start = dt.datetime.combine(day, dt.time.fromisoformat(rules.work_start), tzinfo=tz)
     out = io.StringIO()
     print(f"\n=== A simulated working day: {day:%A %d %B %Y} ===", file=out)
     for job, at in (("digest", start), ("escalations", start + dt.timedelta(minutes=35)),
@@ -150,7 +151,8 @@ def _source_state(url: str) -> str:
 
 
 def demo_day_on_copy(source_url: str, day: dt.date, show: int = 3,
-                     rules: NudgeRules | None = None, shown_url: str | None = None) -> str:
+                     rules: NudgeRules | None = None, shown_url: str | None = None,
+                     tz: dt.tzinfo = LONDON) -> str:
     """The simulated day on a temporary SQLite copy of `source_url` (see the docstring)."""
     from mappa_core import db
 
@@ -178,6 +180,6 @@ def demo_day_on_copy(source_url: str, day: dt.date, show: int = 3,
                     raise RuntimeError("; ".join(report.errors[:3]))
                 where = (f"a temporary database of {SYNTHETIC_INDIVIDUALS} synthetic "
                          f"individuals: {shown_url or source_url} holds no records")
-            return f"Demo day on {where}.\n" + run_demo_day(engine, day, show, rules)
+            return f"Demo day on {where}.\n" + run_demo_day(engine, day, show, rules, tz)
         finally:
             engine.dispose()

@@ -1,4 +1,8 @@
-"""The `mappa` command line: import, status, due, demo data and database upgrades."""
+"""The `mappa` command line: import, status, due, demo data and database upgrades.
+
+Every command first loads the settings (bot/settings.py: the environment and `.env`); a bad
+one stops it with exit 2 and one line naming the variable, before anything is read or written.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from mappa_core import db
 from mappa_core.indicators import TOPICS
@@ -31,24 +34,89 @@ def _date_arg(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class EmptyDatabase(Exception):
+    """A command that answers from the records found none: exit 1, not an answer of zeros."""
+
+
+_loaded = None  # bot.settings.Loaded, set by main() before any command runs
+
+
+def settings():
+    """The settings in force (loaded once, by main(), from the environment and .env)."""
+    global _loaded
+    if _loaded is None:
+        from bot.settings import load
+
+        _loaded = load()
+    return _loaded.settings
+
+
 def _engine():
-    engine = db.make_engine()
+    engine = db.make_engine(settings().database_url)
     db.ensure_schema(engine)
     return engine
 
 
-def today() -> dt.date:
-    """Today in Europe/London (the edges pass it to the core, which never reads the clock)."""
-    from zoneinfo import ZoneInfo
+def _records_engine(args):
+    """The engine for a command that answers from the records: refuses an empty database
+    and an unknown --area or --chair (which would otherwise give an answer of zeros)."""
+    from sqlalchemy import func, select
+    from sqlmodel import SQLModel
 
-    return dt.datetime.now(ZoneInfo("Europe/London")).date()
+    engine = _engine()
+    ind = SQLModel.metadata.tables["individual"]
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(ind)).scalar()
+    if not n:
+        where = engine.url.render_as_string(hide_password=True)
+        if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            path = Path(engine.url.database)
+            where += "" if path.is_absolute() else f" ({path.resolve()})"
+        raise EmptyDatabase(
+            f"the database {where} is empty (no "
+            "individuals): import the CSV files with `mappa import DIR`, or set "
+            "MAPPA_DATABASE_URL to the database that holds them"
+        )
+    if getattr(args, "area", None):
+        from mappa_core.queries import known_areas
+
+        areas = known_areas(engine)
+        match = [a for a in areas if a.casefold() == args.area.strip().casefold()]
+        if not match:
+            raise UsageError(f"unknown area {args.area!r}: the known areas are {', '.join(areas)}")
+        args.area = match[0]
+    if getattr(args, "chair", None):
+        chairs = _known_chairs(engine)
+        if args.chair not in chairs:
+            raise UsageError(f"unknown chair {args.chair!r}: the known chairs are {', '.join(chairs)}")
+    return engine
+
+
+def _known_chairs(engine) -> list[str]:
+    """Person ids with the chair role, and every chair named on a meeting or a case."""
+    from sqlalchemy import select, union
+    from sqlmodel import SQLModel
+
+    t = SQLModel.metadata.tables
+    with engine.connect() as conn:
+        named = set(conn.execute(union(select(t["meeting"].c.chair_id),
+                                       select(t["individual"].c.chair_id))).scalars())
+        people = conn.execute(select(t["person"].c.person_id, t["person"].c.roles)).all()
+    named |= {pid for pid, roles in people if "chair" in (roles or "").split(";")}
+    return sorted(x for x in named if x)
+
+
+def today() -> dt.date:
+    """Today in the configured time zone (MAPPA_TIMEZONE, default Europe/London); the edges
+    pass it to the core, which never reads the clock."""
+    return dt.datetime.now(settings().tz).date()
 
 
 # --------------------------------------------------------------------------- commands
 
 
 def cmd_db(args) -> int:
-    engine = db.make_engine()
+    engine = db.make_engine(settings().database_url)
     db.upgrade(engine)
     print(f"schema is at revision {db.current_revision(engine)}")
     return 0
@@ -119,7 +187,7 @@ def cmd_status(args) -> int:
     from mappa_core.status import status
 
     as_of = args.as_of or today()
-    data = status(_engine(), as_of, args.topic, args.period, args.area)
+    data = status(_records_engine(args), as_of, args.topic, args.period, args.area)
     if args.json:
         print(json.dumps(data, indent=1))
     else:
@@ -144,7 +212,7 @@ def cmd_exceptions(args) -> int:
         if args.indicator not in INDICATORS:
             raise UsageError(f"unknown indicator {args.indicator!r}: use one of {', '.join(INDICATORS)}")
         ids = (args.indicator,)
-    records = load_records(_engine(), args.area, since=window_start(as_of, period.start))
+    records = load_records(_records_engine(args), args.area, since=window_start(as_of, period.start))
     results = compute_indicators(compute_deadlines(records, as_of), period, ids)
     if args.csv:
         from bot.exports import write_csv
@@ -202,7 +270,8 @@ def cmd_due(args) -> int:
     if args.days < 0:
         raise UsageError("--days must be 0 or more")
     as_of = args.as_of or today()
-    computed = compute_deadlines(load_records(_engine(), args.area, since=window_start(as_of)), as_of)
+    engine = _records_engine(args)
+    computed = compute_deadlines(load_records(engine, args.area, since=window_start(as_of)), as_of)
     items = due_items(computed, args.days, args.chair)
     if args.limit:
         items = items.head(args.limit)
@@ -214,17 +283,14 @@ def cmd_serve(args) -> int:
     import logging
 
     from bot.server import serve
-    from bot.settings import SettingsError, load_settings
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from mappa_core.planner import NudgeRules
+    from bot.settings import SettingsError, require
 
     try:
-        settings = load_settings("socket" if args.socket_mode else "http", args.env_file)
-        rules = NudgeRules.from_env()
-    except (SettingsError, ValueError) as exc:
+        require(settings(), "socket" if args.socket_mode else "http")
+    except SettingsError as exc:
         raise UsageError(f"cannot start: {exc}") from None
-    serve(settings, args.host, args.port, args.socket_mode, rules)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    serve(settings(), args.host, args.port, args.socket_mode, settings().nudge_rules())
     return 0
 
 
@@ -233,17 +299,16 @@ def cmd_jobs(args) -> int:
     import datetime as dt
 
     from bot.jobs.schedule import next_runs
-    from bot.jobs.ticks import JOB_NAMES, LONDON, parse_when, run_planning_job
-    from mappa_core.planner import NudgeRules
+    from bot.jobs.ticks import JOB_NAMES, parse_when, run_planning_job
 
+    rules, tz = settings().nudge_rules(), settings().tz
     try:
-        rules = NudgeRules.from_env()
-        now = parse_when(args.as_of) if getattr(args, "as_of", None) else dt.datetime.now(LONDON)
+        now = parse_when(args.as_of, tz) if getattr(args, "as_of", None) else dt.datetime.now(tz)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.jobs_command == "list":
-        print(f"{'job':18} next run (Europe/London)")
-        for name, when in next_runs(rules, now).items():
+        print(f"{'job':18} next run ({settings().timezone})")
+        for name, when in next_runs(rules, now, tz).items():
             print(f"{name:18} {when:%a %Y-%m-%d %H:%M}" if when else f"{name:18} -")
         return 0
     if args.name not in JOB_NAMES:
@@ -272,28 +337,24 @@ def cmd_jobs(args) -> int:
 
 async def _deliver(engine, now, console: bool, dry_run: bool):
     from bot.delivery.worker import ConsoleTransport, SlackTransport, deliver_pending
-    from bot.settings import SettingsError, load_settings
 
     if dry_run:
         from mappa_core.outbox import counts
 
         print(f"outbox: {counts(engine)}; --dry-run sends nothing")
         return None
-    try:
-        settings = load_settings("cli")
-    except SettingsError as exc:
-        raise UsageError(str(exc)) from None
+    config = settings()
     if console:
         transport = ConsoleTransport()
     else:
-        if not settings.slack_bot_token:
+        if not config.slack_bot_token:
             raise UsageError("SLACK_BOT_TOKEN is not set: set it, or use --console to print "
                              "Slack messages instead of sending them")
         from slack_sdk.web.async_client import AsyncWebClient
 
-        transport = SlackTransport(AsyncWebClient(token=settings.slack_bot_token,
-                                                  base_url=settings.slack_api_url))
-    return await deliver_pending(engine, settings, transport, now)
+        transport = SlackTransport(AsyncWebClient(token=config.slack_bot_token,
+                                                  base_url=config.slack_api_url))
+    return await deliver_pending(engine, config, transport, now)
 
 
 def cmd_report(args) -> int:
@@ -302,7 +363,7 @@ def cmd_report(args) -> int:
     from mappa_core.periods import parse_period, previous_quarters, reporting_year
     from mappa_core.queries import load_records, window_start
 
-    engine = _engine()
+    engine = _records_engine(args)
     as_of = getattr(args, "as_of", None) or today()
     if args.report == "quarterly":
         from mappa_core.periods import quarter_of
@@ -501,9 +562,28 @@ def cmd_scr(args) -> int:
 
 
 def cmd_demo_day(args) -> int:
-    from bot.demo_day import run_demo_day
+    from bot.demo_day import demo_day_on_copy
+    from bot.settings import hide_password
 
-    print(run_demo_day(_engine(), args.as_of or today(), show=args.show), end="")
+    config = settings()
+    print(demo_day_on_copy(config.database_url, args.as_of or today(), show=args.show,
+                           rules=config.nudge_rules(), tz=config.tz,
+                           shown_url=hide_password(config.database_url)), end="")
+    return 0
+
+
+def cmd_config(args) -> int:
+    """Every setting in force and where it came from; secrets as ***."""
+    from bot.settings import Settings, _meta
+
+    settings()
+    rows = [(_meta(n)["env"], _loaded.settings.shown(n), _loaded.sources[n])
+            for n in Settings.model_fields]
+    width = max(len(f"{env}={value}") for env, value, _ in rows)
+    file_note = f"{_loaded.env_file}" if _loaded.env_file else "no settings file (.env) found"
+    print(f"# settings in force: environment, then {file_note}, then the defaults")
+    for env, value, source in rows:
+        print(f"{env}={value}".ljust(width + 2) + f"# {source}")
     return 0
 
 
@@ -531,7 +611,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mappa", description="MAPPA performance indicators and deadlines (Scotland)."
     )
+    p.add_argument("--env-file", dest="env_file",
+                   help="settings file (default .env in the working directory, if there is one)")
     sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("config", help="the settings in force and where each came from").set_defaults(
+        func=cmd_config)
 
     d = sub.add_parser("db", help="database schema")
     dsub = d.add_subparsers(dest="db_command", required=True)
@@ -570,7 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=3000)
     v.add_argument("--socket-mode", action="store_true", help="connect out to Slack (SLACK_APP_TOKEN)")
-    v.add_argument("--env-file", help="settings file (default .env in the working directory)")
+    v.add_argument("--env-file", dest="serve_env_file",
+                   help="settings file (default .env in the working directory)")
     v.set_defaults(func=cmd_serve)
 
     j = sub.add_parser("jobs", help="the scheduled jobs")
@@ -689,21 +775,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _loaded
     if argv is None and hasattr(signal, "SIGPIPE"):
         # `mappa due | head` should stop quietly, not with a traceback.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
+    from bot.settings import SettingsError, hide_password, load
+
+    try:
+        _loaded = load(getattr(args, "serve_env_file", None) or args.env_file)
+    except SettingsError as exc:
+        parser.exit(2, f"mappa: {exc}\n")
     try:
         return args.func(args)
     except (UsageError, PeriodError, TopicError) as exc:
         parser.exit(2, f"mappa: error: {exc}\n")
+    except EmptyDatabase as exc:
+        parser.exit(1, f"mappa: {exc}\n")
     except db.SchemaError as exc:
         parser.exit(2, f"mappa: {exc}\n")
-    except (OperationalError, ArgumentError, NoSuchModuleError) as exc:
-        url = db.database_url()
-        safe = make_url(url).render_as_string(hide_password=True) if "://" in url else url
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    except (DBAPIError, ArgumentError, NoSuchModuleError) as exc:
+        safe = hide_password(_loaded.settings.database_url)
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        if any(x in reason for x in ("no such table", "no such column", "does not exist")):
+            reason = f"it is not a mappa-bot database, or not of this version ({reason})"
         parser.exit(2, f"mappa: cannot use the database {safe} (MAPPA_DATABASE_URL): {reason}\n")
     return 0
 

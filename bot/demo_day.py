@@ -1,7 +1,10 @@
-"""`mappa demo-day`: one simulated working day of jobs on whatever the database holds.
+"""`mappa demo-day`: one simulated working day of jobs, on a copy of the data.
 
-Slack messages are printed as they would look (a console transport); email goes to a real
-SMTP server (aiosmtpd) started in this process, and nothing leaves the machine.
+It never writes to the configured database: `demo_day_on_copy` copies the configured
+database's records (or, when it is empty or missing, a small synthetic region) into a
+temporary SQLite database, runs the day there and deletes it. The jobs plan into that copy's
+outbox; Slack messages are printed as they would look (a console transport); email goes to a
+real SMTP server (aiosmtpd) started in this process, and nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import email
 import email.policy
 import io
 import socket
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 from bot.delivery.worker import ConsoleTransport, deliver_pending
 from bot.jobs.ticks import LONDON, run_planning_job
@@ -44,12 +49,13 @@ class _Sink:
         self.controller.stop()
 
 
-def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None = None) -> str:
+def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None = None,
+                 tz: dt.tzinfo = LONDON) -> str:
     rules = rules or NudgeRules()
     cal = calendar_for(None, {})
     if not cal.is_working_day(day):
         day = cal.add_working_days(day, 1)
-    start = dt.datetime.combine(day, dt.time.fromisoformat(rules.work_start), tzinfo=LONDON)
+    start = dt.datetime.combine(day, dt.time.fromisoformat(rules.work_start), tzinfo=tz)
     out = io.StringIO()
     print(f"\n=== A simulated working day: {day:%A %d %B %Y} ===", file=out)
     for job, at in (("digest", start), ("escalations", start + dt.timedelta(minutes=35)),
@@ -92,3 +98,88 @@ def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None =
     print(f"  {len(console.sent)} Slack message(s) to {len(slack_by)} people, "
           f"{len(sink.messages)} email(s) to {len(mail_by)} addresses.", file=out)
     return out.getvalue()
+
+
+SYNTHETIC_INDIVIDUALS = 400  # the region demo-day makes up when there is nothing to copy
+
+
+def copy_database(source, target) -> int:
+    """Every mappa table's rows from engine `source` into engine `target` (an empty schema
+    at the same revision); only reads `source`. Returns the number of individuals."""
+    from sqlalchemy import func, select
+    from sqlmodel import SQLModel
+
+    tables = SQLModel.metadata.sorted_tables
+    with source.connect() as src, target.begin() as dst:
+        for table in tables:
+            result = src.execution_options(stream_results=True, yield_per=5000).execute(
+                select(table))
+            for chunk in result.mappings().partitions(5000):
+                dst.execute(table.insert(), [dict(r) for r in chunk])
+        return dst.execute(select(func.count()).select_from(
+            SQLModel.metadata.tables["individual"])).scalar()
+
+
+def _source_state(url: str) -> str:
+    """`records`, `empty` (no schema, or no individuals) or raises db.SchemaError; reads only."""
+    from sqlalchemy import func, select
+    from sqlmodel import SQLModel
+
+    from mappa_core import db
+
+    if url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        path = make_url(url).database
+        if not path or path == ":memory:" or not Path(path).exists():
+            return "empty"  # connecting would create the file
+    engine = db.make_engine(url)
+    try:
+        current = db.current_revision(engine)
+        if current is None:
+            return "empty"
+        if current != db.SCHEMA_REVISION:
+            raise db.SchemaError(
+                f"the database schema is at revision {current} but this version needs "
+                f"{db.SCHEMA_REVISION}: run `mappa db upgrade`")
+        with engine.connect() as conn:
+            n = conn.execute(select(func.count()).select_from(
+                SQLModel.metadata.tables["individual"])).scalar()
+        return "records" if n else "empty"
+    finally:
+        engine.dispose()
+
+
+def demo_day_on_copy(source_url: str, day: dt.date, show: int = 3,
+                     rules: NudgeRules | None = None, shown_url: str | None = None,
+                     tz: dt.tzinfo = LONDON) -> str:
+    """The simulated day on a temporary SQLite copy of `source_url` (see the docstring)."""
+    from mappa_core import db
+
+    state = _source_state(source_url)
+    with tempfile.TemporaryDirectory(prefix="mappa-demo-day-") as tmp:
+        engine = db.make_engine(f"sqlite:///{Path(tmp) / 'demo.db'}")
+        try:
+            db.ensure_schema(engine)
+            if state == "records":
+                source = db.make_engine(source_url)
+                try:
+                    n = copy_database(source, engine)
+                finally:
+                    source.dispose()
+                where = (f"a temporary copy of {shown_url or source_url} ({n} individuals); "
+                         "the configured database is not written to")
+            else:
+                from mappa_core.demo import write_demo_data
+                from mappa_core.importer import import_directory
+
+                write_demo_data(Path(tmp) / "csv", individuals=SYNTHETIC_INDIVIDUALS, years=2,
+                                seed=1, until=day)
+                report = import_directory(engine, Path(tmp) / "csv")
+                if not report.ok:
+                    raise RuntimeError("; ".join(report.errors[:3]))
+                where = (f"a temporary database of {SYNTHETIC_INDIVIDUALS} synthetic "
+                         f"individuals: {shown_url or source_url} holds no records")
+            return f"Demo day on {where}.\n" + run_demo_day(engine, day, show, rules, tz)
+        finally:
+            engine.dispose()

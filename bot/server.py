@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -61,7 +62,8 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
 
         @asynccontextmanager
         async def lifespan(_app):
-            scheduler = build_scheduler(engine, scheduler_rules, make_deliver(settings, engine, app.client))
+            scheduler = build_scheduler(engine, scheduler_rules,
+                                        make_deliver(settings, engine, app.client), settings.tz)
             scheduler.start()
             log.info("scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
             try:
@@ -88,11 +90,15 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules) ->
         from bot.jobs.schedule import build_scheduler
 
         async def run() -> None:
-            app = build_app(settings, engine)
-            build_scheduler(engine, rules, make_deliver(settings, engine, app.client)).start()
+            app = build_app(settings, engine, lambda: dt.datetime.now(settings.tz).date())
+            build_scheduler(engine, rules, make_deliver(settings, engine, app.client),
+                            settings.tz).start()
             await AsyncSocketModeHandler(app, settings.slack_app_token).start_async()
 
         asyncio.run(run())
         return
-    uvicorn.run(build_asgi(settings, engine, scheduler_rules=rules), host=host, port=port,
+    def today():  # in the configured time zone (MAPPA_TIMEZONE)
+        return dt.datetime.now(settings.tz).date()
+
+    uvicorn.run(build_asgi(settings, engine, today, scheduler_rules=rules), host=host, port=port,
                 log_level="info")

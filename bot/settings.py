@@ -1,113 +1,344 @@
-"""Settings from the environment or a `.env` file (the environment wins); see .env.example."""
+"""The one settings object: the process environment and `.env`, the environment winning.
+
+Every `mappa` command and the bot read their settings here, once, at start (`load_settings`);
+the pure core never reads the environment and receives values as arguments (the bot builds
+`NudgeRules` with `Settings.nudge_rules()`, the database engine from `database_url`).
+
+Each setting is one line below: a typed field whose default is `setting(...)`, naming the
+environment variable, the default, what a good value looks like (for the one-line error:
+`MAPPA_REVIEW_NUDGE_WD=abc: expected a whole number of working days`), whether it is a
+secret (shown as `***` by `mappa config`) and any bound pydantic checks (`ge=`, `le=`...).
+
+To add a setting:
+  1. one line here, e.g.
+     `smtp_ca_file: str = setting("SMTP_CA_FILE", "", "a readable PEM file of CA certificates")`
+     (a check beyond the type and bounds goes in a `@field_validator` that raises ValueError);
+  2. the variable, its default and a comment in `.env.example`
+     (tests/test_settings.py fails until the two list the same names and defaults).
+It then shows in `mappa config` and is `settings.smtp_ca_file` everywhere.
+
+`Settings(...)` built directly (tests, the demo) takes only its arguments and defaults; it
+never reads the environment. `load_settings()` is what reads the environment and `.env`.
+"""
 
 from __future__ import annotations
 
-import os
+import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    SettingsConfigDict,
+)
 
-from mappa_core.db import DEFAULT_URL
+DEFAULT_DATABASE_URL = "sqlite:///mappa.db"
+DEFAULT_ENV_FILE = ".env"
+WD = "a whole number of working days"
+DAYS = "a whole number of days"
+HHMM = "a time of day as HH:MM"
+YES_NO = "yes or no"
 
 
 class SettingsError(ValueError):
-    """A required setting is missing or malformed; the message names it."""
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+def setting(env: str, default: Any, expected: str, *, secret: bool = False, **checks: Any) -> Any:
+    """A field read from the environment variable `env` (see the module docstring)."""
+    return Field(default, validation_alias=env,
+                 json_schema_extra={"env": env, "expected": expected, "secret": secret}, **checks)
+
+
+class Settings(BaseSettings):
+    """Every setting of mappa-bot (see the module docstring for how to add one)."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True, env_ignore_empty=True, extra="ignore", frozen=True,
+        validate_by_name=True, validate_by_alias=True, validate_default=False,
+    )
+
+    # Storage
+    database_url: str = setting("MAPPA_DATABASE_URL", DEFAULT_DATABASE_URL,
+                                "a sqlite:///FILE or postgresql+psycopg://user@host:port/db URL")
+    # Slack
+    slack_bot_token: str = setting("SLACK_BOT_TOKEN", "", "a bot token starting xoxb-", secret=True)
+    slack_signing_secret: str = setting("SLACK_SIGNING_SECRET", "", "the app's signing secret",
+                                        secret=True)
+    slack_app_token: str = setting("SLACK_APP_TOKEN", "", "an app-level token starting xapp-",
+                                   secret=True)
+    slack_api_url: str = setting("SLACK_API_URL", "https://slack.com/api/", "an http(s) URL")
+    # Email
+    smtp_host: str = setting("SMTP_HOST", "", "a host name (empty: no email is sent)")
+    smtp_port: int = setting("SMTP_PORT", 587, "a port number from 1 to 65535", ge=1, le=65535)
+    smtp_username: str = setting("SMTP_USERNAME", "", "a user name")
+    smtp_password: str = setting("SMTP_PASSWORD", "", "a password", secret=True)
+    smtp_starttls: bool = setting("SMTP_STARTTLS", True, YES_NO)
+    smtp_tls: bool = setting("SMTP_TLS", False, YES_NO)
+    smtp_timeout: float = setting("SMTP_TIMEOUT", 30.0, "a number of seconds above 0", gt=0)
+    mail_from: str = setting("MAIL_FROM", "mappa-bot@localhost", "an email address")
+    # Clock
+    timezone: str = setting("MAPPA_TIMEZONE", "Europe/London",
+                            "an IANA time zone such as Europe/London")
+    # Nudge and escalation thresholds (SPEC section 4): mappa_core.planner.NudgeRules.
+    review_nudge_wd: int = setting("MAPPA_REVIEW_NUDGE_WD", 10, WD, ge=0)
+    l3_review_escalate_days: int = setting("MAPPA_L3_REVIEW_ESCALATE_DAYS", 1, DAYS, ge=0)
+    l2_review_escalate_wd: int = setting("MAPPA_L2_REVIEW_ESCALATE_WD", 5, WD, ge=0)
+    minutes_nudge_wd: int = setting("MAPPA_MINUTES_NUDGE_WD", 7, WD, ge=0)
+    minutes_escalate_wd: int = setting("MAPPA_MINUTES_ESCALATE_WD", 11, WD, ge=0)
+    contribution_nudge_wd: int = setting("MAPPA_CONTRIBUTION_NUDGE_WD", 1, WD, ge=0)
+    contribution_escalate_wd: int = setting("MAPPA_CONTRIBUTION_ESCALATE_WD", 5, WD, ge=0)
+    disclosure_nudge_wd: int = setting("MAPPA_DISCLOSURE_NUDGE_WD", 1, WD, ge=0)
+    disclosure_escalate_wd: int = setting("MAPPA_DISCLOSURE_ESCALATE_WD", 5, WD, ge=0)
+    pre_release_nudge_days: int = setting("MAPPA_PRE_RELEASE_NUDGE_DAYS", 84, DAYS, ge=0)
+    pre_release_escalate_days: int = setting("MAPPA_PRE_RELEASE_ESCALATE_DAYS", 35, DAYS, ge=0)
+    escalation_repeat_wd: int = setting("MAPPA_ESCALATION_REPEAT_WD", 5, WD, ge=1)
+    lookback_days: int = setting("MAPPA_LOOKBACK_DAYS", 90, DAYS, ge=0)
+    work_start: str = setting("MAPPA_WORK_START", "08:30", HHMM)
+    work_end: str = setting("MAPPA_WORK_END", "17:30", HHMM)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **_other):
+        # Only the arguments: reading the environment and .env is load_settings' job.
+        return (init_settings,)
+
+    # ------------------------------------------------------------------ checks
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        value = value.strip()
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            port = re.search(r"@[^/:]*:([^/]*)", value)
+            why = " (the port is not a number)" if port and not port.group(1).isdigit() else ""
+            raise ValueError(f"cannot be parsed{why}") from None
+        driver = url.drivername
+        if driver in ("postgresql", "postgres", "postgresql+psycopg"):
+            return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        if driver not in ("sqlite", "sqlite+pysqlite"):
+            raise ValueError(f"unsupported database {url.get_backend_name()!r}")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        from urllib.parse import urlparse
+
+        value = value.strip()
+        p = urlparse(value)
+        if p.scheme not in ("http", "https") or not p.netloc:
+            raise ValueError("not an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("slack_bot_token", "slack_app_token")
+    @classmethod
+    def _token(cls, value: str, info) -> str:
+        prefix = "xoxb-" if info.field_name == "slack_bot_token" else "xapp-"
+        value = value.strip()
+        if value and not value.startswith(prefix):
+            raise ValueError(f"does not start with {prefix}")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        value = value.strip()
+        if "@" not in value or " " in value:
+            raise ValueError("not an email address")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a known time zone") from None
+        return value
+
+    @field_validator("work_start", "work_end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        import datetime as dt
+
+        value = value.strip()
+        try:
+            if len(value) != 5:
+                raise ValueError
+            dt.time.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not a time of day") from None
+        return value
+
+    @model_validator(mode="after")
+    def _working_hours(self) -> Settings:
+        if self.work_start >= self.work_end:
+            raise ValueError(f"MAPPA_WORK_END={self.work_end}: expected a time after "
+                             f"MAPPA_WORK_START={self.work_start}")
+        return self
+
+    # ------------------------------------------------------------------ uses
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def nudge_rules(self):
+        """The thresholds as the core's NudgeRules (same field names)."""
+        import dataclasses
+
+        from mappa_core.planner import NudgeRules
+
+        return NudgeRules(**{f.name: getattr(self, f.name) for f in dataclasses.fields(NudgeRules)})
+
+    def shown(self, name: str) -> str:
+        """A setting's value for people to read: secrets as ***, a URL's password hidden."""
+        value = getattr(self, name)
+        if _meta(name)["secret"]:
+            return "***" if value else ""
+        if name == "database_url":
+            return hide_password(value)
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, float):
+            return f"{value:g}"
+        return str(value)
+
+    def __repr__(self) -> str:  # never print secrets
+        return "Settings(" + ", ".join(f"{n}={self.shown(n)!r}" for n in type(self).model_fields) + ")"
+
+    __str__ = __repr__
+
+
+def _meta(name: str) -> dict:
+    return Settings.model_fields[name].json_schema_extra  # type: ignore[return-value]
+
+
+def env_names() -> dict[str, str]:
+    """Environment variable -> field name, in the order of the fields."""
+    return {_meta(n)["env"]: n for n in Settings.model_fields}
+
+
+def defaults() -> dict[str, Any]:
+    """Environment variable -> default value."""
+    return {_meta(n)["env"]: f.default for n, f in Settings.model_fields.items()}
+
+
+def hide_password(url: str) -> str:
+    """The URL with any password as ***, even one that does not parse."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+# ---------------------------------------------------------------------- loading
 
 
 @dataclass(frozen=True)
-class Settings:
-    database_url: str = DEFAULT_URL
-    slack_bot_token: str = ""
-    slack_signing_secret: str = ""
-    slack_app_token: str = ""
-    slack_api_url: str = "https://slack.com/api/"
-    smtp_host: str = ""
-    smtp_port: int = 587
-    smtp_username: str = ""
-    smtp_password: str = ""
-    smtp_starttls: bool = True
-    smtp_tls: bool = False
-    smtp_timeout: float = 30.0
-    mail_from: str = "mappa-bot@localhost"
-    timezone: str = "Europe/London"
-
-    def __repr__(self) -> str:  # never print secrets
-        return f"Settings(database_url={_hide(self.database_url)!r}, slack_api_url={self.slack_api_url!r}, smtp_host={self.smtp_host!r})"
+class Loaded:
+    settings: Settings
+    sources: dict[str, str]  # field name -> "environment", ".env" (the file's name) or "default"
+    env_file: Path | None  # the file read, if any
 
 
-def _hide(url: str) -> str:
-    p = urlparse(url)
-    if p.password:
-        return url.replace(f":{p.password}@", ":***@")
-    return url
+def _check_env_file(path: Path) -> None:
+    """A settings file that exists must be readable and every line must parse."""
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path}: cannot read the settings file: it is not UTF-8 text") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read the settings file: {exc.strerror or exc}") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            line = text[: text.find(binding.original.string)].count("\n") + 1
+            raise SettingsError(f"{path}:{line}: cannot parse this line (expected NAME=value)")
 
 
-def _bool(name: str, value: str) -> bool:
-    low = value.strip().lower()
-    if low in ("1", "yes", "true", "on"):
-        return True
-    if low in ("0", "no", "false", "off", ""):
-        return False
-    raise SettingsError(f"{name} must be yes or no, not {value!r}")
+def load(env_file: str | Path | None = None, environ: dict | None = None) -> Loaded:
+    """Read the environment and the settings file (default `.env` in the working directory;
+    a missing default file is fine, a missing named one is an error), the environment
+    winning, and check every value. Raises SettingsError with one line."""
+    path = Path(env_file) if env_file else Path(DEFAULT_ENV_FILE)
+    if path.exists() or env_file:
+        if not path.exists():
+            raise SettingsError(f"{path}: the settings file does not exist")
+        _check_env_file(path)
+        file_values = dict(DotEnvSettingsSource(Settings, env_file=path)())
+        used: Path | None = path
+    else:
+        file_values, used = {}, None
+    if environ is None:
+        env_values = dict(EnvSettingsSource(Settings)())
+    else:
+        names = env_names()
+        env_values = {k: v for k, v in environ.items() if k in names and v != ""}
+    file_values = {k: v for k, v in file_values.items() if k in env_names()}
+    merged = {**file_values, **env_values}
+    try:
+        settings = Settings(**merged)
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc, merged, env_values, path)) from None
+    names = env_names()
+    sources = {names[k]: ("environment" if k in env_values else str(path)) for k in merged}
+    sources = {n: sources.get(n, "default") for n in Settings.model_fields}
+    return Loaded(settings, sources, used)
 
 
-def _env(env_file: str | Path | None) -> dict[str, str]:
-    values: dict[str, str] = {}
-    path = Path(env_file) if env_file else Path(".env")
-    if path.is_file():
-        values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-    values.update(os.environ)
-    return values
+def _one_line(exc: ValidationError, merged: dict, env_values: dict, path: Path) -> str:
+    err = exc.errors()[0]
+    names = env_names()
+    if not err["loc"]:  # a check across settings (model validator)
+        return str(err.get("ctx", {}).get("error") or err["msg"]).removeprefix("Value error, ")
+    env = str(err["loc"][0])
+    if env not in names:  # given by field name (Settings(...) in code)
+        env = _meta(env)["env"] if env in Settings.model_fields else env
+    meta = _meta(names[env]) if env in names else {"expected": "", "secret": False}
+    raw = merged.get(env, err.get("input"))
+    shown = "***" if meta["secret"] else (hide_password(str(raw)) if env == "MAPPA_DATABASE_URL"
+                                          else str(raw))
+    where = "environment" if env in env_values else str(path)
+    why = ""
+    if err["type"] == "value_error":
+        why = str(err.get("ctx", {}).get("error") or "") + "; "
+    return f"{env}={shown}: {why}expected {meta['expected']} (set in {where})"
 
 
 def load_settings(mode: str = "cli", env_file: str | Path | None = None) -> Settings:
-    """Read and check the settings `mode` needs: `cli`, `http` or `socket`."""
-    env = _env(env_file)
-    get = lambda name, default="": (env.get(name) or default).strip()  # noqa: E731
+    """The settings `mode` needs (`cli`, `http` or `socket`), checked."""
+    settings = load(env_file).settings
+    require(settings, mode)
+    return settings
 
-    def required(name: str, prefix: str = "") -> str:
-        value = get(name)
-        if not value:
-            raise SettingsError(f"{name} is not set (see .env.example)")
-        if prefix and not value.startswith(prefix):
-            raise SettingsError(f"{name} should start with {prefix!r}")
-        return value
 
-    api_url = get("SLACK_API_URL", "https://slack.com/api/")
-    if urlparse(api_url).scheme not in ("http", "https") or not urlparse(api_url).netloc:
-        raise SettingsError(f"SLACK_API_URL must be an http(s) URL, not {api_url!r}")
-    if not api_url.endswith("/"):
-        api_url += "/"
-    port_text = get("SMTP_PORT", "587")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise SettingsError(f"SMTP_PORT must be a port number, not {port_text!r}")
-    timeout_text = get("SMTP_TIMEOUT", "30")
-    try:
-        timeout = float(timeout_text)
-    except ValueError:
-        raise SettingsError(f"SMTP_TIMEOUT must be a number of seconds, not {timeout_text!r}") from None
-
-    bot_token = signing = app_token = ""
+def require(settings: Settings, mode: str) -> None:
+    """What `mappa serve` cannot start without (HTTP mode or Socket Mode)."""
+    needed = []
     if mode in ("http", "socket"):
-        bot_token = required("SLACK_BOT_TOKEN", "xoxb-")
+        needed.append("slack_bot_token")
     if mode == "http":
-        signing = required("SLACK_SIGNING_SECRET")
+        needed.append("slack_signing_secret")
     if mode == "socket":
-        app_token = required("SLACK_APP_TOKEN", "xapp-")
-    return Settings(
-        database_url=get("MAPPA_DATABASE_URL", DEFAULT_URL),
-        slack_bot_token=bot_token or get("SLACK_BOT_TOKEN"),
-        slack_signing_secret=signing or get("SLACK_SIGNING_SECRET"),
-        slack_app_token=app_token or get("SLACK_APP_TOKEN"),
-        slack_api_url=api_url,
-        smtp_host=get("SMTP_HOST"),
-        smtp_port=int(port_text),
-        smtp_username=get("SMTP_USERNAME"),
-        smtp_password=get("SMTP_PASSWORD"),
-        smtp_starttls=_bool("SMTP_STARTTLS", get("SMTP_STARTTLS", "yes")),
-        smtp_tls=_bool("SMTP_TLS", get("SMTP_TLS", "no")),
-        smtp_timeout=timeout,
-        mail_from=get("MAIL_FROM", "mappa-bot@localhost"),
-    )
+        needed.append("slack_app_token")
+    for name in needed:
+        if not getattr(settings, name):
+            env = _meta(name)["env"]
+            raise SettingsError(f"{env} is not set: expected {_meta(name)['expected']} "
+                                "(see .env.example)")

@@ -1,8 +1,17 @@
-"""Database engine, schema creation and the out-of-date-schema check (Alembic)."""
+"""Database engine, schema creation and the out-of-date-schema check (Alembic).
+
+The URL comes in as an argument (bot/settings.py reads MAPPA_DATABASE_URL); this module
+never reads the environment. Creating or upgrading the schema takes a lock, so that any
+number of processes started at once on an empty or out-of-date database end with one
+schema: on PostgreSQL a session advisory lock on a connection of its own; on SQLite an
+exclusive flock(2) on the database file (SQLite's own locks are fcntl(2) locks, which
+Linux keeps apart from flock's, so this one never blocks SQLite's reads and writes).
+"""
 
 from __future__ import annotations
 
-import os
+import contextlib
+import threading
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
@@ -15,16 +24,15 @@ SCHEMA_REVISION = "0007_recorded_values"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+# pg_advisory_lock key of schema changes: any fixed 64-bit number no other lock uses.
+SCHEMA_LOCK_KEY = 0x6D61707061_0001  # "mappa", 1
+
+
 class SchemaError(RuntimeError):
     """The database exists but its schema is not the one this version expects."""
 
 
-def database_url() -> str:
-    return os.environ.get("MAPPA_DATABASE_URL") or DEFAULT_URL
-
-
-def make_engine(url: str | None = None) -> Engine:
-    url = url or database_url()
+def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -65,28 +73,95 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+_thread_lock = threading.Lock()  # flock is per open file: this keeps threads apart too
+
+
+@contextlib.contextmanager
+def schema_lock(engine: Engine):
+    """Held while the schema is checked and created or upgraded (see the module docstring)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK_KEY})
+        return
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        with _thread_lock:
+            yield
+        return
+    import fcntl
+
+    try:
+        handle = open(path, "ab")  # noqa: SIM115 (SQLite treats an empty file as empty)
+    except OSError:
+        with _thread_lock:  # SQLite itself will say why it cannot open the file
+            yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(_alembic_config(None)).walk_revisions()}
+
+
+def _where(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _not_ours(engine: Engine, current: str) -> SchemaError:
+    return SchemaError(
+        f"the database at {_where(engine)} is at schema revision {current!r}, which this "
+        "version of mappa-bot does not know: it is not a mappa-bot database, or a newer "
+        "version of mappa-bot upgraded it"
+    )
+
+
 def upgrade(engine: Engine) -> None:
     """Create or upgrade the schema to the newest revision (`mappa db upgrade`)."""
     from alembic import command
 
-    command.upgrade(_alembic_config(engine), "head")
+    with schema_lock(engine):
+        current = current_revision(engine)
+        if current is None:
+            _refuse_foreign_tables(engine)
+        elif current not in known_revisions():
+            raise _not_ours(engine, current)
+        if current != SCHEMA_REVISION:
+            command.upgrade(_alembic_config(engine), "head")
+
+
+def _refuse_foreign_tables(engine: Engine) -> None:
+    if set(inspect(engine).get_table_names()):
+        raise SchemaError(
+            f"the database at {_where(engine)} has tables but no mappa-bot schema version; "
+            "point MAPPA_DATABASE_URL at an empty database or at a mappa-bot one"
+        )
 
 
 def ensure_schema(engine: Engine) -> None:
     """Create the schema on an empty database; refuse to run on an out-of-date one."""
-    current = current_revision(engine)
-    if current == SCHEMA_REVISION:
+    if current_revision(engine) == SCHEMA_REVISION:
         return
-    if current is None:
-        tables = set(inspect(engine).get_table_names())
-        if tables:
-            raise SchemaError(
-                f"the database at {engine.url.render_as_string(hide_password=True)} has tables "
-                "but no mappa-bot schema version; point MAPPA_DATABASE_URL at an empty "
-                "database or run `mappa db upgrade` on a mappa-bot one"
-            )
-        upgrade(engine)
-        return
+    with schema_lock(engine):
+        current = current_revision(engine)  # another process may have made it meanwhile
+        if current == SCHEMA_REVISION:
+            return
+        if current is None:
+            _refuse_foreign_tables(engine)
+            from alembic import command
+
+            command.upgrade(_alembic_config(engine), "head")
+            return
     raise SchemaError(
         f"the database schema is at revision {current} but this version needs "
         f"{SCHEMA_REVISION}: run `mappa db upgrade`"

@@ -8,9 +8,7 @@ day twice, on two replicas or after a restart, inserts nothing new into the outb
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +30,9 @@ NOTIFICATION_COLUMNS = [
 class NudgeRules:
     """Every threshold of SPEC section 4 (working days unless named `_days`).
 
-    Each can be set per deployment as an environment variable MAPPA_<NAME in capitals>.
+    Each can be set per deployment as MAPPA_<NAME in capitals>: the bot's settings
+    (bot/settings.py) read and check them and build this object; the core never reads
+    the environment.
     """
 
     review_nudge_wd: int = 10              # chair: from N working days before a review is due
@@ -50,23 +50,6 @@ class NudgeRules:
     lookback_days: int = 90                # paperwork older than this is no longer chased
     work_start: str = "08:30"              # digests and non-urgent messages go out from ...
     work_end: str = "17:30"                # ... until (Europe/London)
-
-    @classmethod
-    def from_env(cls, env: dict | None = None) -> NudgeRules:
-        env = os.environ if env is None else env
-        values = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(f"MAPPA_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            if f.type in ("int", int):
-                if not raw.strip().isdigit():
-                    raise ValueError(f"MAPPA_{f.name.upper()} must be a whole number, not {raw!r}")
-                values[f.name] = int(raw)
-            else:
-                dt.time.fromisoformat(raw)  # HH:MM
-                values[f.name] = raw.strip()
-        return cls(**values)
 
 
 def _since_meeting(items: pd.DataFrame) -> pd.Series:

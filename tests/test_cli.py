@@ -95,8 +95,9 @@ def test_exceptions_groups_by_reason_agency_case_and_chair(grampian_cli, capsys)
 
 def test_empty_database_gets_its_schema_from_any_command(sqlite_url, monkeypatch, capsys):
     monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
-    code, out, _ = _run(capsys, "status", "--as-of", "2026-11-26", "--json")
-    assert code == 0
+    code, out, err = _run(capsys, "status", "--as-of", "2026-11-26", "--json")
+    # The schema is made; the answer is an error, not zeros (issue 11 item 6).
+    assert code == 1 and "is empty" in err and out == ""
     assert db.current_revision(db.make_engine(sqlite_url)) == db.SCHEMA_REVISION
 
 

@@ -33,6 +33,7 @@ def test_fifty_concurrent_commands_are_all_acknowledged_within_three_seconds(sql
     db.ensure_schema(engine)
     assert import_directory(engine, GRAMPIAN).ok
     stand_in, port = SlackStandIn(), free_port()
+    (tmp_path / "none.env").write_text("")  # a named settings file must exist (issue 11)
     env = {**os.environ, "MAPPA_DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-load",
            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": stand_in.api_url(),
            "SMTP_HOST": ""}

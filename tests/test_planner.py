@@ -168,8 +168,11 @@ def test_release_time_keeps_non_urgent_messages_to_working_hours(now, urgent, ex
     assert release_time(when, urgent, RULES) == dt.datetime.fromisoformat(expected).replace(tzinfo=LONDON)
 
 
-def test_rules_come_from_the_environment():
-    rules = NudgeRules.from_env({"MAPPA_REVIEW_NUDGE_WD": "5", "MAPPA_WORK_START": "09:00"})
+def test_rules_come_from_the_settings():
+    from bot.settings import load
+
+    rules = load(environ={"MAPPA_REVIEW_NUDGE_WD": "5", "MAPPA_WORK_START": "09:00"}).settings.nudge_rules()
     assert (rules.review_nudge_wd, rules.work_start) == (5, "09:00")
-    with pytest.raises(ValueError, match="MAPPA_MINUTES_ESCALATE_WD"):
-        NudgeRules.from_env({"MAPPA_MINUTES_ESCALATE_WD": "eleven"})
+    assert rules.minutes_escalate_wd == NudgeRules().minutes_escalate_wd
+    with pytest.raises(ValueError, match="MAPPA_MINUTES_ESCALATE_WD=eleven: expected a whole number"):
+        load(environ={"MAPPA_MINUTES_ESCALATE_WD": "eleven"})

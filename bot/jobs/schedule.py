@@ -21,28 +21,29 @@ from mappa_core.planner import NudgeRules
 log = logging.getLogger("mappa.jobs")
 
 
-def triggers(rules: NudgeRules) -> dict:
+def triggers(rules: NudgeRules, tz: dt.tzinfo = LONDON) -> dict:
+    """`tz` is the configured time zone (settings: MAPPA_TIMEZONE)."""
     hour, minute = (int(x) for x in rules.work_start.split(":"))
     return {
-        "digest": CronTrigger(day_of_week="mon-fri", hour=hour, minute=minute, timezone=LONDON),
-        "escalations": CronTrigger(hour="8-18", minute=5, timezone=LONDON),
-        "weekly-summary": CronTrigger(day_of_week="mon", hour=9, minute=0, timezone=LONDON),
-        "quarterly-review": CronTrigger(hour=9, minute=15, timezone=LONDON),
-        "deliver": IntervalTrigger(seconds=60, timezone=LONDON),
+        "digest": CronTrigger(day_of_week="mon-fri", hour=hour, minute=minute, timezone=tz),
+        "escalations": CronTrigger(hour="8-18", minute=5, timezone=tz),
+        "weekly-summary": CronTrigger(day_of_week="mon", hour=9, minute=0, timezone=tz),
+        "quarterly-review": CronTrigger(hour=9, minute=15, timezone=tz),
+        "deliver": IntervalTrigger(seconds=60, timezone=tz),
     }
 
 
-def next_runs(rules: NudgeRules, now: dt.datetime) -> dict[str, dt.datetime | None]:
-    return {name: trig.get_next_fire_time(None, now) for name, trig in triggers(rules).items()}
+def next_runs(rules: NudgeRules, now: dt.datetime, tz: dt.tzinfo = LONDON) -> dict[str, dt.datetime | None]:
+    return {name: trig.get_next_fire_time(None, now) for name, trig in triggers(rules, tz).items()}
 
 
-def build_scheduler(engine, rules: NudgeRules, deliver) -> AsyncIOScheduler:
+def build_scheduler(engine, rules: NudgeRules, deliver, tz: dt.tzinfo = LONDON) -> AsyncIOScheduler:
     """`deliver` is an async callable (now) -> report that sends what the outbox holds."""
-    scheduler = AsyncIOScheduler(timezone=LONDON)
+    scheduler = AsyncIOScheduler(timezone=tz)
 
     def planning(job: str):
         async def tick() -> None:
-            now = dt.datetime.now(LONDON)
+            now = dt.datetime.now(tz)
             try:
                 result = await asyncio.to_thread(run_planning_job, engine, job, now, rules)
                 log.info("%s: planned %d, new %d", job, len(result.planned), result.inserted)
@@ -54,11 +55,11 @@ def build_scheduler(engine, rules: NudgeRules, deliver) -> AsyncIOScheduler:
 
     async def deliver_tick() -> None:
         try:
-            await deliver(dt.datetime.now(LONDON))
+            await deliver(dt.datetime.now(tz))
         except Exception:
             log.exception("delivery failed")
 
-    for name, trig in triggers(rules).items():
+    for name, trig in triggers(rules, tz).items():
         func = deliver_tick if name == "deliver" else planning(name)
         scheduler.add_job(func, trig, id=name, name=name, replace_existing=True,
                           coalesce=True, max_instances=1, misfire_grace_time=600)

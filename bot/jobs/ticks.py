@@ -30,17 +30,18 @@ class TickResult:
     skipped: str = ""
 
 
-def parse_when(text: str) -> dt.datetime:
-    """A date (09:00 Europe/London that day) or an ISO date-time (London unless it says)."""
+def parse_when(text: str, tz: dt.tzinfo = LONDON) -> dt.datetime:
+    """A date (09:00 that day in `tz`, the configured time zone) or an ISO date-time (in
+    `tz` unless it says)."""
     text = text.strip()
     try:
         if len(text) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(9, 0), tzinfo=LONDON)
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(9, 0), tzinfo=tz)
         when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is neither a date (YYYY-MM-DD) nor a date-time "
                          "(YYYY-MM-DDTHH:MM)") from None
-    return when if when.tzinfo else when.replace(tzinfo=LONDON)
+    return when if when.tzinfo else when.replace(tzinfo=tz)
 
 
 def _state(engine, today: dt.date):

@@ -30,6 +30,7 @@ class Settings:
     smtp_starttls: bool = True
     smtp_tls: bool = False
     smtp_timeout: float = 30.0
+    smtp_ca_file: str = ""  # PEM bundle of CAs to trust for SMTP TLS; "" = the system's
     mail_from: str = "mappa-bot@localhost"
     timezone: str = "Europe/London"
 
@@ -89,6 +90,10 @@ def load_settings(mode: str = "cli", env_file: str | Path | None = None) -> Sett
     except ValueError:
         raise SettingsError(f"SMTP_TIMEOUT must be a number of seconds, not {timeout_text!r}") from None
 
+    ca_file = get("SMTP_CA_FILE")
+    if ca_file and not Path(ca_file).is_file():
+        raise SettingsError(f"SMTP_CA_FILE={ca_file}: expected the path of a CA bundle file (PEM)")
+
     bot_token = signing = app_token = ""
     if mode in ("http", "socket"):
         bot_token = required("SLACK_BOT_TOKEN", "xoxb-")
@@ -109,5 +114,6 @@ def load_settings(mode: str = "cli", env_file: str | Path | None = None) -> Sett
         smtp_starttls=_bool("SMTP_STARTTLS", get("SMTP_STARTTLS", "yes")),
         smtp_tls=_bool("SMTP_TLS", get("SMTP_TLS", "no")),
         smtp_timeout=timeout,
+        smtp_ca_file=ca_file,
         mail_from=get("MAIL_FROM", "mappa-bot@localhost"),
     )

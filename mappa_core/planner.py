@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -298,31 +299,55 @@ def plan_below_target(c: Computed, people: pd.DataFrame) -> pd.DataFrame:
     return _finish(pd.DataFrame(rows), "below_target", today, quarter.label)
 
 
-def plan_delivery_problems(problems: pd.DataFrame, people: pd.DataFrame, today: dt.date) -> pd.DataFrame:
+DELIVERY_PROBLEM_QUIET = dt.timedelta(days=30)
+
+
+def delivery_problem_key(recipient_id: str, channel: str, error) -> str:
+    """One key per recipient, channel and reason: the same failure is told once."""
+    error = "" if error is None or (isinstance(error, float) and np.isnan(error)) else str(error)[:300]
+    digest = hashlib.sha1(f"{recipient_id}|{channel}|{error}".encode()).hexdigest()[:20]
+    return f"delivery:{digest}"
+
+
+def plan_delivery_problems(problems: pd.DataFrame, people: pd.DataFrame, today: dt.date,
+                           told: set[str] | frozenset = frozenset()) -> pd.DataFrame:
     """Tell each area's co-ordinators about messages that could not be delivered.
 
     `problems`: outbox rows given up on (id, area, rule, recipient_id, channel, last_error).
+    One line per recipient, channel and reason; one whose key is in `told` (told within
+    DELIVERY_PROBLEM_QUIET) is left out: a bad address fails every day's digest the same
+    way, and the co-ordinator needs telling once, not every day. The payload's
+    `outbox_ids` are the rows the line covers.
     """
     if problems is None or problems.empty:
         return _empty()
     p = _people_roles(people)
     coords = _channel(p[p["role_list"].apply(lambda r: "coordinator" in r)])
     rows = []
-    for prob in problems.itertuples(index=False):
+    problems = problems.assign(last_error=problems["last_error"].fillna("").astype(str).str[:300],
+                               area=problems["area"].where(problems["area"].notna(), None))
+    grouped = problems.groupby(["recipient_id", "channel", "last_error"], dropna=False, sort=True)
+    for (recipient, channel, error), group in grouped:
+        key = delivery_problem_key(recipient, channel, error)
+        if key in told:
+            continue
+        areas = set(group["area"])
         for coord in coords.itertuples(index=False):
-            if coord.area is not None and coord.area != prob.area:
+            if coord.area is not None and coord.area not in areas:
                 continue
             rows.append({
-                "item_key": f"outbox:{prob.id}", "stage": "failed", "recipient_id": coord.person_id,
-                "channel": coord.channel, "address": coord.address, "area": prob.area,
+                "item_key": key, "stage": "failed",
+                "recipient_id": coord.person_id, "channel": coord.channel,
+                "address": coord.address, "area": coord.area or group["area"].iloc[0],
                 "urgency": "normal",
-                "payload": {"kind": "delivery_problem", "rule": prob.rule,
-                            "recipient": prob.recipient_id, "channel": prob.channel,
-                            "error": str(prob.last_error)[:300]},
+                "payload": {"kind": "delivery_problem",
+                            "rule": ", ".join(sorted(set(group["rule"]))),
+                            "recipient": recipient, "channel": channel, "error": error,
+                            "outbox_ids": sorted(int(i) for i in group["id"])},
             })
     if not rows:
         return _empty()
-    out = _finish(pd.DataFrame(rows), "delivery_problem", today, "once")
+    out = _finish(pd.DataFrame(rows), "delivery_problem", today, today.isoformat())
     # They travel in the co-ordinator's digest.
     out["group_key"] = "digest|" + out["recipient_id"] + "|" + today.isoformat()
     return out

@@ -63,7 +63,8 @@ def cmd_import(args) -> int:
         for line in report.errors:
             print(line, file=sys.stderr)
         print(
-            f"mappa import: {len(report.errors)} error(s); nothing was written", file=sys.stderr
+            f"mappa import: {report.error_count or len(report.errors)} error(s); nothing was written",
+            file=sys.stderr,
         )
         return 1
     print(f"{'file':20} {'rows':>8} {'created':>8} {'updated':>8} {'unchanged':>9}")

@@ -476,9 +476,12 @@ def plan_audit_reminders(today: dt.date, case_audits: pd.DataFrame, meeting_audi
 
 
 def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame,
-                     agencies: pd.DataFrame, rules: NudgeRules) -> pd.DataFrame:
+                     agencies: pd.DataFrame, rules: NudgeRules,
+                     acks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Overdue SCR actions: an email to the owner agency's contacts and an escalation to the
-    SOG chair, repeated every `escalation_repeat_wd` working days until done."""
+    SOG chair, repeated every `escalation_repeat_wd` working days until done; the
+    escalation stops once a SOG chair acknowledges it (like the others)."""
+    acked = set() if acks is None or acks.empty else set(zip(acks["item_key"], acks["stage"]))
     overdue = actions[actions["overdue"]] if not actions.empty else actions
     if overdue.empty:
         return _empty()
@@ -500,11 +503,15 @@ def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame
                          "address": address, "area": a.area, "urgency": "normal",
                          "payload": payload, "cycle": cycle})
         areas = [a.area] if a.area else sorted(set(p["area"].dropna()))
+        if (key, "scr_overdue") in acked:
+            continue
         for chair in sog_chairs_by_area(people, areas).itertuples(index=False):
             rows.append({"rule": "escalation", "item_key": key, "stage": "scr_overdue",
                          "recipient_id": chair.person_id, "channel": chair.channel,
                          "address": chair.address, "area": a.area, "urgency": "normal",
                          "payload": payload, "cycle": cycle})
+    if not rows:
+        return _empty()
     df = pd.DataFrame(rows)
     parts = [_finish(df[df["rule"] == rule].drop(columns=["rule"]), rule, today,
                      "c" + df.loc[df["rule"] == rule, "cycle"].astype(str))

@@ -80,7 +80,7 @@ def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> p
         return pd.concat([
             planner.plan_escalations(c, records.people, rules, acks),
             planner.plan_below_target(c, records.people),
-            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules)
+            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules, acks)
             .query("rule == 'escalation'"),
         ], ignore_index=True)
     if job == "weekly-summary":

@@ -16,7 +16,7 @@ from bot.cli import main
 def test_out_in_a_missing_directory_or_under_a_file_is_one_line_and_exit_2(grampian_cli, tmp_path, capsys, args, name):
     (tmp_path / "a-file").write_text("x")
     for out in (tmp_path / "missing" / "dir" / name, tmp_path / "a-file" / name):
-        if name != "pack.html" and "missing" in str(out):
+        if name != "pack.html" and out.parent.name == "dir":
             continue  # directories are created, parents and all
         with pytest.raises(SystemExit) as stop:
             main([*args, "--out", str(out)])

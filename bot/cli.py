@@ -131,7 +131,8 @@ def cmd_import(args) -> int:
         for line in report.errors:
             print(line, file=sys.stderr)
         print(
-            f"mappa import: {len(report.errors)} error(s); nothing was written", file=sys.stderr
+            f"mappa import: {report.error_count or len(report.errors)} error(s); nothing was written",
+            file=sys.stderr,
         )
         return 1
     print(f"{'file':20} {'rows':>8} {'created':>8} {'updated':>8} {'unchanged':>9}")
@@ -358,6 +359,17 @@ async def _deliver(engine, now, console: bool, dry_run: bool):
 
 
 def cmd_report(args) -> int:
+    try:
+        return _report(args)
+    except OSError as exc:  # --out names a missing directory, a file in the way, ...
+        where = Path(exc.filename) if exc.filename else Path(args.out or ".")
+        hint = ""
+        if not where.parent.is_dir():
+            hint = f" (the directory {where.parent} does not exist)"
+        raise UsageError(f"cannot write {where}: {exc.strerror or exc}{hint}") from None
+
+
+def _report(args) -> int:
     from bot.exports import quarterly_csv, quarterly_html, write_csv
     from mappa_core import reports
     from mappa_core.periods import parse_period, previous_quarters, reporting_year

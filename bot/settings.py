@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = setting("SMTP_STARTTLS", True, YES_NO)
     smtp_tls: bool = setting("SMTP_TLS", False, YES_NO)
     smtp_timeout: float = setting("SMTP_TIMEOUT", 30.0, "a number of seconds above 0", gt=0)
+    smtp_ca_file: str = setting("SMTP_CA_FILE", "", "a readable PEM file of CA certificates")
     mail_from: str = setting("MAIL_FROM", "mappa-bot@localhost", "an email address")
     # Clock
     timezone: str = setting("MAPPA_TIMEZONE", "Europe/London",
@@ -156,6 +157,14 @@ class Settings(BaseSettings):
         value = value.strip()
         if "@" not in value or " " in value:
             raise ValueError("not an email address")
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str) -> str:
+        value = value.strip()
+        if value and not Path(value).is_file():
+            raise ValueError("no such file")
         return value
 
     @field_validator("timezone")

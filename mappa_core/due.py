@@ -6,6 +6,8 @@ is computed in one place.
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import numpy as np
 import pandas as pd
 
@@ -110,19 +112,45 @@ def open_items(c: Computed, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
     return out[DUE_COLUMNS]
 
 
+# An item key joins its parts with ":" (and a button value adds "|stage"), so each part
+# that comes from a file has "%", ":" and "|" percent-encoded: any id round-trips, and an
+# id such as "T1:9" can never be read as "T1". Ordinary ids are unchanged by it.
+KEY_PART_ESCAPES = (("%", "%25"), (":", "%3A"), ("|", "%7C"))
+MAX_ITEM_KEY = 200  # the item_key columns' length
+
+
+def key_part(text: str) -> str:
+    for raw, escaped in KEY_PART_ESCAPES:
+        text = text.replace(raw, escaped)
+    return text
+
+
+def key_parts(key: str) -> list[str]:
+    """The decoded parts of an item key (the inverse of joining key_part()s with ":")."""
+    return [unquote(part) for part in key.split(":")]
+
+
+def _key_part_series(values: pd.Series) -> pd.Series:
+    values = values.fillna("").astype(str)
+    for raw, escaped in KEY_PART_ESCAPES:
+        values = values.str.replace(raw, escaped, regex=False)
+    return values
+
+
 def item_keys(items: pd.DataFrame) -> pd.Series:
     """A stable name for each open item: what snoozes, notes and nudge dedupe keys use."""
     kind = items["kind"]
     deadline = items["deadline"].dt.strftime("%Y-%m-%d")
     level = pd.to_numeric(items["level"], errors="coerce").fillna(0).astype(int).astype(str)
-    meeting = items["meeting_id"].fillna("").astype(str)
+    meeting = _key_part_series(items["meeting_id"])
+    ref = _key_part_series(items["ref"])
     return pd.Series(
         np.select(
             [kind == "review", kind == "contribution", kind == "pre_release"],
             [
-                "review:" + items["ref"] + ":L" + level + ":" + deadline,
-                "contribution:" + meeting + ":" + items["agency"].fillna("").astype(str),
-                "pre_release:" + items["ref"] + ":" + deadline,
+                "review:" + ref + ":L" + level + ":" + deadline,
+                "contribution:" + meeting + ":" + _key_part_series(items["agency"]),
+                "pre_release:" + ref + ":" + deadline,
             ],
             kind + ":" + meeting,
         ),

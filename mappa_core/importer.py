@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import io
 import re
 import sys
 from array import array
@@ -22,6 +21,7 @@ from sqlmodel import SQLModel
 
 from . import models  # noqa: F401  (registers the tables)
 from . import recorded as _recorded
+from .addresses import email_problem, slack_user_problem
 from .schema import FILES, Column, FileSpec
 
 INT_COLUMNS = {"category", "level", "release_level", "birth_year", "population"}
@@ -31,6 +31,9 @@ MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 _UK = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 BATCH = 5000
+# Errors kept word for word; the rest are counted ("... and N more errors"), so that a huge
+# file of bad rows cannot fill memory with messages nobody reads.
+MAX_ERRORS = 1000
 
 
 @dataclass
@@ -49,6 +52,7 @@ class ImportReport:
     files: list[FileReport] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     dry_run: bool = False
+    error_count: int = 0  # every error found, including those past MAX_ERRORS
 
     @property
     def ok(self) -> bool:
@@ -74,11 +78,20 @@ class _Parsed:
 
 
 class _Errors:
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_ERRORS) -> None:
         self.items: list[str] = []
+        self.count = 0
+        self.limit = limit
 
     def add(self, filename: str, line: int, column: str, reason: str) -> None:
-        self.items.append(f"{filename}:{line}: {column}: {reason}")
+        self.count += 1
+        if self.count <= self.limit:
+            self.items.append(f"{filename}:{line}: {column}: {reason}")
+
+    def report(self) -> list[str]:
+        if self.count <= self.limit:
+            return self.items
+        return [*self.items, f"... and {self.count - self.limit} more errors"]
 
 
 def parse_date_value(text: str) -> dt.date:
@@ -149,26 +162,66 @@ def _converter(col: Column) -> Callable[[str], object]:
                 raise ValueError(f"{_show(text)} is not a year between 1900 and 2100")
             return int(text)
         return to_int
+    if col.name == "email":
+        def to_email(text: str) -> str:
+            if problem := email_problem(text):
+                raise ValueError(f"{_show(text)} {problem}")
+            return text
+        return to_email
+    if col.name == "slack_user_id":
+        def to_slack_user(text: str) -> str:
+            if problem := slack_user_problem(text):
+                raise ValueError(f"{_show(text)} {problem}")
+            return text
+        return to_slack_user
+
     # Identifiers repeat across rows and files (an agency or meeting id on every
     # invitation): one shared string each keeps a million-case import within memory.
-    return sys.intern
+    def to_text(text: str) -> str:
+        if "\x00" in text:  # PostgreSQL cannot store it
+            raise ValueError(f"{_show(text)} contains a NUL byte")
+        return sys.intern(text)
+    return to_text
 
 
-def _read_text(path: Path, errors: _Errors) -> str | None:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        errors.add(path.name, line, "-", f"not UTF-8 text (byte {data[exc.start]:#04x})")
-        return None
+def _bad_utf8(path: Path) -> tuple[int, int]:
+    """The line and value of the first byte that is not UTF-8, reading in chunks."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 16):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                pending = exc.object  # the undecoded tail of earlier chunks and this one
+                return line + pending[: exc.start].count(b"\n"), pending[exc.start]
+            line += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            return line, exc.object[exc.start]
+    return line, 0
 
 
 def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
-    text = _read_text(path, errors)
-    if text is None:
+    # Read as a stream: a file of any size costs memory only for its valid rows.
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        errors.add(spec.filename, 1, "-", f"cannot be read ({exc.strerror or exc})")
         return None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    with handle:
+        try:
+            return _parse_rows(csv.reader(handle), spec, errors)
+        except UnicodeDecodeError:
+            line, byte = _bad_utf8(path)
+            errors.add(path.name, line, "-", f"not UTF-8 text (byte {byte:#04x})")
+            return None
+
+
+def _parse_rows(reader, spec: FileSpec, errors: _Errors) -> _Parsed | None:
     try:
         header = next(reader)
     except StopIteration:
@@ -283,6 +336,32 @@ def _row_rules(parsed: _Parsed, errors: _Errors) -> None:
             for col in ("minutes_issued", "rmp_ratified"):
                 if row[col] and row[col] < row["date"]:
                     errors.add(name, line, col, f"{col} is before the meeting date {row['date']}")
+
+
+def _unique_slack_ids(parsed: dict[str, _Parsed], conn: Connection, errors: _Errors) -> None:
+    """A Slack user is one person: the bot looks callers up by Slack id."""
+    p = parsed.get("people.csv")
+    if p is None:
+        return
+    person, slack = p.index("person_id"), p.index("slack_user_id")
+    in_file = {row[person] for row in p.rows}
+    tbl = SQLModel.metadata.tables["person"]
+    owner: dict[str, str] = {
+        sid: pid for pid, sid in conn.execute(
+            select(tbl.c.person_id, tbl.c.slack_user_id).where(tbl.c.slack_user_id.is_not(None)))
+        if pid not in in_file
+    }
+    where = {sid: "already in the database" for sid in owner}
+    for row, line in zip(p.rows, p.lines):
+        sid = row[slack]
+        if sid is None:
+            continue
+        if sid in owner:
+            errors.add("people.csv", line, "slack_user_id",
+                       f"{_show(sid)} is also person {_show(owner[sid])}'s ({where[sid]}); "
+                       "each Slack user is one person")
+            continue
+        owner[sid], where[sid] = row[person], f"line {line}"
 
 
 def _existing_keys(conn: Connection, table: str, column: str) -> set:
@@ -448,12 +527,17 @@ def import_directory(engine: Engine, directory: Path | str, dry_run: bool = Fals
     if not directory.is_dir():
         report.errors.append(f"{directory}: not a directory")
         return report
+    errors = _Errors()
+    for spec in FILES:
+        path = directory / spec.filename
+        if (path.exists() or path.is_symlink()) and not path.is_file():
+            kind = "a directory" if path.is_dir() else "not a regular file"
+            errors.add(spec.filename, 1, "-", f"is {kind}, not a CSV file")
     files = find_files(directory)
-    if not files:
+    if not files and not errors.count:
         names = ", ".join(s.filename for s in FILES)
         report.errors.append(f"{directory}: none of the import files is there ({names})")
         return report
-    errors = _Errors()
     parsed: dict[str, _Parsed] = {}
     for spec, path in files:
         p = _parse_file(path, spec, errors)
@@ -462,8 +546,9 @@ def import_directory(engine: Engine, directory: Path | str, dry_run: bool = Fals
             parsed[spec.filename] = p
     with engine.begin() as conn:
         _reference_rules(parsed, conn, errors)
-        if errors.items:
-            report.errors = errors.items
+        _unique_slack_ids(parsed, conn, errors)
+        if errors.count:
+            report.errors, report.error_count = errors.report(), errors.count
             return report
         for spec, _path in files:
             report.files.append(_upsert(conn, parsed[spec.filename], write=not dry_run))

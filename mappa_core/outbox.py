@@ -82,16 +82,30 @@ class Claimed:
     busy: bool = False
 
 
-def release_stale(engine: Engine, now: dt.datetime, stale_after: dt.timedelta) -> int:
-    """Give back claims a crashed worker left behind."""
+def release_stale(engine: Engine, now: dt.datetime, stale_after: dt.timedelta) -> tuple[int, list[int]]:
+    """Give back claims a crashed worker left behind: (rows released, ids given up).
+
+    Each release counts as an attempt, so a row whose sending keeps killing the worker
+    is given up (and reported) after MAX_ATTEMPTS instead of being claimed for ever.
+    """
     table = _table()
+    stale = and_(table.c.status == "sending", table.c.claimed_at < now - stale_after)
     with engine.begin() as conn:
+        dead = list(conn.execute(
+            select(table.c.id).where(and_(stale, table.c.attempts + 1 >= MAX_ATTEMPTS))
+        ).scalars())
+        if dead:
+            conn.execute(
+                update(table).where(and_(stale, table.c.id.in_(dead)))
+                .values(status="dead", attempts=table.c.attempts + 1, claim_token=None,
+                        last_error="the delivery worker stopped while sending it, "
+                                   f"{MAX_ATTEMPTS} times")
+            )
         res = conn.execute(
-            update(table)
-            .where(and_(table.c.status == "sending", table.c.claimed_at < now - stale_after))
-            .values(status="pending", claim_token=None)
+            update(table).where(stale)
+            .values(status="pending", claim_token=None, attempts=table.c.attempts + 1)
         )
-        return res.rowcount or 0
+        return res.rowcount or 0, dead
 
 
 def claim(engine: Engine, now: dt.datetime, max_groups: int = 100) -> Claimed:
@@ -161,6 +175,14 @@ def unreported_failures(engine: Engine) -> pd.DataFrame:
                         table.c.rule != "delivery_problem"))
         ).mappings().all()
     return pd.DataFrame(rows, columns=["id", "area", "rule", "recipient_id", "channel", "last_error"])
+
+
+def recent_item_keys(engine: Engine, rule: str, since: dt.datetime) -> set[str]:
+    """Item keys of `rule` planned at or after `since`."""
+    table = _table()
+    with engine.connect() as conn:
+        return set(conn.execute(select(table.c.item_key).distinct().where(and_(
+            table.c.rule == rule, table.c.planned_at >= since))).scalars())
 
 
 def mark_reported(engine: Engine, ids: list[int]) -> None:

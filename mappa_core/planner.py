@@ -9,6 +9,7 @@ day twice, on two replicas or after a restart, inserts nothing new into the outb
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -281,31 +282,55 @@ def plan_below_target(c: Computed, people: pd.DataFrame) -> pd.DataFrame:
     return _finish(pd.DataFrame(rows), "below_target", today, quarter.label)
 
 
-def plan_delivery_problems(problems: pd.DataFrame, people: pd.DataFrame, today: dt.date) -> pd.DataFrame:
+DELIVERY_PROBLEM_QUIET = dt.timedelta(days=30)
+
+
+def delivery_problem_key(recipient_id: str, channel: str, error) -> str:
+    """One key per recipient, channel and reason: the same failure is told once."""
+    error = "" if error is None or (isinstance(error, float) and np.isnan(error)) else str(error)[:300]
+    digest = hashlib.sha1(f"{recipient_id}|{channel}|{error}".encode()).hexdigest()[:20]
+    return f"delivery:{digest}"
+
+
+def plan_delivery_problems(problems: pd.DataFrame, people: pd.DataFrame, today: dt.date,
+                           told: set[str] | frozenset = frozenset()) -> pd.DataFrame:
     """Tell each area's co-ordinators about messages that could not be delivered.
 
     `problems`: outbox rows given up on (id, area, rule, recipient_id, channel, last_error).
+    One line per recipient, channel and reason; one whose key is in `told` (told within
+    DELIVERY_PROBLEM_QUIET) is left out: a bad address fails every day's digest the same
+    way, and the co-ordinator needs telling once, not every day. The payload's
+    `outbox_ids` are the rows the line covers.
     """
     if problems is None or problems.empty:
         return _empty()
     p = _people_roles(people)
     coords = _channel(p[p["role_list"].apply(lambda r: "coordinator" in r)])
     rows = []
-    for prob in problems.itertuples(index=False):
+    problems = problems.assign(last_error=problems["last_error"].fillna("").astype(str).str[:300],
+                               area=problems["area"].where(problems["area"].notna(), None))
+    grouped = problems.groupby(["recipient_id", "channel", "last_error"], dropna=False, sort=True)
+    for (recipient, channel, error), group in grouped:
+        key = delivery_problem_key(recipient, channel, error)
+        if key in told:
+            continue
+        areas = set(group["area"])
         for coord in coords.itertuples(index=False):
-            if coord.area is not None and coord.area != prob.area:
+            if coord.area is not None and coord.area not in areas:
                 continue
             rows.append({
-                "item_key": f"outbox:{prob.id}", "stage": "failed", "recipient_id": coord.person_id,
-                "channel": coord.channel, "address": coord.address, "area": prob.area,
+                "item_key": key, "stage": "failed",
+                "recipient_id": coord.person_id, "channel": coord.channel,
+                "address": coord.address, "area": coord.area or group["area"].iloc[0],
                 "urgency": "normal",
-                "payload": {"kind": "delivery_problem", "rule": prob.rule,
-                            "recipient": prob.recipient_id, "channel": prob.channel,
-                            "error": str(prob.last_error)[:300]},
+                "payload": {"kind": "delivery_problem",
+                            "rule": ", ".join(sorted(set(group["rule"]))),
+                            "recipient": recipient, "channel": channel, "error": error,
+                            "outbox_ids": sorted(int(i) for i in group["id"])},
             })
     if not rows:
         return _empty()
-    out = _finish(pd.DataFrame(rows), "delivery_problem", today, "once")
+    out = _finish(pd.DataFrame(rows), "delivery_problem", today, today.isoformat())
     # They travel in the co-ordinator's digest.
     out["group_key"] = "digest|" + out["recipient_id"] + "|" + today.isoformat()
     return out
@@ -434,9 +459,12 @@ def plan_audit_reminders(today: dt.date, case_audits: pd.DataFrame, meeting_audi
 
 
 def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame,
-                     agencies: pd.DataFrame, rules: NudgeRules) -> pd.DataFrame:
+                     agencies: pd.DataFrame, rules: NudgeRules,
+                     acks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Overdue SCR actions: an email to the owner agency's contacts and an escalation to the
-    SOG chair, repeated every `escalation_repeat_wd` working days until done."""
+    SOG chair, repeated every `escalation_repeat_wd` working days until done; the
+    escalation stops once a SOG chair acknowledges it (like the others)."""
+    acked = set() if acks is None or acks.empty else set(zip(acks["item_key"], acks["stage"]))
     overdue = actions[actions["overdue"]] if not actions.empty else actions
     if overdue.empty:
         return _empty()
@@ -458,11 +486,15 @@ def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame
                          "address": address, "area": a.area, "urgency": "normal",
                          "payload": payload, "cycle": cycle})
         areas = [a.area] if a.area else sorted(set(p["area"].dropna()))
+        if (key, "scr_overdue") in acked:
+            continue
         for chair in sog_chairs_by_area(people, areas).itertuples(index=False):
             rows.append({"rule": "escalation", "item_key": key, "stage": "scr_overdue",
                          "recipient_id": chair.person_id, "channel": chair.channel,
                          "address": chair.address, "area": a.area, "urgency": "normal",
                          "payload": payload, "cycle": cycle})
+    if not rows:
+        return _empty()
     df = pd.DataFrame(rows)
     parts = [_finish(df[df["rule"] == rule].drop(columns=["rule"]), rule, today,
                      "c" + df.loc[df["rule"] == rule, "cycle"].astype(str))

@@ -14,6 +14,7 @@ from bot.commands.handlers import Context, Reply, message
 from bot.templates import mrkdwn_escape
 from mappa_core import recorded
 from mappa_core.calendar import calendar_for
+from mappa_core.due import MAX_ITEM_KEY, key_parts
 from mappa_core.schema import REASON_CODES
 
 REASON_LABELS = [(code, code.replace("_", " ").capitalize()) for code in REASON_CODES]
@@ -44,15 +45,28 @@ class Item:
         return f"{what}, {where}" + (f" ({self.agency})" if self.agency else "")
 
 
+GONE = "That item no longer matches a record: it may have been re-imported."
+
+
+def check_key(key: str) -> str:
+    """Refuse a key no button of ours carries, before it reaches the database."""
+    if not key or len(key) > MAX_ITEM_KEY:
+        raise ActionError(f"{GONE} (The button's item key is not one this bot made.)")
+    return key
+
+
 def find_item(ctx: Context, key: str) -> Item:
     """The record behind an item key (see mappa_core.due.item_keys)."""
     t = SQLModel.metadata.tables
     meeting, individual, invitation = t["meeting"], t["individual"], t["invitation"]
-    parts = (key or "").split(":")
+    parts = key_parts(check_key(key))
     kind = parts[0]
-    gone = ActionError("That item no longer matches a record: it may have been re-imported.")
+    gone = ActionError(GONE)
+    wanted = {"minutes": 2, "disclosure": 2, "contribution": 3, "review": 4, "pre_release": 3}
+    if wanted.get(kind) != len(parts):
+        raise gone
     with ctx.engine.connect() as conn:
-        if kind in ("minutes", "disclosure", "contribution") and len(parts) >= 2:
+        if kind in ("minutes", "disclosure", "contribution"):
             row = conn.execute(
                 select(meeting.c.meeting_id, meeting.c.ref, meeting.c.chair_id,
                        individual.c.area, individual.c.chair_id.label("case_chair"))
@@ -63,14 +77,14 @@ def find_item(ctx: Context, key: str) -> Item:
                 raise gone
             agency = None
             if kind == "contribution":
-                agency = ":".join(parts[2:])
+                agency = parts[2]
                 found = conn.execute(select(invitation.c.agency).where(and_(
                     invitation.c.meeting_id == parts[1], invitation.c.agency == agency))).first()
                 if found is None:
                     raise gone
             return Item(key, kind, row["ref"], row["area"], row["case_chair"],
                         row["meeting_id"], row["chair_id"], agency)
-        if kind in ("review", "pre_release") and len(parts) >= 3:
+        if kind in ("review", "pre_release"):
             row = conn.execute(select(individual.c.ref, individual.c.area, individual.c.chair_id)
                                .where(individual.c.ref == parts[1])).mappings().first()
             if row is None:
@@ -205,14 +219,36 @@ def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) 
     return message(f":memo: Reason `{code}` recorded for {mrkdwn_escape(item.label)}.")
 
 
+def _scr_action_area(ctx: Context, key: str) -> str | None:
+    """The area of the SCR behind `scr:<action id>` (None: national)."""
+    parts = key_parts(key)
+    if len(parts) != 2 or not parts[1].isdigit() or len(parts[1]) > 18:
+        raise ActionError("That escalation no longer matches a record.")
+    t = SQLModel.metadata.tables
+    scr, rec, action = t["scr"], t["scr_recommendation"], t["scr_action"]
+    with ctx.engine.connect() as conn:
+        row = conn.execute(
+            select(scr.c.area).join(rec, rec.c.scr_id == scr.c.id)
+            .join(action, action.c.recommendation_id == rec.c.id)
+            .where(action.c.id == int(parts[1]))).first()
+    if row is None:
+        raise ActionError("That escalation no longer matches a record.")
+    return row[0]
+
+
 def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
     """A SOG chair acknowledges an escalation: it stops repeating at that stage."""
     key, _, stage = (value or "").rpartition("|")
-    if not key or not stage:
+    if not key or not stage or len(stage) > 32:
         raise ActionError("That escalation no longer matches a record.")
+    check_key(key)
     if "sog_chair" not in caller.roles:
         raise ActionError("Only a SOG chair can acknowledge an escalation.")
-    if not key.startswith("indicator:"):
+    if key.startswith("scr:"):
+        area = _scr_action_area(ctx, key)
+        if area is not None and not caller.covers_area(area):
+            raise ActionError("That escalation belongs to another area.")
+    elif not key.startswith("indicator:"):
         item = find_item(ctx, key)
         if not caller.covers_area(item.area):
             raise ActionError("That escalation belongs to another area.")

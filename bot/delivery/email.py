@@ -7,13 +7,17 @@ timeout, a refused connection, a 4xx reply: try again later).
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
 from bot.settings import Settings
+
+CERTIFICATE_HINT = ("the SMTP server's TLS certificate is not trusted ({detail}); set "
+                    "SMTP_CA_FILE to the CA bundle (PEM) that signed it")
 
 
 class DeliveryError(Exception):
@@ -24,12 +28,19 @@ class DeliveryError(Exception):
 
 def build_email(settings: Settings, to: str, subject: str, text: str, html: str,
                 headers: dict | None = None,
-                attachments: list[tuple[str, bytes, str]] = ()) -> EmailMessage:
+                attachments: list[tuple[str, bytes, str]] = (),
+                reply_to: str | None = None) -> EmailMessage:
+    """One message with the headers mail systems expect of an automated sender: Date,
+    Message-ID, Auto-Submitted (RFC 3834: no out-of-office replies to a bot) and Reply-To
+    (a person who can answer; the sender if there is none)."""
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = to
     msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["Reply-To"] = reply_to or settings.mail_from
     for name, value in (headers or {}).items():
         msg[name] = value
     msg.set_content(text)
@@ -46,14 +57,29 @@ class SendResult:
     error: DeliveryError | None = None
 
 
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _classify(exc: BaseException) -> DeliveryError:
+    cert = _certificate_error(exc)
+    if cert is not None or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        # Retrying cannot help until someone changes the configuration.
+        detail = getattr(cert, "verify_message", None) or "certificate verify failed"
+        return DeliveryError(CERTIFICATE_HINT.format(detail=detail), permanent=True)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         return DeliveryError(f"recipient refused ({codes})", permanent=all(c >= 500 for c in codes))
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return DeliveryError(f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return DeliveryError("SMTP authentication failed", permanent=True)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500)
     return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
 
 
@@ -82,6 +108,7 @@ async def send_batch(
     client = aiosmtplib.SMTP(
         hostname=settings.smtp_host, port=settings.smtp_port, timeout=settings.smtp_timeout,
         use_tls=settings.smtp_tls, start_tls=settings.smtp_starttls and not settings.smtp_tls,
+        cert_bundle=getattr(settings, "smtp_ca_file", "") or None,
     )
     try:
         await client.connect()

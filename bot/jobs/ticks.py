@@ -62,12 +62,14 @@ def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> p
             return planner._empty()
         records, c, snoozes, _ = _state(engine, today)
         problems = outbox.unreported_failures(engine)
+        told = outbox.recent_item_keys(engine, "delivery_problem",
+                                       now - planner.DELIVERY_PROBLEM_QUIET)
         case_audits, meeting_audits = oversight.audits_frames(engine)
         scr = oversight.scr_actions(engine, today)
         return pd.concat([
             planner.plan_chair_digests(c, records.people, rules, snoozes),
             planner.plan_agency_chasers(c, records.people, records.agencies, rules),
-            planner.plan_delivery_problems(problems, records.people, today),
+            planner.plan_delivery_problems(problems, records.people, today, told),
             planner.plan_audit_reminders(today, case_audits, meeting_audits, records.people,
                                          known_areas(engine)),
             planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules)
@@ -79,7 +81,7 @@ def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> p
         return pd.concat([
             planner.plan_escalations(c, records.people, rules, acks),
             planner.plan_below_target(c, records.people),
-            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules)
+            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules, acks)
             .query("rule == 'escalation'"),
         ], ignore_index=True)
     if job == "weekly-summary":
@@ -102,6 +104,10 @@ def run_planning_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRul
         return result
     result.inserted = outbox.plan(engine, notes, now, rules, local_holidays(engine))
     if job == "digest":
-        problems = notes[notes["rule"] == "delivery_problem"]
-        outbox.mark_reported(engine, [int(k.split(":")[1]) for k in problems["item_key"]])
+        # Every failure now told (today, or within the quiet period before) is reported.
+        told = outbox.recent_item_keys(engine, "delivery_problem", now - planner.DELIVERY_PROBLEM_QUIET)
+        failures = outbox.unreported_failures(engine)
+        outbox.mark_reported(engine, [
+            int(f.id) for f in failures.itertuples(index=False)
+            if planner.delivery_problem_key(f.recipient_id, f.channel, f.last_error) in told])
     return result

@@ -32,6 +32,11 @@ class Settings:
     smtp_timeout: float = 30.0
     mail_from: str = "mappa-bot@localhost"
     timezone: str = "Europe/London"
+    log_format: str = "text"            # MAPPA_LOG_FORMAT: text | json
+    http_port: int | None = None        # MAPPA_HTTP_PORT: /healthz, /readyz, /metrics in Socket Mode
+    max_body_bytes: int = 1_000_000     # MAPPA_MAX_BODY_BYTES: larger requests get 413 unread
+    commands_per_user: int = 1          # MAPPA_COMMANDS_PER_USER: in flight at once, per person
+    max_queued_commands: int = 20       # MAPPA_MAX_QUEUED_COMMANDS: beyond this, "busy, try again"
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(database_url={_hide(self.database_url)!r}, slack_api_url={self.slack_api_url!r}, smtp_host={self.smtp_host!r})"
@@ -89,6 +94,19 @@ def load_settings(mode: str = "cli", env_file: str | Path | None = None) -> Sett
     except ValueError:
         raise SettingsError(f"SMTP_TIMEOUT must be a number of seconds, not {timeout_text!r}") from None
 
+    def number(name: str, default: int, low: int = 1) -> int:
+        value = get(name, str(default))
+        if not value.isdigit() or int(value) < low:
+            raise SettingsError(f"{name} must be a whole number of at least {low}, not {value!r}")
+        return int(value)
+
+    log_format = get("MAPPA_LOG_FORMAT", "text").lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"MAPPA_LOG_FORMAT must be text or json, not {log_format!r}")
+    http_port = get("MAPPA_HTTP_PORT")
+    if http_port and not (http_port.isdigit() and 0 < int(http_port) < 65536):
+        raise SettingsError(f"MAPPA_HTTP_PORT must be a port number, not {http_port!r}")
+
     bot_token = signing = app_token = ""
     if mode in ("http", "socket"):
         bot_token = required("SLACK_BOT_TOKEN", "xoxb-")
@@ -110,4 +128,9 @@ def load_settings(mode: str = "cli", env_file: str | Path | None = None) -> Sett
         smtp_tls=_bool("SMTP_TLS", get("SMTP_TLS", "no")),
         smtp_timeout=timeout,
         mail_from=get("MAIL_FROM", "mappa-bot@localhost"),
+        log_format=log_format,
+        http_port=int(http_port) if http_port else None,
+        max_body_bytes=number("MAPPA_MAX_BODY_BYTES", 1_000_000, 1024),
+        commands_per_user=number("MAPPA_COMMANDS_PER_USER", 1),
+        max_queued_commands=number("MAPPA_MAX_QUEUED_COMMANDS", 20),
     )

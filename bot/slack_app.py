@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.commands import actions, handlers
 from bot.commands.access import Caller, find_caller, write_audit
 from bot.commands.parser import ParseError, parse
@@ -33,6 +35,11 @@ LONDON = ZoneInfo("Europe/London")
 
 def london_today() -> dt.date:
     return dt.datetime.now(LONDON).date()
+
+
+STILL_WORKING = ("Still working on your last request: its answer will come here in a moment. "
+                 "Please send the next one after it.")
+BUSY = "mappa-bot is busy with other people's requests: please try again in a minute."
 
 
 def _error_reply(error_id: str) -> handlers.Reply:
@@ -51,6 +58,11 @@ class MappaSlack:
         self.cache = handlers.DeadlineCache()
         self.pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                                        thread_name_prefix="mappa-work")
+        # Quick database work (who is asking, audit rows, buttons, help) has its own threads,
+        # so that it never waits behind a long computation.
+        self.quick = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mappa-quick")
+        self.in_flight: dict[str, int] = {}  # user id -> commands being worked on
+        self.queued = 0                      # commands waiting for or in the work pool
 
     async def work(self, func, *args):
         """Run blocking work (pandas, the database) off the event loop.
@@ -61,17 +73,21 @@ class MappaSlack:
         return await asyncio.get_running_loop().run_in_executor(
             self.pool, functools.partial(func, *args))
 
+    async def quick_work(self, func, *args):
+        return await asyncio.get_running_loop().run_in_executor(
+            self.quick, functools.partial(func, *args))
+
     def context(self) -> handlers.Context:
         return handlers.Context(self.engine, self.today(), self.cache)
 
     async def audit(self, user_id, caller, action, detail, outcome) -> None:
         try:
-            await self.work(write_audit, self.engine, user_id, caller, action, detail, outcome)
+            await self.quick_work(write_audit, self.engine, user_id, caller, action, detail, outcome)
         except Exception:  # the answer matters more than its audit row; the log keeps it
             log.exception("audit write failed for %s %s", action, outcome)
 
     async def caller(self, user_id: str) -> Caller | None:
-        return await self.work(find_caller, self.engine, user_id)
+        return await self.quick_work(find_caller, self.engine, user_id)
 
     # ------------------------------------------------------------------ commands
 
@@ -80,6 +96,7 @@ class MappaSlack:
         text = body.get("text", "") or ""
         action = "command"
         caller = None
+        started = time.monotonic()
         try:
             caller = await self.caller(user_id)
             if caller is None:
@@ -94,12 +111,31 @@ class MappaSlack:
                 await self.audit(user_id, caller, action, text[:200], "invalid")
                 return
             action = f"command:{cmd.name}"
-            if cmd.name == "escalate":
+            outcome = "ok"
+            if cmd.name == "help":
+                reply = handlers.help_reply()
+            elif cmd.name == "escalate":  # urgent: never behind anyone's status request
                 reply = await self.escalate(caller, cmd.text, body, client)
+            elif self.in_flight.get(user_id, 0) >= self.settings.commands_per_user:
+                reply, outcome = handlers.message(STILL_WORKING), "refused:in-flight"
+                metrics.COMMANDS_REFUSED.labels("in-flight").inc()
+            elif self.queued >= self.settings.max_queued_commands:
+                reply, outcome = handlers.message(BUSY), "refused:busy"
+                metrics.COMMANDS_REFUSED.labels("busy").inc()
             else:
-                reply = await self.work(self._run, caller, cmd)
+                self.in_flight[user_id] = self.in_flight.get(user_id, 0) + 1
+                self.queued += 1
+                try:
+                    reply = await self.work(self._run, caller, cmd)
+                finally:
+                    self.queued -= 1
+                    if self.in_flight[user_id] <= 1:
+                        del self.in_flight[user_id]
+                    else:
+                        self.in_flight[user_id] -= 1
             await self._respond(respond, reply)
-            await self.audit(user_id, caller, action, _audit_detail(cmd, text), "ok")
+            metrics.COMMAND_SECONDS.labels(cmd.name).observe(time.monotonic() - started)
+            await self.audit(user_id, caller, action, _audit_detail(cmd, text), outcome)
         except Exception:
             error_id = uuid.uuid4().hex[:10]
             log.exception("error %s in %s from %s", error_id, action, user_id)
@@ -133,7 +169,7 @@ class MappaSlack:
     async def escalate(self, caller: Caller, text: str, body: dict, client) -> handlers.Reply:
         now = dt.datetime.now(LONDON)
         request_key = body.get("trigger_id") or f"{body.get('user_id')}:{now:%Y-%m-%dT%H:%M}"
-        esc = await self.work(
+        esc = await self.quick_work(
             handlers.raise_urgent_issue, self.context(), caller, text, request_key,
             now.astimezone(dt.UTC),
         )
@@ -202,7 +238,7 @@ class MappaSlack:
                 await self.audit(user_id, None, f"action:{kind}", key, "denied:unknown-user")
                 return
             if kind == "record_reason":
-                item = await self.work(actions.find_item, self.context(), key)
+                item = await self.quick_work(actions.find_item, self.context(), key)
                 actions.check_may_act(caller, item)
                 view = render_json("slack/reason_modal.json.j2", item_key=key,
                                    item_label=item.label, reasons=actions.REASON_LABELS)
@@ -211,15 +247,15 @@ class MappaSlack:
                 return
             ctx = self.context()
             if kind == "minutes_issued":
-                reply = await self.work(actions.minutes_issued, ctx, caller, key)
+                reply = await self.quick_work(actions.minutes_issued, ctx, caller, key)
             elif kind == "rmp_ratified":
-                reply = await self.work(actions.rmp_ratified, ctx, caller, key)
+                reply = await self.quick_work(actions.rmp_ratified, ctx, caller, key)
             elif kind == "contribution_received":
-                reply = await self.work(actions.contribution_received, ctx, caller, key)
+                reply = await self.quick_work(actions.contribution_received, ctx, caller, key)
             elif kind == "ack_escalation":
-                reply = await self.work(actions.acknowledge, ctx, caller, key)
+                reply = await self.quick_work(actions.acknowledge, ctx, caller, key)
             else:  # snooze_1wd, snooze_3wd, snooze_until
-                reply = await self.work(actions.snooze, ctx, caller, key, kind,
+                reply = await self.quick_work(actions.snooze, ctx, caller, key, kind,
                                                 act.get("selected_date"))
             await MappaSlack._respond(respond, reply)
             await self.audit(user_id, caller, f"action:{kind}", key, "ok")
@@ -244,7 +280,7 @@ class MappaSlack:
             await self.audit(user_id, None, "view:record_reason", key, "denied:unknown-user")
             return {"response_action": "errors", "errors": {"reason": "You are not authorised."}}
         try:
-            reply = await self.work(actions.record_reason, self.context(), caller, key,
+            reply = await self.quick_work(actions.record_reason, self.context(), caller, key,
                                             code.get("value", ""), text)
         except actions.ActionError as exc:
             await self.audit(user_id, caller, "view:record_reason", key, "refused")

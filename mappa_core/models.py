@@ -247,3 +247,12 @@ class ScrUpdate(SQLModel, table=True):
     at: dt.datetime
     person_id: str | None = Field(default=None, max_length=64)
     text: str = Field(max_length=2000)
+
+
+class ChangeStamp(SQLModel, table=True):
+    """One row whose version goes up in the same transaction as every import and every
+    button that changes a record: replicas compare it before answering from their caches."""
+
+    __tablename__ = "change_stamp"
+    id: int = Field(primary_key=True)
+    version: int = 0

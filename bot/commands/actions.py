@@ -13,6 +13,7 @@ from bot.commands.access import Caller
 from bot.commands.handlers import Context, Reply, message
 from bot.templates import mrkdwn_escape
 from mappa_core.calendar import calendar_for
+from mappa_core.db import bump_change_stamp
 from mappa_core.schema import REASON_CODES
 
 REASON_LABELS = [(code, code.replace("_", " ").capitalize()) for code in REASON_CODES]
@@ -99,6 +100,7 @@ def _set_meeting_date(ctx: Context, item: Item, column: str, what: str) -> Reply
                            f"recorded on {current.isoformat()}; nothing changed.")
         conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
                      .values({column: ctx.today}))
+        bump_change_stamp(conn)
     ctx.cache.clear()
     return message(f":white_check_mark: {what} for meeting `{mrkdwn_escape(item.meeting_id)}` "
                    f"recorded on {ctx.today.isoformat()}.")
@@ -128,6 +130,7 @@ def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
             return message(f"The written contribution from {mrkdwn_escape(item.agency)} was "
                            "already recorded; nothing changed.")
         conn.execute(inv.update().where(where).values(written_contribution=True))
+        bump_change_stamp(conn)
     ctx.cache.clear()
     return message(f":white_check_mark: Written contribution from {mrkdwn_escape(item.agency)} "
                    f"for meeting `{mrkdwn_escape(item.meeting_id)}` recorded.")
@@ -160,6 +163,7 @@ def snooze(ctx: Context, caller: Caller, key: str, choice: str, picked: str | No
                                                until=until, created_at=now))
         else:
             conn.execute(table.update().where(where).values(until=until, created_at=now))
+        bump_change_stamp(conn)
     return message(f":zzz: Snoozed {mrkdwn_escape(item.label)} until {until.isoformat()}. "
                    "Escalations to the SOG chair are not silenced by a snooze.")
 
@@ -188,6 +192,7 @@ def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) 
             meeting = t["meeting"]
             conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
                          .values(reason=code))
+        bump_change_stamp(conn)
     ctx.cache.clear()
     return message(f":memo: Reason `{code}` recorded for {mrkdwn_escape(item.label)}.")
 
@@ -210,5 +215,6 @@ def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
             conn.execute(table.insert().values(item_key=key, stage=stage,
                                                person_id=caller.person_id,
                                                at=dt.datetime.now(dt.UTC)))
+        bump_change_stamp(conn)
     return message(f":ok_hand: Acknowledged: {mrkdwn_escape(key)} ({mrkdwn_escape(stage)}). "
                    "It will not be repeated at this stage.")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.delivery.attachments import attachments_for
 from bot.delivery.email import DeliveryError, build_email, send_batch
 from bot.delivery.render import Rendered, render_group
@@ -120,6 +121,7 @@ async def deliver_pending(
                 log.exception("could not render %s", first["group_key"])
                 outbox.mark_failed(engine, rows, now, f"render: {exc}", permanent=True)
                 report.failed += len(rows)
+                metrics.DELIVERIES.labels(first["channel"], "failed").inc()
                 continue
             if first["channel"] == "slack":
                 try:
@@ -131,9 +133,11 @@ async def deliver_pending(
                         report.failed += len(rows)
                     else:
                         report.retrying += len(rows)
+                    metrics.DELIVERIES.labels("slack", "failed" if exc.permanent else "retry").inc()
                     continue
                 await asyncio.to_thread(outbox.mark_sent, engine, [r["id"] for r in rows], now)
                 report.add("slack", first["recipient_id"], len(rows))
+                metrics.DELIVERIES.labels("slack", "sent").inc()
             elif first["channel"] == "email":
                 # The group key travels in a header so that a message can be traced to
                 # its outbox rows (and duplicates counted).
@@ -145,12 +149,14 @@ async def deliver_pending(
                 outbox.mark_failed(engine, rows, now, "no Slack user id or email address",
                                    permanent=True)
                 report.failed += len(rows)
+                metrics.DELIVERIES.labels(first["channel"], "failed").inc()
         if emails:
             async def on_result(i: int, result, batch=emails) -> None:
                 rows = batch[i][0]
                 if result.error is None:
                     await asyncio.to_thread(outbox.mark_sent, engine, [r["id"] for r in rows], now)
                     report.add("email", rows[0]["recipient_id"], len(rows))
+                    metrics.DELIVERIES.labels("email", "sent").inc()
                     return
                 await asyncio.to_thread(outbox.mark_failed, engine, rows, now,
                                         str(result.error), result.error.permanent)
@@ -158,6 +164,7 @@ async def deliver_pending(
                     report.failed += len(rows)
                 else:
                     report.retrying += len(rows)
+                metrics.DELIVERIES.labels("email", "failed" if result.error.permanent else "retry").inc()
 
             await send_batch(settings, [m for _, m in emails], on_result)
     return report

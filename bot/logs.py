@@ -46,6 +46,7 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO, stream=None)
         lg = logging.getLogger(name)
         for old in list(lg.handlers):
             lg.removeHandler(old)
+        lg.setLevel(logging.NOTSET)  # the root's level decides
         lg.propagate = True
     # APScheduler says "Running job ..." and "executed successfully" for every run; our
     # own line per run carries the counts.

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import sys
 import time
 import urllib.parse
 
@@ -158,6 +160,8 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
     verifier = SignatureVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
     limit = settings.max_body_bytes
     state = OpsState(expect_scheduler=scheduler_rules is not None)
+    bot = app.mappa
+    background: set = set()
 
     async def events(request: Request):
         try:
@@ -171,6 +175,19 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
             metrics.HTTP_REFUSED.labels(str(exc.status)).inc()
             return PlainTextResponse(exc.reason, status_code=exc.status,
                                      headers={"Connection": "close"} if exc.status == 413 else None)
+
+        # A person who already has a command being worked on, or anyone while the work
+        # queue is full, is answered at once in the acknowledgement itself: a flood costs
+        # almost nothing and never reaches the handlers.
+        early = bot.refuse_early(body)
+        if early:
+            user, answer, outcome = early
+            metrics.COMMANDS_REFUSED.labels(outcome.split(":")[1]).inc()
+            task = asyncio.create_task(bot.audit(user, None, "command", "(refused at once)",
+                                                 outcome))
+            background.add(task)
+            task.add_done_callback(background.discard)
+            return JSONResponse({"response_type": "ephemeral", "text": answer})
 
         async def replay():
             return {"type": "http.request", "body": body, "more_body": False}
@@ -210,6 +227,9 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
     from bot.logs import configure_logging
 
     configure_logging(settings.log_format)
+    # The event loop (acknowledgements, help) shares the GIL with the threads computing
+    # answers; a shorter switch interval hands it back within a millisecond, not five.
+    sys.setswitchinterval(float(os.environ.get("MAPPA_SWITCH", "0.001")))
     engine = db.make_engine(settings.database_url)
     db.ensure_schema(engine)
     if socket_mode:

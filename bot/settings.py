@@ -36,7 +36,9 @@ class Settings:
     http_port: int | None = None        # MAPPA_HTTP_PORT: /healthz, /readyz, /metrics in Socket Mode
     max_body_bytes: int = 1_000_000     # MAPPA_MAX_BODY_BYTES: larger requests get 413 unread
     commands_per_user: int = 1          # MAPPA_COMMANDS_PER_USER: in flight at once, per person
-    max_queued_commands: int = 20       # MAPPA_MAX_QUEUED_COMMANDS: beyond this, "busy, try again"
+    max_queued_commands: int = 8        # MAPPA_MAX_QUEUED_COMMANDS: beyond this, "busy, try again"
+    max_wait_seconds: float = 5.0       # MAPPA_MAX_WAIT_SECONDS: a command waiting longer is "busy"
+    work_processes: int = 0             # MAPPA_WORK_PROCESSES: answers computed in N processes
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(database_url={_hide(self.database_url)!r}, slack_api_url={self.slack_api_url!r}, smtp_host={self.smtp_host!r})"
@@ -132,5 +134,7 @@ def load_settings(mode: str = "cli", env_file: str | Path | None = None) -> Sett
         http_port=int(http_port) if http_port else None,
         max_body_bytes=number("MAPPA_MAX_BODY_BYTES", 1_000_000, 1024),
         commands_per_user=number("MAPPA_COMMANDS_PER_USER", 1),
-        max_queued_commands=number("MAPPA_MAX_QUEUED_COMMANDS", 20),
+        max_queued_commands=number("MAPPA_MAX_QUEUED_COMMANDS", 8),
+        max_wait_seconds=number("MAPPA_MAX_WAIT_SECONDS", 5),
+        work_processes=number("MAPPA_WORK_PROCESSES", 2, low=0),
     )

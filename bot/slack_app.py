@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import time
+import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.commands import actions, handlers
+from bot.commands import actions, handlers, workers
 from bot.commands.access import Caller, find_caller, write_audit
 from bot.commands.parser import ParseError, parse
 from bot.delivery.email import build_email, send_batch
@@ -63,6 +64,17 @@ class MappaSlack:
         self.quick = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mappa-quick")
         self.in_flight: dict[str, int] = {}  # user id -> commands being worked on
         self.queued = 0                      # commands waiting for or in the work pool
+        self.processes = None
+        if settings.work_processes:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.processes = ProcessPoolExecutor(
+                settings.work_processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=workers.init, initargs=(
+                    engine.url.render_as_string(hide_password=False), settings.log_format))
+            for _ in range(settings.work_processes):  # start them now, not on the first command
+                self.processes.submit(workers.ready)
 
     async def work(self, func, *args):
         """Run blocking work (pandas, the database) off the event loop.
@@ -76,6 +88,27 @@ class MappaSlack:
     async def quick_work(self, func, *args):
         return await asyncio.get_running_loop().run_in_executor(
             self.quick, functools.partial(func, *args))
+
+    def refuse_early(self, body: bytes) -> tuple[str, str, str] | None:
+        """For a slash command that would only be told to wait (its sender already has a
+        command in flight, or the work queue is full): (user id, answer, audit outcome),
+        so that the edge answers in the acknowledgement itself and a flood costs almost
+        nothing. None for anything else, and never for `help` or `escalate`."""
+        full = self.queued >= self.settings.max_queued_commands
+        if not (self.in_flight or full) or b"command=" not in body:
+            return None
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        if not form.get("command"):
+            return None
+        user = (form.get("user_id") or [""])[0]
+        words = (form.get("text") or [""])[0].split()
+        if not words or words[0].lower() in ("help", "escalate"):
+            return None
+        if self.in_flight.get(user, 0) >= self.settings.commands_per_user:
+            return user, STILL_WORKING, "refused:in-flight"
+        if full:
+            return user, BUSY, "refused:busy"
+        return None
 
     def context(self) -> handlers.Context:
         return handlers.Context(self.engine, self.today(), self.cache)
@@ -126,7 +159,10 @@ class MappaSlack:
                 self.in_flight[user_id] = self.in_flight.get(user_id, 0) + 1
                 self.queued += 1
                 try:
-                    reply = await self.work(self._run, caller, cmd)
+                    reply = await self.compute(caller, cmd)
+                    if reply is None:  # waited too long for a worker: say so rather than be late
+                        reply, outcome = handlers.message(BUSY), "refused:busy"
+                        metrics.COMMANDS_REFUSED.labels("waited").inc()
                 finally:
                     self.queued -= 1
                     if self.in_flight[user_id] <= 1:
@@ -144,21 +180,19 @@ class MappaSlack:
             finally:
                 await self.audit(user_id, caller, action, text[:200], f"error:{error_id}")
 
-    def _run(self, caller: Caller, cmd) -> handlers.Reply:
-        ctx = self.context()
-        if cmd.name == "help":
-            return handlers.help_reply()
-        if cmd.name == "status":
-            return handlers.status_reply(ctx, caller, cmd)
-        if cmd.name in ("due", "overdue"):
-            return handlers.due_reply(ctx, caller, cmd)
-        if cmd.name == "case":
-            return handlers.case_reply(ctx, caller, cmd)
-        if cmd.name == "compare":
-            return handlers.compare_reply(ctx, caller, cmd)
-        if cmd.name == "scr":
-            return handlers.scr_reply(ctx, caller, cmd)
-        raise AssertionError(f"no handler for {cmd.name}")
+    def _run_unless_stale(self, caller: Caller, cmd, queued_at: float) -> handlers.Reply | None:
+        if time.monotonic() - queued_at > self.settings.max_wait_seconds:
+            return None
+        return handlers.answer(self.context(), caller, cmd)
+
+    async def compute(self, caller: Caller, cmd) -> handlers.Reply | None:
+        """The answer to a command, in a worker process when there are some; None when it
+        waited longer than MAPPA_MAX_WAIT_SECONDS for a worker."""
+        queued_at = time.monotonic()
+        if self.processes is None:
+            return await self.work(self._run_unless_stale, caller, cmd, queued_at)
+        return await asyncio.wrap_future(self.processes.submit(
+            workers.run, caller, cmd, self.today(), queued_at, self.settings.max_wait_seconds))
 
     @staticmethod
     async def _respond(respond, reply: handlers.Reply) -> None:

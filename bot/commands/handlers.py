@@ -165,6 +165,23 @@ class DeadlineCache:
             self._answers.clear()
 
 
+def answer(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    """The reply to a parsed command (all but `escalate`, which sends as well)."""
+    if cmd.name == "help":
+        return help_reply()
+    if cmd.name == "status":
+        return status_reply(ctx, caller, cmd)
+    if cmd.name in ("due", "overdue"):
+        return due_reply(ctx, caller, cmd)
+    if cmd.name == "case":
+        return case_reply(ctx, caller, cmd)
+    if cmd.name == "compare":
+        return compare_reply(ctx, caller, cmd)
+    if cmd.name == "scr":
+        return scr_reply(ctx, caller, cmd)
+    raise AssertionError(f"no handler for {cmd.name}")
+
+
 @dataclass
 class Context:
     engine: Engine

@@ -161,7 +161,6 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
     limit = settings.max_body_bytes
     state = OpsState(expect_scheduler=scheduler_rules is not None)
     bot = app.mappa
-    background: set = set()
 
     async def events(request: Request):
         try:
@@ -183,10 +182,7 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
         if early:
             user, answer, outcome = early
             metrics.COMMANDS_REFUSED.labels(outcome.split(":")[1]).inc()
-            task = asyncio.create_task(bot.audit(user, None, "command", "(refused at once)",
-                                                 outcome))
-            background.add(task)
-            task.add_done_callback(background.discard)
+            await bot.audit(user, None, "command", "(refused at once)", outcome)
             return JSONResponse({"response_type": "ephemeral", "text": answer})
 
         async def replay():

@@ -37,7 +37,7 @@ class Settings:
     max_body_bytes: int = 1_000_000     # MAPPA_MAX_BODY_BYTES: larger requests get 413 unread
     commands_per_user: int = 1          # MAPPA_COMMANDS_PER_USER: in flight at once, per person
     max_queued_commands: int = 8        # MAPPA_MAX_QUEUED_COMMANDS: beyond this, "busy, try again"
-    max_wait_seconds: float = 5.0       # MAPPA_MAX_WAIT_SECONDS: a command waiting longer is "busy"
+    max_wait_seconds: float = 3.0       # MAPPA_MAX_WAIT_SECONDS: a command waiting longer is "busy"
     work_processes: int = 0             # MAPPA_WORK_PROCESSES: answers computed in N processes
 
     def __repr__(self) -> str:  # never print secrets
@@ -135,6 +135,6 @@ def load_settings(mode: str = "cli", env_file: str | Path | None = None) -> Sett
         max_body_bytes=number("MAPPA_MAX_BODY_BYTES", 1_000_000, 1024),
         commands_per_user=number("MAPPA_COMMANDS_PER_USER", 1),
         max_queued_commands=number("MAPPA_MAX_QUEUED_COMMANDS", 8),
-        max_wait_seconds=number("MAPPA_MAX_WAIT_SECONDS", 5),
+        max_wait_seconds=number("MAPPA_MAX_WAIT_SECONDS", 3),
         work_processes=number("MAPPA_WORK_PROCESSES", 2, low=0),
     )

@@ -24,6 +24,8 @@ def init(url: str, log_format: str) -> None:
     from mappa_core import db
 
     configure_logging(log_format)
+    # Below the bot's own process in the CPU's queue: acknowledgements and `help` first.
+    os.nice(10)
     _engine = db.make_engine(url)
     _cache = DeadlineCache()
 

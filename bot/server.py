@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 import time
 import urllib.parse
@@ -225,7 +224,7 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
     configure_logging(settings.log_format)
     # The event loop (acknowledgements, help) shares the GIL with the threads computing
     # answers; a shorter switch interval hands it back within a millisecond, not five.
-    sys.setswitchinterval(float(os.environ.get("MAPPA_SWITCH", "0.001")))
+    sys.setswitchinterval(0.001)
     engine = db.make_engine(settings.database_url)
     db.ensure_schema(engine)
     if socket_mode:

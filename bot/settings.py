@@ -38,6 +38,7 @@ class Settings:
     commands_per_user: int = 1          # MAPPA_COMMANDS_PER_USER: in flight at once, per person
     max_queued_commands: int = 8        # MAPPA_MAX_QUEUED_COMMANDS: beyond this, "busy, try again"
     max_wait_seconds: float = 3.0       # MAPPA_MAX_WAIT_SECONDS: a command waiting longer is "busy"
+    answer_seconds: float = 8.0         # MAPPA_ANSWER_SECONDS: past this, "taking longer, ask again"
     work_processes: int = 0             # MAPPA_WORK_PROCESSES: answers computed in N processes
 
     def __repr__(self) -> str:  # never print secrets
@@ -136,5 +137,6 @@ def load_settings(mode: str = "cli", env_file: str | Path | None = None) -> Sett
         commands_per_user=number("MAPPA_COMMANDS_PER_USER", 1),
         max_queued_commands=number("MAPPA_MAX_QUEUED_COMMANDS", 8),
         max_wait_seconds=number("MAPPA_MAX_WAIT_SECONDS", 3),
+        answer_seconds=number("MAPPA_ANSWER_SECONDS", 8),
         work_processes=number("MAPPA_WORK_PROCESSES", 2, low=0),
     )

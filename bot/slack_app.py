@@ -41,6 +41,8 @@ def london_today() -> dt.date:
 STILL_WORKING = ("Still working on your last request: its answer will come here in a moment. "
                  "Please send the next one after it.")
 BUSY = "mappa-bot is busy with other people's requests: please try again in a minute."
+SLOW = ("This is taking longer than usual: please ask again in a minute, when the answer "
+        "will be ready.")
 
 
 def _error_reply(error_id: str) -> handlers.Reply:
@@ -170,17 +172,20 @@ class MappaSlack:
             else:
                 self.in_flight[user_id] = self.in_flight.get(user_id, 0) + 1
                 self.queued += 1
+                work = asyncio.ensure_future(self.compute(caller, cmd))
+                # The person and the queue are free again when the work ends, even if they
+                # were told before then that it is taking longer.
+                work.add_done_callback(lambda f, u=user_id: self._release(u, f))
+                budget = self.settings.answer_seconds - (time.monotonic() - started)
                 try:
-                    reply = await self.compute(caller, cmd)
+                    reply = await asyncio.wait_for(asyncio.shield(work), max(0.1, budget))
+                except TimeoutError:
+                    reply, outcome = handlers.message(SLOW), "late"
+                    metrics.COMMANDS_REFUSED.labels("late").inc()
+                else:
                     if reply is None:  # waited too long for a worker: say so rather than be late
                         reply, outcome = handlers.message(BUSY), "refused:busy"
                         metrics.COMMANDS_REFUSED.labels("waited").inc()
-                finally:
-                    self.queued -= 1
-                    if self.in_flight[user_id] <= 1:
-                        del self.in_flight[user_id]
-                    else:
-                        self.in_flight[user_id] -= 1
             await self._respond(respond, reply)
             metrics.COMMAND_SECONDS.labels(cmd.name).observe(time.monotonic() - started)
             await self.audit(user_id, caller, action, _audit_detail(cmd, text), outcome)
@@ -196,6 +201,15 @@ class MappaSlack:
         if time.monotonic() - queued_at > self.settings.max_wait_seconds:
             return None
         return handlers.answer(self.context(), caller, cmd)
+
+    def _release(self, user_id: str, work: asyncio.Future) -> None:
+        if not work.cancelled():
+            work.exception()  # retrieved: the answer given (or the error logged) covers it
+        self.queued -= 1
+        if self.in_flight.get(user_id, 0) <= 1:
+            self.in_flight.pop(user_id, None)
+        else:
+            self.in_flight[user_id] -= 1
 
     async def compute(self, caller: Caller, cmd) -> handlers.Reply | None:
         """The answer to a command, in a worker process when there are some; None when it

@@ -214,6 +214,33 @@ def test_one_person_cannot_starve_the_others(postgres_url, tmp_path):
         engine.dispose()
 
 
+def test_an_answer_that_takes_too_long_is_promised_in_time(postgres_url):
+    """Past MAPPA_ANSWER_SECONDS the person is told to ask again; the work goes on, holds
+    the person's slot until it ends, and fills the cache so that asking again is quick."""
+    engine = db.make_engine(postgres_url)
+    db.ensure_schema(engine)
+    assert import_directory(engine, GRAMPIAN).ok
+    stand_in = SlackStandIn()
+    bot = Replica(engine, stand_in, answer_seconds=1)
+    try:
+        with meetings_locked(postgres_url):
+            t = time.monotonic()
+            first = bot.answer(bot.send(COORD, "status 2025-26"))
+            assert "taking longer than usual" in text_of(first)
+            assert time.monotonic() - t < 5
+            assert "Still working" in text_of(bot.command(COORD, "status 2025-26"))
+        deadline = time.monotonic() + 10
+        while bot.bot.in_flight:  # the work ends once the lock is gone
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert bot.bot.queued == 0
+        assert "MAPPA indicators for" in text_of(bot.command(COORD, "status 2025-26"))
+    finally:
+        bot.close()
+        stand_in.close()
+        engine.dispose()
+
+
 # --------------------------------------------------------------------------- HTTP edge
 
 

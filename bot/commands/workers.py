@@ -25,7 +25,7 @@ def init(url: str, log_format: str) -> None:
 
     configure_logging(log_format)
     # Below the bot's own process in the CPU's queue: acknowledgements and `help` first.
-    os.nice(10)
+    os.nice(5)
     _engine = db.make_engine(url)
     _cache = DeadlineCache()
 

@@ -154,6 +154,7 @@ def run_load(server_url: str, stand_in, users: list[str], clients: int, seconds:
     for said in [c["body"].get("text", "") for c in answers.values()] + [s for _, s in in_ack]:
         kind = ("still working" if said.startswith("Still working") else
                 "busy" if said.startswith("mappa-bot is busy") else
+                "late" if said.startswith("This is taking longer") else
                 "error" if said.startswith("Sorry, something went wrong") else "answered")
         kinds[kind] = kinds.get(kind, 0) + 1
     acks_sorted = sorted(acks)

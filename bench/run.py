@@ -546,7 +546,7 @@ def write_load(results: list[dict], env: dict, path: Path) -> None:
         f"{LIMITS['idle_help_s']:.0f} s.",
         "",
         "| size | db | commit, date | s | requests | ack p50 / p95 / max s | answer p50 / p95 / "
-        "max s | answered, still working, busy | idle help p50 / max s | RSS max MB | "
+        "max s | answered, still working, busy, late | idle help p50 / max s | RSS max MB | "
         "load avg | passed |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -557,7 +557,7 @@ def write_load(results: list[dict], env: dict, path: Path) -> None:
             f"{r['seconds']:.0f} | {r['requests']:,} | {r['ack_p50']:.2f} / {r['ack_p95']:.2f} / "
             f"{r['ack_max']:.2f} | {r['answer_p50']:.2f} / {r['answer_p95']:.2f} / "
             f"{r['answer_max']:.2f} | {k.get('answered', 0)}, {k.get('still working', 0)}, "
-            f"{k.get('busy', 0)} | {r['idle_help_p50']:.2f} / {r['idle_help_max']:.2f} | "
+            f"{k.get('busy', 0)}, {k.get('late', 0)} | {r['idle_help_p50']:.2f} / {r['idle_help_max']:.2f} | "
             f"{r['rss_max_mb']:.0f} | {r.get('load_average', float('nan')):.1f} | "
             f"{'yes' if r['passed'] else 'NO'} |")
     path.write_text("\n".join(lines) + "\n")

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DB := sqlite:///demo/mappa.db
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-load lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,9 @@ lint: $(BIN)/.installed
 clean:
 	rm -rf $(VENV) demo *.egg-info
 
+# BENCH_ARGS=--load: a minute of 50 people's mixed commands on each database (bench/LOAD.md).
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-load: $(BIN)/.installed
+	$(BIN)/python bench/run.py --load --sizes 7000 --dbs sqlite,postgres $(BENCH_ARGS)

@@ -1,6 +1,7 @@
 """Benchmark mappa-bot at regional, national and ten-times-national scale.
 
     python bench/run.py [--sizes 7000,100000,1000000] [--dbs sqlite,postgres] [--runs 5]
+    python bench/run.py --load [--sizes 7000] [--dbs sqlite,postgres] [--seconds 60]
 
 Synthetic data comes from `mappa demo-data` (five years of history). For each size and
 database it measures the import, `status all` in-process and as a whole command, the Slack
@@ -10,6 +11,10 @@ a hand-written SQL baseline for `l2-reviews`.
 Each timing runs in a fresh subprocess so that its peak memory (max RSS) is its own.
 Times are the median of --runs runs after a warm-up, with min and max. Results go to
 bench/RESULTS.md (and bench/results.json).
+
+`--load` measures instead the minute of load of bench/load.py (50 people sending a mix of
+commands to `mappa serve`, an idle person's `help`, the server's memory) for each size and
+database; its figures go to bench/LOAD.md (and bench/load_results.json).
 """
 
 from __future__ import annotations
@@ -487,6 +492,77 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def measure_load(args, env: dict) -> int:
+    """bench/load.py for each size and database, each in its own process; the figures go
+    to bench/LOAD.md and bench/load_results.json."""
+    sys.path.insert(0, str(ROOT))
+    json_path = ROOT / "bench" / "load_results.json"
+    results = json.loads(json_path.read_text()) if json_path.exists() and not args.fresh else []
+    ok = True
+    for size in (int(s) for s in args.sizes.split(",")):
+        for kind in args.dbs.split(","):
+            print(f"[{size} {kind}] load: {args.clients} clients for {args.seconds:.0f} s ...",
+                  flush=True)
+            load = subprocess.run(
+                [sys.executable, str(ROOT / "bench" / "load.py"), "--db", kind, "--size", str(size),
+                 "--clients", str(args.clients), "--seconds", str(args.seconds)],
+                cwd=ROOT, capture_output=True, text=True, timeout=args.seconds + 900)
+            try:
+                new = json.loads(load.stdout)
+            except ValueError:
+                raise RuntimeError(f"bench/load.py failed:\n{load.stderr[-3000:]}") from None
+            ok &= bool(new["passed"])
+            new.update(commit=env["commit"], date=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                       load_average=os.getloadavg()[0])
+            results = [r for r in results if (r["size"], r["db"]) != (size, kind)] + [new]
+            results.sort(key=lambda r: (r["size"], r["db"]))
+            json_path.write_text(json.dumps(results, indent=1))
+            write_load(results, env, ROOT / "bench" / "LOAD.md")
+    print((ROOT / "bench" / "LOAD.md").read_text())
+    return 0 if ok else 1
+
+
+def write_load(results: list[dict], env: dict, path: Path) -> None:
+    from bench.load import LIMITS
+
+    lines = [
+        "# Load: 50 people at once (bench/load.py)",
+        "",
+        f"Machine: {env['cores']} cores, {env['memory_gb']} GiB, Python {env['python']}, "
+        f"SQLite {env['sqlite']}, PostgreSQL {env['postgresql']}. `mappa serve` in its own "
+        "process (with its worker processes) on the synthetic region; each client a "
+        "different person (national and regional co-ordinators and SOG chairs, chairs, staff) "
+        "sending signed commands back to back, waiting only for the acknowledgement: 40% "
+        "`status` with a period no one asked for before, the rest topics, `status compare`, "
+        "`due N`, `overdue`, `case REF`, `help`. One more person asks `help` every second. "
+        "Answers: the time from sending to the answer (at response_url, or in the "
+        "acknowledgement for 'still working' and 'busy'). Memory: the server's processes' "
+        "resident memory summed, sampled every 0.25 s. Load average: the machine's (1 min) "
+        "as the run ended. Produced by `make bench BENCH_ARGS=--load` "
+        "(`python bench/run.py --load`).",
+        "",
+        f"Limits: acknowledgement < {LIMITS['ack_s']:.0f} s, answer < {LIMITS['answer_s']:.0f} s, "
+        f"resident memory < {LIMITS['rss_mb']:.0f} MB, idle person's help < "
+        f"{LIMITS['idle_help_s']:.0f} s.",
+        "",
+        "| size | db | commit, date | s | requests | ack p50 / p95 / max s | answer p50 / p95 / "
+        "max s | answered, still working, busy, late | idle help p50 / max s | RSS max MB | "
+        "load avg | passed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        k = r["answer_kinds"]
+        lines.append(
+            f"| {r['size']:,} | {r['db']} | `{r.get('commit', '?')}` {r.get('date', '')} | "
+            f"{r['seconds']:.0f} | {r['requests']:,} | {r['ack_p50']:.2f} / {r['ack_p95']:.2f} / "
+            f"{r['ack_max']:.2f} | {r['answer_p50']:.2f} / {r['answer_p95']:.2f} / "
+            f"{r['answer_max']:.2f} | {k.get('answered', 0)}, {k.get('still working', 0)}, "
+            f"{k.get('busy', 0)}, {k.get('late', 0)} | {r['idle_help_p50']:.2f} / {r['idle_help_max']:.2f} | "
+            f"{r['rss_max_mb']:.0f} | {r.get('load_average', float('nan')):.1f} | "
+            f"{'yes' if r['passed'] else 'NO'} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         sys.path.insert(0, str(ROOT))
@@ -499,6 +575,10 @@ def main() -> int:
     p.add_argument("--skip", default="", help="comma list: slack,email")
     p.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     p.add_argument("--fresh", action="store_true", help="forget earlier results")
+    p.add_argument("--load", action="store_true",
+                   help="measure bench/load.py's mix of commands instead (bench/LOAD.md)")
+    p.add_argument("--seconds", type=float, default=60, help="--load: how long")
+    p.add_argument("--clients", type=int, default=50, help="--load: how many people")
     p.add_argument("--report-only", action="store_true",
                    help="measure nothing: rewrite RESULTS.md from bench/results.json")
     args = p.parse_args()
@@ -507,6 +587,8 @@ def main() -> int:
     # Earlier sizes stay in the table: a run replaces only the sizes and databases it measures.
     results = json.loads(json_path.read_text()) if json_path.exists() and not args.fresh else []
     env = versions(None)  # the commit as the run starts: what the children will import
+    if args.load:
+        return measure_load(args, env)
     if args.report_only:
         write_results(results, env, Path(args.out))
         print(Path(args.out).read_text())

@@ -281,17 +281,46 @@ def cmd_due(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import logging
-
+    from bot.logs import configure_logging
     from bot.server import serve
     from bot.settings import SettingsError, require
 
+    configure_logging(settings().log_format)
     try:
         require(settings(), "socket" if args.socket_mode else "http")
     except SettingsError as exc:
         raise UsageError(f"cannot start: {exc}") from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    serve(settings(), args.host, args.port, args.socket_mode, settings().nudge_rules())
+    serve(settings(), args.host, args.port, args.socket_mode, settings().nudge_rules(),
+          args.health_port)
+    return 0
+
+
+def cmd_outbox(args) -> int:
+    from mappa_core import outbox
+
+    engine = _engine()
+    if args.outbox_command == "retry":
+        reset = outbox.retry(engine, args.id, dt.datetime.now(settings().tz))
+        if reset is None:
+            raise UsageError(f"there is no outbox row {args.id}")
+        if not reset:
+            print(f"outbox row {args.id} is already sent or being sent; nothing to retry")
+            return 1
+        print(f"outbox row {args.id}: {reset} row(s) of its message will be sent at the next "
+              "delivery (`mappa jobs run deliver`, or within a minute under `mappa serve`)")
+        return 0
+    state = "dead" if args.state == "failed" else args.state
+    rows = outbox.list_rows(engine, state, args.limit)
+    if not rows:
+        print("no outbox rows" + (f" in state {state}" if state else ""))
+        return 0
+    print(f"{'id':>7} {'state':8} {'channel':7} {'rule':16} {'attempts':>8} {'planned (UTC)':16} "
+          "recipient / last error")
+    for r in rows:
+        planned = r["planned_at"].astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if r["planned_at"] else ""
+        error = " ".join((r["last_error"] or "").split())
+        print(f"{r['id']:>7} {r['status']:8} {r['channel']:7} {r['rule']:16} {r['attempts']:>8} "
+              f"{planned:16} {r['recipient_id']}" + (f"  {error}" if error else ""))
     return 0
 
 
@@ -669,7 +698,20 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--socket-mode", action="store_true", help="connect out to Slack (SLACK_APP_TOKEN)")
     v.add_argument("--env-file", dest="serve_env_file",
                    help="settings file (default .env in the working directory)")
+    v.add_argument("--health-port", type=int, help="Socket Mode: serve /healthz, /readyz and "
+                   "/metrics on this port (default MAPPA_HTTP_PORT)")
     v.set_defaults(func=cmd_serve)
+
+    o = sub.add_parser("outbox", help="see and replay notifications that failed")
+    osub = o.add_subparsers(dest="outbox_command", required=True)
+    ol = osub.add_parser("list", help="the newest outbox rows, optionally of one state")
+    ol.add_argument("--state", choices=["pending", "sending", "sent", "dead", "failed"],
+                    help="failed is the same as dead: given up")
+    ol.add_argument("--limit", type=int, default=50)
+    ol.set_defaults(func=cmd_outbox)
+    ore = osub.add_parser("retry", help="send a failed row (and the rest of its message) again")
+    ore.add_argument("id", type=int)
+    ore.set_defaults(func=cmd_outbox)
 
     j = sub.add_parser("jobs", help="the scheduled jobs")
     jsub = j.add_subparsers(dest="jobs_command", required=True)

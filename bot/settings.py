@@ -27,7 +27,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -103,6 +103,24 @@ class Settings(BaseSettings):
     lookback_days: int = setting("MAPPA_LOOKBACK_DAYS", 90, DAYS, ge=0)
     work_start: str = setting("MAPPA_WORK_START", "08:30", HHMM)
     work_end: str = setting("MAPPA_WORK_END", "17:30", HHMM)
+    # Serving (`mappa serve`): logs, operator endpoints, limits that keep one user from
+    # starving the others (see docs/RELIABILITY.md).
+    log_format: Literal["text", "json"] = setting("MAPPA_LOG_FORMAT", "text", "text or json")
+    http_port: int | None = setting(
+        "MAPPA_HTTP_PORT", None,
+        "a port number from 1 to 65535 (Socket Mode: /healthz, /readyz, /metrics)", ge=1, le=65535)
+    max_body_bytes: int = setting("MAPPA_MAX_BODY_BYTES", 1_000_000,
+                                  "a number of bytes of at least 1024", ge=1024)
+    commands_per_user: int = setting("MAPPA_COMMANDS_PER_USER", 1,
+                                     "a whole number of commands of at least 1", ge=1)
+    max_queued_commands: int = setting("MAPPA_MAX_QUEUED_COMMANDS", 8,
+                                       "a whole number of commands of at least 1", ge=1)
+    max_wait_seconds: float = setting("MAPPA_MAX_WAIT_SECONDS", 3.0,
+                                      "a number of seconds above 0", gt=0)
+    answer_seconds: float = setting("MAPPA_ANSWER_SECONDS", 8.0, "a number of seconds above 0",
+                                    gt=0)
+    work_processes: int = setting("MAPPA_WORK_PROCESSES", 2,
+                                  "a whole number of processes (0: threads in the server)", ge=0)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **_other):

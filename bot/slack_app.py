@@ -12,6 +12,8 @@ import datetime as dt
 import functools
 import logging
 import os
+import time
+import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
@@ -20,8 +22,9 @@ from zoneinfo import ZoneInfo
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands import actions, handlers
-from bot.commands.access import Caller, find_caller, write_audit
+from bot import metrics
+from bot.commands import actions, handlers, workers
+from bot.commands.access import Caller, audit_row, find_caller, write_audit_rows
 from bot.commands.parser import ParseError, parse
 from bot.delivery.email import build_email, send_batch
 from bot.settings import Settings
@@ -33,6 +36,13 @@ LONDON = ZoneInfo("Europe/London")
 
 def london_today() -> dt.date:
     return dt.datetime.now(LONDON).date()
+
+
+STILL_WORKING = ("Still working on your last request: its answer will come here in a moment. "
+                 "Please send the next one after it.")
+BUSY = "mappa-bot is busy with other people's requests: please try again in a minute."
+SLOW = ("This is taking longer than usual: please ask again in a minute, when the answer "
+        "will be ready.")
 
 
 def _error_reply(error_id: str) -> handlers.Reply:
@@ -51,6 +61,24 @@ class MappaSlack:
         self.cache = handlers.DeadlineCache()
         self.pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                                        thread_name_prefix="mappa-work")
+        # Quick database work (who is asking, audit rows, buttons, help) has its own threads,
+        # so that it never waits behind a long computation.
+        self.quick = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mappa-quick")
+        self._audit_rows: list[dict] = []
+        self._audit_writer: asyncio.Task | None = None
+        self.in_flight: dict[str, int] = {}  # user id -> commands being worked on
+        self.queued = 0                      # commands waiting for or in the work pool
+        self.processes = None
+        if settings.work_processes:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.processes = ProcessPoolExecutor(
+                settings.work_processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=workers.init, initargs=(
+                    engine.url.render_as_string(hide_password=False), settings.log_format))
+            for _ in range(settings.work_processes):  # start them now, not on the first command
+                self.processes.submit(workers.ready)
 
     async def work(self, func, *args):
         """Run blocking work (pandas, the database) off the event loop.
@@ -61,17 +89,52 @@ class MappaSlack:
         return await asyncio.get_running_loop().run_in_executor(
             self.pool, functools.partial(func, *args))
 
+    async def quick_work(self, func, *args):
+        return await asyncio.get_running_loop().run_in_executor(
+            self.quick, functools.partial(func, *args))
+
+    def refuse_early(self, body: bytes) -> tuple[str, str, str] | None:
+        """For a slash command that would only be told to wait (its sender already has a
+        command in flight, or the work queue is full): (user id, answer, audit outcome),
+        so that the edge answers in the acknowledgement itself and a flood costs almost
+        nothing. None for anything else, and never for `help` or `escalate`."""
+        full = self.queued >= self.settings.max_queued_commands
+        if not (self.in_flight or full) or b"command=" not in body:
+            return None
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        if not form.get("command"):
+            return None
+        user = (form.get("user_id") or [""])[0]
+        words = (form.get("text") or [""])[0].split()
+        if not words or words[0].lower() in ("help", "escalate"):
+            return None
+        if self.in_flight.get(user, 0) >= self.settings.commands_per_user:
+            return user, STILL_WORKING, "refused:in-flight"
+        if full:
+            return user, BUSY, "refused:busy"
+        return None
+
     def context(self) -> handlers.Context:
         return handlers.Context(self.engine, self.today(), self.cache)
 
     async def audit(self, user_id, caller, action, detail, outcome) -> None:
-        try:
-            await self.work(write_audit, self.engine, user_id, caller, action, detail, outcome)
-        except Exception:  # the answer matters more than its audit row; the log keeps it
-            log.exception("audit write failed for %s %s", action, outcome)
+        """Queue an audit row; rows are written in batches, one transaction each, by one
+        writer. One commit per command kept PostgreSQL's fsyncs in the way of every
+        caller lookup under load (answers lagged 22-24 s behind their acknowledgements)."""
+        self._audit_rows.append(audit_row(user_id, caller, action, detail, outcome))
+        if self._audit_writer is None or self._audit_writer.done():
+            self._audit_writer = asyncio.create_task(self._write_audits())
+
+    async def _write_audits(self) -> None:
+        while self._audit_rows:
+            batch, self._audit_rows = self._audit_rows[:500], self._audit_rows[500:]
+            try:
+                await self.quick_work(write_audit_rows, self.engine, batch)
+            except Exception:  # the answers matter more than their audit rows; the log keeps it
+                log.exception("audit write failed for %d row(s)", len(batch))
 
     async def caller(self, user_id: str) -> Caller | None:
-        return await self.work(find_caller, self.engine, user_id)
+        return await self.quick_work(find_caller, self.engine, user_id)
 
     # ------------------------------------------------------------------ commands
 
@@ -80,6 +143,7 @@ class MappaSlack:
         text = body.get("text", "") or ""
         action = "command"
         caller = None
+        started = time.monotonic()
         try:
             caller = await self.caller(user_id)
             if caller is None:
@@ -94,12 +158,37 @@ class MappaSlack:
                 await self.audit(user_id, caller, action, text[:200], "invalid")
                 return
             action = f"command:{cmd.name}"
-            if cmd.name == "escalate":
+            outcome = "ok"
+            if cmd.name == "help":
+                reply = handlers.help_reply()
+            elif cmd.name == "escalate":  # urgent: never behind anyone's status request
                 reply = await self.escalate(caller, cmd.text, body, client)
+            elif self.in_flight.get(user_id, 0) >= self.settings.commands_per_user:
+                reply, outcome = handlers.message(STILL_WORKING), "refused:in-flight"
+                metrics.COMMANDS_REFUSED.labels("in-flight").inc()
+            elif self.queued >= self.settings.max_queued_commands:
+                reply, outcome = handlers.message(BUSY), "refused:busy"
+                metrics.COMMANDS_REFUSED.labels("busy").inc()
             else:
-                reply = await self.work(self._run, caller, cmd)
+                self.in_flight[user_id] = self.in_flight.get(user_id, 0) + 1
+                self.queued += 1
+                work = asyncio.ensure_future(self.compute(caller, cmd))
+                # The person and the queue are free again when the work ends, even if they
+                # were told before then that it is taking longer.
+                work.add_done_callback(lambda f, u=user_id: self._release(u, f))
+                budget = self.settings.answer_seconds - (time.monotonic() - started)
+                try:
+                    reply = await asyncio.wait_for(asyncio.shield(work), max(0.1, budget))
+                except TimeoutError:
+                    reply, outcome = handlers.message(SLOW), "late"
+                    metrics.COMMANDS_REFUSED.labels("late").inc()
+                else:
+                    if reply is None:  # waited too long for a worker: say so rather than be late
+                        reply, outcome = handlers.message(BUSY), "refused:busy"
+                        metrics.COMMANDS_REFUSED.labels("waited").inc()
             await self._respond(respond, reply)
-            await self.audit(user_id, caller, action, _audit_detail(cmd, text), "ok")
+            metrics.COMMAND_SECONDS.labels(cmd.name).observe(time.monotonic() - started)
+            await self.audit(user_id, caller, action, _audit_detail(cmd, text), outcome)
         except Exception:
             error_id = uuid.uuid4().hex[:10]
             log.exception("error %s in %s from %s", error_id, action, user_id)
@@ -108,21 +197,28 @@ class MappaSlack:
             finally:
                 await self.audit(user_id, caller, action, text[:200], f"error:{error_id}")
 
-    def _run(self, caller: Caller, cmd) -> handlers.Reply:
-        ctx = self.context()
-        if cmd.name == "help":
-            return handlers.help_reply()
-        if cmd.name == "status":
-            return handlers.status_reply(ctx, caller, cmd)
-        if cmd.name in ("due", "overdue"):
-            return handlers.due_reply(ctx, caller, cmd)
-        if cmd.name == "case":
-            return handlers.case_reply(ctx, caller, cmd)
-        if cmd.name == "compare":
-            return handlers.compare_reply(ctx, caller, cmd)
-        if cmd.name == "scr":
-            return handlers.scr_reply(ctx, caller, cmd)
-        raise AssertionError(f"no handler for {cmd.name}")
+    def _run_unless_stale(self, caller: Caller, cmd, queued_at: float) -> handlers.Reply | None:
+        if time.monotonic() - queued_at > self.settings.max_wait_seconds:
+            return None
+        return handlers.answer(self.context(), caller, cmd)
+
+    def _release(self, user_id: str, work: asyncio.Future) -> None:
+        if not work.cancelled():
+            work.exception()  # retrieved: the answer given (or the error logged) covers it
+        self.queued -= 1
+        if self.in_flight.get(user_id, 0) <= 1:
+            self.in_flight.pop(user_id, None)
+        else:
+            self.in_flight[user_id] -= 1
+
+    async def compute(self, caller: Caller, cmd) -> handlers.Reply | None:
+        """The answer to a command, in a worker process when there are some; None when it
+        waited longer than MAPPA_MAX_WAIT_SECONDS for a worker."""
+        queued_at = time.monotonic()
+        if self.processes is None:
+            return await self.work(self._run_unless_stale, caller, cmd, queued_at)
+        return await asyncio.wrap_future(self.processes.submit(
+            workers.run, caller, cmd, self.today(), queued_at, self.settings.max_wait_seconds))
 
     @staticmethod
     async def _respond(respond, reply: handlers.Reply) -> None:
@@ -133,7 +229,7 @@ class MappaSlack:
     async def escalate(self, caller: Caller, text: str, body: dict, client) -> handlers.Reply:
         now = dt.datetime.now(LONDON)
         request_key = body.get("trigger_id") or f"{body.get('user_id')}:{now:%Y-%m-%dT%H:%M}"
-        esc = await self.work(
+        esc = await self.quick_work(
             handlers.raise_urgent_issue, self.context(), caller, text, request_key,
             now.astimezone(dt.UTC),
         )
@@ -202,7 +298,7 @@ class MappaSlack:
                 await self.audit(user_id, None, f"action:{kind}", key, "denied:unknown-user")
                 return
             if kind == "record_reason":
-                item = await self.work(actions.find_item, self.context(), key)
+                item = await self.quick_work(actions.find_item, self.context(), key)
                 actions.check_may_act(caller, item)
                 view = render_json("slack/reason_modal.json.j2", item_key=key,
                                    item_label=item.label, reasons=actions.REASON_LABELS)
@@ -211,15 +307,15 @@ class MappaSlack:
                 return
             ctx = self.context()
             if kind == "minutes_issued":
-                reply = await self.work(actions.minutes_issued, ctx, caller, key)
+                reply = await self.quick_work(actions.minutes_issued, ctx, caller, key)
             elif kind == "rmp_ratified":
-                reply = await self.work(actions.rmp_ratified, ctx, caller, key)
+                reply = await self.quick_work(actions.rmp_ratified, ctx, caller, key)
             elif kind == "contribution_received":
-                reply = await self.work(actions.contribution_received, ctx, caller, key)
+                reply = await self.quick_work(actions.contribution_received, ctx, caller, key)
             elif kind == "ack_escalation":
-                reply = await self.work(actions.acknowledge, ctx, caller, key)
+                reply = await self.quick_work(actions.acknowledge, ctx, caller, key)
             else:  # snooze_1wd, snooze_3wd, snooze_until
-                reply = await self.work(actions.snooze, ctx, caller, key, kind,
+                reply = await self.quick_work(actions.snooze, ctx, caller, key, kind,
                                                 act.get("selected_date"))
             await MappaSlack._respond(respond, reply)
             await self.audit(user_id, caller, f"action:{kind}", key, "ok")
@@ -244,7 +340,7 @@ class MappaSlack:
             await self.audit(user_id, None, "view:record_reason", key, "denied:unknown-user")
             return {"response_action": "errors", "errors": {"reason": "You are not authorised."}}
         try:
-            reply = await self.work(actions.record_reason, self.context(), caller, key,
+            reply = await self.quick_work(actions.record_reason, self.context(), caller, key,
                                             code.get("value", ""), text)
         except actions.ActionError as exc:
             await self.audit(user_id, caller, "view:record_reason", key, "refused")

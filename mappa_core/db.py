@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 DEFAULT_URL = "sqlite:///mappa.db"
 # The newest migration in migrations/versions. Kept here so that the check every command
 # makes does not have to import Alembic; a test asserts it equals Alembic's head.
-SCHEMA_REVISION = "0007_recorded_values"
+SCHEMA_REVISION = "0008_change_stamp"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -166,3 +166,16 @@ def ensure_schema(engine: Engine) -> None:
         f"the database schema is at revision {current} but this version needs "
         f"{SCHEMA_REVISION}: run `mappa db upgrade`"
     )
+
+
+def bump_change_stamp(conn) -> None:
+    """Call inside the transaction that changes records the answers are built from (an
+    import, a button): every replica's answer cache sees the new version and starts again.
+    Last in the transaction, so that its row lock is held as briefly as possible."""
+    conn.execute(text("UPDATE change_stamp SET version = version + 1 WHERE id = 1"))
+
+
+def change_stamp(engine: Engine) -> int:
+    """The current version of the records (one indexed row: cheap enough for every answer)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT version FROM change_stamp WHERE id = 1")).scalar() or 0

@@ -19,7 +19,7 @@ from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
-from . import models  # noqa: F401  (registers the tables)
+from . import db, models  # noqa: F401  (models registers the tables)
 from . import recorded as _recorded
 from .addresses import email_problem, slack_user_problem
 from .schema import FILES, Column, FileSpec
@@ -554,6 +554,8 @@ def import_directory(engine: Engine, directory: Path | str, dry_run: bool = Fals
             report.files.append(_upsert(conn, parsed[spec.filename], write=not dry_run))
         if dry_run:
             conn.rollback()
+        else:
+            db.bump_change_stamp(conn)  # replicas' answer caches start again
     if not dry_run and engine.dialect.name == "postgresql":
         # Fresh statistics, or the planner guesses a few hundred rows where there are
         # thousands and picks slow plans until autovacuum gets round to it.

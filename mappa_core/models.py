@@ -265,3 +265,12 @@ class RecordedValue(SQLModel, table=True):
     person_id: str | None = Field(default=None, max_length=64)
     slack_user_id: str | None = Field(default=None, max_length=32)
     recorded_at: dt.datetime
+
+
+class ChangeStamp(SQLModel, table=True):
+    """One row whose version goes up in the same transaction as every import and every
+    button that changes a record: replicas compare it before answering from their caches."""
+
+    __tablename__ = "change_stamp"
+    id: int = Field(primary_key=True)
+    version: int = 0

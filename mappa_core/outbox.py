@@ -209,3 +209,38 @@ def snoozes_and_acks(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
                             columns=["item_key", "stage", "person_id", "at"])
     return snoozes, acks
 
+
+
+STATES = ("pending", "sending", "sent", "dead")
+
+
+def list_rows(engine: Engine, state: str | None = None, limit: int = 50) -> list[dict]:
+    """The newest outbox rows (of one state), for `mappa outbox list`: no payload, no item key
+    (those carry case references), just who, how and what went wrong."""
+    table = _table()
+    query = select(table.c.id, table.c.status, table.c.channel, table.c.rule,
+                   table.c.recipient_id, table.c.attempts, table.c.planned_at,
+                   table.c.next_attempt_at, table.c.last_error).order_by(table.c.id.desc())
+    if state:
+        query = query.where(table.c.status == state)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+
+def retry(engine: Engine, row_id: int, now: dt.datetime) -> int | None:
+    """Send a failed row again, with the rest of its message (its group): back to pending,
+    due now, attempts from zero, reported again if it fails again. Returns how many rows
+    were reset, or None when there is no such row; a row already sent or being sent is
+    left alone (0)."""
+    table = _table()
+    with engine.begin() as conn:
+        group = conn.execute(select(table.c.group_key).where(table.c.id == row_id)).scalar()
+        if group is None:
+            return None
+        res = conn.execute(
+            update(table).where(and_(table.c.group_key == group,
+                                     table.c.status.in_(("dead", "pending"))))
+            .values(status="pending", attempts=0, next_attempt_at=now, claim_token=None,
+                    reported=False)
+        )
+        return res.rowcount or 0

@@ -15,6 +15,11 @@ class PeriodError(ValueError):
     pass
 
 
+# The longest period anyone may ask for: the work of one answer grows with its period, and
+# ten years covers every report the guidance asks for (the annual report looks back one).
+MAX_PERIOD_YEARS = 10
+
+
 @dataclass(frozen=True)
 class Period:
     start: dt.date
@@ -79,10 +84,15 @@ def _check_year_pair(text: str, first: str, second: str) -> int:
 def parse_period(text: str) -> Period:
     """Parse `2026-27`, `2026-27-Q3` or `YYYY-MM-DD..YYYY-MM-DD` (both ends inclusive)."""
     text = text.strip()
-    if m := _QUARTER.fullmatch(text):
-        return quarter(_check_year_pair(text, m[1], m[2]), int(m[3]))
-    if m := _YEAR.fullmatch(text):
-        return reporting_year(_check_year_pair(text, m[1], m[2]))
+    try:
+        if m := _QUARTER.fullmatch(text):
+            return quarter(_check_year_pair(text, m[1], m[2]), int(m[3]))
+        if m := _YEAR.fullmatch(text):
+            return reporting_year(_check_year_pair(text, m[1], m[2]))
+    except ValueError as exc:  # year 0 or 10000
+        if isinstance(exc, PeriodError):
+            raise
+        raise PeriodError(f"period {text!r}: {exc}") from None
     if m := _RANGE.fullmatch(text):
         try:
             start, end = dt.date.fromisoformat(m[1]), dt.date.fromisoformat(m[2])
@@ -90,6 +100,9 @@ def parse_period(text: str) -> Period:
             raise PeriodError(f"period {text!r}: {exc}") from None
         if end < start:
             raise PeriodError(f"period {text!r}: the end is before the start")
+        if (end.year - start.year, end.month, end.day) > (MAX_PERIOD_YEARS, start.month, start.day):
+            raise PeriodError(f"period {text!r} is longer than {MAX_PERIOD_YEARS} years; "
+                              f"ask for at most {MAX_PERIOD_YEARS} years at a time")
         return Period(start, end, text)
     raise PeriodError(
         f"period {text!r} is not one of 2026-27, 2026-27-Q3 or YYYY-MM-DD..YYYY-MM-DD"

@@ -55,7 +55,8 @@ class SlackStandIn:
                         if isinstance(body.get(key), str):
                             body[key] = json.loads(body[key])
                 with stand_in._lock:
-                    stand_in.calls.append({"path": self.path, "body": body})
+                    stand_in.calls.append({"path": self.path, "body": body,
+                                           "at": time.monotonic()})
                 with stand_in._lock:
                     scripted = stand_in.script.get(self.path)
                     answer = scripted.pop(0) if scripted else None

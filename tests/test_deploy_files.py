@@ -131,7 +131,7 @@ def server(tmp_path_factory):
     """The real ASGI app (Bolt inside Starlette) on a throwaway SQLite file."""
     url = f"sqlite:///{tmp_path_factory.mktemp('deploy') / 'mappa.db'}"
     engine = db.make_engine(url)
-    settings = Settings(database_url=url, slack_bot_token="xoxb-test",
+    settings = Settings(work_processes=0, database_url=url, slack_bot_token="xoxb-test",
                         slack_signing_secret="test-secret")
     asgi = build_asgi(settings, engine)
     yield asgi

@@ -184,7 +184,7 @@ def hostile(engine, tmp_path, monkeypatch):
 def test_hostile_text_is_inert_in_every_slack_reply(hostile, capsys):
     engine = hostile
     stand_in, smtp = SlackStandIn(), SmtpSink()
-    settings = Settings(
+    settings = Settings(work_processes=0,
         database_url=str(engine.url), slack_bot_token="xoxb-test",
         slack_signing_secret=SIGNING_SECRET, slack_api_url=stand_in.api_url(),
         smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,

@@ -42,7 +42,7 @@ class Bot:
     def __init__(self, engine):
         self.engine = engine
         self.stand_in = SlackStandIn()
-        settings = Settings(database_url=str(engine.url), slack_bot_token="xoxb-test",
+        settings = Settings(work_processes=0, database_url=str(engine.url), slack_bot_token="xoxb-test",
                             slack_signing_secret=SIGNING_SECRET,
                             slack_api_url=self.stand_in.api_url())
         self.server = BotServer(build_asgi(settings, engine, today=lambda: TODAY))
@@ -50,7 +50,7 @@ class Bot:
 
     def deliver(self, when=NOW):
         transport = SlackTransport(AsyncWebClient(token="xoxb-test", base_url=self.stand_in.api_url()))
-        settings = Settings(slack_bot_token="xoxb-test", slack_api_url=self.stand_in.api_url())
+        settings = Settings(work_processes=0, slack_bot_token="xoxb-test", slack_api_url=self.stand_in.api_url())
         return asyncio.run(deliver_pending(self.engine, settings, transport, when))
 
     def buttons(self, channel: str) -> list[tuple[str, dict]]:

@@ -32,7 +32,7 @@ def slack(engine):
     """The bot serving the Grampian records (as of 2026-11-26), with its stand-ins."""
     assert import_directory(engine, GRAMPIAN).ok
     stand_in, smtp = SlackStandIn(), SmtpSink()
-    settings = Settings(
+    settings = Settings(work_processes=0,
         database_url=str(engine.url), slack_bot_token="xoxb-test",
         slack_signing_secret=SIGNING_SECRET, slack_api_url=stand_in.api_url(),
         smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,
@@ -116,7 +116,7 @@ def test_health_check_reports_the_database(slack, tmp_path):
     with urllib.request.urlopen(slack.server.url + "/healthz") as resp:
         assert json.loads(resp.read()) == {"ok": True, "database": "ok"}
     broken = db.make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    server = BotServer(build_asgi(Settings(slack_bot_token="xoxb-t", slack_signing_secret="s"), broken))
+    server = BotServer(build_asgi(Settings(work_processes=0, slack_bot_token="xoxb-t", slack_signing_secret="s"), broken))
     try:
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(server.url + "/healthz")

@@ -70,3 +70,17 @@ def write_audit(
             person_id=caller.person_id if caller else None,
             action=action[:64], detail=detail[:500], outcome=outcome[:64],
         ))
+
+
+def audit_row(slack_user_id: str | None, caller: Caller | None, action: str, detail: str,
+              outcome: str, at: dt.datetime | None = None) -> dict:
+    return {"at": at or dt.datetime.now(dt.UTC), "slack_user_id": (slack_user_id or "")[:32] or None,
+            "person_id": caller.person_id if caller else None, "action": action[:64],
+            "detail": detail[:500], "outcome": outcome[:64]}
+
+
+def write_audit_rows(engine: Engine, rows: list[dict]) -> None:
+    """Several audit rows in one transaction."""
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(SQLModel.metadata.tables["audit_log"].insert(), rows)

@@ -15,6 +15,7 @@ from bot.templates import mrkdwn_escape
 from mappa_core import recorded
 from mappa_core.calendar import calendar_for
 from mappa_core.due import MAX_ITEM_KEY, key_parts
+from mappa_core.db import bump_change_stamp
 from mappa_core.schema import REASON_CODES
 
 REASON_LABELS = [(code, code.replace("_", " ").capitalize()) for code in REASON_CODES]
@@ -115,6 +116,7 @@ def _set_meeting_date(ctx: Context, caller: Caller, item: Item, column: str, wha
         conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
                      .values({column: ctx.today}))
         _provenance(conn, caller, "meeting", (item.meeting_id,), column, ctx.today)
+        bump_change_stamp(conn)
     ctx.cache.clear()
     return message(f":white_check_mark: {what} for meeting `{mrkdwn_escape(item.meeting_id)}` "
                    f"recorded on {ctx.today.isoformat()}.")
@@ -153,6 +155,7 @@ def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
         conn.execute(inv.update().where(where).values(written_contribution=True))
         _provenance(conn, caller, "invitation", (item.meeting_id, item.agency),
                     "written_contribution", True)
+        bump_change_stamp(conn)
     ctx.cache.clear()
     return message(f":white_check_mark: Written contribution from {mrkdwn_escape(item.agency)} "
                    f"for meeting `{mrkdwn_escape(item.meeting_id)}` recorded.")
@@ -185,6 +188,7 @@ def snooze(ctx: Context, caller: Caller, key: str, choice: str, picked: str | No
                                                until=until, created_at=now))
         else:
             conn.execute(table.update().where(where).values(until=until, created_at=now))
+        bump_change_stamp(conn)
     return message(f":zzz: Snoozed {mrkdwn_escape(item.label)} until {until.isoformat()}. "
                    "Escalations to the SOG chair are not silenced by a snooze.")
 
@@ -215,6 +219,7 @@ def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) 
             conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
                          .values(reason=code))
             _provenance(conn, caller, "meeting", (item.meeting_id,), "reason", code)
+        bump_change_stamp(conn)
     ctx.cache.clear()
     return message(f":memo: Reason `{code}` recorded for {mrkdwn_escape(item.label)}.")
 
@@ -259,5 +264,6 @@ def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
             conn.execute(table.insert().values(item_key=key, stage=stage,
                                                person_id=caller.person_id,
                                                at=dt.datetime.now(dt.UTC)))
+        bump_change_stamp(conn)
     return message(f":ok_hand: Acknowledged: {mrkdwn_escape(key)} ({mrkdwn_escape(stage)}). "
                    "It will not be repeated at this stage.")

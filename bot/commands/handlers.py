@@ -11,6 +11,7 @@ import hashlib
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -21,6 +22,7 @@ from sqlmodel import SQLModel
 from bot.commands.access import Caller
 from bot.commands.parser import Command
 from bot.templates import mrkdwn_escape, render_json
+from mappa_core import db
 from mappa_core.due import KIND_LABELS, due_items, open_items
 from mappa_core.indicators import Computed, compute_deadlines
 from mappa_core.periods import parse_period
@@ -48,50 +50,139 @@ def help_reply(problem: str | None = None) -> Reply:
     return Reply(render_json("slack/help.json.j2", problem=problem), "mappa-bot help")
 
 
+class _Bounded:
+    """A least-recently-used map with a size bound and an age bound (not thread-safe: the
+    owner locks)."""
+
+    def __init__(self, maxsize: int, ttl: float):
+        self.maxsize, self.ttl = maxsize, ttl
+        self._items: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
+
+    def get(self, key: tuple, now: float):
+        hit = self._items.get(key)
+        if hit is None:
+            return _MISSING
+        if now - hit[0] >= self.ttl:
+            del self._items[key]
+            return _MISSING
+        self._items.move_to_end(key)
+        return hit[1]
+
+    def put(self, key: tuple, value, now: float) -> None:
+        self._items[key] = (now, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+        # Entries past their age go too, so that an idle bot holds nothing for long.
+        while self._items:
+            oldest = next(iter(self._items.values()))
+            if now - oldest[0] < self.ttl:
+                break
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_MISSING = object()
+
+
 class DeadlineCache:
-    """Deadline frames per (area, as_of), kept for `ttl` seconds.
+    """Deadline frames per (area, as_of, window) and the answers built from them.
 
     A status answer must come within Slack's 3 seconds; the records change a few times a
-    day (imports, a chair's button), so a minute-old answer is fine and actions clear it.
+    day (imports, a chair's button). Both maps are bounded in size (a frame of the
+    7,000-person region is several MB, and every distinct period asked for makes one) and
+    in age (`ttl`), so no sequence of commands can grow the process. Each entry is keyed by
+    the database's change stamp, read before serving: an import or a button on any replica
+    bumps it in the same transaction, so every replica answers from the new records at once.
     """
 
-    def __init__(self, ttl: float = 60.0):
+    def __init__(self, ttl: float = 60.0, max_frames: int = 4, max_answers: int = 256):
         self.ttl = ttl
-        self._items: dict[tuple, tuple[float, Computed]] = {}
-        self._answers: dict[tuple, tuple[float, object]] = {}
+        self._frames = _Bounded(max_frames, ttl)
+        self._answers = _Bounded(max_answers, ttl)
+        self._stamp: dict[str, int] = {}
         self._lock = threading.Lock()
+        # One frame computed at a time per key: a burst of the same question computes once.
+        self._building: dict[tuple, threading.Lock] = {}
+
+    def sizes(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._frames), len(self._answers)
+
+    def _current(self, engine: Engine) -> int:
+        """The change stamp now; a new one empties the cache (its entries can never match)."""
+        stamp = db.change_stamp(engine)
+        url = str(engine.url)
+        with self._lock:
+            if self._stamp.get(url) != stamp:
+                self._stamp[url] = stamp
+                self._frames.clear()
+                self._answers.clear()
+        return stamp
 
     def get(self, engine: Engine, area: str | None, as_of: dt.date,
             period_start: dt.date | None = None) -> Computed:
         since = window_start(as_of, period_start)
-        key = (str(engine.url), area, as_of, since)
-        now = time.monotonic()
+        stamp = self._current(engine)  # before loading: a change meanwhile gives a newer stamp
+        key = (str(engine.url), stamp, area, as_of, since)
         with self._lock:
-            hit = self._items.get(key)
-            if hit and now - hit[0] < self.ttl:
-                return hit[1]
-        computed = compute_deadlines(load_records(engine, area, since=since), as_of)
-        with self._lock:
-            self._items[key] = (now, computed)
+            hit = self._frames.get(key, time.monotonic())
+            if hit is not _MISSING:
+                return hit
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                hit = self._frames.get(key, time.monotonic())
+                if hit is not _MISSING:
+                    return hit
+            try:
+                computed = compute_deadlines(load_records(engine, area, since=since), as_of)
+                with self._lock:
+                    self._frames.put(key, computed, time.monotonic())
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
         return computed
 
-    def memo(self, key: tuple, build):
-        """An answer built from the cached frames, itself kept for the same time (most
+    def memo(self, engine: Engine, key: tuple, build):
+        """An answer built from the cached frames, itself kept under the same bounds (most
         commands repeat: the same topic, the same chair's list)."""
-        now = time.monotonic()
+        key = (str(engine.url), self._current(engine), *key)
         with self._lock:
-            hit = self._answers.get(key)
-            if hit and now - hit[0] < self.ttl:
-                return hit[1]
+            hit = self._answers.get(key, time.monotonic())
+            if hit is not _MISSING:
+                return hit
         value = build()
         with self._lock:
-            self._answers[key] = (now, value)
+            self._answers.put(key, value, time.monotonic())
         return value
 
     def clear(self) -> None:
         with self._lock:
-            self._items.clear()
+            self._frames.clear()
             self._answers.clear()
+
+
+def answer(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    """The reply to a parsed command (all but `escalate`, which sends as well)."""
+    if cmd.name == "help":
+        return help_reply()
+    if cmd.name == "status":
+        return status_reply(ctx, caller, cmd)
+    if cmd.name in ("due", "overdue"):
+        return due_reply(ctx, caller, cmd)
+    if cmd.name == "case":
+        return case_reply(ctx, caller, cmd)
+    if cmd.name == "compare":
+        return compare_reply(ctx, caller, cmd)
+    if cmd.name == "scr":
+        return scr_reply(ctx, caller, cmd)
+    raise AssertionError(f"no handler for {cmd.name}")
 
 
 @dataclass
@@ -114,8 +205,8 @@ def _breakdown_text(ind: dict) -> str:
 
 
 def status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
-    key = ("status", str(ctx.engine.url), caller.area, ctx.today, cmd.topic, cmd.period)
-    return ctx.cache.memo(key, lambda: _status_reply(ctx, caller, cmd))
+    key = ("status", caller.area, ctx.today, cmd.topic, cmd.period)
+    return ctx.cache.memo(ctx.engine, key, lambda: _status_reply(ctx, caller, cmd))
 
 
 def _status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
@@ -210,8 +301,8 @@ def _item_rows(items: pd.DataFrame) -> list[dict]:
 def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     # Scope of the list: the area for co-ordinators and SOG chairs, the person for chairs.
     scope = ("area", caller.area) if caller.oversees else ("chair", caller.person_id)
-    key = ("due", str(ctx.engine.url), scope, ctx.today, cmd.name, cmd.days)
-    return ctx.cache.memo(key, lambda: _due_reply(ctx, caller, cmd))
+    key = ("due", scope, ctx.today, cmd.name, cmd.days)
+    return ctx.cache.memo(ctx.engine, key, lambda: _due_reply(ctx, caller, cmd))
 
 
 def _due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:

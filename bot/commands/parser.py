@@ -11,6 +11,7 @@ from mappa_core.periods import PeriodError, parse_period
 
 COMMANDS = ("status", "due", "overdue", "case", "escalate", "scr", "help")
 MAX_ESCALATION = 3000
+_PERIOD_SHAPE = re.compile(r"\d{4}-\d{2}(-Q\d|-\d{2}\.\.\d{4}-\d{2}-\d{2})?")
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
 
 
@@ -63,7 +64,9 @@ def parse(text: str) -> Command:
                 raise ParseError(f"`status` takes a topic and a period; {_short(word)!r} is one too many")
             try:
                 parse_period(word)
-            except PeriodError:
+            except PeriodError as exc:
+                if _PERIOD_SHAPE.fullmatch(word):  # a period, but not one we can answer
+                    raise ParseError(str(exc)) from None
                 raise ParseError(
                     f"{_short(word)!r} is neither a topic ({', '.join(TOPICS)}) nor a period "
                     "(2026-27, 2026-27-Q3 or YYYY-MM-DD..YYYY-MM-DD)"

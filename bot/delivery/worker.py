@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
+from bot import metrics
 from bot.delivery.attachments import attachments_for
 from bot.delivery.email import DeliveryError, build_email, send_batch
 from bot.delivery.render import Rendered, render_group
@@ -120,6 +121,7 @@ class _Run:
             self.report.failed += len(rows)
         else:
             self.report.retrying += len(rows)
+        metrics.DELIVERIES.labels(first["channel"], "failed" if dead else "retry").inc()
         # One line per failed message: outbox ids, rule, channel and the staff recipient,
         # never the payload (case references) nor any secret.
         log.warning(
@@ -132,6 +134,7 @@ class _Run:
     async def sent(self, rows: list[dict]) -> None:
         await asyncio.to_thread(outbox.mark_sent, self.engine, [r["id"] for r in rows], self.now)
         self.report.add(rows[0]["channel"], rows[0]["recipient_id"], len(rows))
+        metrics.DELIVERIES.labels(rows[0]["channel"], "sent").inc()
 
 
 def _reply_to(engine) -> dict[str | None, str]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot import metrics
 from bot.jobs.ticks import LONDON, run_planning_job
 from mappa_core.planner import NudgeRules
 
@@ -44,20 +46,37 @@ def build_scheduler(engine, rules: NudgeRules, deliver, tz: dt.tzinfo = LONDON) 
     def planning(job: str):
         async def tick() -> None:
             now = dt.datetime.now(tz)
+            started = time.monotonic()
             try:
                 result = await asyncio.to_thread(run_planning_job, engine, job, now, rules)
-                log.info("%s: planned %d, new %d", job, len(result.planned), result.inserted)
-                if result.inserted:
-                    await deliver(now)
             except Exception:
-                log.exception("job %s failed", job)
+                log.exception("job %s failed after %.1f s", job, time.monotonic() - started)
+                return
+            took = time.monotonic() - started
+            metrics.JOB_SECONDS.labels(job).observe(took)
+            metrics.JOB_LAST_SUCCESS.labels(job).set_to_current_time()
+            log.info("job %s: planned %d, new %d%s in %.1f s", job, len(result.planned),
+                     result.inserted, f" ({result.skipped})" if result.skipped else "", took)
+            if result.inserted:
+                await deliver_tick()
         return tick
 
     async def deliver_tick() -> None:
+        started = time.monotonic()
         try:
-            await deliver(dt.datetime.now(tz))
+            report = await deliver(dt.datetime.now(tz))
         except Exception:
-            log.exception("delivery failed")
+            log.exception("job deliver failed after %.1f s", time.monotonic() - started)
+            return
+        took = time.monotonic() - started
+        metrics.JOB_SECONDS.labels("deliver").observe(took)
+        metrics.JOB_LAST_SUCCESS.labels("deliver").set_to_current_time()
+        if report is None:
+            log.info("job deliver: done in %.1f s", took)
+        else:
+            log.info("job deliver: sent %d item(s) in %d message(s) %s, %d to retry, %d given "
+                     "up in %.1f s", report.rows_sent, sum(report.sent.values()), report.sent,
+                     report.retrying, report.failed, took)
 
     for name, trig in triggers(rules, tz).items():
         func = deliver_tick if name == "deliver" else planning(name)

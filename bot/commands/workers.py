@@ -1,0 +1,44 @@
+"""Answers computed in worker processes (`mappa serve`, MAPPA_WORK_PROCESSES > 0).
+
+pandas holds Python's GIL for much of an answer's work; in threads of the bot's own
+process that starves the event loop, which must acknowledge every request within
+Slack's 3 seconds and answer `help` at once. In their own processes the computations
+cannot. Each worker keeps its own bounded answer cache, checked against the database's
+change stamp like the in-process one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+_engine = None
+_cache = None
+
+
+def init(url: str, log_format: str) -> None:
+    global _engine, _cache
+    from bot.commands.handlers import DeadlineCache
+    from bot.logs import configure_logging
+    from mappa_core import db
+
+    configure_logging(log_format)
+    # Below the bot's own process in the CPU's queue: acknowledgements and `help` first.
+    os.nice(5)
+    _engine = db.make_engine(url)
+    _cache = DeadlineCache()
+
+
+def ready() -> int:
+    return os.getpid()
+
+
+def run(caller, cmd, today: dt.date, queued_at: float, max_wait: float):
+    """The reply, or None when the command waited longer than `max_wait` seconds (the
+    monotonic clock is the machine's, so comparable across processes)."""
+    from bot.commands.handlers import Context, answer
+
+    if time.monotonic() - queued_at > max_wait:
+        return None
+    return answer(Context(_engine, today, _cache), caller, cmd)

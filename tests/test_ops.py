@@ -326,6 +326,7 @@ def test_eight_concurrent_oversized_bodies_are_refused_unread(sqlite_url, tmp_pa
     db.ensure_schema(engine)
     assert import_directory(engine, GRAMPIAN).ok
     port = free_port()
+    (tmp_path / "none.env").write_text("")  # a named settings file must exist (issue 11)
     env = {**os.environ, "MAPPA_DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-edge",
            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": "http://127.0.0.1:9/api/"}
     server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port),
@@ -482,6 +483,7 @@ def test_socket_mode_serves_health_readiness_and_metrics_on_its_own_port(sqlite_
     db.ensure_schema(engine)
     stand_in = SlackStandIn()
     port = free_port()
+    (tmp_path / "none.env").write_text("")  # a named settings file must exist (issue 11)
     env = {**os.environ, "MAPPA_DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-sock",
            "SLACK_APP_TOKEN": "xapp-sock", "SLACK_API_URL": stand_in.api_url(),
            "MAPPA_HTTP_PORT": str(port), "MAPPA_LOG_FORMAT": "json"}

@@ -58,6 +58,8 @@ def test_env_example_shows_every_default_with_a_comment():
             assert shown == ("yes" if default else "no"), name
         elif isinstance(default, float):
             assert float(shown) == default, name
+        elif default is None:
+            assert shown == "", name
         else:
             assert shown == str(default), name
         line = next(i for i, x in enumerate(text) if x.startswith(f"{name}="))

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -168,6 +169,13 @@ def test_installed_wheel_runs_outside_the_checkout(installed, tmp_path):
     mappa("report", "annual", "--year", "2025-26", "--out", "annual")
     table1 = list(csv.DictReader(io.StringIO((work / "annual" / "table1.csv").read_text())))
     assert table1[-1]["area"] == "Total" and table1[-1]["rso_at_liberty_31_march"].isdigit()
+
+    # A simulated day, on a copy of the database (it sends that day's notifications).
+    shutil.copy(work / "mappa.db", work / "copy.db")
+    day = mappa("demo-day", "--as-of", "2026-11-26", "--show", "0",
+                env={**env, "MAPPA_DATABASE_URL": f"sqlite:///{work / 'copy.db'}"}).stdout
+    assert "Summary of the day" in day and "given up" not in day, day[-2000:]
+    assert re.search(r"[1-9]\d* Slack message\(s\).*[1-9]\d* email\(s\)", day), day[-500:]
 
     planned = mappa("jobs", "run", "digest", "--as-of", "2026-11-26").stdout
     assert "chaser" in planned and "digest" in planned, planned

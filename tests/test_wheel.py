@@ -174,7 +174,7 @@ def test_installed_wheel_runs_outside_the_checkout(installed, tmp_path):
     shutil.copy(work / "mappa.db", work / "copy.db")
     day = mappa("demo-day", "--as-of", "2026-11-26", "--show", "0",
                 env={**env, "MAPPA_DATABASE_URL": f"sqlite:///{work / 'copy.db'}"}).stdout
-    assert "Summary of the day" in day and "given up" not in day, day[-2000:]
+    assert "Summary of the day" in day and "; 0 given up" in day, day[-2000:]
     assert re.search(r"[1-9]\d* Slack message\(s\).*[1-9]\d* email\(s\)", day), day[-500:]
 
     planned = mappa("jobs", "run", "digest", "--as-of", "2026-11-26").stdout

@@ -1,15 +1,26 @@
 # mappa-bot: `make demo` runs the product on synthetic data, `make test` runs the suite.
+# Both install exactly what requirements-test.lock pins (every package, with its hashes);
+# `make lock` refreshes the locks from pyproject.toml's ranges (see the README).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DB := sqlite:///demo/mappa.db
+LOCK_VENV ?= .venv-lock
+# LOCK_ARGS: e.g. --upgrade (everything to the newest the ranges allow) or --upgrade-package pandas
+LOCK_ARGS ?=
+PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
 
-.PHONY: demo test bench bench-load lint clean
+.PHONY: demo test bench bench-load lint clean lock
 
-$(BIN)/.installed: pyproject.toml
+# Re-installed whenever a lock or pyproject.toml changes. setuptools comes from the lock too
+# (hence --no-build-isolation); `pip check` fails if pyproject.toml asks for a package the
+# lock does not pin: run `make lock`.
+$(BIN)/.installed: requirements-test.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-test.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check || { echo "the lock does not satisfy pyproject.toml: run make lock" >&2; exit 1; }
 	touch $@
 
 demo: $(BIN)/.installed
@@ -26,8 +37,16 @@ test: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check mappa_core bot tests
 
+# requirements-test.lock first, then requirements.lock constrained by it, so the two pin
+# the same release of every package they share (tests/test_wheel.py checks it).
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet 'pip-tools>=7.4,<8'
+	$(PIP_COMPILE) --extra test --all-build-deps -o requirements-test.lock pyproject.toml
+	$(PIP_COMPILE) -c requirements-test.lock -o requirements.lock pyproject.toml
+
 clean:
-	rm -rf $(VENV) demo *.egg-info
+	rm -rf $(VENV) $(LOCK_VENV) demo *.egg-info build dist
 
 # BENCH_ARGS=--load: a minute of 50 people's mixed commands on each database (bench/LOAD.md).
 bench: $(BIN)/.installed

@@ -399,7 +399,7 @@ def cmd_report(args) -> int:
 
 
 def _report(args) -> int:
-    from bot.exports import quarterly_csv, quarterly_html, write_csv
+    from bot.exports import quarterly_csv, quarterly_html, text_table, write_csv
     from mappa_core import reports
     from mappa_core.periods import parse_period, previous_quarters, reporting_year
     from mappa_core.queries import load_records, window_start
@@ -460,7 +460,7 @@ def _report(args) -> int:
             return 0
         for name, df in tables.items():
             print(f"\n{name.replace('_', ' ')}")
-            print(df.to_string(index=False) if not df.empty else "  (none)")
+            print(text_table(df) if not df.empty else "  (none)")
         return 0
     if args.report == "annual":
         year = parse_period(args.year)
@@ -477,7 +477,7 @@ def _report(args) -> int:
         (out / "annual.html").write_text(html, encoding="utf-8")
         for name, df in tables.items():
             print(f"\nAnnex 3 {name.replace('table', 'Table ')}")
-            print(df.to_string(index=False))
+            print(text_table(df))
         print(f"\nwrote {out}/table1.csv, table2.csv and annual.html")
         return 0
     raise UsageError(f"unknown report {args.report}")

@@ -28,9 +28,15 @@ def write_csv(df: pd.DataFrame, path_or_buffer) -> None:
     df = df.copy()
     for col in df.columns:
         if df[col].dtype == object or str(df[col].dtype).startswith("str"):
-            df[col] = df[col].map(neutralise)
+            # Not Series.map: it re-infers the dtype, turning [3, None] into [3.0, nan].
+            df[col] = pd.Series([neutralise(v) for v in df[col]], index=df.index, dtype=object)
     df.columns = [neutralise(str(c)) for c in df.columns]
     df.to_csv(path_or_buffer, index=False)
+
+
+def text_table(df: pd.DataFrame) -> str:
+    """A table for the terminal: a missing value is a blank, never `None` or `NaN`."""
+    return df.astype(object).where(df.notna(), "").to_string(index=False)
 
 
 def quarterly_html(pack: QuarterlyPack, agency_names: dict[str, str]) -> str:
@@ -51,20 +57,22 @@ def quarterly_html(pack: QuarterlyPack, agency_names: dict[str, str]) -> str:
 
 def quarterly_csv(pack: QuarterlyPack, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
+    # dtype=object keeps the rows' own values: a margin of 3 stays 3 beside a None (blank),
+    # instead of pandas turning the column into 3.0 and nan.
+    table = lambda rows, columns=None: pd.DataFrame(rows, columns=columns, dtype=object)  # noqa: E731
     tables = {
-        "indicators": pd.DataFrame([{k: v for k, v in i.items()
-                                     if k not in ("exceptions", "breakdown", "counts")}
-                                    for i in pack.indicators]),
-        "trend": pd.DataFrame(pack.trend),
+        "indicators": table([{k: v for k, v in i.items()
+                              if k not in ("exceptions", "breakdown", "counts")}
+                             for i in pack.indicators]),
+        "trend": table(pack.trend),
         "exceptions": pack.exceptions,
-        "commonality": pd.DataFrame([{"group": g, "name": k, "count": n}
-                                     for g, d in pack.commonality.items() for k, n in d.items()],
-                                    columns=["group", "name", "count"]),
-        "caseload": pd.DataFrame(pack.caseload),
-        "changes": pd.DataFrame([{k: v for k, v in c.items() if k != "questions"}
-                                 for c in pack.changes],
-                                columns=["what", "before", "after", "change_percent", "kind"]),
-        "data_quality": pd.DataFrame(pack.data_quality),
+        "commonality": table([{"group": g, "name": k, "count": n}
+                              for g, d in pack.commonality.items() for k, n in d.items()],
+                             columns=["group", "name", "count"]),
+        "caseload": table(pack.caseload),
+        "changes": table([{k: v for k, v in c.items() if k != "questions"} for c in pack.changes],
+                         columns=["what", "before", "after", "change_percent", "kind"]),
+        "data_quality": table(pack.data_quality),
     }
     paths = []
     for name, df in tables.items():

@@ -1,15 +1,17 @@
-"""Jinja2 templates (templates/): words live there, code passes data."""
+"""Jinja2 templates (templates/): words live there, code passes data.
+
+The folder is installed as the package `mappa_templates` (see pyproject.toml), so the
+templates are found the same way from an editable install, a wheel or a container image."""
 
 from __future__ import annotations
 
 import json
 import re
 from functools import lru_cache
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_PACKAGE = "mappa_templates"
 
 
 _BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
@@ -45,7 +47,7 @@ def slack_safe(blocks):
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=PackageLoader(TEMPLATES_PACKAGE, "."),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
         trim_blocks=True,

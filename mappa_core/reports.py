@@ -31,6 +31,25 @@ CHANGE_QUESTIONS = {
 }
 
 
+def as_read(df: pd.DataFrame) -> pd.DataFrame:
+    """The table as a person reads it: every cell a Python str, int, float or None.
+
+    Pandas stores a missing value as NaN (or NaT), which is truthy and prints as `nan`, and a
+    column of whole numbers with one gap as floats (`4251.0`). Object columns keep what the
+    rows hold, so templates see None and CSV files get a blank cell."""
+    return df.astype(object).where(df.notna(), None)
+
+
+def _table(rows: list[dict], columns: list[str] | None = None) -> pd.DataFrame:
+    """A table from rows of Python values, kept as they are (see as_read)."""
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def _whole(value: float) -> int | float:
+    """12.0 days is 12 days; a median of 12.5 stays 12.5."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
 @dataclass
 class QuarterlyPack:
     area: str | None
@@ -119,7 +138,7 @@ def quarterly_pack(records: Records, period: Period, as_of: dt.date, area: str |
         for r in compute_indicators(c, q):
             row[r.id] = r.percent
         trend.append(row)
-    exceptions = exceptions_frame(results)
+    exceptions = as_read(exceptions_frame(results))
     caseload = _managed_cases(c, quarters)
     return QuarterlyPack(
         area=area, period=period, as_of=as_of,
@@ -143,7 +162,7 @@ def compare_areas(records: Records, period: Period, as_of: dt.date) -> pd.DataFr
             row[f"{r.id}_percent"] = r.percent
             row[f"{r.id}_n"] = f"{r.numerator}/{r.denominator}"
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _table(rows)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -228,8 +247,8 @@ def _wanted_missing(ev: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFr
     episodes = ev[ev["event"].isin(["wanted", "missing"]) & _in_range(ev["date"], start, end)]
     located = ev[ev["event"] == "located"][["ref", "date"]].rename(columns={"date": "located"})
     if episodes.empty:
-        return pd.DataFrame([{"event": e, "episodes": 0, "located": 0, "still_outstanding": 0,
-                              "median_days": None} for e in ("wanted", "missing")])
+        return _table([{"event": e, "episodes": 0, "located": 0, "still_outstanding": 0,
+                        "median_days": None} for e in ("wanted", "missing")])
     merged = pd.merge_asof(
         episodes.sort_values("date"), located.sort_values("located"),
         left_on="date", right_on="located", by="ref", direction="forward",
@@ -242,8 +261,8 @@ def _wanted_missing(ev: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFr
         rows.append({"event": event, "episodes": int(len(sub)),
                      "located": int(sub["located"].notna().sum()),
                      "still_outstanding": int(sub["located"].isna().sum()),
-                     "median_days": float(np.median(sub["days"])) if len(sub) else None})
-    return pd.DataFrame(rows)
+                     "median_days": _whole(np.median(sub["days"])) if len(sub) else None})
+    return _table(rows)
 
 
 def annual_tables(records: Records, year: Period, population: dict[str, int]) -> dict[str, pd.DataFrame]:
@@ -277,14 +296,14 @@ def annual_tables(records: Records, year: Period, population: dict[str, int]) ->
             "orders_imposed_in_year": int(ev_a["event"].isin(["order_granted", "order_on_conviction"]).sum()),
             "breach_charges_in_year": int((ev_a["event"] == "order_breach").sum()),
         })
-    table1, table2 = pd.DataFrame(t1), pd.DataFrame(t2)
-    if not table1.empty:
-        total_pop = sum(population.get(a, 0) for a in table1["area"]) or None
-        tot = table1.drop(columns=["area"]).sum(numeric_only=True)
-        tot["per_100000_population"] = (round(tot["rso_at_liberty_31_march"] * 100000 / total_pop, 1)
-                                        if total_pop and all(a in population for a in table1["area"]) else None)
-        table1 = pd.concat([table1, pd.DataFrame([{"area": "Total", **tot.to_dict()}])], ignore_index=True)
-        table2 = pd.concat([table2, pd.DataFrame([{"area": "Total", **table2.drop(columns=["area"]).sum().to_dict()}])],
-                           ignore_index=True)
-    return {"table1": table1, "table2": table2}
+    if t1:
+        # The total row is summed in Python: whole numbers stay whole, a missing rate stays None.
+        areas = [r["area"] for r in t1]
+        total_pop = sum(population.get(a, 0) for a in areas) or None
+        tot1 = {k: sum(r[k] for r in t1) for k in t1[0] if k not in ("area", "per_100000_population")}
+        tot1["per_100000_population"] = (round(tot1["rso_at_liberty_31_march"] * 100000 / total_pop, 1)
+                                         if total_pop and all(a in population for a in areas) else None)
+        t1.append({"area": "Total", **{k: tot1[k] for k in t1[0] if k != "area"}})
+        t2.append({"area": "Total", **{k: sum(r[k] for r in t2) for k in t2[0] if k != "area"}})
+    return {"table1": _table(t1), "table2": _table(t2)}
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 DEFAULT_URL = "sqlite:///mappa.db"
 # The newest migration in migrations/versions. Kept here so that the check every command
 # makes does not have to import Alembic; a test asserts it equals Alembic's head.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007_custody_history"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -2,8 +2,9 @@
 
 Each result carries id, title, target, numerator, denominator, percent, met, pending,
 exceptions (and breakdown for attendance), plus the live view's margin and counts.
-An item is in the denominator once it is done or its deadline is on or before
-`as_of`; before that, and not done, it is pending.
+An item is in the denominator once it is done or its deadline is before `as_of`; on
+its deadline day and before, and not done, it is pending (nothing is late until the
+next day).
 """
 
 from __future__ import annotations
@@ -179,6 +180,11 @@ def _count(
     )
 
 
+def _passed(deadline: pd.Series, c: Computed) -> pd.Series:
+    """The deadline has passed: it is before as_of (on its own day an item is pending)."""
+    return deadline < pd.Timestamp(c.as_of)
+
+
 def _in_period(values: pd.Series, period: Period) -> pd.Series:
     return (values >= pd.Timestamp(period.start)) & (values <= pd.Timestamp(period.end))
 
@@ -229,9 +235,11 @@ def restrict(c: Computed, area: str) -> Computed:
     rec = c.records
     ind = rec.individuals[rec.individuals["area"] == area]
     refs = set(ind["ref"])
+    custody = rec.custody[rec.custody["ref"].isin(refs)] if len(rec.custody) else rec.custody
     records = Records(
         ind, rec.meetings[rec.meetings["ref"].isin(refs)],
         rec.invitations, rec.agencies, rec.people, rec.events, rec.local_holidays, area,
+        custody,
     )
     return Computed(records, c.as_of, parent=c, area=area)
 
@@ -290,7 +298,7 @@ def _attendance(c: Computed, period: Period, ind_id: str) -> IndicatorResult:
 def _written(c: Computed, period: Period, ra: bool) -> IndicatorResult:
     inv = c.invitations
     items = inv[_in_period(inv["date"], period) & inv["absent"] & (inv["is_ra"] == ra)]
-    counted = items["written"] | (items["deadline"] <= pd.Timestamp(c.as_of))
+    counted = items["written"] | _passed(items["deadline"], c)
     return _count(
         "ra-written" if ra else "dtc-written", items, items["written"], counted, "deadline", None
     )
@@ -299,14 +307,14 @@ def _written(c: Computed, period: Period, ra: bool) -> IndicatorResult:
 def _custody(c: Computed, period: Period) -> IndicatorResult:
     r = c.releases
     items = r[_in_period(r["release_date"], period)]
-    counted = items["met"] | (items["deadline"] <= pd.Timestamp(c.as_of))
+    counted = items["met"] | _passed(items["deadline"], c)
     return _count("custody-initial-l3", items, items["met"], counted, "deadline", "done")
 
 
 def _minutes(c: Computed, period: Period) -> IndicatorResult:
     m = c.meetings
     items = m[_in_period(m["date"], period)]
-    counted = items["minutes_done"] | (items["deadline"] <= pd.Timestamp(c.as_of))
+    counted = items["minutes_done"] | _passed(items["deadline"], c)
     return _count(
         "minutes-10wd", items, items["minutes_on_time"], counted, "deadline", "minutes_completed"
     )
@@ -315,7 +323,8 @@ def _minutes(c: Computed, period: Period) -> IndicatorResult:
 def _disclosure(c: Computed, period: Period) -> IndicatorResult:
     m = c.meetings
     items = m[_in_period(m["date"], period)]
-    counted = items["disclosure_done"] | (items["deadline"] <= pd.Timestamp(c.as_of))
+    # A recorded no counts at once (not met); a blank waits for the deadline to pass.
+    counted = items["disclosure_recorded"] | _passed(items["deadline"], c)
     return _count("disclosure", items, items["disclosure_done"], counted, "deadline", None)
 
 
@@ -354,7 +363,7 @@ def operational_counts(c: Computed, ind_id: str, lookback_days: int = LOOKBACK_D
         ind = c.records.individuals
         open_cases = int(((ind["level"] == level) & ind["mappa_end"].isna()).sum())
         r = c.reviews[c.reviews["level"] == level]
-        overdue = r[(r["status"] == "late") & r["done"].isna()]
+        overdue = r[(r["status"] == "late") & ~r["restarted"].astype(bool)]
         pending = r[r["status"] == "pending"]
         return {
             "open_cases": open_cases,
@@ -365,18 +374,18 @@ def operational_counts(c: Computed, ind_id: str, lookback_days: int = LOOKBACK_D
     if ind_id == "minutes-10wd":
         open_ = m[~m["minutes_done"]]
         return {
-            "minutes_pending": int((open_["deadline"] > today).sum()),
-            "minutes_overdue": int((open_["deadline"] <= today).sum()),
+            "minutes_pending": int((open_["deadline"] >= today).sum()),
+            "minutes_overdue": int((open_["deadline"] < today).sum()),
         }
     if ind_id == "disclosure":
-        return {"not_recorded": int((~m["disclosure_done"]).sum())}
+        return {"not_recorded": int((~m["disclosure_recorded"]).sum())}
     inv = c.invitations[c.invitations["deadline"] >= since]
     if ind_id in ("ra-written", "dtc-written"):
         ra = ind_id == "ra-written"
         missing = inv[inv["absent"] & ~inv["written"] & (inv["is_ra"] == ra)]
         return {
-            "contributions_missing": int((missing["deadline"] > today).sum()),
-            "contributions_overdue": int((missing["deadline"] <= today).sum()),
+            "contributions_missing": int((missing["deadline"] >= today).sum()),
+            "contributions_overdue": int((missing["deadline"] < today).sum()),
         }
     if ind_id == "custody-initial-l3":
         r = c.releases

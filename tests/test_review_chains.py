@@ -180,10 +180,17 @@ def test_meetings_after_as_of_are_not_yet_held(scenario, tmp_path):
     assert reviews(eng, "2026-09-27") == [(2, "2026-09-28", "pending")]
 
 
-def test_due_on_as_of_with_no_meeting_counts_as_late(scenario, tmp_path):
-    # SPEC: an item counts once its deadline is on or before as_of.
+def test_review_due_on_as_of_with_no_meeting_is_pending_and_late_the_day_after(scenario, tmp_path):
+    # SPEC (2026-11-26): on its due day a review is still pending; it is late from the
+    # next day. 2026-07-06 + 84 = 2026-09-28; + 84 = 2026-12-21.
     eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-07-06"}])
-    assert reviews(eng, "2026-09-28") == [(2, "2026-09-28", "late"), (2, "2026-12-21", "pending")]
+    assert reviews(eng, "2026-09-28") == [(2, "2026-09-28", "pending")]
+    on_day = indicators(eng, "2026-27-Q2", "2026-09-28")["l2-reviews"]
+    assert (on_day["numerator"], on_day["denominator"], on_day["pending"]) == (0, 0, 1)
+    assert on_day["exceptions"] == [] and on_day["met"] is None
+    assert reviews(eng, "2026-09-29") == [(2, "2026-09-28", "late"), (2, "2026-12-21", "pending")]
+    next_day = indicators(eng, "2026-27-Q2", "2026-09-29")["l2-reviews"]
+    assert (next_day["numerator"], next_day["denominator"], next_day["pending"]) == (0, 1, 0)
 
 
 def test_quarter_and_year_boundaries(scenario, tmp_path):

@@ -61,6 +61,8 @@ def quarterly_csv(pack: QuarterlyPack, directory: Path) -> list[Path]:
                                  for c in pack.changes],
                                 columns=["what", "before", "after", "change_percent", "kind"]),
         "data_quality": pd.DataFrame(pack.data_quality),
+        "data_quality_cases": pd.DataFrame(pack.data_quality_cases,
+                                           columns=["check", "ref", "detail"]),
     }
     paths = []
     for name, df in tables.items():

@@ -56,9 +56,12 @@ def open_items(c: Computed, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
         parts.append(first.assign(kind="review"))
     pending = r[r["status"] == "pending"]
     if not pending.empty:
+        # On its due day a review is still pending (nothing is late before the next day).
+        today_label = np.where(pending["due"] == today, "; due today", "")
         parts.append(
             pending.rename(columns={"due": "deadline"})
-            .assign(kind="review", detail="Level " + pending["level"].astype(str) + " review")
+            .assign(kind="review",
+                    detail="Level " + pending["level"].astype(str) + " review" + today_label)
             .drop(columns=["meeting_id", "done", "reason", "restarted"])
         )
 

@@ -350,6 +350,62 @@ def compute_indicators(
     return results
 
 
+# --------------------------------------------------------------------------- data quality
+
+DATA_QUALITY_CHECKS = {
+    "no_entry_date": "open Level 2/3 cases with neither a Level 2/3 meeting nor a level_from",
+    "status_custody_mismatch": "status community while the current custody period has no "
+                               "release date, or one after as_of",
+    "seniority_unknown": "attended invitations with seniority_ok blank (counted as not met)",
+}
+
+
+def data_quality(c: Computed, period: Period, checks=tuple(DATA_QUALITY_CHECKS)) -> list[dict]:
+    """The data-quality rows of SPEC section 3, `{"check", "ref", "detail"}`, by check and
+    case. Cases as they stood on `as_of`; seniority for the meetings held in `period`.
+
+    Rows name cases: they are for the co-ordinator and the quarterly pack, never a channel.
+    """
+    ind = c.records.individuals
+    rows: list[dict] = []
+    if "no_entry_date" in checks:
+        has_meeting = ind["ref"].isin(c.records.meetings["ref"])
+        level_from = ind["level_from"] if "level_from" in ind else pd.Series(pd.NaT, index=ind.index)
+        hit = ind[ind["level"].isin([2, 3]) & ind["mappa_end"].isna() & ~has_meeting
+                  & level_from.isna()]
+        rows += [{"check": "no_entry_date", "ref": ref,
+                  "detail": f"open at Level {int(level)} with no Level 2/3 meeting and no "
+                            "level_from: its reviews cannot be tracked"}
+                 for ref, level in zip(hit["ref"], hit["level"])]
+    if "status_custody_mismatch" in checks:
+        as_of = pd.Timestamp(c.as_of)
+        hit = ind[ind["status"].eq("community") & ind["custody_from"].notna()
+                  & (ind["release_date"].isna() | (ind["release_date"] > as_of))]
+        rows += [{"check": "status_custody_mismatch", "ref": ref,
+                  "detail": f"status community but in custody since {_iso(cf)} "
+                            + ("with no release date" if pd.isna(rel)
+                               else f"until {_iso(rel)}")}
+                 for ref, cf, rel in zip(hit["ref"], hit["custody_from"], hit["release_date"])]
+    if "seniority_unknown" in checks and len(c.records.invitations):
+        inv = c.invitations
+        hit = inv[_in_period(inv["date"], period) & inv["attended"] & inv["seniority_ok"].isna()]
+        hit = hit.sort_values(["ref", "date", "meeting_id", "agency"], kind="stable")
+        rows += [{"check": "seniority_unknown", "ref": ref,
+                  "detail": f"meeting {mid} on {_iso(d)}: {agency} attended, seniority_ok blank"}
+                 for ref, mid, d, agency in zip(hit["ref"], hit["meeting_id"], hit["date"],
+                                                hit["agency"])]
+    order = {k: i for i, k in enumerate(DATA_QUALITY_CHECKS)}
+    return sorted(rows, key=lambda r: (order[r["check"]], r["ref"]))
+
+
+def data_quality_counts(rows: list[dict]) -> dict[str, int]:
+    """How many rows of each check (every check named, with 0 where none)."""
+    counts = dict.fromkeys(DATA_QUALITY_CHECKS, 0)
+    for r in rows:
+        counts[r["check"]] += 1
+    return counts
+
+
 # --------------------------------------------------------------------------- live view
 
 

@@ -155,6 +155,13 @@ def generate(
         "rosh": rosh,
     })
 
+    # Half the ended custody spells travel as custody.csv history (as an export that
+    # carries only the current period would leave them), the other half as the record's
+    # own last period: the chains pause in them the same way.
+    to_history = past & (entry_rng.random(n) < 0.5)
+    custody = ind.loc[to_history, ["ref", "custody_from", "release_date", "release_level"]].copy()
+    ind.loc[to_history, ["custody_from", "release_date", "release_level"]] = ""
+
     meetings = _meetings(rng, refs, level, area, chair, first_meeting, mappa_end, custody_from,
                          release, release_level, window, end)
     invitations = _invitations(rng, meetings, category_of=dict(zip(refs, category)))
@@ -163,6 +170,7 @@ def generate(
         "agencies.csv": _agencies(areas),
         "people.csv": _people(areas, chairs_per_area),
         "individuals.csv": ind,
+        "custody.csv": custody.reset_index(drop=True),
         "meetings.csv": meetings,
         "invitations.csv": invitations,
         "events.csv": events,

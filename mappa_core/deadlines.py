@@ -98,30 +98,21 @@ def as_stood(records: Records, as_of: dt.date) -> Records:
     )
 
 
-def custody_periods(records: Records) -> pd.DataFrame:
-    """Every custody period of each individual: the past ones (custody.csv, and those the
-    importer kept) and the current one of individuals.csv. Columns: ref, custody_from,
-    release_date (NaT: no release date yet), release_level, current (bool)."""
+def _custody_periods(records: Records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every custody period of every case as arrays (ref, custody_from day, release day or
+    NEVER for none yet): the past ones (custody.csv and those the importer kept) and the
+    current one of individuals.csv."""
     ind = records.individuals
-    cur = ind[ind["custody_from"].notna()]
-    current = pd.DataFrame({
-        "ref": cur["ref"].to_numpy(),
-        "custody_from": cur["custody_from"].to_numpy(dtype="datetime64[s]"),
-        "release_date": cur["release_date"].to_numpy(dtype="datetime64[s]"),
-        "release_level": cur["release_level"].to_numpy(dtype=object),
-        "current": np.ones(len(cur), dtype=bool),
-    })
+    cur = ind["custody_from"].notna().to_numpy()
+    refs = [ind["ref"].to_numpy(dtype=object)[cur]]
+    start = [_days(ind["custody_from"].to_numpy()[cur], NEVER)]
+    release = [_days(ind["release_date"].to_numpy()[cur], NEVER)]
     past = records.custody
-    if past is None or not len(past):
-        return current
-    past = pd.DataFrame({
-        "ref": past["ref"].to_numpy(),
-        "custody_from": past["custody_from"].to_numpy(dtype="datetime64[s]"),
-        "release_date": past["release_date"].to_numpy(dtype="datetime64[s]"),
-        "release_level": past["release_level"].to_numpy(dtype=object),
-        "current": np.zeros(len(past), dtype=bool),
-    })
-    return pd.concat([past, current], ignore_index=True)
+    if past is not None and len(past):
+        refs.append(past["ref"].to_numpy(dtype=object))
+        start.append(_days(past["custody_from"], NEVER))
+        release.append(_days(past["release_date"], NEVER))
+    return np.concatenate(refs), np.concatenate(start), np.concatenate(release)
 
 
 # --------------------------------------------------------------------------- reviews
@@ -132,38 +123,42 @@ REVIEW_COLUMNS = [
 ]
 
 
-def _chain_starts(records: Records) -> pd.DataFrame:
-    """Every point where a review chain (re)starts: each Level 2/3 meeting, and each
-    entry point (`level_from` of a case now at Level 2/3, unless a meeting is held that
-    day), sorted by case and date. `entry` marks the entry points."""
+def _chain_starts(records: Records) -> dict[str, np.ndarray]:
+    """Every point where a review chain (re)starts, as arrays sorted by case and date: each
+    Level 2/3 meeting, and each entry point (`level_from` of a case now at Level 2/3,
+    unless a meeting is held that day). `entry` marks the entry points; `case` numbers
+    the cases (equal refs, equal numbers)."""
     m = records.meetings
     ind = records.individuals
-    starts = pd.DataFrame({
-        "ref": m["ref"].to_numpy(),
-        "date": m["date"].to_numpy(dtype="datetime64[s]"),
-        "meeting_id": m["meeting_id"].to_numpy(dtype=object),
-        "outcome": m["outcome_level"].fillna(m["level"].astype(str)).astype(str).to_numpy(),
-        "reason": m["reason"].to_numpy(dtype=object),
-        "entry": np.zeros(len(m), dtype=bool),
-    })
+    refs = m["ref"].to_numpy(dtype=object)
+    day = _days(m["date"], 0)
+    mid = m["meeting_id"].to_numpy(dtype=object)
+    outcome = m["outcome_level"].fillna(m["level"].astype(str)).astype(str).to_numpy(dtype=object)
+    reason = m["reason"].to_numpy(dtype=object)
+    entry = np.zeros(len(m), dtype=bool)
     if "level_from" in ind:
-        e = ind[ind["level_from"].notna() & ind["level"].isin([2, 3])]
-        if len(e):
-            held = pd.MultiIndex.from_arrays([m["ref"].to_numpy(),
-                                              m["date"].to_numpy(dtype="datetime64[s]")])
-            keys = pd.MultiIndex.from_arrays([e["ref"].to_numpy(),
-                                              e["level_from"].to_numpy(dtype="datetime64[s]")])
-            e = e[~keys.isin(held)]
-            entries = pd.DataFrame({
-                "ref": e["ref"].to_numpy(),
-                "date": e["level_from"].to_numpy(dtype="datetime64[s]"),
-                "meeting_id": np.full(len(e), "", dtype=object),
-                "outcome": e["level"].astype(int).astype(str).to_numpy(),
-                "reason": np.full(len(e), None, dtype=object),
-                "entry": np.ones(len(e), dtype=bool),
-            })
-            starts = pd.concat([starts, entries], ignore_index=True) if len(starts) else entries
-    return _sorted(starts, ["ref", "date", "meeting_id"]).reset_index(drop=True)
+        e = (ind["level_from"].notna() & ind["level"].isin([2, 3])).to_numpy()
+        if e.any():
+            e_ref = ind["ref"].to_numpy(dtype=object)[e]
+            e_day = _days(ind["level_from"].to_numpy()[e], 0)
+            codes, _ = pd.factorize(np.concatenate([refs, e_ref]))
+            # (case, day) as one number: a meeting held on the entry day replaces it.
+            key = codes.astype(np.int64) * (1 << 24) + np.concatenate([day, e_day])
+            keep = ~np.isin(key[len(refs):], key[:len(refs)])
+            n_e = int(keep.sum())
+            refs = np.concatenate([refs, e_ref[keep]])
+            day = np.concatenate([day, e_day[keep]])
+            mid = np.concatenate([mid, np.full(n_e, "", dtype=object)])
+            outcome = np.concatenate([outcome, ind["level"].to_numpy()[e][keep].astype(int)
+                                      .astype(str).astype(object)])
+            reason = np.concatenate([reason, np.full(n_e, None, dtype=object)])
+            entry = np.concatenate([entry, np.ones(n_e, dtype=bool)])
+    case, _ = pd.factorize(refs)
+    # Grouped by case (any order of cases: the items are sorted at the end), then by date
+    # and meeting id.
+    order = np.lexsort((mid.astype(str), day, case)) if len(refs) else np.zeros(0, dtype=int)
+    return {"ref": refs[order], "case": case[order], "day": day[order], "meeting_id": mid[order],
+            "outcome": outcome[order], "reason": reason[order], "entry": entry[order]}
 
 
 def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
@@ -177,17 +172,18 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
     Expects records as they stood on `as_of` (see `as_stood`).
     """
     m = _chain_starts(records)
-    if m.empty:
+    n = len(m["ref"])
+    if not n:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
     ind = records.individuals.set_index("ref")
-    refs = m["ref"].to_numpy()
-    outcome = m["outcome"].to_numpy()
+    refs = m["ref"]
+    outcome = m["outcome"]
     interval = np.select([outcome == "2", outcome == "3"], [84, 42], 0).astype(np.int64)
-    entry = m["entry"].to_numpy()
+    entry = m["entry"]
 
-    n = len(m)
-    same_next = np.r_[refs[1:] == refs[:-1], False]
-    start = _days(m["date"], 0)
+    case = m["case"]
+    same_next = np.r_[case[1:] == case[:-1], False]
+    start = m["day"]
     nxt = np.r_[start[1:], NEVER]
     nxt = np.where(same_next, nxt, NEVER)
     next_pos = np.where(same_next, np.arange(n) + 1, -1)
@@ -204,16 +200,18 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
 
     # Custody periods as (chain start row, period) pairs: each row meets the periods of
     # its own case only (a few per case), so the pairs stay about as many as the rows.
-    per = custody_periods(records)
-    rows_df = pd.DataFrame({"row": np.arange(n), "ref": refs})
-    if len(per):
-        rows_df = rows_df[rows_df["ref"].isin(set(per["ref"]))]
-    pairs = rows_df.merge(per[["ref", "custody_from", "release_date"]], on="ref") \
-        if len(per) and len(rows_df) else None
-    if pairs is not None and len(pairs):
-        pair_row = pairs["row"].to_numpy(dtype=np.int64)
-        pair_from = _days(pairs["custody_from"], NEVER)
-        pair_rel = _days(pairs["release_date"], NEVER)
+    p_ref, p_from, p_rel = _custody_periods(records)
+    if len(p_ref):
+        codes, uniq = pd.factorize(np.concatenate([refs, p_ref]))
+        row_code, per_code = codes[:n], codes[n:]
+        by_code = np.argsort(per_code, kind="stable")
+        count = np.bincount(per_code, minlength=len(uniq))
+        p_first = np.cumsum(count) - count
+        cnt = count[row_code]
+        pair_row = np.repeat(np.arange(n), cnt)
+        offset = np.arange(len(pair_row)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        pair_p = by_code[np.repeat(p_first[row_code], cnt) + offset]
+        pair_from, pair_rel = p_from[pair_p], p_rel[pair_p]
     else:
         pair_row = pair_from = pair_rel = np.zeros(0, dtype=np.int64)
 
@@ -221,8 +219,8 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
         k = _ceil_div(limit - first, step).clip(min=0)
         return np.where(limit >= NEVER, NEVER, k)
 
-    mid = m["meeting_id"].to_numpy()
-    mreason = m["reason"].to_numpy()
+    mid = m["meeting_id"]
+    mreason = m["reason"]
     parts = []
 
     def emit(idx, due, status, with_next: bool):

@@ -183,6 +183,7 @@ def load_records(
                           meet.c.level == 3, meet.c.setting == "community"), meet_join),
                 ],
             ).drop_duplicates("meeting_id").reset_index(drop=True)
+            individuals = _entries_after_last_early_meeting(individuals, meetings, cut)
             inv_join = inv.join(meet, inv.c.meeting_id == meet.c.meeting_id)
             if area is not None:
                 inv_join = inv_join.join(ind, meet.c.ref == ind.c.ref)
@@ -202,6 +203,25 @@ def load_records(
         local = _local_holidays(conn)
     return Records(individuals, meetings, invitations, agencies, people, events, local, area,
                    custody)
+
+
+def _entries_after_last_early_meeting(individuals: pd.DataFrame, meetings: pd.DataFrame,
+                                      cut: dt.date) -> pd.DataFrame:
+    """Blank a `level_from` earlier than the case's last meeting before `cut`.
+
+    That meeting restarts the chain, so the entry point's due dates all fall before it
+    (before the window): they change no answer, but with the meetings in between not
+    loaded the entry's chain would run on to that meeting, years of due dates for nothing.
+    """
+    early = meetings[meetings["date"] < pd.Timestamp(cut)]
+    if early.empty or "level_from" not in individuals:
+        return individuals
+    last = early.groupby("ref")["date"].max()
+    before = (individuals["level_from"] < individuals["ref"].map(last)).to_numpy()
+    if before.any():
+        individuals = individuals.copy()
+        individuals.loc[before, "level_from"] = pd.NaT
+    return individuals
 
 
 def _local_holidays(conn) -> dict[str, list[dt.date]]:

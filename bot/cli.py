@@ -176,6 +176,16 @@ def render_status(data: dict) -> str:
         if ind["counts"]:
             counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind["counts"].items())
             lines.append(f"  now: {counts}")
+    if "data_quality" in data:
+        from mappa_core.indicators import data_quality_counts
+
+        counts = data_quality_counts(data["data_quality"])
+        # Seniority is checked only where the topic reads the invitations (attendance).
+        if not any(i["id"].endswith("-attendance") for i in data["indicators"]):
+            counts.pop("seniority_unknown")
+        lines.append("")
+        lines.append("data quality: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                     + " (--json lists the cases)")
     lines.append("")
     lines.append(
         "margin: further failures the period can absorb and still meet the target, "

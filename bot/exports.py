@@ -73,6 +73,7 @@ def quarterly_csv(pack: QuarterlyPack, directory: Path) -> list[Path]:
         "changes": table([{k: v for k, v in c.items() if k != "questions"} for c in pack.changes],
                          columns=["what", "before", "after", "change_percent", "kind"]),
         "data_quality": table(pack.data_quality),
+        "data_quality_cases": table(pack.data_quality_cases, columns=["check", "ref", "detail"]),
     }
     paths = []
     for name, df in tables.items():

@@ -64,7 +64,8 @@ def _ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def as_stood(records: Records, as_of: dt.date) -> Records:
-    """The records as they stood on `as_of` (later meetings, minutes, archives unseen)."""
+    """The records as they stood on `as_of`: later meetings, minutes and RMP dates,
+    archives, `level_from` dates and custody periods are unseen (SPEC section 3)."""
     cutoff = np.datetime64(as_of, "s")
     # New frames over the same data: pandas copies a column only when it is written
     # (copy-on-write), and only columns with a date after as_of are.
@@ -74,23 +75,90 @@ def as_stood(records: Records, as_of: dt.date) -> Records:
         if later.any():
             meetings.loc[later, col] = pd.NaT
     individuals = records.individuals.copy(deep=False)
-    later = individuals["mappa_end"] > cutoff
+    for col in ("mappa_end", "level_from"):
+        if col in individuals:
+            later = individuals[col] > cutoff
+            if later.any():
+                individuals.loc[later, col] = pd.NaT
+    # A current custody period that begins after as_of had not happened yet: its release
+    # (planned within it) is unseen with it.
+    later = individuals["custody_from"] > cutoff
     if later.any():
-        individuals.loc[later, "mappa_end"] = pd.NaT
+        individuals.loc[later, ["custody_from", "release_date"]] = pd.NaT
+        individuals["release_level"] = individuals["release_level"].where(~later, None)
+    custody = records.custody
+    if len(custody):
+        custody = custody[custody["custody_from"] <= cutoff]
     invitations = records.invitations[
         records.invitations["meeting_id"].isin(meetings["meeting_id"])
     ]
     return Records(
         individuals, meetings, invitations, records.agencies, records.people,
-        records.events, records.local_holidays, records.area,
+        records.events, records.local_holidays, records.area, custody,
     )
+
+
+def _custody_periods(records: Records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every custody period of every case as arrays (ref, custody_from day, release day or
+    NEVER for none yet): the past ones (custody.csv and those the importer kept) and the
+    current one of individuals.csv."""
+    ind = records.individuals
+    cur = ind["custody_from"].notna().to_numpy()
+    refs = [ind["ref"].to_numpy(dtype=object)[cur]]
+    start = [_days(ind["custody_from"].to_numpy()[cur], NEVER)]
+    release = [_days(ind["release_date"].to_numpy()[cur], NEVER)]
+    past = records.custody
+    if past is not None and len(past):
+        refs.append(past["ref"].to_numpy(dtype=object))
+        start.append(_days(past["custody_from"], NEVER))
+        release.append(_days(past["release_date"], NEVER))
+    return np.concatenate(refs), np.concatenate(start), np.concatenate(release)
 
 
 # --------------------------------------------------------------------------- reviews
 
 REVIEW_COLUMNS = [
     "ref", "area", "level", "due", "status", "meeting_id", "done", "reason", "chair_id",
+    "restarted",
 ]
+
+
+def _chain_starts(records: Records) -> dict[str, np.ndarray]:
+    """Every point where a review chain (re)starts, as arrays sorted by case and date: each
+    Level 2/3 meeting, and each entry point (`level_from` of a case now at Level 2/3,
+    unless a meeting is held that day). `entry` marks the entry points; `case` numbers
+    the cases (equal refs, equal numbers)."""
+    m = records.meetings
+    ind = records.individuals
+    refs = m["ref"].to_numpy(dtype=object)
+    day = _days(m["date"], 0)
+    mid = m["meeting_id"].to_numpy(dtype=object)
+    outcome = m["outcome_level"].fillna(m["level"].astype(str)).astype(str).to_numpy(dtype=object)
+    reason = m["reason"].to_numpy(dtype=object)
+    entry = np.zeros(len(m), dtype=bool)
+    if "level_from" in ind:
+        e = (ind["level_from"].notna() & ind["level"].isin([2, 3])).to_numpy()
+        if e.any():
+            e_ref = ind["ref"].to_numpy(dtype=object)[e]
+            e_day = _days(ind["level_from"].to_numpy()[e], 0)
+            codes, _ = pd.factorize(np.concatenate([refs, e_ref]))
+            # (case, day) as one number: a meeting held on the entry day replaces it.
+            key = codes.astype(np.int64) * (1 << 24) + np.concatenate([day, e_day])
+            keep = ~np.isin(key[len(refs):], key[:len(refs)])
+            n_e = int(keep.sum())
+            refs = np.concatenate([refs, e_ref[keep]])
+            day = np.concatenate([day, e_day[keep]])
+            mid = np.concatenate([mid, np.full(n_e, "", dtype=object)])
+            outcome = np.concatenate([outcome, ind["level"].to_numpy()[e][keep].astype(int)
+                                      .astype(str).astype(object)])
+            reason = np.concatenate([reason, np.full(n_e, None, dtype=object)])
+            entry = np.concatenate([entry, np.ones(n_e, dtype=bool)])
+    case, _ = pd.factorize(refs)
+    # Grouped by case (any order of cases: the items are sorted at the end), then by date
+    # and meeting id.
+    order = np.lexsort((mid.astype(str), day, case)) if len(refs) else np.zeros(0, dtype=int)
+    return {"ref": refs[order], "case": case[order], "day": day[order], "meeting_id": mid[order],
+            "outcome": outcome[order], "reason": reason[order], "entry": entry[order]}
 
 
 def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
@@ -98,97 +166,121 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
 
     Columns: ref, area, level (2 or 3: the chain), due, status (`met`, `late` or
     `pending`), meeting_id / done (the meeting that met it or that came late, if any),
-    reason (that meeting's recorded reason), chair_id (the case's chair).
+    reason (that meeting's recorded reason), chair_id (the case's chair), restarted (a
+    later meeting or entry point restarted the chain after this due date: a late one is
+    no longer open).
     Expects records as they stood on `as_of` (see `as_stood`).
     """
-    m = _sorted(records.meetings, ["ref", "date", "meeting_id"])
-    if m.empty:
+    m = _chain_starts(records)
+    n = len(m["ref"])
+    if not n:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
     ind = records.individuals.set_index("ref")
-    refs = m["ref"].to_numpy()
-    outcome = m["outcome_level"].fillna(m["level"].astype(str)).astype(str).to_numpy()
+    refs = m["ref"]
+    outcome = m["outcome"]
     interval = np.select([outcome == "2", outcome == "3"], [84, 42], 0).astype(np.int64)
+    entry = m["entry"]
 
-    same_next = np.r_[refs[1:] == refs[:-1], False]
-    start = _days(m["date"], 0)
+    case = m["case"]
+    same_next = np.r_[case[1:] == case[:-1], False]
+    start = m["day"]
     nxt = np.r_[start[1:], NEVER]
     nxt = np.where(same_next, nxt, NEVER)
-    next_pos = np.where(same_next, np.arange(len(m)) + 1, -1)
+    next_pos = np.where(same_next, np.arange(n) + 1, -1)
+    next_is_entry = np.r_[entry[1:], False] & same_next
 
     info = ind.reindex(refs)
     end = _days(info["mappa_end"], NEVER)
-    cust = _days(info["custody_from"], NEVER)
-    release = _days(info["release_date"], NEVER)
     area = info["area"].to_numpy()
     chair = info["chair_id"].to_numpy()
     a = np.int64(day_number(as_of))
 
     live = interval > 0
     iv = np.where(live, interval, 1)
-    d0 = start + iv
 
-    def first_k_at_or_after(limit: np.ndarray, first: np.ndarray) -> np.ndarray:
-        k = _ceil_div(limit - first, iv).clip(min=0)
+    # Custody periods as (chain start row, period) pairs: each row meets the periods of
+    # its own case only (a few per case), so the pairs stay about as many as the rows.
+    p_ref, p_from, p_rel = _custody_periods(records)
+    if len(p_ref):
+        codes, uniq = pd.factorize(np.concatenate([refs, p_ref]))
+        row_code, per_code = codes[:n], codes[n:]
+        by_code = np.argsort(per_code, kind="stable")
+        count = np.bincount(per_code, minlength=len(uniq))
+        p_first = np.cumsum(count) - count
+        cnt = count[row_code]
+        pair_row = np.repeat(np.arange(n), cnt)
+        offset = np.arange(len(pair_row)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        pair_p = by_code[np.repeat(p_first[row_code], cnt) + offset]
+        pair_from, pair_rel = p_from[pair_p], p_rel[pair_p]
+    else:
+        pair_row = pair_from = pair_rel = np.zeros(0, dtype=np.int64)
+
+    def first_k_at_or_after(limit: np.ndarray, first: np.ndarray, step: np.ndarray) -> np.ndarray:
+        k = _ceil_div(limit - first, step).clip(min=0)
         return np.where(limit >= NEVER, NEVER, k)
 
-    # Phase 1: due dates d0 + k*I until the first that meets a limit. Priority when two
-    # limits fall on one due date follows the rule order: archive, custody, meeting, as_of.
-    k_end = first_k_at_or_after(end, d0)
-    k_next = first_k_at_or_after(nxt, d0)
-    k_asof = ((a - d0) // iv + 1).clip(min=0)
-    k_c = first_k_at_or_after(cust, d0)
-    k_cust = np.where((k_c < NEVER) & (d0 + k_c * iv < release), k_c, NEVER)
-    k1 = np.minimum.reduce([k_end, k_cust, k_next, k_asof])
-    stop1 = np.select(
-        [k1 == k_end, k1 == k_cust, k1 == k_next], ["end", "custody", "meeting"], "asof"
-    )
-
-    # Phase 2: after a custody pause the next due date is release + I; a meeting held
-    # after release meets it, one held while still in custody restarts the chain instead.
-    paused = live & (stop1 == "custody") & (release < NEVER)
-    d2 = release + iv
-    k2_end = first_k_at_or_after(end, d2)
-    k2_next = first_k_at_or_after(nxt, d2)
-    k2_asof = ((a - d2) // iv + 1).clip(min=0)
-    k2 = np.minimum.reduce([k2_end, k2_next, k2_asof])
-    stop2 = np.select([k2 == k2_end, k2 == k2_next], ["end", "meeting"], "asof")
-
+    mid = m["meeting_id"]
+    mreason = m["reason"]
     parts = []
-    mid = m["meeting_id"].to_numpy()
-    mreason = m["reason"].to_numpy()
 
-    def rows(idx, due, status, with_next: bool):
+    def emit(idx, due, status, with_next: bool):
         if not len(idx):
             return
         nidx = next_pos[idx]
-        has = (nidx >= 0) if with_next else np.zeros(len(idx), dtype=bool)
-        safe = np.maximum(nidx, 0)
+        has = (nidx >= 0) & ~next_is_entry[idx] if with_next else np.zeros(len(idx), dtype=bool)
         # Arrays, not a frame per part: one frame is made at the end.
         parts.append((idx, due, np.full(len(idx), status, dtype=object),
-                      np.where(has, safe, -1)))
+                      np.where(has, nidx, -1)))
 
-    def emit(mask, due, status, with_next: bool):
-        idx = np.flatnonzero(mask)
-        rows(idx, due[idx], status, with_next)
+    def emit_late(idx, first_due, counts):
+        """`counts[j]` late due dates for start `idx[j]`: first_due[j] + i*I, i < counts[j]."""
+        rows = np.repeat(idx, counts)
+        offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        emit(rows, np.repeat(first_due, counts) + offsets * iv[rows], "late", True)
 
-    def emit_late(mask, first_due, count):
-        counts = np.where(mask, count, 0)
-        idx = np.repeat(np.arange(len(m)), counts)
-        offsets = np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts)
-        rows(idx, first_due[idx] + offsets * iv[idx], "late", True)
-
-    # Phase 1 items.
-    emit_late(live, d0, k1)
-    met1 = live & (stop1 == "meeting") & (k1 == 0)
-    emit(met1, d0, "met", True)
-    pend1 = live & (stop1 == "asof")
-    emit(pend1, d0 + k1 * iv, "pending", False)
-    # Phase 2 items.
-    emit_late(paused, d2, k2)
-    met2 = paused & (stop2 == "meeting") & (k2 == 0) & (nxt >= release)
-    emit(met2, d2, "met", True)
-    pend2 = paused & (stop2 == "asof")
-    emit(pend2, d2 + k2 * iv, "pending", False)
+    # The chain of each start, phase by phase: due dates d + k*I until the first that meets
+    # a limit. Priority when two limits fall on one due date follows the rule order:
+    # archive, custody, meeting, as_of. A custody pause starts the next phase at that
+    # period's release + I; a period with no release date stops the chain. Each phase is
+    # vectorised over every chain still running (as many phases as periods in one case).
+    active = np.flatnonzero(live)
+    d = start + iv
+    released = np.full(n, -1, dtype=np.int64)  # release that began this phase (-1: none)
+    pair_active = np.isin(pair_row, active)
+    while len(active):
+        da, ia = d[active], iv[active]
+        k_end = first_k_at_or_after(end[active], da, ia)
+        k_next = first_k_at_or_after(nxt[active], da, ia)
+        k_asof = first_k_at_or_after(np.full(len(active), a), da, ia)
+        # The first due date inside any custody period of the case.
+        k_cust = np.full(len(active), NEVER)
+        rel_at = np.full(len(active), NEVER)
+        if len(pair_row):
+            sel = np.flatnonzero(pair_active)
+            rows = pair_row[sel]
+            slot = np.searchsorted(active, rows)
+            kp = _ceil_div(pair_from[sel] - d[rows], iv[rows]).clip(min=0)
+            inside = d[rows] + kp * iv[rows] < pair_rel[sel]
+            kp = np.where(inside, kp, NEVER)
+            np.minimum.at(k_cust, slot, kp)
+            # The release of the period that holds that due date.
+            hit = inside & (kp == k_cust[slot])
+            rel_at[slot[hit]] = pair_rel[sel][hit]
+        k = np.minimum.reduce([k_end, k_cust, k_next, k_asof])
+        stop = np.select([k == k_end, k == k_cust, k == k_next], [0, 1, 2], 3)
+        emit_late(active, da, k)
+        rel_before = released[active]
+        met = (stop == 2) & (k == 0) & ~next_is_entry[active] & (
+            (rel_before < 0) | (nxt[active] >= rel_before))
+        emit(active[met], da[met], "met", True)
+        pend = stop == 3
+        emit(active[pend], (da + k * ia)[pend], "pending", False)
+        paused = (stop == 1) & (rel_at < NEVER)
+        nxt_active = active[paused]
+        d[nxt_active] = rel_at[paused] + iv[nxt_active]
+        released[nxt_active] = rel_at[paused]
+        active = nxt_active
+        pair_active = np.isin(pair_row, active)
 
     if not parts:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
@@ -205,8 +297,10 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
         "done": _to_dates(np.where(has, nxt[idx], NEVER)),
         "reason": np.where(has, mreason[safe], None),
         "chair_id": chair[idx],
+        "restarted": next_pos[idx] >= 0,
     })
     return _sorted(out, ["due", "ref"]).reset_index(drop=True)
+
 
 
 # --------------------------------------------------------------------------- meetings
@@ -217,7 +311,8 @@ def meeting_items(records: Records, as_of: dt.date) -> pd.DataFrame:
 
     Columns: meeting_id, ref, area, date, level, chair_id, reason, deadline,
     minutes_issued, rmp_ratified, minutes_done (both dates recorded), minutes_on_time,
-    disclosure_done.
+    disclosure_done (a recorded yes), disclosure_recorded (yes or no: a recorded no counts
+    at once, as not met; a blank is pending until the deadline has passed).
     """
     m = records.meetings
     ind = records.individuals.set_index("ref")
@@ -235,6 +330,7 @@ def meeting_items(records: Records, as_of: dt.date) -> pd.DataFrame:
     out["minutes_completed"] = out[["minutes_issued", "rmp_ratified"]].max(axis=1).where(both)
     out["minutes_on_time"] = both & (out["minutes_completed"] <= out["deadline"])
     out["disclosure_done"] = _yes(m["disclosure_considered"])
+    out["disclosure_recorded"] = m["disclosure_considered"].notna().to_numpy(dtype=bool)
     return out.reset_index(drop=True)
 
 
@@ -266,32 +362,51 @@ def invitation_items(records: Records, meetings: pd.DataFrame) -> pd.DataFrame:
 
 
 def pre_release_items(records: Records, as_of: dt.date) -> pd.DataFrame:
-    """Individuals with a planned release at Level 3: the initial L3 community meeting
-    must be held on or before release_date - 28 days.
+    """Every release at Level 3 (the current custody period's and every past one's): the
+    initial L3 community meeting must be held on or after that period's custody_from and on
+    or before release_date - 28 days.
 
-    Columns: ref, area, chair_id, release_date, deadline, met, meeting_id / done (the
-    qualifying meeting, else the first initial L3 community one held after the deadline),
-    reason (that meeting's reason).
+    Columns: ref, area, chair_id, custody_from, release_date, deadline, met, meeting_id /
+    done (the qualifying meeting, else the first initial L3 community one held after the
+    deadline), reason (that meeting's reason).
     """
     ind = records.individuals
     rel = ind[ind["release_date"].notna() & ind["release_level"].eq(3)]
-    cols = ["ref", "area", "chair_id", "release_date", "custody_from"]
-    out = rel[cols].copy()
+    parts = [pd.DataFrame({
+        "ref": rel["ref"].to_numpy(),
+        "custody_from": rel["custody_from"].to_numpy(dtype="datetime64[s]"),
+        "release_date": rel["release_date"].to_numpy(dtype="datetime64[s]"),
+    })]
+    past = records.custody
+    if past is not None and len(past):
+        past = past[past["release_level"].eq(3)]
+        parts.append(pd.DataFrame({
+            "ref": past["ref"].to_numpy(),
+            "custody_from": past["custody_from"].to_numpy(dtype="datetime64[s]"),
+            "release_date": past["release_date"].to_numpy(dtype="datetime64[s]"),
+        }))
+        parts = [p for p in parts if len(p)] or parts[:1]
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    who = ind.set_index("ref")
+    out.insert(1, "area", who["area"].reindex(out["ref"]).to_numpy())
+    out.insert(2, "chair_id", who["chair_id"].reindex(out["ref"]).to_numpy())
     out["deadline"] = out["release_date"] - pd.Timedelta(days=PRE_RELEASE_DAYS)
+    out["release_id"] = np.arange(len(out))
     m = records.meetings
     initial = m[(m["kind"] == "initial") & (m["level"] == 3) & (m["setting"] == "community")]
     initial = initial[["ref", "meeting_id", "date", "reason"]].merge(
-        out[["ref", "deadline", "custody_from"]], on="ref"
+        out[["ref", "release_id", "deadline", "custody_from", "release_date"]], on="ref"
     )
-    # A meeting from before the current custody period began belongs to an earlier sentence.
+    # Only a meeting within the release's own custody period counts for it: one from
+    # before it began belongs to an earlier sentence.
     initial = initial[initial["custody_from"].isna() | (initial["date"] >= initial["custody_from"])]
-    initial = initial.sort_values(["ref", "date"], kind="stable")
-    on_time = initial[initial["date"] <= initial["deadline"]].drop_duplicates("ref")
-    late = initial[initial["date"] > initial["deadline"]].drop_duplicates("ref")
-    chosen = pd.concat([on_time, late[~late["ref"].isin(on_time["ref"])]])
-    chosen = chosen.set_index("ref")
-    out["met"] = out["ref"].isin(on_time["ref"]).to_numpy()
-    out["meeting_id"] = chosen["meeting_id"].reindex(out["ref"]).to_numpy()
-    out["done"] = chosen["date"].reindex(out["ref"]).to_numpy()
-    out["reason"] = chosen["reason"].reindex(out["ref"]).to_numpy()
-    return out.drop(columns=["custody_from"]).reset_index(drop=True)
+    initial = initial.sort_values(["release_id", "date"], kind="stable")
+    on_time = initial[initial["date"] <= initial["deadline"]].drop_duplicates("release_id")
+    late = initial[initial["date"] > initial["deadline"]].drop_duplicates("release_id")
+    chosen = pd.concat([on_time, late[~late["release_id"].isin(on_time["release_id"])]])
+    chosen = chosen.set_index("release_id")
+    out["met"] = out["release_id"].isin(on_time["release_id"]).to_numpy()
+    out["meeting_id"] = chosen["meeting_id"].reindex(out["release_id"]).to_numpy()
+    out["done"] = chosen["date"].reindex(out["release_id"]).to_numpy()
+    out["reason"] = chosen["reason"].reindex(out["release_id"]).to_numpy()
+    return out.drop(columns=["release_id"]).reset_index(drop=True)

@@ -118,6 +118,19 @@ def generate(
     status = np.where(in_custody, "custody", np.where(hospital, "hospital", "community"))
     start = np.minimum(start, np.where(np.isnan(custody_from), start, custody_from))
 
+    # Entry to Level 2/3 (level_from): the day the current level was decided, at the first
+    # meeting in the window. About one case in ten that entered within the window waited
+    # too long for that first meeting (a review interval and up to four months more), and
+    # the most recent of them have had none yet. Drawn from their own stream, so the rest
+    # of the data is the same as without them.
+    entry_rng = np.random.default_rng([seed, 14])
+    managed = level >= 2
+    level_from = np.where(managed, np.maximum(start, window), np.nan)
+    waited = managed & (start >= window) & (entry_rng.random(n) < 0.1)
+    first_meeting = np.where(
+        waited, level_from + np.where(level == 3, 42, 84) + entry_rng.integers(7, 120, n),
+        level_from)
+
     chair_idx = rng.integers(1, chairs_per_area + 1, n)
     chair = np.array([f"{_slug(a)}-chair-{i}" for a, i in zip(area, chair_idx)], dtype=object)
     chair = np.where(level >= 2, chair, "")
@@ -128,6 +141,7 @@ def generate(
     ind = pd.DataFrame({
         "ref": refs, "area": area, "category": category, "level": level, "status": status,
         "mappa_start": _fmt(start.astype(float)), "mappa_end": _fmt(mappa_end),
+        "level_from": _fmt(level_from.astype(float)),
         "custody_from": _fmt(custody_from), "release_date": _fmt(release),
         "release_level": np.where(
             np.isnan(release_level), "", np.nan_to_num(release_level).astype("int64").astype(str)
@@ -141,21 +155,29 @@ def generate(
         "rosh": rosh,
     })
 
-    meetings = _meetings(rng, refs, level, area, chair, start, mappa_end, custody_from, release,
-                         release_level, window, end)
+    # Half the ended custody spells travel as custody.csv history (as an export that
+    # carries only the current period would leave them), the other half as the record's
+    # own last period: the chains pause in them the same way.
+    to_history = past & (entry_rng.random(n) < 0.5)
+    custody = ind.loc[to_history, ["ref", "custody_from", "release_date", "release_level"]].copy()
+    ind.loc[to_history, ["custody_from", "release_date", "release_level"]] = ""
+
+    meetings = _meetings(rng, refs, level, area, chair, first_meeting, mappa_end, custody_from,
+                         release, release_level, window, end)
     invitations = _invitations(rng, meetings, category_of=dict(zip(refs, category)))
     events = _events(rng, refs, category, start, window, end)
     return {
         "agencies.csv": _agencies(areas),
         "people.csv": _people(areas, chairs_per_area),
         "individuals.csv": ind,
+        "custody.csv": custody.reset_index(drop=True),
         "meetings.csv": meetings,
         "invitations.csv": invitations,
         "events.csv": events,
     }
 
 
-def _meetings(rng, refs, level, area, chair, start, mappa_end, custody_from, release,
+def _meetings(rng, refs, level, area, chair, first_meeting, mappa_end, custody_from, release,
               release_level, window, end) -> pd.DataFrame:
     managed = np.flatnonzero(level >= 2)
     cols: dict[str, list] = {k: [] for k in ("ref", "area", "date", "level", "kind", "setting",
@@ -165,7 +187,7 @@ def _meetings(rng, refs, level, area, chair, start, mappa_end, custody_from, rel
     late_by = rng.integers(1, 21, size=(len(managed), 200))
     for row, i in enumerate(managed):
         interval = 42 if level[i] == 3 else 84
-        day = int(max(start[i], window))
+        day = int(first_meeting[i])
         stop = int(min(end, mappa_end[i])) if not np.isnan(mappa_end[i]) else int(end)
         cf = custody_from[i]
         rel = release[i]

@@ -44,7 +44,8 @@ def open_items(c: Computed, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
     parts = []
 
     r = c.reviews
-    late_open = r[(r["status"] == "late") & r["done"].isna()]
+    # A late due date stays open until a meeting or an entry point restarts the chain.
+    late_open = r[(r["status"] == "late") & ~r["restarted"].astype(bool)]
     if not late_open.empty:
         first = late_open.groupby(["ref", "level"], as_index=False).agg(
             deadline=("due", "min"), missed=("due", "size"),
@@ -57,14 +58,18 @@ def open_items(c: Computed, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
         parts.append(first.assign(kind="review"))
     pending = r[r["status"] == "pending"]
     if not pending.empty:
+        # On its due day a review is still pending (nothing is late before the next day).
+        today_label = np.where(pending["due"] == today, "; due today", "")
         parts.append(
             pending.rename(columns={"due": "deadline"})
-            .assign(kind="review", detail="Level " + pending["level"].astype(str) + " review")
-            .drop(columns=["meeting_id", "done", "reason"])
+            .assign(kind="review",
+                    detail="Level " + pending["level"].astype(str) + " review" + today_label)
+            .drop(columns=["meeting_id", "done", "reason", "restarted"])
         )
 
     m = c.meetings[c.meetings["deadline"] >= since]
-    for kind, done_col in (("minutes", "minutes_done"), ("disclosure", "disclosure_done")):
+    # A recorded disclosure no is a decision (counted at once as not met): nothing to chase.
+    for kind, done_col in (("minutes", "minutes_done"), ("disclosure", "disclosure_recorded")):
         open_ = m[~m[done_col]]
         if not open_.empty:
             missing = "missing: " + (

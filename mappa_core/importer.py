@@ -332,6 +332,9 @@ def _row_rules(parsed: _Parsed, errors: _Errors) -> None:
                 errors.add(name, line, "release_date", "the release date is before custody_from")
             if row["mappa_end"] and row["mappa_end"] < row["mappa_start"]:
                 errors.add(name, line, "mappa_end", "the case was archived before it started (mappa_start)")
+        elif name == "custody.csv":
+            if row["release_date"] < row["custody_from"]:
+                errors.add(name, line, "release_date", "the release date is before custody_from")
         elif name == "meetings.csv":
             for col in ("minutes_issued", "rmp_ratified"):
                 if row[col] and row[col] < row["date"]:
@@ -386,6 +389,117 @@ def _reference_rules(parsed: dict[str, _Parsed], conn: Connection, errors: _Erro
                 value = row[col]
                 if value is not None and value not in names:
                     errors.add(spec_name, line, column, f"unknown {table} {_show(value)}")
+
+
+# ----------------------------------------------------------------- custody periods
+# A period is [custody_from, release_date): the day of release is not in custody, so a
+# period may begin on the day the one before ended. No release date: still in custody.
+
+
+def _overlap(a_from, a_rel, b_from, b_rel) -> bool:
+    return (a_rel is None or b_from < a_rel) and (b_rel is None or a_from < b_rel)
+
+
+def _stored_periods(conn: Connection) -> tuple[dict, dict]:
+    """(current period by ref, past periods by ref) as stored."""
+    ind = SQLModel.metadata.tables["individual"]
+    cust = SQLModel.metadata.tables["custody_period"]
+    current = {r: (cf, rel, lvl) for r, cf, rel, lvl in conn.execute(
+        select(ind.c.ref, ind.c.custody_from, ind.c.release_date, ind.c.release_level)
+        .where(ind.c.custody_from.is_not(None)))}
+    past: dict[str, list] = {}
+    for r, cf, rel, lvl in conn.execute(
+            select(cust.c.ref, cust.c.custody_from, cust.c.release_date, cust.c.release_level)):
+        past.setdefault(r, []).append((cf, rel, lvl))
+    return current, past
+
+
+def _custody_rules(parsed: dict[str, _Parsed], conn: Connection, errors: _Errors) -> None:
+    """No two custody periods of one individual overlap: the past ones of custody.csv with
+    each other and with the current one (of individuals.csv in this import, else stored),
+    and the current one with the stored past ones custody.csv does not replace."""
+    ind_p, cust_p = parsed.get("individuals.csv"), parsed.get("custody.csv")
+    if ind_p is None and cust_p is None:
+        return
+    stored_current, stored_past = _stored_periods(conn)
+    current = {r: (cf, rel, None) for r, (cf, rel, _lvl) in stored_current.items()}
+    if ind_p is not None:
+        i_ref, i_cf, i_rel = (ind_p.index(c) for c in ("ref", "custody_from", "release_date"))
+        current = {**current}
+        for row, line in zip(ind_p.rows, ind_p.lines):
+            current[row[i_ref]] = (row[i_cf], row[i_rel], line) if row[i_cf] else None
+        current = {r: v for r, v in current.items() if v is not None}
+    file_past: dict[str, list] = {}
+    if cust_p is not None:
+        c_ref, c_cf, c_rel = (cust_p.index(c) for c in ("ref", "custody_from", "release_date"))
+        for row, line in zip(cust_p.rows, cust_p.lines):
+            file_past.setdefault(row[c_ref], []).append((row[c_cf], row[c_rel], line))
+        for ref, periods in file_past.items():
+            periods.sort()
+            for (a_cf, a_rel, a_line), (b_cf, b_rel, b_line) in zip(periods, periods[1:]):
+                if _overlap(a_cf, a_rel, b_cf, b_rel):
+                    errors.add("custody.csv", b_line, "custody_from",
+                               f"the period from {b_cf} overlaps the one from {a_cf} to "
+                               f"{a_rel} (line {a_line})")
+            cur = current.get(ref)
+            for cf, rel, line in periods:
+                if cur is not None and _overlap(cf, rel, cur[0], cur[1]):
+                    until = f" to {cur[1]}" if cur[1] else " (no release date)"
+                    errors.add("custody.csv", line, "custody_from",
+                               f"the period from {cf} to {rel} overlaps the current custody "
+                               f"period from {cur[0]}{until} in individuals.csv")
+    if ind_p is None:
+        return
+    for ref, (cf, rel, line) in current.items():
+        if line is None:
+            continue
+        replaced = file_past.get(ref, [])
+        keep = [p for p in stored_past.get(ref, [])
+                if not any(p[0] == q[0] or _overlap(p[0], p[1], q[0], q[1]) for q in replaced)]
+        for p_cf, p_rel, _lvl in keep:
+            if _overlap(cf, rel, p_cf, p_rel):
+                errors.add("individuals.csv", line, "custody_from",
+                           f"the current custody period from {cf} overlaps a past one from "
+                           f"{p_cf} to {p_rel}")
+
+
+def _keep_custody_history(conn: Connection, ind_p: _Parsed) -> None:
+    """Keep a stored current custody period as a past one when the import moves the
+    current period to one starting on or after its release (SPEC section 5): a quarter
+    already reported then keeps its answer. A change that does not start after the stored
+    release is a correction, and simply replaces it."""
+    stored_current, stored_past = _stored_periods(conn)
+    if not stored_current:
+        return
+    i_ref, i_cf = ind_p.index("ref"), ind_p.index("custody_from")
+    kept = []
+    for row in ind_p.rows:
+        old = stored_current.get(row[i_ref])
+        new_cf = row[i_cf]
+        if old is None or new_cf is None or new_cf == old[0]:
+            continue
+        old_cf, old_rel, old_lvl = old
+        if old_rel is not None and new_cf >= old_rel and \
+                old_cf not in {p[0] for p in stored_past.get(row[i_ref], [])}:
+            kept.append({"ref": row[i_ref], "custody_from": old_cf, "release_date": old_rel,
+                         "release_level": old_lvl})
+    if kept:
+        conn.execute(SQLModel.metadata.tables["custody_period"].insert(), kept)
+
+
+def _drop_replaced_periods(conn: Connection, cust_p: _Parsed) -> None:
+    """A stored past period that a period of custody.csv overlaps under another
+    custody_from was an earlier version of it (ViSOR's history is the record): it goes."""
+    _current, stored_past = _stored_periods(conn)
+    c_ref, c_cf, c_rel = (cust_p.index(c) for c in ("ref", "custody_from", "release_date"))
+    cust = SQLModel.metadata.tables["custody_period"]
+    gone = set()
+    for row in cust_p.rows:
+        for p_cf, p_rel, _lvl in stored_past.get(row[c_ref], []):
+            if p_cf != row[c_cf] and _overlap(p_cf, p_rel, row[c_cf], row[c_rel]):
+                gone.add((row[c_ref], p_cf))
+    for ref, cf in sorted(gone):
+        conn.execute(cust.delete().where(cust.c.ref == ref, cust.c.custody_from == cf))
 
 
 def _load_existing(conn: Connection, table: Table, spec: FileSpec) -> dict[tuple, tuple]:
@@ -547,10 +661,15 @@ def import_directory(engine: Engine, directory: Path | str, dry_run: bool = Fals
     with engine.begin() as conn:
         _reference_rules(parsed, conn, errors)
         _unique_slack_ids(parsed, conn, errors)
+        _custody_rules(parsed, conn, errors)
         if errors.count:
             report.errors, report.error_count = errors.report(), errors.count
             return report
         for spec, _path in files:
+            if spec.filename == "individuals.csv" and not dry_run:
+                _keep_custody_history(conn, parsed[spec.filename])
+            if spec.filename == "custody.csv" and not dry_run:
+                _drop_replaced_periods(conn, parsed[spec.filename])
             report.files.append(_upsert(conn, parsed[spec.filename], write=not dry_run))
         if dry_run:
             conn.rollback()

@@ -2,8 +2,9 @@
 
 Each result carries id, title, target, numerator, denominator, percent, met, pending,
 exceptions (and breakdown for attendance), plus the live view's margin and counts.
-An item is in the denominator once it is done or its deadline is on or before
-`as_of`; before that, and not done, it is pending.
+An item is in the denominator once it is done or its deadline is before `as_of`; on
+its deadline day and before, and not done, it is pending (nothing is late until the
+next day).
 """
 
 from __future__ import annotations
@@ -179,6 +180,11 @@ def _count(
     )
 
 
+def _passed(deadline: pd.Series, c: Computed) -> pd.Series:
+    """The deadline has passed: it is before as_of (on its own day an item is pending)."""
+    return deadline < pd.Timestamp(c.as_of)
+
+
 def _in_period(values: pd.Series, period: Period) -> pd.Series:
     return (values >= pd.Timestamp(period.start)) & (values <= pd.Timestamp(period.end))
 
@@ -229,9 +235,11 @@ def restrict(c: Computed, area: str) -> Computed:
     rec = c.records
     ind = rec.individuals[rec.individuals["area"] == area]
     refs = set(ind["ref"])
+    custody = rec.custody[rec.custody["ref"].isin(refs)] if len(rec.custody) else rec.custody
     records = Records(
         ind, rec.meetings[rec.meetings["ref"].isin(refs)],
         rec.invitations, rec.agencies, rec.people, rec.events, rec.local_holidays, area,
+        custody,
     )
     return Computed(records, c.as_of, parent=c, area=area)
 
@@ -290,7 +298,7 @@ def _attendance(c: Computed, period: Period, ind_id: str) -> IndicatorResult:
 def _written(c: Computed, period: Period, ra: bool) -> IndicatorResult:
     inv = c.invitations
     items = inv[_in_period(inv["date"], period) & inv["absent"] & (inv["is_ra"] == ra)]
-    counted = items["written"] | (items["deadline"] <= pd.Timestamp(c.as_of))
+    counted = items["written"] | _passed(items["deadline"], c)
     return _count(
         "ra-written" if ra else "dtc-written", items, items["written"], counted, "deadline", None
     )
@@ -299,14 +307,14 @@ def _written(c: Computed, period: Period, ra: bool) -> IndicatorResult:
 def _custody(c: Computed, period: Period) -> IndicatorResult:
     r = c.releases
     items = r[_in_period(r["release_date"], period)]
-    counted = items["met"] | (items["deadline"] <= pd.Timestamp(c.as_of))
+    counted = items["met"] | _passed(items["deadline"], c)
     return _count("custody-initial-l3", items, items["met"], counted, "deadline", "done")
 
 
 def _minutes(c: Computed, period: Period) -> IndicatorResult:
     m = c.meetings
     items = m[_in_period(m["date"], period)]
-    counted = items["minutes_done"] | (items["deadline"] <= pd.Timestamp(c.as_of))
+    counted = items["minutes_done"] | _passed(items["deadline"], c)
     return _count(
         "minutes-10wd", items, items["minutes_on_time"], counted, "deadline", "minutes_completed"
     )
@@ -315,7 +323,8 @@ def _minutes(c: Computed, period: Period) -> IndicatorResult:
 def _disclosure(c: Computed, period: Period) -> IndicatorResult:
     m = c.meetings
     items = m[_in_period(m["date"], period)]
-    counted = items["disclosure_done"] | (items["deadline"] <= pd.Timestamp(c.as_of))
+    # A recorded no counts at once (not met); a blank waits for the deadline to pass.
+    counted = items["disclosure_recorded"] | _passed(items["deadline"], c)
     return _count("disclosure", items, items["disclosure_done"], counted, "deadline", None)
 
 
@@ -341,6 +350,62 @@ def compute_indicators(
     return results
 
 
+# --------------------------------------------------------------------------- data quality
+
+DATA_QUALITY_CHECKS = {
+    "no_entry_date": "open Level 2/3 cases with neither a Level 2/3 meeting nor a level_from",
+    "status_custody_mismatch": "status community while the current custody period has no "
+                               "release date, or one after as_of",
+    "seniority_unknown": "attended invitations with seniority_ok blank (counted as not met)",
+}
+
+
+def data_quality(c: Computed, period: Period, checks=tuple(DATA_QUALITY_CHECKS)) -> list[dict]:
+    """The data-quality rows of SPEC section 3, `{"check", "ref", "detail"}`, by check and
+    case. Cases as they stood on `as_of`; seniority for the meetings held in `period`.
+
+    Rows name cases: they are for the co-ordinator and the quarterly pack, never a channel.
+    """
+    ind = c.records.individuals
+    rows: list[dict] = []
+    if "no_entry_date" in checks:
+        has_meeting = ind["ref"].isin(c.records.meetings["ref"])
+        level_from = ind["level_from"] if "level_from" in ind else pd.Series(pd.NaT, index=ind.index)
+        hit = ind[ind["level"].isin([2, 3]) & ind["mappa_end"].isna() & ~has_meeting
+                  & level_from.isna()]
+        rows += [{"check": "no_entry_date", "ref": ref,
+                  "detail": f"open at Level {int(level)} with no Level 2/3 meeting and no "
+                            "level_from: its reviews cannot be tracked"}
+                 for ref, level in zip(hit["ref"], hit["level"])]
+    if "status_custody_mismatch" in checks:
+        as_of = pd.Timestamp(c.as_of)
+        hit = ind[ind["status"].eq("community") & ind["custody_from"].notna()
+                  & (ind["release_date"].isna() | (ind["release_date"] > as_of))]
+        rows += [{"check": "status_custody_mismatch", "ref": ref,
+                  "detail": f"status community but in custody since {_iso(cf)} "
+                            + ("with no release date" if pd.isna(rel)
+                               else f"until {_iso(rel)}")}
+                 for ref, cf, rel in zip(hit["ref"], hit["custody_from"], hit["release_date"])]
+    if "seniority_unknown" in checks and len(c.records.invitations):
+        inv = c.invitations
+        hit = inv[_in_period(inv["date"], period) & inv["attended"] & inv["seniority_ok"].isna()]
+        hit = hit.sort_values(["ref", "date", "meeting_id", "agency"], kind="stable")
+        rows += [{"check": "seniority_unknown", "ref": ref,
+                  "detail": f"meeting {mid} on {_iso(d)}: {agency} attended, seniority_ok blank"}
+                 for ref, mid, d, agency in zip(hit["ref"], hit["meeting_id"], hit["date"],
+                                                hit["agency"])]
+    order = {k: i for i, k in enumerate(DATA_QUALITY_CHECKS)}
+    return sorted(rows, key=lambda r: (order[r["check"]], r["ref"]))
+
+
+def data_quality_counts(rows: list[dict]) -> dict[str, int]:
+    """How many rows of each check (every check named, with 0 where none)."""
+    counts = dict.fromkeys(DATA_QUALITY_CHECKS, 0)
+    for r in rows:
+        counts[r["check"]] += 1
+    return counts
+
+
 # --------------------------------------------------------------------------- live view
 
 
@@ -354,7 +419,7 @@ def operational_counts(c: Computed, ind_id: str, lookback_days: int = LOOKBACK_D
         ind = c.records.individuals
         open_cases = int(((ind["level"] == level) & ind["mappa_end"].isna()).sum())
         r = c.reviews[c.reviews["level"] == level]
-        overdue = r[(r["status"] == "late") & r["done"].isna()]
+        overdue = r[(r["status"] == "late") & ~r["restarted"].astype(bool)]
         pending = r[r["status"] == "pending"]
         return {
             "open_cases": open_cases,
@@ -365,18 +430,18 @@ def operational_counts(c: Computed, ind_id: str, lookback_days: int = LOOKBACK_D
     if ind_id == "minutes-10wd":
         open_ = m[~m["minutes_done"]]
         return {
-            "minutes_pending": int((open_["deadline"] > today).sum()),
-            "minutes_overdue": int((open_["deadline"] <= today).sum()),
+            "minutes_pending": int((open_["deadline"] >= today).sum()),
+            "minutes_overdue": int((open_["deadline"] < today).sum()),
         }
     if ind_id == "disclosure":
-        return {"not_recorded": int((~m["disclosure_done"]).sum())}
+        return {"not_recorded": int((~m["disclosure_recorded"]).sum())}
     inv = c.invitations[c.invitations["deadline"] >= since]
     if ind_id in ("ra-written", "dtc-written"):
         ra = ind_id == "ra-written"
         missing = inv[inv["absent"] & ~inv["written"] & (inv["is_ra"] == ra)]
         return {
-            "contributions_missing": int((missing["deadline"] > today).sum()),
-            "contributions_overdue": int((missing["deadline"] <= today).sum()),
+            "contributions_missing": int((missing["deadline"] >= today).sum()),
+            "contributions_overdue": int((missing["deadline"] < today).sum()),
         }
     if ind_id == "custody-initial-l3":
         r = c.releases

@@ -35,6 +35,7 @@ class Individual(SQLModel, table=True):
     status: str = Field(max_length=16)
     mappa_start: dt.date
     mappa_end: dt.date | None = None
+    level_from: dt.date | None = None  # the entry point of the Level 2/3 review chain
     custody_from: dt.date | None = None
     release_date: dt.date | None = None
     release_level: int | None = None
@@ -43,6 +44,18 @@ class Individual(SQLModel, table=True):
     gender: str | None = Field(default=None, max_length=32)
     ethnicity: str | None = Field(default=None, max_length=64)
     rosh: str | None = Field(default=None, max_length=16)
+
+
+class CustodyPeriod(SQLModel, table=True):
+    """A past custody period (custody.csv, or a current one the importer kept when the
+    export moved on to a later period): the review chain paused in it, and its release
+    is counted by `custody-initial-l3`."""
+
+    __tablename__ = "custody_period"
+    ref: str = Field(foreign_key="individual.ref", primary_key=True, max_length=64)
+    custody_from: dt.date = Field(primary_key=True)
+    release_date: dt.date
+    release_level: int | None = None
 
 
 class Meeting(SQLModel, table=True):

@@ -18,7 +18,7 @@ import pandas as pd
 from .calendar import calendar_for, working_days_between_by_area
 from .deadlines import MINUTES_WORKING_DAYS, PRE_RELEASE_DAYS
 from .due import open_items
-from .indicators import INDICATORS, Computed, compute_indicators, restrict
+from .indicators import INDICATORS, Computed, compute_indicators, data_quality, restrict
 from .periods import quarter_of
 
 NOTIFICATION_COLUMNS = [
@@ -356,20 +356,28 @@ def release_time(now: dt.datetime, urgent: bool, rules: NudgeRules,
 
 
 def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFrame) -> pd.DataFrame:
-    """Monday's summary for each SOG chair: every indicator quarter to date, its margin,
-    and the change since a week ago."""
+    """Monday's summary for each SOG chair and each co-ordinator: every indicator quarter
+    to date, its margin, and the change since a week ago. The co-ordinator's also lists the
+    data-quality rows of SPEC section 3 (they name cases: a private notice, never a
+    channel)."""
     today = c_now.as_of
     quarter = quarter_of(today)
     before_q = quarter_of(c_week_ago.as_of)
     areas = sorted(c_now.records.individuals["area"].unique())
     sog = sog_chairs_by_area(people, areas)
+    coords = _coordinators(people)
     week = f"{today.isocalendar().year}-W{today.isocalendar().week:02d}"
     rows = []
     for area in areas:
         chairs = sog[sog["area"] == area]
-        if chairs.empty:
+        area_coords = coords[coords["area"].isna() | (coords["area"] == area)]
+        if chairs.empty and area_coords.empty:
             continue
-        now_results = compute_indicators(restrict(c_now, area), quarter)
+        recipients = pd.concat([chairs[["person_id", "channel", "address"]],
+                                area_coords[["person_id", "channel", "address"]]],
+                               ignore_index=True).drop_duplicates("person_id")
+        area_c = restrict(c_now, area)
+        now_results = compute_indicators(area_c, quarter)
         # Last week's figure for the same quarter; none when the quarter has just begun.
         prev = {r.id: r.percent for r in compute_indicators(restrict(c_week_ago, area), quarter)} \
             if before_q == quarter else {}
@@ -379,11 +387,19 @@ def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFr
                        "denominator": res.denominator, "margin": res.margin,
                        "pending": res.pending, "met": res.met, "area": area,
                        "quarter": quarter.label, "previous_percent": prev.get(res.id)}
-            for chair in chairs.itertuples(index=False):
+            for chair in recipients.itertuples(index=False):
                 rows.append({"item_key": f"indicator:{res.id}:{area}", "stage": "summary",
                              "recipient_id": chair.person_id, "channel": chair.channel,
                              "address": chair.address, "area": area, "urgency": "normal",
                              "payload": payload})
+        # After the indicators, the co-ordinator's data-quality rows (they name cases).
+        for dq in data_quality(area_c, quarter):
+            payload = {**dq, "area": area, "quarter": quarter.label}
+            for who in area_coords.itertuples(index=False):
+                rows.append({"item_key": f"data_quality:{dq['check']}:{dq['ref']}",
+                             "stage": "summary", "recipient_id": who.person_id,
+                             "channel": who.channel, "address": who.address, "area": area,
+                             "urgency": "normal", "payload": payload})
     if not rows:
         return _empty()
     return _finish(pd.DataFrame(rows), "weekly", today, week)

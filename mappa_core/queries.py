@@ -15,7 +15,8 @@ from sqlmodel import SQLModel
 from . import models  # noqa: F401
 
 DATE_COLUMNS = {
-    "individual": ("mappa_start", "mappa_end", "custody_from", "release_date"),
+    "individual": ("mappa_start", "mappa_end", "level_from", "custody_from", "release_date"),
+    "custody_period": ("custody_from", "release_date"),
     "meeting": ("date", "minutes_issued", "rmp_ratified"),
     "event": ("date",),
     "local_holiday": ("date",),
@@ -40,6 +41,9 @@ class Records:
     events: pd.DataFrame = field(default_factory=pd.DataFrame)
     local_holidays: dict[str, list[dt.date]] = field(default_factory=dict)
     area: str | None = None
+    # Past custody periods (custody.csv and those the importer kept): ref, custody_from,
+    # release_date, release_level.
+    custody: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _select(table_name: str, where=None, join=None, columns=None):
@@ -107,8 +111,8 @@ def window_start(as_of: dt.date, period_start: dt.date | None = None,
 # through a chain of late due dates, which only the case's last meeting can start.
 _LONGEST_INTERVAL = dt.timedelta(days=84)
 _RULE_COLUMNS = {
-    "individual": ("ref", "area", "category", "level", "status", "mappa_end", "custody_from",
-                   "release_date", "release_level", "chair_id"),
+    "individual": ("ref", "area", "category", "level", "status", "mappa_end", "level_from",
+                   "custody_from", "release_date", "release_level", "chair_id"),
 }
 
 
@@ -132,7 +136,7 @@ def load_records(
     are for the notices; the indicators never read them.
     """
     t = SQLModel.metadata.tables
-    ind, meet, inv = t["individual"], t["meeting"], t["invitation"]
+    ind, meet, inv, cust = t["individual"], t["meeting"], t["invitation"], t["custody_period"]
     in_area = (ind.c.area == area) if area is not None else None
     meet_join = meet.join(ind, meet.c.ref == ind.c.ref) if area else None
 
@@ -161,7 +165,12 @@ def load_records(
             individuals = _frame(
                 conn, "individual", both(in_area, managed), columns=_RULE_COLUMNS["individual"],
                 union=[(both(in_area, not_(func.coalesce(managed, False)),
-                             ind.c.ref.in_(select(meet.c.ref))), None)],
+                             ind.c.ref.in_(union_all(
+                                 select(meet.c.ref),
+                                 # a past release at Level 3 (custody-initial-l3)
+                                 select(cust.c.ref).where(cust.c.release_level == 3,
+                                                          cust.c.release_date >= since)))),
+                         None)],
             )
             last = (select(meet.c.ref, func.max(meet.c.date).label("last"))
                     .where(meet.c.date < cut).group_by(meet.c.ref).subquery())
@@ -174,11 +183,16 @@ def load_records(
                           meet.c.level == 3, meet.c.setting == "community"), meet_join),
                 ],
             ).drop_duplicates("meeting_id").reset_index(drop=True)
+            individuals = _entries_after_last_early_meeting(individuals, meetings, cut)
             inv_join = inv.join(meet, inv.c.meeting_id == meet.c.meeting_id)
             if area is not None:
                 inv_join = inv_join.join(ind, meet.c.ref == ind.c.ref)
             invitations = _frame(conn, "invitation", both(in_area, meet.c.date >= cut), inv_join) \
                 if with_invitations else _empty("invitation")
+        # Past custody periods: a few per case at most; every one of the area's is read
+        # (an old period can pause a chain of late due dates running into the window).
+        custody = _frame(conn, "custody_period", in_area,
+                         cust.join(ind, cust.c.ref == ind.c.ref) if area else None)
         agencies = _frame(conn, "agency") if with_invitations else _empty("agency")
         people = _frame(conn, "person") if with_people else _empty("person")
         events = (
@@ -187,7 +201,27 @@ def load_records(
             else pd.DataFrame()
         )
         local = _local_holidays(conn)
-    return Records(individuals, meetings, invitations, agencies, people, events, local, area)
+    return Records(individuals, meetings, invitations, agencies, people, events, local, area,
+                   custody)
+
+
+def _entries_after_last_early_meeting(individuals: pd.DataFrame, meetings: pd.DataFrame,
+                                      cut: dt.date) -> pd.DataFrame:
+    """Blank a `level_from` earlier than the case's last meeting before `cut`.
+
+    That meeting restarts the chain, so the entry point's due dates all fall before it
+    (before the window): they change no answer, but with the meetings in between not
+    loaded the entry's chain would run on to that meeting, years of due dates for nothing.
+    """
+    early = meetings[meetings["date"] < pd.Timestamp(cut)]
+    if early.empty or "level_from" not in individuals:
+        return individuals
+    last = early.groupby("ref")["date"].max()
+    before = (individuals["level_from"] < individuals["ref"].map(last)).to_numpy()
+    if before.any():
+        individuals = individuals.copy()
+        individuals.loc[before, "level_from"] = pd.NaT
+    return individuals
 
 
 def _local_holidays(conn) -> dict[str, list[dt.date]]:

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .indicators import (
-    Computed, compute_deadlines, compute_indicators, exceptions_frame,
-    group_exceptions, restrict,
+    Computed, compute_deadlines, compute_indicators, data_quality,
+    data_quality_counts, exceptions_frame, group_exceptions, restrict,
 )
 from .periods import Period, previous_quarters
 from .queries import Records
@@ -61,7 +61,8 @@ class QuarterlyPack:
     commonality: dict
     caseload: list[dict]         # per quarter: managed cases at Level 2 and 3
     changes: list[dict]          # marked changes with the guidance's questions
-    data_quality: list[dict]     # {"check", "count", "detail"}
+    data_quality: list[dict]     # {"check", "count"}: the SPEC checks by id, then others
+    data_quality_cases: list[dict] = field(default_factory=list)  # SPEC rows: check, ref, detail
     generated: dt.date = field(default_factory=dt.date.today)
 
 
@@ -95,19 +96,19 @@ def _changes(caseload: list[dict]) -> list[dict]:
     return out
 
 
-def _data_quality(c: Computed, period: Period, exceptions: pd.DataFrame) -> list[dict]:
+def _data_quality(c: Computed, period: Period, exceptions: pd.DataFrame,
+                  cases: list[dict]) -> list[dict]:
     start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
     m = c.meetings[(c.meetings["date"] >= start) & (c.meetings["date"] <= end)]
     inv = c.invitations[(c.invitations["date"] >= start) & (c.invitations["date"] <= end)]
     ind = c.records.individuals
     managed = ind[(ind["level"] >= 2) & ind["mappa_end"].isna()]
     raw_inv = c.records.invitations.set_index(["meeting_id", "agency"])
-    seniority = raw_inv["seniority_ok"].reindex(pd.MultiIndex.from_frame(inv[["meeting_id", "agency"]]))
     written = raw_inv["written_contribution"].reindex(pd.MultiIndex.from_frame(inv[["meeting_id", "agency"]]))
     disclosure = c.records.meetings.set_index("meeting_id")["disclosure_considered"].reindex(m["meeting_id"])
+    # The checks of SPEC section 3 first, by id (their cases are listed in the pack).
     checks = [
-        ("Attended with seniority not recorded (counted as not met)",
-         int((inv["attended"].to_numpy() & seniority.isna().to_numpy()).sum())),
+        *data_quality_counts(cases).items(),
         ("Absent with no record of a written contribution",
          int((inv["absent"].to_numpy() & written.isna().to_numpy()).sum())),
         ("Meetings with the disclosure decision left blank", int(disclosure.isna().sum())),
@@ -139,12 +140,14 @@ def quarterly_pack(records: Records, period: Period, as_of: dt.date, area: str |
             row[r.id] = r.percent
         trend.append(row)
     exceptions = as_read(exceptions_frame(results))
+    cases = data_quality(c, period)
     caseload = _managed_cases(c, quarters)
     return QuarterlyPack(
         area=area, period=period, as_of=as_of,
         indicators=[r.to_dict() for r in results], trend=trend, exceptions=exceptions,
         commonality=group_exceptions(results), caseload=caseload, changes=_changes(caseload),
-        data_quality=_data_quality(c, period, exceptions),
+        data_quality=_data_quality(c, period, exceptions, cases),
+        data_quality_cases=cases,
     )
 
 

@@ -88,6 +88,7 @@ INDIVIDUALS = FileSpec(
         _enum("status", ("community", "custody", "hospital"), True),
         Column("mappa_start", "date", True),
         Column("mappa_end", "date"),
+        Column("level_from", "date"),
         Column("custody_from", "date"),
         Column("release_date", "date"),
         _enum("release_level", ("1", "2", "3")),
@@ -155,7 +156,19 @@ AREAS = FileSpec(
     ),
 )
 
+CUSTODY = FileSpec(
+    "custody.csv", "custody_period", ("ref", "custody_from"),
+    (
+        Column("ref", "text", True),
+        Column("custody_from", "date", True),
+        Column("release_date", "date", True),
+        _enum("release_level", ("1", "2", "3")),
+    ),
+    references={"ref": "individual"},
+)
+
 # Import order: a file's references point only at files earlier in the list.
 FILES: tuple[FileSpec, ...] = (
-    AGENCIES, PEOPLE, INDIVIDUALS, MEETINGS, INVITATIONS, EVENTS_FILE, LOCAL_HOLIDAYS, AREAS,
+    AGENCIES, PEOPLE, INDIVIDUALS, CUSTODY, MEETINGS, INVITATIONS, EVENTS_FILE,
+    LOCAL_HOLIDAYS, AREAS,
 )

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy.engine import Engine
 
-from .indicators import TOPICS, Computed, compute_deadlines, compute_indicators
+from .indicators import TOPICS, Computed, compute_deadlines, compute_indicators, data_quality
 from .periods import Period, parse_period, quarter_of
 from .queries import load_records, window_start
 
@@ -30,14 +30,20 @@ def resolve(topic: str, period: str | None, as_of: dt.date) -> tuple[tuple[str, 
 def status_of(
     computed: Computed, topic: str = "all", period: str | None = None, area: str | None = None
 ) -> dict:
-    """The documented `status --json` shape from already computed deadlines."""
+    """The documented `status --json` shape from already computed deadlines, with the
+    data-quality rows of SPEC section 3 (they name cases: never for a channel)."""
     ids, per = resolve(topic, period, computed.as_of)
     results = compute_indicators(computed, per, ids)
+    # Seniority belongs with the attendance indicators (only they load the invitations
+    # it is read from, besides the written ones).
+    checks = ("no_entry_date", "status_custody_mismatch") + (
+        ("seniority_unknown",) if any(i.endswith("-attendance") for i in ids) else ())
     return {
         "period": per.to_dict(),
         "area": area,
         "as_of": computed.as_of.isoformat(),
         "indicators": [r.to_dict() for r in results],
+        "data_quality": data_quality(computed, per, checks),
     }
 
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
 from mappa_core.demo import generate, write_demo_data
@@ -40,3 +41,22 @@ def test_demo_data_imports_without_errors(sqlite_engine, tmp_path):
     report = import_directory(sqlite_engine, tmp_path)
     assert report.ok, report.errors[:5]
     assert {f.filename: f.rows for f in report.files}["individuals.csv"] == 1500
+
+
+def test_every_level_2_3_case_has_a_level_from_and_some_wait_too_long_for_a_first_meeting():
+    t = generate(individuals=3000, years=3, seed=1, until=UNTIL)
+    ind, m = t["individuals.csv"], t["meetings.csv"]
+    managed = ind[ind["level"] >= 2]
+    assert (managed["level_from"] != "").all()
+    assert (ind.loc[ind["level"] == 1, "level_from"] == "").all()
+    first = m.groupby("ref")["date"].min()
+    lf = pd.to_datetime(managed.set_index("ref")["level_from"])
+    interval = pd.Series(np.where(managed["level"] == 3, 42, 84), index=managed["ref"])
+    first_at = pd.to_datetime(first.reindex(lf.index))
+    # Overdue entries: the first meeting after level_from + one interval, or none by `until`.
+    waited = (first_at.isna() & (lf + pd.to_timedelta(interval, "D") < pd.Timestamp(UNTIL))) \
+        | (first_at > lf + pd.to_timedelta(interval, "D"))
+    assert 3 <= int(waited.sum()) < len(managed) // 4
+    # Every other case was met on its entry day.
+    assert (first_at[~waited.to_numpy()].dropna() == lf[~waited.to_numpy()].reindex(
+        first_at[~waited.to_numpy()].dropna().index)).all()

@@ -75,6 +75,20 @@ def test_status_json_has_the_documented_shape(sqlite_url, capsys, monkeypatch):
     assert [(e["meeting_id"], e["due"], e["done"]) for e in minutes["exceptions"]] == [
         ("G6", "2026-12-22", None)
     ]
+    # Data quality (SPEC section 3): GRA-0109 is recorded in the community while its
+    # custody period (from 2026-10-20) runs to 2027-03-01, after as_of; at G14 cbsw-moray
+    # attended with seniority_ok blank. Every open Level 2/3 case has a meeting.
+    assert data["data_quality"] == [
+        {"check": "status_custody_mismatch", "ref": "GRA-0109",
+         "detail": "status community but in custody since 2026-10-20 until 2027-03-01"},
+        {"check": "seniority_unknown", "ref": "GRA-0106",
+         "detail": "meeting G14 on 2026-11-23: cbsw-moray attended, seniority_ok blank"},
+    ]
+    _code, human, _ = _run(
+        capsys, monkeypatch, sqlite_url, "status", "--period", "2026-27-Q3",
+        "--area", "Grampian", "--as-of", "2027-01-31",
+    )
+    assert "data quality: no_entry_date 0, status_custody_mismatch 1, seniority_unknown 1" in human
 
 
 def test_other_area_sees_nothing_of_grampian(sqlite_url, capsys, monkeypatch, tmp_path):

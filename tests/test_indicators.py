@@ -108,16 +108,17 @@ def test_health_board_is_ra_for_category_2_and_dtc_for_everyone_else(scenario, t
 
 
 def test_missing_written_contribution_is_pending_until_the_10th_working_day(scenario, tmp_path):
-    # Meeting Mon 2026-10-05: 10th working day is Mon 2026-10-19.
+    # Meeting Mon 2026-10-05: 10th working day is Mon 2026-10-19. On that day it is still
+    # pending (SPEC 2026-11-26); from Tue 2026-10-20 it counts as not met.
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[_meeting("M1")],
                    invitations=[_inv("M1", "police", "absent", "", "no"),
                                 _inv("M1", "cbsw-a", "absent", "", "yes")])
-    before = indicators(eng, "2026-27-Q3", "2026-10-18")["ra-written"]
     on = indicators(eng, "2026-27-Q3", "2026-10-19")["ra-written"]
-    assert (before["numerator"], before["denominator"], before["pending"]) == (1, 1, 1)
-    assert (on["numerator"], on["denominator"], on["pending"]) == (1, 2, 0)
-    assert on["exceptions"][0]["due"] == "2026-10-19"
-    assert on["met"] is False and on["percent"] == 50.0
+    after = indicators(eng, "2026-27-Q3", "2026-10-20")["ra-written"]
+    assert (on["numerator"], on["denominator"], on["pending"]) == (1, 1, 1)
+    assert (after["numerator"], after["denominator"], after["pending"]) == (1, 2, 0)
+    assert after["exceptions"][0]["due"] == "2026-10-19"
+    assert after["met"] is False and after["percent"] == 50.0
 
 
 def test_blank_written_contribution_is_not_met(scenario, tmp_path):
@@ -179,9 +180,13 @@ def test_minutes_missing_either_date_are_pending_then_failed(scenario, tmp_path)
         _meeting("M1", minutes_issued="2026-10-07", rmp_ratified=""),
         _meeting("M2", minutes_issued="2026-10-07", rmp_ratified="2026-10-08"),
     ])
+    # Meeting 2026-10-05: the 10th working day, 2026-10-19, is still pending (SPEC
+    # 2026-11-26); the minutes missing an RMP count as failed from 2026-10-20.
     before = indicators(eng, "2026-27-Q3", "2026-10-16")["minutes-10wd"]
-    after = indicators(eng, "2026-27-Q3", "2026-10-19")["minutes-10wd"]
+    on_day = indicators(eng, "2026-27-Q3", "2026-10-19")["minutes-10wd"]
+    after = indicators(eng, "2026-27-Q3", "2026-10-20")["minutes-10wd"]
     assert (before["numerator"], before["denominator"], before["pending"]) == (1, 1, 1)
+    assert (on_day["numerator"], on_day["denominator"], on_day["pending"]) == (1, 1, 1)
     assert (after["numerator"], after["denominator"], after["pending"]) == (1, 2, 0)
 
 
@@ -196,15 +201,24 @@ def test_minutes_dated_after_as_of_are_not_yet_issued(scenario, tmp_path):
 # ----------------------------------------------------------------------- disclosure
 
 
-def test_disclosure_yes_is_met_no_and_blank_fail_after_the_deadline(scenario, tmp_path):
+def test_disclosure_no_counts_at_once_and_a_blank_fails_after_the_10th_working_day(
+        scenario, tmp_path):
+    # Meetings on 2026-10-05 (10th working day 2026-10-19): yes is met; a recorded no
+    # counts the day after the meeting as not met (SPEC 2026-11-26); a blank is pending
+    # up to and on 2026-10-19 and not met from 2026-10-20.
     eng = scenario(tmp_path, individuals=[CAT1], meetings=[
         _meeting("M1"), _meeting("M2", disclosure_considered="no"),
         _meeting("M3", disclosure_considered=""),
     ])
     res = indicators(eng, "2026-27-Q3", "2026-12-31")["disclosure"]
     assert (res["numerator"], res["denominator"], res["percent"]) == (1, 3, 33.3)
-    early = indicators(eng, "2026-27-Q3", "2026-10-06")["disclosure"]
-    assert (early["numerator"], early["denominator"], early["pending"]) == (1, 1, 2)
+    day_after = indicators(eng, "2026-27-Q3", "2026-10-06")["disclosure"]
+    assert (day_after["numerator"], day_after["denominator"], day_after["pending"]) == (1, 2, 1)
+    assert [e["meeting_id"] for e in day_after["exceptions"]] == ["M2"]
+    on_day = indicators(eng, "2026-27-Q3", "2026-10-19")["disclosure"]
+    assert (on_day["numerator"], on_day["denominator"], on_day["pending"]) == (1, 2, 1)
+    after = indicators(eng, "2026-27-Q3", "2026-10-20")["disclosure"]
+    assert (after["numerator"], after["denominator"], after["pending"]) == (1, 3, 0)
 
 
 # ------------------------------------------------------------- custody-initial-l3

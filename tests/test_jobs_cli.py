@@ -41,8 +41,10 @@ def test_bare_date_means_nine_in_the_morning_in_london():
 def test_jobs_run_dry_run_plans_and_writes_nothing(grampian_cli, capsys):
     assert main(["jobs", "run", "digest", "--as-of", "2026-11-26", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "would plan 11 notification(s)" in out  # 9 deadline items + 2 meeting-audit reminders
-    assert "digest           slack  g-chair-2                                    4 item(s)" in out
+    # 8 deadline items + 2 meeting-audit reminders. (G18's disclosure, recorded as no, is
+    # a decision counted at once as not met, no longer chased as "not recorded".)
+    assert "would plan 10 notification(s)" in out
+    assert "digest           slack  g-chair-2                                    3 item(s)" in out
     assert main(["jobs", "run", "deliver", "--dry-run"]) == 0
     assert "outbox: {}" in capsys.readouterr().out
 

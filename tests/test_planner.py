@@ -176,3 +176,72 @@ def test_rules_come_from_the_settings():
     assert rules.minutes_escalate_wd == NudgeRules().minutes_escalate_wd
     with pytest.raises(ValueError, match="MAPPA_MINUTES_ESCALATE_WD=eleven: expected a whole number"):
         load(environ={"MAPPA_MINUTES_ESCALATE_WD": "eleven"})
+
+
+# ------------------------------------------------- issue 14: entry points, deadline day
+
+
+def test_entry_point_with_no_meeting_is_nudged_and_escalated_like_a_review(scenario, tmp_path):
+    # Level 2 since 2026-09-01, never reviewed: due 2026-11-24 (+ 84), in the digest from
+    # 2026-11-10 (10 working days before), escalated 2026-12-02 (5 working days after).
+    eng = scenario(tmp_path, people=PEOPLE,
+                   individuals=[{"ref": "A", "level": "2", "level_from": "2026-09-01"}])
+    assert digest_keys(eng, "2026-11-09") == []
+    assert digest_keys(eng, "2026-11-10") == ["review:A:L2:2026-11-24@chair-1"]
+    assert escalations(eng, "2026-12-01").empty
+    assert list(escalations(eng, "2026-12-02")["item_key"]) == ["review:A:L2:2026-11-24"]
+
+
+def test_below_target_waits_until_the_day_after_a_level3_due_date(scenario, tmp_path):
+    # 2026-10-26 + 42 = 2026-12-07, no meeting: pending on the day, missed from 2026-12-08.
+    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
+                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3",
+                              "minutes_issued": "2026-10-27", "rmp_ratified": "2026-10-27",
+                              "disclosure_considered": "yes"}])
+    records, c = _state(eng, "2026-12-07")
+    assert "indicator:l3-reviews:Testshire:2026-27-Q3" not in set(
+        plan_below_target(c, records.people)["item_key"])
+    records, c = _state(eng, "2026-12-08")
+    assert "indicator:l3-reviews:Testshire:2026-27-Q3" in set(
+        plan_below_target(c, records.people)["item_key"])
+
+
+def test_review_due_today_is_labelled_due_today_not_missed(scenario, tmp_path):
+    from mappa_core.due import due_items
+
+    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
+                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3"}])
+    _records, c = _state(eng, "2026-12-07")
+    review = due_items(c).query("kind == 'review'")
+    assert list(zip(review["deadline"].dt.strftime("%Y-%m-%d"), review["overdue"],
+                    review["working_days_left"], review["detail"])) == [
+        ("2026-12-07", False, 0, "Level 3 review; due today")]
+    _records, c = _state(eng, "2026-12-08")
+    review = due_items(c).query("kind == 'review'")
+    assert list(zip(review["overdue"], review["detail"])) == [
+        (True, "Level 3 review; 1 due date(s) missed")]
+
+
+def test_weekly_summary_gives_the_coordinator_the_data_quality_cases(scenario, tmp_path):
+    from bot.delivery.render import render_group
+    from mappa_core.planner import plan_weekly_summary
+
+    # B is open at Level 2 with neither a meeting nor a level_from (no_entry_date); A is
+    # fine. The co-ordinator's summary names B; the SOG chair's has the indicators only.
+    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}, {"ref": "B"}],
+                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-05"}])
+    records, c = _state(eng, "2026-11-30")
+    week_ago = compute_deadlines(records, dt.date(2026, 11, 23))
+    plan = plan_weekly_summary(c, week_ago, records.people)
+    dq = plan[plan["item_key"].str.startswith("data_quality:")]
+    assert list(zip(dq["item_key"], dq["recipient_id"])) == [("data_quality:no_entry_date:B", "coord")]
+    assert set(plan.loc[plan["recipient_id"] == "sog", "item_key"]) == {
+        f"indicator:{i}:Testshire" for i in (
+            "l3-reviews", "l2-reviews", "dtc-attendance", "police-attendance", "cbsw-attendance",
+            "ra-written", "dtc-written", "custody-initial-l3", "minutes-10wd", "disclosure")}
+    coord = [r for r in plan.to_dict("records") if r["recipient_id"] == "coord"]
+    mail = render_group(coord)
+    assert "Data quality (no_entry_date): B: open at Level 2 with no Level 2/3 meeting" in mail.text
+    assert "then the records to correct" in mail.text
+    sog = render_group([r for r in plan.to_dict("records") if r["recipient_id"] == "sog"])
+    assert "Data quality" not in str(sog.blocks) and "records to correct" not in str(sog.blocks)

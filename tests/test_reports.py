@@ -106,7 +106,10 @@ def test_quarterly_pack_on_grampian(engine):
     assert [(c["what"], c["kind"]) for c in pack.changes] == [
         ("Level 2 cases managed", "fall"), ("Level 3 cases managed", "rise")]
     dq = {d["check"]: d["count"] for d in pack.data_quality}
-    assert dq["Attended with seniority not recorded (counted as not met)"] == 1   # G14 cbsw-moray
+    assert dq["seniority_unknown"] == 1                                           # G14 cbsw-moray
+    assert (dq["no_entry_date"], dq["status_custody_mismatch"]) == (0, 1)          # GRA-0109
+    assert [(d["check"], d["ref"]) for d in pack.data_quality_cases] == [
+        ("status_custody_mismatch", "GRA-0109"), ("seniority_unknown", "GRA-0106")]
     assert dq["Meetings with the disclosure decision left blank"] == 1            # G8
     assert dq["Meetings with no invitations recorded"] == 1                       # G3
     assert len(pack.exceptions) == sum(len(i["exceptions"]) for i in pack.indicators)
@@ -117,6 +120,7 @@ def test_quarterly_pack_html_is_self_contained_with_charts(engine):
     assert html.count("<svg") == 10
     assert "src=" not in html and "href=" not in html and "<script" not in html
     assert "Questions for the SOG" in html and "Data quality" in html
+    assert "<td>status_custody_mismatch</td><td>GRA-0109</td>" in html
 
 
 def test_csv_export_neutralises_formulas():

@@ -180,10 +180,17 @@ def test_meetings_after_as_of_are_not_yet_held(scenario, tmp_path):
     assert reviews(eng, "2026-09-27") == [(2, "2026-09-28", "pending")]
 
 
-def test_due_on_as_of_with_no_meeting_counts_as_late(scenario, tmp_path):
-    # SPEC: an item counts once its deadline is on or before as_of.
+def test_review_due_on_as_of_with_no_meeting_is_pending_and_late_the_day_after(scenario, tmp_path):
+    # SPEC (2026-11-26): on its due day a review is still pending; it is late from the
+    # next day. 2026-07-06 + 84 = 2026-09-28; + 84 = 2026-12-21.
     eng = _ind(scenario, tmp_path, [{"meeting_id": "M1", "ref": "A", "date": "2026-07-06"}])
-    assert reviews(eng, "2026-09-28") == [(2, "2026-09-28", "late"), (2, "2026-12-21", "pending")]
+    assert reviews(eng, "2026-09-28") == [(2, "2026-09-28", "pending")]
+    on_day = indicators(eng, "2026-27-Q2", "2026-09-28")["l2-reviews"]
+    assert (on_day["numerator"], on_day["denominator"], on_day["pending"]) == (0, 0, 1)
+    assert on_day["exceptions"] == [] and on_day["met"] is None
+    assert reviews(eng, "2026-09-29") == [(2, "2026-09-28", "late"), (2, "2026-12-21", "pending")]
+    next_day = indicators(eng, "2026-27-Q2", "2026-09-29")["l2-reviews"]
+    assert (next_day["numerator"], next_day["denominator"], next_day["pending"]) == (0, 1, 0)
 
 
 def test_quarter_and_year_boundaries(scenario, tmp_path):
@@ -207,3 +214,102 @@ def test_no_meetings_means_no_chain(scenario, tmp_path):
     eng = _ind(scenario, tmp_path, [], individuals=[{"ref": "A", "level": "3"}])
     res = indicators(eng, "2026-27", "2027-03-31")["l3-reviews"]
     assert (res["denominator"], res["pending"], res["percent"], res["met"]) == (0, 0, None, None)
+
+
+# ----------------------------------------- entry points and custody history (issue 14)
+
+
+def test_entry_with_no_meeting_for_three_intervals_has_three_late_due_dates_in_their_quarters(
+        scenario, tmp_path):
+    # At Level 2 since 2025-01-06, never reviewed: 2025-01-06 + 84 = 03-31 (2024-25 Q4),
+    # + 84 = 06-23 (2025-26 Q1), + 84 = 09-15 (Q2), + 84 = 12-08 (pending on 2025-11-30).
+    eng = scenario(tmp_path, individuals=[{"ref": "A", "level": "2", "level_from": "2025-01-06"}],
+                   meetings=[])
+    assert reviews(eng, "2025-11-30") == [
+        (2, "2025-03-31", "late"), (2, "2025-06-23", "late"), (2, "2025-09-15", "late"),
+        (2, "2025-12-08", "pending"),
+    ]
+    for quarter, due in (("2024-25-Q4", "2025-03-31"), ("2025-26-Q1", "2025-06-23"),
+                         ("2025-26-Q2", "2025-09-15")):
+        res = indicators(eng, quarter, "2025-11-30")["l2-reviews"]
+        assert (res["numerator"], res["denominator"], res["pending"]) == (0, 1, 0), quarter
+        assert [(e["due"], e["done"], e["meeting_id"]) for e in res["exceptions"]] == [
+            (due, None, None)]
+    q3 = indicators(eng, "2025-26-Q3", "2025-11-30")["l2-reviews"]
+    assert (q3["numerator"], q3["denominator"], q3["pending"]) == (0, 0, 1)
+    assert q3["counts"] == {"open_cases": 1, "overdue": 1, "due_14_days": 1}
+
+
+def test_entry_before_as_of_only_when_level_from_is_on_or_before_it(scenario, tmp_path):
+    eng = scenario(tmp_path, individuals=[{"ref": "A", "level": "2", "level_from": "2025-01-06"}],
+                   meetings=[])
+    assert reviews(eng, "2025-01-05") == []
+    assert reviews(eng, "2025-01-06") == [(2, "2025-03-31", "pending")]
+
+
+def test_entry_met_by_a_meeting_on_the_entry_day_is_that_meetings_chain(scenario, tmp_path):
+    # Level 3 decided at M1 on 2026-07-06: no separate entry point, so nothing is met by
+    # M1 itself; 07-06 + 42 = 08-17, met by M2 (08-10); 08-10 + 42 = 09-21 pending.
+    eng = scenario(tmp_path, individuals=[{"ref": "A", "level": "3", "level_from": "2026-07-06"}],
+                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-07-06", "level": "3"},
+                             {"meeting_id": "M2", "ref": "A", "date": "2026-08-10", "level": "3"}])
+    assert reviews(eng, "2026-09-01") == [(3, "2026-08-17", "met"), (3, "2026-09-21", "pending")]
+    res = indicators(eng, "2026-27-Q2", "2026-09-01")["l3-reviews"]
+    assert (res["numerator"], res["denominator"], res["pending"]) == (1, 1, 1)
+
+
+def test_entry_cuts_an_earlier_level2_chain_when_the_case_goes_to_level3_without_a_meeting(
+        scenario, tmp_path):
+    # Level 2 meeting M1 2026-01-05: due 03-30 (missed, late), then 06-22. Moved to Level 3
+    # on 2026-06-15 with no meeting: the Level 2 due date 06-22 (after the entry) is
+    # dropped; the Level 3 chain starts at 06-15: 07-27 late, 09-07 late, 10-19 pending.
+    eng = scenario(tmp_path, individuals=[{"ref": "A", "level": "3", "level_from": "2026-06-15"}],
+                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-01-05"}])
+    assert reviews(eng, "2026-09-30") == [
+        (2, "2026-03-30", "late"), (3, "2026-07-27", "late"), (3, "2026-09-07", "late"),
+        (3, "2026-10-19", "pending"),
+    ]
+    l2 = indicators(eng, "2026-27-Q1", "2026-09-30")["l2-reviews"]
+    assert (l2["numerator"], l2["denominator"], l2["pending"]) == (0, 0, 0)
+    l3 = indicators(eng, "2026-27-Q2", "2026-09-30")["l3-reviews"]
+    assert (l3["numerator"], l3["denominator"]) == (0, 2)
+    # The missed Level 2 review is no longer open: the entry point restarted the chain.
+    assert indicators(eng, "2026-27-Q2", "2026-09-30")["l2-reviews"]["counts"]["overdue"] == 0
+    assert l3["counts"]["overdue"] == 1
+
+
+def test_entry_point_inside_a_custody_period_pauses_until_release(scenario, tmp_path):
+    # Level 2 from 2026-02-02 while in custody 2026-01-05 .. 2026-05-04: the first due date,
+    # 02-02 + 84 = 04-27, falls in custody and falls away; next 05-04 + 84 = 07-27 (late
+    # on 2026-09-30), then 10-19 pending.
+    eng = scenario(tmp_path, individuals=[{
+        "ref": "A", "level": "2", "level_from": "2026-02-02", "custody_from": "2026-01-05",
+        "release_date": "2026-05-04", "release_level": "2"}], meetings=[])
+    assert reviews(eng, "2026-09-30") == [(2, "2026-07-27", "late"), (2, "2026-10-19", "pending")]
+
+
+def test_second_custody_period_after_a_first_pauses_the_chain_in_each(scenario, tmp_path):
+    # M1 2025-01-06: due 03-31 falls in the past period 03-01 .. 05-01 (custody.csv); next
+    # 05-01 + 84 = 07-24 falls in the current period 07-01 .. 10-01; next 10-01 + 84 =
+    # 12-24, late on 2025-12-31; then 2026-03-18 pending.
+    eng = scenario(tmp_path, individuals=[{
+        "ref": "A", "custody_from": "2025-07-01", "release_date": "2025-10-01",
+        "release_level": "2"}],
+        meetings=[{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"}],
+        custody=[{"ref": "A", "custody_from": "2025-03-01", "release_date": "2025-05-01",
+                  "release_level": "2"}])
+    assert reviews(eng, "2025-12-31") == [(2, "2025-12-24", "late"), (2, "2026-03-18", "pending")]
+
+
+def test_meeting_after_release_meets_the_due_date_after_a_past_custody_period(scenario, tmp_path):
+    # M1 2025-01-06: due 03-31 falls in the past period 03-01 .. 05-01; next 05-01 + 84 =
+    # 07-24, met by M2 on 2025-07-20 (after the release). M2's own chain: 07-20 + 84 =
+    # 10-12, after the current period 08-01 .. 10-01, so pending on 2025-10-01.
+    eng = scenario(tmp_path, individuals=[{
+        "ref": "A", "custody_from": "2025-08-01", "release_date": "2025-10-01",
+        "release_level": "2"}],
+        meetings=[{"meeting_id": "M1", "ref": "A", "date": "2025-01-06"},
+                  {"meeting_id": "M2", "ref": "A", "date": "2025-07-20"}],
+        custody=[{"ref": "A", "custody_from": "2025-03-01", "release_date": "2025-05-01",
+                  "release_level": "2"}])
+    assert reviews(eng, "2025-10-01") == [(2, "2025-07-24", "met"), (2, "2025-10-12", "pending")]

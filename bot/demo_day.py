@@ -111,6 +111,10 @@ def copy_database(source, target) -> int:
 
     tables = SQLModel.metadata.sorted_tables
     with source.connect() as src, target.begin() as dst:
+        # A new schema may hold rows of its own (the change stamp's one row): the copy
+        # replaces them.
+        for table in reversed(tables):
+            dst.execute(table.delete())
         for table in tables:
             result = src.execution_options(stream_results=True, yield_per=5000).execute(
                 select(table))

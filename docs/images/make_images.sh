@@ -19,6 +19,7 @@ export MAPPA_DATABASE_URL="sqlite:///$WORK/mappa.db"
 # The digest the 09:00 job plans for one chair, rendered as the email it would be.
 "$PY" - "$WORK/digest.html" <<'PYTHON'
 import datetime as dt
+import os
 import sys
 
 from bot.delivery.render import render_group
@@ -26,7 +27,7 @@ from bot.jobs.ticks import LONDON, plan_job
 from mappa_core import db
 from mappa_core.planner import NudgeRules
 
-notes = plan_job(db.make_engine(), "digest", dt.datetime(2026, 11, 25, 9, 0, tzinfo=LONDON),
+notes = plan_job(db.make_engine(os.environ["MAPPA_DATABASE_URL"]), "digest", dt.datetime(2026, 11, 25, 9, 0, tzinfo=LONDON),
                  NudgeRules())
 rows = [dict(r, id=i, channel="email", address="chair2@grampian.example")
         for i, r in enumerate(notes.to_dict("records"))

@@ -730,7 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
     jl.set_defaults(func=cmd_jobs)
     jr = jsub.add_parser("run", help="run one job now, or as if the clock read --as-of")
     jr.add_argument("name", help="digest, escalations, weekly-summary, quarterly-review or deliver")
-    jr.add_argument("--as-of", help="YYYY-MM-DD (09:00 Europe/London) or YYYY-MM-DDTHH:MM")
+    jr.add_argument("--as-of", help="YYYY-MM-DD (09:00 in MAPPA_TIMEZONE) or YYYY-MM-DDTHH:MM")
     jr.add_argument("--dry-run", action="store_true", help="print what would be planned; send nothing")
     jr.add_argument("--console", action="store_true", help="deliver: print Slack messages instead")
     jr.set_defaults(func=cmd_jobs)

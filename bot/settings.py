@@ -233,6 +233,8 @@ class Settings(BaseSettings):
     def shown(self, name: str) -> str:
         """A setting's value for people to read: secrets as ***, a URL's password hidden."""
         value = getattr(self, name)
+        if value is None:  # an optional setting left unset: blank, as in .env.example
+            return ""
         if _meta(name)["secret"]:
             return "***" if value else ""
         if name == "database_url":

@@ -396,7 +396,10 @@ def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFr
         for dq in data_quality(area_c, quarter):
             payload = {**dq, "area": area, "quarter": quarter.label}
             for who in area_coords.itertuples(index=False):
-                rows.append({"item_key": f"data_quality:{dq['check']}:{dq['ref']}",
+                # One case can fail a check more than once (two agencies' seniority at one
+                # meeting): the detail's digest keeps each its own row.
+                tag = hashlib.sha1(str(dq["detail"]).encode()).hexdigest()[:8]
+                rows.append({"item_key": f"data_quality:{dq['check']}:{dq['ref']}:{tag}",
                              "stage": "summary", "recipient_id": who.person_id,
                              "channel": who.channel, "address": who.address, "area": area,
                              "urgency": "normal", "payload": payload})

@@ -234,7 +234,8 @@ def test_weekly_summary_gives_the_coordinator_the_data_quality_cases(scenario, t
     week_ago = compute_deadlines(records, dt.date(2026, 11, 23))
     plan = plan_weekly_summary(c, week_ago, records.people)
     dq = plan[plan["item_key"].str.startswith("data_quality:")]
-    assert list(zip(dq["item_key"], dq["recipient_id"])) == [("data_quality:no_entry_date:B", "coord")]
+    assert [(k.rsplit(":", 1)[0], r) for k, r in zip(dq["item_key"], dq["recipient_id"])] == [
+        ("data_quality:no_entry_date:B", "coord")]
     assert set(plan.loc[plan["recipient_id"] == "sog", "item_key"]) == {
         f"indicator:{i}:Testshire" for i in (
             "l3-reviews", "l2-reviews", "dtc-attendance", "police-attendance", "cbsw-attendance",
@@ -245,3 +246,18 @@ def test_weekly_summary_gives_the_coordinator_the_data_quality_cases(scenario, t
     assert "then the records to correct" in mail.text
     sog = render_group([r for r in plan.to_dict("records") if r["recipient_id"] == "sog"])
     assert "Data quality" not in str(sog.blocks) and "records to correct" not in str(sog.blocks)
+
+
+def test_weekly_summary_keeps_each_data_quality_finding_of_one_case(scenario, tmp_path):
+    from mappa_core.planner import plan_weekly_summary
+
+    # Two agencies attended A's meeting with seniority_ok blank: two seniority_unknown
+    # findings for one case, and the co-ordinator is told of both.
+    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A", "level_from": "2026-10-01"}],
+                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-05"}],
+                   invitations=[{"meeting_id": "M1", "agency": "police", "attendance": "in_person"},
+                                {"meeting_id": "M1", "agency": "housing", "attendance": "video"}])
+    records, c = _state(eng, "2026-11-30")
+    plan = plan_weekly_summary(c, compute_deadlines(records, dt.date(2026, 11, 23)), records.people)
+    dq = plan[plan["item_key"].str.startswith("data_quality:seniority_unknown:A:")]
+    assert len(dq) == 2 and dq["item_key"].nunique() == 2

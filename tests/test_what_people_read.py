@@ -163,7 +163,7 @@ def test_quarterly_pack_html_and_csv(mappa, tmp_path):
         mappa("report", "quarterly", "--period", period, "--as-of", str(AS_OF), "--format", "csv",
               "--out", str(folder))
         files = sorted(folder.glob("*.csv"))
-        assert len(files) == 7
+        assert len(files) == 8  # with data_quality_cases.csv (issue 14)
         for f in files:
             # trend.csv: one column of percentages per indicator
             problems += problems_in_csv(f.read_text(), f"{period}/{f.name}", f.name == "trend.csv")
@@ -290,6 +290,12 @@ def test_every_notice_for_slack_and_email(region):
     run_planning_job(engine, "digest", tuesday, rules)
     second = outbox.claim(engine, tuesday + dt.timedelta(hours=1), max_groups=10000)
     groups.update({f"{k}#2": rows for k, rows in second.groups.items()})
+    # Seven working days into Q4 nothing is below target yet (a deadline is pending on its
+    # own day); five weeks on, with no records after AS_OF, the reviews are.
+    later = MONDAY + dt.timedelta(weeks=5)
+    run_planning_job(engine, "escalations", later, rules)
+    third = outbox.claim(engine, later + dt.timedelta(hours=1), max_groups=10000)
+    groups.update({f"{k}#3": rows for k, rows in third.groups.items()})
 
     rules_seen = {r["rule"] for rows in groups.values() for r in rows}
     kinds_seen = {r["payload"].get("kind") for rows in groups.values() for r in rows}

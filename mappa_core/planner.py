@@ -75,6 +75,11 @@ def _people_roles(people: pd.DataFrame) -> pd.DataFrame:
     return p
 
 
+def _has_role(p: pd.DataFrame, role: str) -> pd.Series:
+    """A boolean mask (also on no rows: an empty object Series would select columns)."""
+    return p["role_list"].map(lambda r: role in r).astype(bool)
+
+
 def _channel(people: pd.DataFrame) -> pd.DataFrame:
     """Slack where the person has a Slack user id, email otherwise (SPEC section 4)."""
     slack = people["slack_user_id"].fillna("").astype(str)
@@ -89,7 +94,7 @@ def sog_chairs_by_area(people: pd.DataFrame, areas) -> pd.DataFrame:
     """(area, person_id, channel, address) for each area's SOG chairs; national ones where
     an area has none of its own."""
     p = _people_roles(people)
-    sog = p[p["role_list"].apply(lambda r: "sog_chair" in r)]
+    sog = p[_has_role(p, "sog_chair")]
     chan = _channel(sog)
     rows = []
     national = chan[chan["area"].isna()]
@@ -183,7 +188,7 @@ def plan_agency_chasers(c: Computed, people: pd.DataFrame, agencies: pd.DataFram
     ag = agencies[agencies["email"].notna() & (agencies["email"] != "")]
     contacts.append(pd.DataFrame({"agency": ag["agency"], "address": ag["email"]}))
     p = _people_roles(people)
-    ac = p[p["role_list"].apply(lambda r: "agency_contact" in r) & p["email"].notna()
+    ac = p[_has_role(p, "agency_contact") & p["email"].notna()
            & (p["email"] != "") & p["agency"].notna()]
     contacts.append(pd.DataFrame({"agency": ac["agency"], "address": ac["email"]}))
     contacts = pd.concat(contacts).drop_duplicates()
@@ -305,7 +310,7 @@ def plan_delivery_problems(problems: pd.DataFrame, people: pd.DataFrame, today: 
     if problems is None or problems.empty:
         return _empty()
     p = _people_roles(people)
-    coords = _channel(p[p["role_list"].apply(lambda r: "coordinator" in r)])
+    coords = _channel(p[_has_role(p, "coordinator")])
     rows = []
     problems = problems.assign(last_error=problems["last_error"].fillna("").astype(str).str[:300],
                                area=problems["area"].where(problems["area"].notna(), None))
@@ -433,7 +438,7 @@ def plan_quarterly_review(today: dt.date, people: pd.DataFrame, areas) -> pd.Dat
 
 def _coordinators(people: pd.DataFrame) -> pd.DataFrame:
     p = _people_roles(people)
-    return _channel(p[p["role_list"].apply(lambda r: "coordinator" in r)])
+    return _channel(p[_has_role(p, "coordinator")])
 
 
 def plan_audit_reminders(today: dt.date, case_audits: pd.DataFrame, meeting_audits: pd.DataFrame,
@@ -450,7 +455,7 @@ def plan_audit_reminders(today: dt.date, case_audits: pd.DataFrame, meeting_audi
     audited = set(zip(meeting_audits["quarter"], meeting_audits["chair_id"])) \
         if not meeting_audits.empty else set()
     p = _people_roles(people)
-    chairs = p[p["role_list"].apply(lambda r: "chair" in r)]
+    chairs = p[_has_role(p, "chair")]
     rows = []
     for coord in _coordinators(people).itertuples(index=False):
         scope = [a for a in areas if coord.area is None or a == coord.area]
@@ -490,7 +495,7 @@ def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame
     cal = calendar_for(None, {})
     rows = []
     p = _people_roles(people)
-    contacts = p[p["role_list"].apply(lambda r: "agency_contact" in r)]
+    contacts = p[_has_role(p, "agency_contact")]
     for a in overdue.itertuples(index=False):
         cycle = max(cal.working_days_between(a.due, today), 0) // max(rules.escalation_repeat_wd, 1)
         payload = {"kind": "scr_action", "action_id": int(a.id), "title": a.title,

@@ -69,3 +69,14 @@ def test_demo_day_prints_slack_messages_and_captures_email(grampian_cli, capsys)
     assert "--- Slack DM to U1CHAIR1 ---" in out
     assert "--- Email to " in out and "Written contribution" in out
     assert "email(s) to 3 addresses" in out
+
+
+@pytest.mark.parametrize("job", ["digest", "escalations", "weekly-summary", "quarterly-review"])
+def test_every_planning_job_on_a_schema_with_no_people_plans_nothing(job, sqlite_url, monkeypatch,
+                                                                       capsys):
+    # A first start before the first import: the scheduler runs these jobs on an empty
+    # database, and an empty people frame once selected no rows but no columns either.
+    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
+    assert main(["db", "upgrade"]) == 0
+    assert main(["jobs", "run", job, "--as-of", "2026-12-01", "--dry-run"]) == 0
+    assert "would plan 0 notification(s)" in capsys.readouterr().out

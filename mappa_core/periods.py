@@ -18,6 +18,9 @@ class PeriodError(ValueError):
 # The longest period anyone may ask for: the work of one answer grows with its period, and
 # ten years covers every report the guidance asks for (the annual report looks back one).
 MAX_PERIOD_YEARS = 10
+# The years any record can hold (the importer refuses dates outside them); a period or an
+# as-of date outside them has nothing to answer and would overflow the date arithmetic.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,13 @@ def _check_year_pair(text: str, first: str, second: str) -> int:
 
 def parse_period(text: str) -> Period:
     """Parse `2026-27`, `2026-27-Q3` or `YYYY-MM-DD..YYYY-MM-DD` (both ends inclusive)."""
-    text = text.strip()
+    period = _parse_period(text.strip())
+    if period.start.year < FIRST_YEAR or period.end.year > LAST_YEAR:
+        raise PeriodError(f"period {text.strip()!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}")
+    return period
+
+
+def _parse_period(text: str) -> Period:
     try:
         if m := _QUARTER.fullmatch(text):
             return quarter(_check_year_pair(text, m[1], m[2]), int(m[3]))
@@ -110,13 +119,18 @@ def parse_period(text: str) -> Period:
 
 
 def parse_date(text: str) -> dt.date:
-    """An ISO date or a UK DD/MM/YYYY date (never US order)."""
+    """An ISO date or a UK DD/MM/YYYY date (never US order), in the years records hold."""
     text = text.strip()
+    day = None
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return dt.date.fromisoformat(text)
-        if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text):
-            return dt.date(int(m[3]), int(m[2]), int(m[1]))
+            day = dt.date.fromisoformat(text)
+        elif m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text):
+            day = dt.date(int(m[3]), int(m[2]), int(m[1]))
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a real date ({exc})") from None
-    raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+    if day is None:
+        raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"{text!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}")
+    return day

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mappa_core.calendar import WorkingCalendar, add_working_days_by_area
-from mappa_core.periods import PeriodError, parse_period, previous_quarters, quarter_of
+from mappa_core.periods import PeriodError, parse_date, parse_period, previous_quarters, quarter_of
 
 D = dt.date.fromisoformat
 CAL = WorkingCalendar()
@@ -82,3 +82,18 @@ def test_quarter_of_and_previous_quarters():
     assert [q.label for q in previous_quarters(parse_period("2026-27-Q2"), 3)] == [
         "2025-26-Q4", "2026-27-Q1", "2026-27-Q2",
     ]
+
+
+@pytest.mark.parametrize("text", ["0001-01-01..0001-01-02", "0001-02", "2101-02-Q1",
+                                  "2100-12-01..2101-01-31"])
+def test_a_period_outside_the_years_records_can_hold_is_refused_with_its_reason(text):
+    # Year 1 overflowed the date arithmetic deep in the loader (a traceback, or "something
+    # went wrong" in Slack); the importer holds only 1900-2100.
+    with pytest.raises(PeriodError, match="outside the years 1900-2100"):
+        parse_period(text)
+
+
+def test_an_as_of_date_outside_the_years_records_can_hold_is_refused():
+    with pytest.raises(ValueError, match="outside the years 1900-2100"):
+        parse_date("0001-01-02")
+    assert parse_date("1900-01-01").year == 1900

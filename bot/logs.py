@@ -33,10 +33,21 @@ def formatter(fmt: str) -> logging.Formatter:
     return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
 
 
+class BoltBodies(logging.Filter):
+    """Bolt logs a request no listener handles with its whole body (block ids, button values:
+    case references). Keep the line, drop the body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("slack_bolt") and str(record.msg).startswith("Unhandled request"):
+            record.msg, record.args = "Unhandled request (no listener for it; body not logged)", ()
+        return True
+
+
 def configure_logging(fmt: str = "text", level: int = logging.INFO, stream=None) -> None:
     """Route every logger (ours, uvicorn's, APScheduler's, Bolt's) to one handler."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter(fmt))
+    handler.addFilter(BoltBodies())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import logging
 import sys
 import time
@@ -80,7 +81,7 @@ def check_slack_request(body: bytes, headers, verifier: SignatureVerifier | None
         signature = headers.get("x-slack-signature")
         if not timestamp or not signature:
             raise Refused(401, "no Slack signature")
-        if not timestamp.strip().isdigit():
+        if not re.fullmatch(r"[0-9]{1,12}", timestamp.strip()):
             raise Refused(401, "malformed X-Slack-Request-Timestamp")
         if not verifier.is_valid(body=text_, timestamp=timestamp.strip(), signature=signature):
             raise Refused(401, "invalid or stale Slack signature")
@@ -101,6 +102,7 @@ class OpsState:
     def __init__(self, expect_scheduler: bool):
         self.expect_scheduler = expect_scheduler
         self.scheduler = None
+        self.bot = None  # the MappaSlack whose worker processes must have started
 
 
 def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
@@ -131,6 +133,8 @@ def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
         elif revision != db.SCHEMA_REVISION:
             problems.append(f"schema at {revision}, this version needs {db.SCHEMA_REVISION} "
                             "(run `mappa db upgrade`)")
+        if state.bot is not None and not state.bot.workers_ready():
+            problems.append("worker processes still starting")
         scheduler = state.scheduler
         if state.expect_scheduler and not (scheduler is not None and scheduler.running):
             problems.append("scheduler not running")
@@ -160,7 +164,7 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
     verifier = SignatureVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
     limit = settings.max_body_bytes
     state = OpsState(expect_scheduler=scheduler_rules is not None)
-    bot = app.mappa
+    bot = state.bot = app.mappa
 
     async def events(request: Request):
         try:
@@ -188,7 +192,14 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
         async def replay():
             return {"type": "http.request", "body": body, "more_body": False}
 
-        return await handler.handle(Request(request.scope, replay))
+        try:
+            return await handler.handle(Request(request.scope, replay))
+        except Exception as exc:  # a signed request Bolt cannot make sense of
+            log.warning("refused 400 %s: Bolt could not handle the request (%s)",
+                        request.url.path, type(exc).__name__)
+            log.debug("Bolt's error", exc_info=True)
+            metrics.HTTP_REFUSED.labels("400").inc()
+            return PlainTextResponse("malformed Slack request", status_code=400)
 
     lifespan = None
     if scheduler_rules is not None:
@@ -207,6 +218,7 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
                 yield
             finally:
                 scheduler.shutdown(wait=False)
+                app.mappa.close()
 
     asgi = Starlette(routes=[
         Route("/slack/events", events, methods=["POST"]),
@@ -237,6 +249,7 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
         async def run() -> None:
             app = build_app(settings, engine, lambda: dt.datetime.now(settings.tz).date())
             state = OpsState(expect_scheduler=True)
+            state.bot = app.mappa
             state.scheduler = build_scheduler(engine, rules, make_deliver(settings, engine, app.client),
                                               settings.tz)
             state.scheduler.start()
@@ -249,7 +262,11 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
                 log.info("operator endpoints on http://%s:%d (/healthz /readyz /metrics)",
                          host, port_)
                 tasks.append(server.serve())
-            await asyncio.gather(*tasks)
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                state.scheduler.shutdown(wait=False)
+                app.mappa.close()
 
         asyncio.run(run())
         return

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
+from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -77,8 +78,20 @@ class MappaSlack:
                 settings.work_processes, mp_context=multiprocessing.get_context("spawn"),
                 initializer=workers.init, initargs=(
                     engine.url.render_as_string(hide_password=False), settings.log_format))
-            for _ in range(settings.work_processes):  # start them now, not on the first command
-                self.processes.submit(workers.ready)
+            # Started now, not on the first command; until they have started (importing
+            # pandas takes seconds) commands are computed in threads instead.
+            self.warming = [self.processes.submit(workers.ready)
+                            for _ in range(settings.work_processes)]
+
+    def workers_ready(self) -> bool:
+        return self.processes is None or all(f.done() for f in self.warming)
+
+    def close(self) -> None:
+        """Stop the worker processes and threads (a stopped server leaves none behind)."""
+        if self.processes is not None:
+            self.processes.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.quick.shutdown(wait=False, cancel_futures=True)
 
     async def work(self, func, *args):
         """Run blocking work (pandas, the database) off the event loop.
@@ -215,7 +228,7 @@ class MappaSlack:
         """The answer to a command, in a worker process when there are some; None when it
         waited longer than MAPPA_MAX_WAIT_SECONDS for a worker."""
         queued_at = time.monotonic()
-        if self.processes is None:
+        if self.processes is None or not self.workers_ready():
             return await self.work(self._run_unless_stale, caller, cmd, queued_at)
         return await asyncio.wrap_future(self.processes.submit(
             workers.run, caller, cmd, self.today(), queued_at, self.settings.max_wait_seconds))
@@ -373,6 +386,24 @@ def build_app(settings: Settings, engine, today: Callable[[], dt.date] = london_
     )
     bot = MappaSlack(settings, engine, today)
     app.mappa = bot  # type: ignore[attr-defined]  (for the server's health check and tests)
+
+    @app.error
+    async def unusable(error, response):
+        # One line, not Bolt's 500 with a traceback: 503 when Slack's Web API cannot be
+        # reached (Bolt checks the token first), 400 for a signed request Bolt cannot use
+        # (a payload missing what its kind needs).
+        import aiohttp
+
+        down = isinstance(error, aiohttp.ClientError | asyncio.TimeoutError)
+        status = 503 if down else 400
+        log.warning("refused %d /slack/events: %s (%s)", status,
+                    "Slack's Web API cannot be reached" if down else
+                    "Bolt could not handle the request", type(error).__name__)
+        log.debug("Bolt's error", exc_info=error)
+        if response is not None:
+            return BoltResponse(status=status, body="Slack's Web API cannot be reached" if down
+                                else "malformed Slack request")
+        return None
 
     @app.command("/mappa")
     async def mappa_command(ack, body, respond, client):

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -268,6 +270,11 @@ def test_malformed_and_unsigned_requests_get_400_or_401_with_one_log_line(grampi
         ("payload=%7Bnot-json", signed("payload=%7Bnot-json"), 400),
         ("payload=%22x%22", signed("payload=%22x%22"), 400),
         ("[]", {**sign("[]"), "Content-Type": "application/json"}, 400),
+        # A timestamp too long for slack_sdk's arithmetic, and digits that are not ASCII.
+        ("a=b", {"Content-Type": form, "X-Slack-Request-Timestamp": "9" * 400,
+                 "X-Slack-Signature": "v0=00"}, 401),
+        ("a=b", {"Content-Type": form, "X-Slack-Request-Timestamp": "\xb2" * 10,
+                 "X-Slack-Signature": "v0=00"}, 401),
     ]
     for body, headers, want in cases:
         caplog.clear()
@@ -279,6 +286,25 @@ def test_malformed_and_unsigned_requests_get_400_or_401_with_one_log_line(grampi
         assert f"refused {want}" in lines[0].getMessage()
         assert not any(r.exc_info for r in caplog.records)
     assert not bot.stand_in.calls  # nothing reached the handlers
+
+
+def test_signed_requests_bolt_cannot_use_get_a_4xx_and_no_traceback(grampian, caplog):
+    bot = grampian()
+    url = bot.url + "/slack/events"
+    for body in ("[]", "{bad", 'payload={"type":"block_actions"}',
+                 'payload={"type":"block_actions","actions":[{}]}',
+                 'payload={"type":"view_submission","view":5}',
+                 'payload={"type":"block_actions","user":{"id":"U1CHAIR1"},"actions":'
+                 '[{"action_id":"no_such_button","value":"review:G1:L2:2026-12-07"}]}'):
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            got = _raw_post(url, body.encode(), {"Content-Type": "application/x-www-form-urlencoded",
+                                                 **sign(body)})
+        assert 400 <= got < 500, (body, got)
+        assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO), body
+        # Bolt's line for a request no listener handles keeps the body (a case ref) out.
+        assert not any("G1:" in r.getMessage() for r in caplog.records
+                       if r.levelno >= logging.INFO), body
 
 
 def _send_oversized(port: int, size: int, chunked: bool) -> int:
@@ -636,3 +662,64 @@ def test_outbox_list_and_retry(grampian_cli, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["outbox", "retry", "999999"])
     assert exit_.value.code == 2 and "no outbox row 999999" in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{pid}\n" in status:
+                out.append(int(entry.name))
+    return out
+
+
+def test_serve_with_worker_processes_is_ready_once_they_started_and_leaves_none_behind(
+        sqlite_url, tmp_path):
+    """`mappa serve` computes answers in worker processes: /readyz says so only once they
+    have started (until then commands are computed in threads, not refused as busy), and a
+    stopped server takes its workers with it (they were left running, 200 MB each)."""
+    engine = db.make_engine(sqlite_url)
+    db.ensure_schema(engine)
+    assert import_directory(engine, GRAMPIAN).ok
+    port, stand_in = free_port(), SlackStandIn()
+    (tmp_path / "none.env").write_text("")
+    env = {**os.environ, "MAPPA_DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-w",
+           "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": stand_in.api_url(),
+           "MAPPA_WORK_PROCESSES": "2"}
+    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port),
+                               "--env-file", str(tmp_path / "none.env")],
+                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=open(tmp_path / "serve.log", "w"))
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "never ready"
+                time.sleep(0.3)
+        workers = _children(server.pid)
+        assert len(workers) >= 2, workers  # two workers (and multiprocessing's tracker)
+        body = command_body(CHAIR1, "status", stand_in.response_url("status"))
+        got = _raw_post(f"http://127.0.0.1:{port}/slack/events", body.encode(),
+                        {"Content-Type": "application/x-www-form-urlencoded", **sign(body)})
+        assert got == 200
+        answer = stand_in.wait_for("/response/status", timeout=30)[0]
+        assert "busy" not in json.dumps(answer)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        stand_in.close()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{p}").exists() for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if Path(f"/proc/{p}").exists()]
+    assert not left, f"worker processes left running: {left}"
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()

@@ -359,6 +359,9 @@ def cmd_jobs(args) -> int:
         if report is not None:
             print(f"delivered {report.rows_sent} item(s) in {sum(report.sent.values())} message(s) "
                   f"{report.sent}; {report.retrying} to retry; {report.failed} given up")
+            if report.failed:
+                print("given up: see `mappa outbox list --state failed`", file=sys.stderr)
+                return 1
         return 0
     result = run_planning_job(engine, args.name, now, rules, dry_run=args.dry_run)
     if result.skipped:
@@ -376,7 +379,7 @@ def cmd_jobs(args) -> int:
 
 
 async def _deliver(engine, now, console: bool, dry_run: bool):
-    from bot.delivery.worker import ConsoleTransport, SlackTransport, deliver_pending
+    from bot.delivery.worker import SlackTransport, deliver_pending
 
     if dry_run:
         from mappa_core.outbox import counts
@@ -385,15 +388,28 @@ async def _deliver(engine, now, console: bool, dry_run: bool):
         return None
     config = settings()
     if console:
-        transport = ConsoleTransport()
-    else:
-        if not config.slack_bot_token:
-            raise UsageError("SLACK_BOT_TOKEN is not set: set it, or use --console to print "
-                             "Slack messages instead of sending them")
-        from slack_sdk.web.async_client import AsyncWebClient
+        # A preview: every message a run would send now, as text, and nothing claimed or
+        # marked, so the real delivery still sends them all.
+        from bot.delivery.render import render_group
+        from mappa_core.outbox import due_groups
 
-        transport = SlackTransport(AsyncWebClient(token=config.slack_bot_token,
-                                                  base_url=config.slack_api_url))
+        groups = due_groups(engine, now)
+        for rows in groups.values():
+            first = rows[0]
+            # Every channel as its plain text: the whole message, Slack's included.
+            message = render_group([{**r, "channel": "email"} for r in rows])
+            print(f"--- {first['channel']} to {first['recipient_id']} ({first['rule']}, "
+                  f"{len(rows)} item(s))")
+            print(message.text)
+        print(f"{len(groups)} message(s) would be sent; --console sends and marks nothing")
+        return None
+    if not config.slack_bot_token:
+        raise UsageError("SLACK_BOT_TOKEN is not set: set it, or use --console to see "
+                         "what would be sent")
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    transport = SlackTransport(AsyncWebClient(token=config.slack_bot_token,
+                                              base_url=config.slack_api_url))
     return await deliver_pending(engine, config, transport, now)
 
 
@@ -732,7 +748,8 @@ def build_parser() -> argparse.ArgumentParser:
     jr.add_argument("name", help="digest, escalations, weekly-summary, quarterly-review or deliver")
     jr.add_argument("--as-of", help="YYYY-MM-DD (09:00 in MAPPA_TIMEZONE) or YYYY-MM-DDTHH:MM")
     jr.add_argument("--dry-run", action="store_true", help="print what would be planned; send nothing")
-    jr.add_argument("--console", action="store_true", help="deliver: print Slack messages instead")
+    jr.add_argument("--console", action="store_true",
+                    help="deliver: print what would be sent now; nothing is sent or marked")
     jr.set_defaults(func=cmd_jobs)
 
     r = sub.add_parser("report", help="SOG reports: quarterly pack, statistics, annual tables, comparison")

@@ -108,12 +108,33 @@ def release_stale(engine: Engine, now: dt.datetime, stale_after: dt.timedelta) -
         return res.rowcount or 0, dead
 
 
+def _due(table, now: dt.datetime):
+    return and_(table.c.status == "pending", table.c.not_before <= now,
+                table.c.next_attempt_at <= now)
+
+
+def _grouped(rows) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        d = dict(r)
+        d["payload"] = json.loads(d["payload"])
+        out.setdefault(d["group_key"], []).append(d)
+    return out
+
+
+def due_groups(engine: Engine, now: dt.datetime) -> dict[str, list[dict]]:
+    """The groups a delivery run at `now` would send, read only (claims nothing)."""
+    table = _table()
+    with engine.connect() as conn:
+        return _grouped(conn.execute(
+            select(table).where(_due(table, now)).order_by(table.c.id)).mappings().all())
+
+
 def claim(engine: Engine, now: dt.datetime, max_groups: int = 100) -> Claimed:
     """Claim up to `max_groups` whole groups of due rows for this worker."""
     table = _table()
     token = uuid.uuid4().hex
-    due = and_(table.c.status == "pending", table.c.not_before <= now,
-               table.c.next_attempt_at <= now)
+    due = _due(table, now)
     pick = select(table.c.group_key).where(due).order_by(table.c.id).limit(max_groups * 20)
     if engine.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
@@ -130,12 +151,7 @@ def claim(engine: Engine, now: dt.datetime, max_groups: int = 100) -> Claimed:
         rows = conn.execute(
             select(table).where(table.c.claim_token == token).order_by(table.c.id)
         ).mappings().all()
-    out: dict[str, list[dict]] = {}
-    for r in rows:
-        d = dict(r)
-        d["payload"] = json.loads(d["payload"])
-        out.setdefault(d["group_key"], []).append(d)
-    return Claimed(token, out)
+    return Claimed(token, _grouped(rows))
 
 
 def mark_sent(engine: Engine, ids: list[int], now: dt.datetime) -> None:
@@ -233,14 +249,26 @@ def retry(engine: Engine, row_id: int, now: dt.datetime) -> int | None:
     were reset, or None when there is no such row; a row already sent or being sent is
     left alone (0)."""
     table = _table()
+    person = SQLModel.metadata.tables["person"]
     with engine.begin() as conn:
-        group = conn.execute(select(table.c.group_key).where(table.c.id == row_id)).scalar()
-        if group is None:
+        row = conn.execute(select(table.c.group_key, table.c.recipient_id, table.c.channel)
+                           .where(table.c.id == row_id)).first()
+        if row is None:
             return None
+        values = dict(status="pending", attempts=0, next_attempt_at=now, claim_token=None,
+                      reported=False)
+        # The person's address as it stands now: a retry usually follows a corrected Slack
+        # id or email. (An agency chaser's recipient is its address; a corrected one is a
+        # new recipient, planned afresh by the next digest.)
+        current = conn.execute(select(person.c.slack_user_id, person.c.email)
+                               .where(person.c.person_id == row.recipient_id)).first()
+        if current is not None:
+            address = current.slack_user_id if row.channel == "slack" else current.email
+            if address:
+                values["address"] = address
         res = conn.execute(
-            update(table).where(and_(table.c.group_key == group,
+            update(table).where(and_(table.c.group_key == row.group_key,
                                      table.c.status.in_(("dead", "pending"))))
-            .values(status="pending", attempts=0, next_attempt_at=now, claim_token=None,
-                    reported=False)
+            .values(**values)
         )
         return res.rowcount or 0

@@ -80,3 +80,67 @@ def test_every_planning_job_on_a_schema_with_no_people_plans_nothing(job, sqlite
     assert main(["db", "upgrade"]) == 0
     assert main(["jobs", "run", job, "--as-of", "2026-12-01", "--dry-run"]) == 0
     assert "would plan 0 notification(s)" in capsys.readouterr().out
+
+
+def test_deliver_console_previews_every_due_message_and_marks_nothing(grampian_cli, capsys):
+    from mappa_core import db, outbox
+
+    assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
+    engine = db.make_engine(grampian_cli)
+    before = outbox.counts(engine)
+    capsys.readouterr()
+    assert main(["jobs", "run", "deliver", "--console", "--as-of", "2026-12-01"]) == 0
+    out = capsys.readouterr().out
+    assert "--- slack to g-chair-1 (digest" in out and "Good morning." in out
+    assert "message(s) would be sent; --console sends and marks nothing" in out
+    assert outbox.counts(engine) == before == {"pending": before["pending"]}
+
+
+def test_deliver_exits_1_when_a_message_is_given_up(grampian_cli, monkeypatch, capsys):
+    from sqlalchemy import text
+
+    from mappa_core import db
+    from tests.slack_harness import SlackStandIn, SmtpSink
+
+    stand_in, smtp = SlackStandIn(), SmtpSink()
+    try:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("SLACK_API_URL", stand_in.api_url())
+        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("SMTP_PORT", str(smtp.port))
+        monkeypatch.setenv("SMTP_STARTTLS", "no")
+        assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
+        engine = db.make_engine(grampian_cli)
+        with engine.begin() as conn:  # an address the importer would refuse, stored anyway
+            conn.execute(text("UPDATE outbox SET address = 'x@y.example\r\nBcc: z@evil.example' "
+                              "WHERE channel = 'email'"))
+        capsys.readouterr()
+        assert main(["jobs", "run", "deliver", "--as-of", "2026-12-01T10:00"]) == 1
+        captured = capsys.readouterr()
+        assert "given up" in captured.out and "mappa outbox list --state failed" in captured.err
+    finally:
+        stand_in.close()
+        smtp.close()
+
+
+def test_outbox_retry_sends_to_the_persons_address_as_it_stands_now(grampian_cli, capsys):
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from mappa_core import db, outbox
+
+    assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
+    engine = db.make_engine(grampian_cli)
+    with engine.begin() as conn:
+        row_id = conn.execute(text("SELECT id FROM outbox WHERE recipient_id = 'g-chair-1' "
+                                   "AND channel = 'slack'")).scalar()
+        conn.execute(text("UPDATE outbox SET status = 'dead', address = 'C0GENERAL' "
+                          "WHERE recipient_id = 'g-chair-1'"))
+        conn.execute(text("UPDATE person SET slack_user_id = 'U9FIXED1' "
+                          "WHERE person_id = 'g-chair-1'"))
+    assert outbox.retry(engine, row_id, dt.datetime(2026, 12, 1, 10, tzinfo=LONDON)) >= 1
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT status, address FROM outbox "
+                                 "WHERE recipient_id = 'g-chair-1'")).all()
+    assert {tuple(r) for r in rows} == {("pending", "U9FIXED1")}

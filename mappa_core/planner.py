@@ -75,6 +75,10 @@ def _people_roles(people: pd.DataFrame) -> pd.DataFrame:
     return p
 
 
+# The stages an escalation is acknowledged at (its Acknowledge button carries one).
+ESCALATION_STAGES = ("breach", "five_weeks", "below_target", "scr_overdue")
+
+
 def _has_role(p: pd.DataFrame, role: str) -> pd.Series:
     """A boolean mask (also on no rows: an empty object Series would select columns)."""
     return p["role_list"].map(lambda r: role in r).astype(bool)

@@ -18,6 +18,7 @@ from bot.delivery.worker import SlackTransport, deliver_pending
 from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi
 from bot.settings import Settings
+from mappa_core.due import key_part
 from mappa_core import oversight
 from mappa_core.importer import import_directory
 from mappa_core.planner import NudgeRules
@@ -180,6 +181,13 @@ def test_the_reason_modal_carries_the_key_and_saves_against_the_right_meeting(od
     ("ack_escalation", "review:" + "R" * 250 + ":L2:2026-11-12|breach"),
     ("minutes_issued", "minutes:T1:9"),  # unencoded: not a key the bot makes
     ("minutes_issued", "minutes:T1%3A99"),
+    # Edited button values: a chain that does not exist, a date that is not one, a stage
+    # no escalation has, a contribution from an agency that was not absent.
+    ("snooze_1wd", f"review:{key_part(REF)}:L9:2026-12-01"),
+    ("snooze_1wd", f"review:{key_part(REF)}:L2:9999-99-99"),
+    ("record_reason", f"pre_release:{key_part(REF)}:someday"),
+    ("ack_escalation", f"review:{key_part(REF)}:L2:2026-12-01|nonsense"),
+    ("contribution_received", f"contribution:{key_part('T1')}:police"),
 ])
 def test_a_key_too_long_or_no_longer_matching_gets_a_clear_message(odd, action_id, value):
     user = SOG if action_id == "ack_escalation" else CHAIR

@@ -15,6 +15,7 @@ from bot.templates import mrkdwn_escape
 from mappa_core import recorded
 from mappa_core.calendar import calendar_for
 from mappa_core.due import MAX_ITEM_KEY, key_parts
+from mappa_core.planner import ESCALATION_STAGES
 from mappa_core.db import bump_change_stamp
 from mappa_core.schema import REASON_CODES
 
@@ -79,13 +80,22 @@ def find_item(ctx: Context, key: str) -> Item:
             agency = None
             if kind == "contribution":
                 agency = parts[2]
+                # Only an agency that was absent owes a written contribution.
                 found = conn.execute(select(invitation.c.agency).where(and_(
-                    invitation.c.meeting_id == parts[1], invitation.c.agency == agency))).first()
+                    invitation.c.meeting_id == parts[1], invitation.c.agency == agency,
+                    invitation.c.attendance == "absent"))).first()
                 if found is None:
                     raise gone
             return Item(key, kind, row["ref"], row["area"], row["case_chair"],
                         row["meeting_id"], row["chair_id"], agency)
         if kind in ("review", "pre_release"):
+            # What a button of ours carries: a real due date, and a Level 2 or 3 chain.
+            try:
+                dt.date.fromisoformat(parts[-1])
+            except ValueError:
+                raise gone from None
+            if kind == "review" and parts[2] not in ("L2", "L3"):
+                raise gone
             row = conn.execute(select(individual.c.ref, individual.c.area, individual.c.chair_id)
                                .where(individual.c.ref == parts[1])).mappings().first()
             if row is None:
@@ -244,7 +254,7 @@ def _scr_action_area(ctx: Context, key: str) -> str | None:
 def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
     """A SOG chair acknowledges an escalation: it stops repeating at that stage."""
     key, _, stage = (value or "").rpartition("|")
-    if not key or not stage or len(stage) > 32:
+    if not key or stage not in ESCALATION_STAGES:
         raise ActionError("That escalation no longer matches a record.")
     check_key(key)
     if "sog_chair" not in caller.roles:

@@ -254,3 +254,42 @@ def test_a_non_urgent_message_planned_at_half_past_five_london_time_waits_for_th
     assert f"delivered {normal} item(s)" in _run(capsys, "deliver", next_morning, "--console")
     assert by_status(outbox_rows(mail)) == {
         k: v for k, v in {("normal", "sent"): normal, ("urgent", "sent"): urgent}.items() if v}
+
+
+# ------------------------------------------------- midnight in London, UTC still yesterday
+
+
+def test_mappa_status_without_as_of_just_after_midnight_bst_answers_for_the_new_quarter(
+        grampian_cli, capsys):
+    # 2026-06-30 23:30 UTC is 2026-07-01 00:30 BST: the first day of 2026-27 Q2.
+    with frozen(utc(2026, 6, 30, 23, 30)):
+        data = json.loads(cli(capsys, "status", "--json"))
+        text = cli(capsys, "status")
+    assert data["as_of"] == "2026-07-01"
+    assert data["period"] == {"start": "2026-07-01", "end": "2026-09-30"}
+    assert text.startswith("MAPPA indicators - all areas - 2026-07-01 to 2026-09-30, "
+                           "as of 2026-07-01\n")
+
+
+def test_mappa_due_without_as_of_just_after_midnight_bst_counts_from_the_london_day(
+        grampian_cli, capsys):
+    with frozen(utc(2026, 6, 30, 23, 30)):
+        assert "as of 2026-07-01" in cli(capsys, "due").splitlines()[-1]
+    with frozen(utc(2026, 6, 30, 22, 59)):   # 23:59 BST, still 30 June in London
+        assert "as of 2026-06-30" in cli(capsys, "due").splitlines()[-1]
+
+
+def test_the_digest_dedupe_day_is_the_london_day_not_the_utc_day(mail, capsys):
+    # Wednesday 1 July 08:30 BST: the day's digests.
+    first = _run(capsys, "digest", utc(2026, 7, 1, 7, 30))
+    assert first.startswith("digest at 2026-07-01 08:30 BST: planned ")
+    rows = outbox_rows(mail)
+    assert rows and {r["group_key"].rsplit("|", 1)[1] for r in rows} == {"2026-07-01"}
+    # 23:59 BST the same London day (22:59 UTC): the same digests, nothing new.
+    assert ", 0 new in the outbox" in _run(capsys, "digest", utc(2026, 7, 1, 22, 59))
+    # 00:30 BST on Thursday 2 July, while UTC still reads 1 July: a new day's digests.
+    again = _run(capsys, "digest", utc(2026, 7, 1, 23, 30))
+    assert again.startswith("digest at 2026-07-02 00:30 BST: planned ")
+    assert ", 0 new in the outbox" not in again
+    assert {r["group_key"].rsplit("|", 1)[1] for r in outbox_rows(mail)[len(rows):]} == {
+        "2026-07-02"}

@@ -293,3 +293,64 @@ def test_the_digest_dedupe_day_is_the_london_day_not_the_utc_day(mail, capsys):
     assert ", 0 new in the outbox" not in again
     assert {r["group_key"].rsplit("|", 1)[1] for r in outbox_rows(mail)[len(rows):]} == {
         "2026-07-02"}
+
+
+# ------------------------------------------- bank holidays: August, Christmas, New Year
+
+
+@pytest.mark.parametrize(("holiday", "next_day"), [
+    # Scottish Summer Bank Holiday, first Monday in August.
+    (utc(2026, 8, 3, 7, 30), utc(2026, 8, 4, 7, 30)),       # 08:30 BST
+    # Christmas Day (Fri), Boxing Day observed (Mon 28th): Tuesday 29th is the first
+    # working day after Christmas.
+    (utc(2026, 12, 25, 8, 30), utc(2026, 12, 29, 8, 30)),   # 08:30 GMT
+    (utc(2026, 12, 28, 8, 30), utc(2026, 12, 29, 8, 30)),
+    # New Year's Day (Fri), 2 January observed (Mon 4th): Tuesday 5th.
+    (utc(2027, 1, 1, 8, 30), utc(2027, 1, 5, 8, 30)),
+    (utc(2027, 1, 4, 8, 30), utc(2027, 1, 5, 8, 30)),
+])
+def test_no_digest_on_a_bank_holiday_and_the_next_goes_at_half_past_eight_on_the_next_working_day(
+        mail, capsys, holiday, next_day):
+    # The trigger fires on the holiday (a weekday) ...
+    digest = triggers(NudgeRules())["digest"]
+    assert fire_times(digest, holiday - dt.timedelta(minutes=1), 1) == [holiday]
+    # ... and the tick plans nothing.
+    out = _run(capsys, "digest", holiday)
+    assert out == (f"digest at {holiday.astimezone(LONDON):%Y-%m-%d %H:%M %Z}: nothing planned "
+                   "(not a working day)\n")
+    assert outbox_rows(mail) == []
+    # The next digest tick that plans is the next working day's 08:30.
+    out = _run(capsys, "digest", next_day)
+    assert out.startswith(f"digest at {next_day.astimezone(LONDON):%Y-%m-%d} 08:30 ")
+    rows = outbox_rows(mail)
+    assert rows and {r["group_key"].rsplit("|", 1)[1] for r in rows} == {
+        f"{next_day.astimezone(LONDON):%Y-%m-%d}"}
+    assert f"delivered {len(rows)} item(s)" in _run(capsys, "deliver", next_day, "--console")
+
+
+def test_on_a_bank_holiday_monday_urgent_messages_go_and_the_rest_wait_for_tuesday_morning(
+        mail, capsys):
+    # Monday 28 December 2026 (Boxing Day observed), escalation tick at 09:05 GMT.
+    monday = utc(2026, 12, 28, 9, 5)
+    assert "planned 14 notification(s), 14 new" in _run(capsys, "escalations", monday)
+    rows = outbox_rows(mail)
+    assert by_status(rows) == {("urgent", "pending"): 2, ("normal", "pending"): 12}
+    assert "delivered 2 item(s)" in _run(capsys, "deliver", monday, "--console")
+    # Still waiting on the holiday afternoon and at 08:29 on Tuesday.
+    for when in (utc(2026, 12, 28, 14, 0), utc(2026, 12, 29, 8, 29)):
+        assert "delivered 0 item(s)" in _run(capsys, "deliver", when, "--console")
+    assert "delivered 12 item(s)" in _run(capsys, "deliver", utc(2026, 12, 29, 8, 30), "--console")
+    assert by_status(outbox_rows(mail)) == {("urgent", "sent"): 2, ("normal", "sent"): 12}
+
+
+def test_a_non_urgent_message_on_christmas_eve_evening_waits_until_the_twenty_ninth(mail, capsys):
+    # Thursday 24 December 2026, 17:30 GMT: the next working morning is Tuesday 29th.
+    assert "new in the outbox" in _run(capsys, "escalations", utc(2026, 12, 24, 17, 30))
+    counts = by_status(outbox_rows(mail))
+    normal, urgent = counts[("normal", "pending")], counts[("urgent", "pending")]
+    assert f"delivered {urgent} item(s)" in _run(capsys, "deliver", utc(2026, 12, 24, 17, 30),
+                                                 "--console")
+    for when in (utc(2026, 12, 25, 8, 30), utc(2026, 12, 28, 8, 30), utc(2026, 12, 29, 8, 29)):
+        assert "delivered 0 item(s)" in _run(capsys, "deliver", when, "--console")
+    assert f"delivered {normal} item(s)" in _run(capsys, "deliver", utc(2026, 12, 29, 8, 30),
+                                                 "--console")

@@ -354,3 +354,37 @@ def test_a_non_urgent_message_on_christmas_eve_evening_waits_until_the_twenty_ni
         assert "delivered 0 item(s)" in _run(capsys, "deliver", when, "--console")
     assert f"delivered {normal} item(s)" in _run(capsys, "deliver", utc(2026, 12, 29, 8, 30),
                                                  "--console")
+
+
+def test_slack_mappa_status_just_after_midnight_bst_answers_for_the_new_quarter(sqlite_engine):
+    """The served bot's own today (no `today` passed in: the one `mappa serve` uses)."""
+    from bot.server import build_asgi
+    from bot.settings import Settings
+    from mappa_core.importer import import_directory
+    from tests.conftest import GRAMPIAN
+    from tests.slack_harness import (
+        SIGNING_SECRET, BotServer, SlackStandIn, command_body, post, sign,
+    )
+
+    assert import_directory(sqlite_engine, GRAMPIAN).ok
+    stand_in = SlackStandIn()
+    settings = Settings(work_processes=0, database_url=str(sqlite_engine.url),
+                        slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
+                        slack_api_url=stand_in.api_url())
+    server = BotServer(build_asgi(settings, sqlite_engine))
+    replies = {}
+    try:
+        for name, instant in (("before", utc(2026, 6, 30, 22, 59)),   # 23:59 BST, 30 June
+                              ("after", utc(2026, 6, 30, 23, 30))):   # 00:30 BST, 1 July
+            # tick: the clock moves on from the instant, so the harness's waits end.
+            with freeze_time(instant, tz_offset=0, real_asyncio=True, tick=True):
+                body = command_body("U1STAFF1", "status", stand_in.response_url(name))
+                status, out, _ = post(server.url + "/slack/events", body, sign(body))
+                assert status == 200, out
+                reply = stand_in.wait_for(f"/response/{name}")[0]["body"]
+            replies[name] = json.dumps(reply.get("blocks", [])) + reply.get("text", "")
+    finally:
+        server.close()
+        stand_in.close()
+    assert "2026-07-01 to 2026-09-30, as of 2026-07-01" in replies["after"]
+    assert "2026-04-01 to 2026-06-30, as of 2026-06-30" in replies["before"]

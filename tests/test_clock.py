@@ -110,8 +110,9 @@ def test_the_digest_fires_at_half_past_eight_london_time_on_each_side_of_the_clo
 
 
 def test_next_runs_across_the_clocks_going_back_are_in_london_time():
-    # Saturday 24 October 2026, 20:00 UTC (21:00 BST); the clocks go back overnight.
-    runs = next_runs(NudgeRules(), utc(2026, 10, 24, 20, 0))
+    # Saturday 24 October 2026, 17:30 UTC (18:30 BST: after the last escalation tick, 18:05
+    # BST); the clocks go back overnight.
+    runs = next_runs(NudgeRules(), utc(2026, 10, 24, 17, 30))
     assert {k: v.astimezone(UTC) for k, v in runs.items() if k != "deliver"} == {
         "digest": utc(2026, 10, 26, 8, 30),            # Mon 08:30 GMT
         "escalations": utc(2026, 10, 25, 8, 5),        # Sun 08:05 GMT

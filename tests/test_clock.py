@@ -174,15 +174,21 @@ def test_the_running_scheduler_plans_the_monday_digest_in_london_time():
 
 
 @pytest.fixture
-def mail(grampian_cli, monkeypatch):
-    """A real SMTP server for the email half of what `mappa jobs run deliver` sends (the
-    Slack half is printed: --console)."""
+def mail(db_url, monkeypatch, capsys):
+    """The Grampian records in a real database (SQLite file; PostgreSQL when set) for
+    `mappa`, and a real SMTP server for the email half of what `mappa jobs run deliver`
+    sends (the Slack half is printed: --console)."""
+    from tests.conftest import GRAMPIAN
+
+    monkeypatch.setenv("MAPPA_DATABASE_URL", db_url)
+    assert main(["import", str(GRAMPIAN)]) == 0
+    capsys.readouterr()
     sink = SmtpSink()
     for name, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sink.port),
                         "SMTP_STARTTLS": "no", "SMTP_TIMEOUT": "10",
                         "MAIL_FROM": "mappa-bot@example.org"}.items():
         monkeypatch.setenv(name, value)
-    yield grampian_cli
+    yield db_url
     sink.close()
 
 

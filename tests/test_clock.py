@@ -378,20 +378,22 @@ def test_slack_mappa_status_just_after_midnight_bst_answers_for_the_new_quarter(
     settings = Settings(work_processes=0, database_url=str(sqlite_engine.url),
                         slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
                         slack_api_url=stand_in.api_url())
-    server = BotServer(build_asgi(settings, sqlite_engine))
     replies = {}
-    try:
-        for name, instant in (("before", utc(2026, 6, 30, 22, 59)),   # 23:59 BST, 30 June
-                              ("after", utc(2026, 6, 30, 23, 30))):   # 00:30 BST, 1 July
-            # tick: the clock moves on from the instant, so the harness's waits end.
-            with freeze_time(instant, tz_offset=0, real_asyncio=True, tick=True):
+    # tick: the clock moves on from each instant, so that the harness's waits end.
+    with freeze_time(utc(2026, 6, 30, 22, 59), tz_offset=0, real_asyncio=True,
+                     tick=True) as clock:
+        server = BotServer(build_asgi(settings, sqlite_engine))
+        try:
+            for name, instant in (("before", utc(2026, 6, 30, 22, 59)),   # 23:59 BST, 30 June
+                                  ("after", utc(2026, 6, 30, 23, 30))):   # 00:30 BST, 1 July
+                clock.move_to(instant)
                 body = command_body("U1STAFF1", "status", stand_in.response_url(name))
                 status, out, _ = post(server.url + "/slack/events", body, sign(body))
                 assert status == 200, out
                 reply = stand_in.wait_for(f"/response/{name}")[0]["body"]
-            replies[name] = json.dumps(reply.get("blocks", [])) + reply.get("text", "")
-    finally:
-        server.close()
-        stand_in.close()
+                replies[name] = json.dumps(reply.get("blocks", [])) + reply.get("text", "")
+        finally:
+            server.close()
+            stand_in.close()
     assert "2026-07-01 to 2026-09-30, as of 2026-07-01" in replies["after"]
     assert "2026-04-01 to 2026-06-30, as of 2026-06-30" in replies["before"]

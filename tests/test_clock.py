@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
@@ -26,11 +27,11 @@ from sqlmodel import SQLModel
 
 from bot.cli import main
 from bot.jobs.schedule import build_scheduler, next_runs, triggers
-from bot.jobs.ticks import LONDON
 from mappa_core.planner import NudgeRules
 from tests.slack_harness import SmtpSink
 
 UTC = dt.UTC
+LONDON = ZoneInfo("Europe/London")  # the tests' own, so that they check the product's
 
 
 def utc(*args) -> dt.datetime:

@@ -366,7 +366,9 @@ def cmd_jobs(args) -> int:
 
 
 async def _deliver(engine, now, console: bool, dry_run: bool):
-    from bot.delivery.worker import ConsoleTransport, SlackTransport, deliver_pending
+    from bot.channels.console import ConsoleTransport
+    from bot.channels.slack import SlackTransport
+    from bot.delivery.worker import deliver_pending
 
     if dry_run:
         from mappa_core.outbox import counts

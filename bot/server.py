@@ -31,7 +31,8 @@ def make_deliver(settings: Settings, engine, client=None):
     """The delivery callable the scheduler runs: Slack through the Web API, email by SMTP."""
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.delivery.worker import SlackTransport, deliver_pending
+    from bot.channels.slack import SlackTransport
+    from bot.delivery.worker import deliver_pending
 
     client = client or AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     transport = SlackTransport(client)

@@ -350,7 +350,10 @@ def cmd_jobs(args) -> int:
             print(f"delivered {report.rows_sent} item(s) in {sum(report.sent.values())} message(s) "
                   f"{report.sent}; {report.retrying} to retry; {report.failed} given up")
         return 0
-    result = run_planning_job(engine, args.name, now, rules, dry_run=args.dry_run)
+    from bot.channels import area_channels
+
+    result = run_planning_job(engine, args.name, now, rules, dry_run=args.dry_run,
+                              area_channels=area_channels(settings()))
     if result.skipped:
         print(f"{args.name} at {now:%Y-%m-%d %H:%M %Z}: nothing planned ({result.skipped})")
         return 0

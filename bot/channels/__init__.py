@@ -13,11 +13,13 @@ from bot.channels.base import DeliveryError, Rendered, SendContext, Transport
 from bot.channels.console import ConsoleTransport
 from bot.channels.email import EmailTransport
 from bot.channels.slack import SlackTransport
+from bot.channels.teams import TeamsTransport
 
 TRANSPORTS: dict[str, type[Transport]] = {
     "slack": SlackTransport,
     "email": EmailTransport,
     "console": ConsoleTransport,
+    "teams": TeamsTransport,
 }
 
 __all__ = ["TRANSPORTS", "DeliveryError", "Rendered", "SendContext", "Transport",

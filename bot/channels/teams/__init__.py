@@ -27,6 +27,8 @@ from mappa_core.planner import CASE_FREE_RULES
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 MAX_PAYLOAD_BYTES = 28 * 1024  # Teams refuses larger messages
 TIMEOUT = 10.0
+FIGURE_FIELDS = ("indicator", "title", "target", "percent", "numerator", "denominator", "margin",
+                 "pending", "met", "previous_percent")
 
 
 def card(rows: list[dict]) -> dict:
@@ -34,7 +36,9 @@ def card(rows: list[dict]) -> dict:
     rule = notice.rule_of(rows)
     if rule not in CASE_FREE_RULES:
         raise ValueError(f"a {rule!r} notice may carry case references: never sent to Teams")
-    items = [r["payload"] for r in notice.ordered(rows)]
+    # Indicator figures only: whatever else a payload may come to hold stays out.
+    items = [{k: r["payload"].get(k) for k in FIGURE_FIELDS}
+             for r in notice.ordered(rows) if "indicator" in r["payload"]]
     ctx = notice.context(rows)
     while True:
         content = json.loads(render_text(f"teams/notice_{rule}.json.j2", items=items, **ctx))

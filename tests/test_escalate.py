@@ -72,7 +72,7 @@ def test_escalate_messages_are_outbox_rows_sent_once(bot):
 def test_a_sog_chair_not_reached_on_slack_is_emailed_through_the_outbox(bot):
     bot.slack.script["/api/chat.postMessage"] = [(200, {}, {"ok": False, "error": "user_not_found"})]
     reply = bot.command(CHAIR1, TEXT, "t2")
-    assert "Told: em-provider (email), em-provider (email), Kirsty SOG (email)." in reply
+    assert "Told: Kirsty SOG (email), em-provider (email), em-provider (email)." in reply
     assert "Not reached" not in reply
     assert ("slack", "g-sog", "dead") in bot.outbox() and ("email", "g-sog", "sent") in bot.outbox()
     assert sorted(r for m in bot.mail.messages for r in m.rcpt_tos) == [

@@ -103,14 +103,14 @@ async def escalate(engine, settings, esc: handlers.Escalation, caller: Caller, t
             fallback.append(r)
     if fallback:
         found.update(await _deliver(engine, settings, slack, fallback, utc))
-    fell_back = {r["recipient_id"] for r in fallback}
-    for r in rows + fallback:
+    instead = {r["recipient_id"]: r for r in fallback}
+    for r in rows:
+        if r["channel"] == "slack" and r["recipient_id"] in instead:
+            r = instead[r["recipient_id"]]  # the email says how that chair was reached
         key = r["group_key"]
         problem = _problem(found.get(key))
         if problem is None:
             told.append(labels[key])
-        elif r["channel"] == "slack" and r["recipient_id"] in fell_back:
-            continue  # the email below says how that went
         elif r["channel"] == "slack":
             failed.append(labels[key].removesuffix(" (Slack)"))
         else:

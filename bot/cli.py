@@ -363,7 +363,10 @@ def cmd_jobs(args) -> int:
                 print("given up: see `mappa outbox list --state failed`", file=sys.stderr)
                 return 1
         return 0
-    result = run_planning_job(engine, args.name, now, rules, dry_run=args.dry_run)
+    from bot.channels import area_channels
+
+    result = run_planning_job(engine, args.name, now, rules, dry_run=args.dry_run,
+                              area_channels=area_channels(settings()))
     if result.skipped:
         print(f"{args.name} at {now:%Y-%m-%d %H:%M %Z}: nothing planned ({result.skipped})")
         return 0
@@ -379,7 +382,8 @@ def cmd_jobs(args) -> int:
 
 
 async def _deliver(engine, now, console: bool, dry_run: bool):
-    from bot.delivery.worker import SlackTransport, deliver_pending
+    from bot.channels.slack import SlackTransport
+    from bot.delivery.worker import deliver_pending
 
     if dry_run:
         from mappa_core.outbox import counts
@@ -390,14 +394,14 @@ async def _deliver(engine, now, console: bool, dry_run: bool):
     if console:
         # A preview: every message a run would send now, as text, and nothing claimed or
         # marked, so the real delivery still sends them all.
-        from bot.delivery.render import render_group
+        from bot.channels import render
         from mappa_core.outbox import due_groups
 
         groups = due_groups(engine, now)
         for rows in groups.values():
             first = rows[0]
             # Every channel as its plain text: the whole message, Slack's included.
-            message = render_group([{**r, "channel": "email"} for r in rows])
+            message = render([{**r, "channel": "email"} for r in rows])
             print(f"--- {first['channel']} to {first['recipient_id']} ({first['rule']}, "
                   f"{len(rows)} item(s))")
             print(message.text)

@@ -19,7 +19,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bot.delivery.worker import ConsoleTransport, deliver_pending
+from bot.channels.console import ConsoleTransport
+from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import LONDON, run_planning_job
 from bot.settings import Settings
 from mappa_core.calendar import calendar_for

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import metrics
+from bot import channels, metrics
 from bot.settings import Settings
 from bot.slack_app import build_app, london_today
 from mappa_core import db
@@ -32,7 +32,8 @@ def make_deliver(settings: Settings, engine, client=None):
     """The delivery callable the scheduler runs: Slack through the Web API, email by SMTP."""
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.delivery.worker import SlackTransport, deliver_pending
+    from bot.channels.slack import SlackTransport
+    from bot.delivery.worker import deliver_pending
 
     client = client or AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     transport = SlackTransport(client)
@@ -210,7 +211,8 @@ def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=N
         @asynccontextmanager
         async def lifespan(_app):
             scheduler = build_scheduler(engine, scheduler_rules,
-                                        make_deliver(settings, engine, app.client), settings.tz)
+                                        make_deliver(settings, engine, app.client), settings.tz,
+                                        channels.area_channels(settings))
             scheduler.start()
             state.scheduler = scheduler
             log.info("scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
@@ -251,7 +253,7 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
             state = OpsState(expect_scheduler=True)
             state.bot = app.mappa
             state.scheduler = build_scheduler(engine, rules, make_deliver(settings, engine, app.client),
-                                              settings.tz)
+                                              settings.tz, channels.area_channels(settings))
             state.scheduler.start()
             tasks = [AsyncSocketModeHandler(app, settings.slack_app_token).start_async()]
             port_ = health_port or settings.http_port

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     smtp_timeout: float = setting("SMTP_TIMEOUT", 30.0, "a number of seconds above 0", gt=0)
     smtp_ca_file: str = setting("SMTP_CA_FILE", "", "a readable PEM file of CA certificates")
     mail_from: str = setting("MAIL_FROM", "mappa-bot@localhost", "an email address")
+    # Microsoft Teams: each area's channel (indicator figures only, never a case reference)
+    teams_webhooks: str = setting(
+        "MAPPA_TEAMS_WEBHOOKS", "",
+        'a JSON object from area name to a Teams Workflows webhook URL, e.g. '
+        '{"Grampian": "https://..."}', secret=True)
     # Clock
     timezone: str = setting("MAPPA_TIMEZONE", "Europe/London",
                             "an IANA time zone such as Europe/London")
@@ -185,6 +190,14 @@ class Settings(BaseSettings):
             raise ValueError("no such file")
         return value
 
+    @field_validator("teams_webhooks")
+    @classmethod
+    def _teams_webhooks(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            _webhook_map(value)
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -230,6 +243,10 @@ class Settings(BaseSettings):
 
         return NudgeRules(**{f.name: getattr(self, f.name) for f in dataclasses.fields(NudgeRules)})
 
+    def teams_webhook_urls(self) -> dict[str, str]:
+        """MAPPA_TEAMS_WEBHOOKS as area -> webhook URL."""
+        return _webhook_map(self.teams_webhooks) if self.teams_webhooks else {}
+
     def shown(self, name: str) -> str:
         """A setting's value for people to read: secrets as ***, a URL's password hidden."""
         value = getattr(self, name)
@@ -249,6 +266,27 @@ class Settings(BaseSettings):
         return "Settings(" + ", ".join(f"{n}={self.shown(n)!r}" for n in type(self).model_fields) + ")"
 
     __str__ = __repr__
+
+
+def _webhook_map(value: str) -> dict[str, str]:
+    """A JSON object from area name to an http(s) URL; ValueError saying what is wrong
+    (never the URLs themselves: they are secrets)."""
+    import json
+    from urllib.parse import urlparse
+
+    try:
+        found = json.loads(value)
+    except ValueError:
+        raise ValueError("not valid JSON") from None
+    if not isinstance(found, dict):
+        raise ValueError("not a JSON object")
+    for area, url in found.items():
+        if not area.strip():
+            raise ValueError("an empty area name")
+        p = urlparse(url) if isinstance(url, str) else None
+        if p is None or p.scheme not in ("http", "https") or not p.netloc:
+            raise ValueError(f"the value for {area!r} is not an http(s) URL")
+    return {area.strip(): url.strip() for area, url in found.items()}
 
 
 def _meta(name: str) -> dict:

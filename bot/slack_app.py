@@ -24,12 +24,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.commands import actions, handlers, workers
+from bot.channels.slack import SlackTransport
+from bot.commands import actions, escalate, handlers, workers
 from bot.commands.access import Caller, audit_row, find_caller, write_audit_rows
 from bot.commands.parser import ParseError, parse
-from bot.delivery.email import build_email, send_batch
 from bot.settings import Settings
-from bot.templates import render_json, render_text
+from bot.templates import render_json
 
 log = logging.getLogger("mappa.slack")
 LONDON = ZoneInfo("Europe/London")
@@ -246,55 +246,8 @@ class MappaSlack:
             handlers.raise_urgent_issue, self.context(), caller, text, request_key,
             now.astimezone(dt.UTC),
         )
-        if not esc.created:
-            return handlers.message(f"This issue was already raised as issue #{esc.issue_id}.")
-        at = now.strftime("%Y-%m-%d %H:%M")
-        area = caller.area or "national"
-        blocks = render_json("slack/escalation.json.j2", raised_by=caller.name, area=area, at=at,
-                             text=text, issue_id=esc.issue_id,
-                             agencies=[a["agency"] for a in esc.agencies])
-        told, failed, emails = [], [], []
-        for sog in esc.sog_chairs:
-            if sog.get("slack_user_id"):
-                try:
-                    await client.chat_postMessage(channel=sog["slack_user_id"], blocks=blocks,
-                                                  text=f"Urgent MAPPA issue #{esc.issue_id}")
-                    told.append(f"{sog['name']} (Slack)")
-                    continue
-                except Exception as exc:  # fall back to email below
-                    log.warning("Slack DM to SOG chair %s failed: %s", sog["person_id"], exc)
-            if sog.get("email"):
-                emails.append((sog["email"], f"{sog['name']} (email)"))
-            else:
-                failed.append(sog["name"])
-        for agency in esc.agencies:
-            for address in agency["contacts"]:
-                emails.append((address, f"{agency['agency']} (email)"))
-            if not agency["contacts"]:
-                failed.append(f"{agency['agency']} (no contact email)")
-        if emails:
-            ctx = {"raised_by": caller.name, "area": area, "at": at, "issue_id": esc.issue_id,
-                   "text": text}
-            subject = f"URGENT MAPPA issue #{esc.issue_id} ({area})"
-            msgs = [build_email(self.settings, address, subject,
-                                render_text("email/escalation.txt.j2", **ctx),
-                                render_text("email/escalation.html.j2", **ctx))
-                    for address, _ in emails]
-            for (address, label), result in zip(emails, await send_batch(self.settings, msgs)):
-                if result.error is None:
-                    told.append(label)
-                else:
-                    log.warning("escalation email to %s failed: %s", address, result.error)
-                    failed.append(f"{label}: {result.error}")
-        if not esc.sog_chairs:
-            failed.append("no SOG chair is listed for your area")
-        lines = [f":rotating_light: Raised as urgent issue #{esc.issue_id}."]
-        if told:
-            lines.append("Told: " + ", ".join(told) + ".")
-        if failed:
-            lines.append(":warning: Not reached: " + "; ".join(failed)
-                         + ". Please phone them and tell your MAPPA Co-ordinator.")
-        return handlers.message(" ".join(lines).replace("<", "&lt;").replace(">", "&gt;"))
+        return await escalate.escalate(self.engine, self.settings, esc, caller, text, now,
+                                       SlackTransport(client))
 
     # ------------------------------------------------------------------ actions
 
@@ -428,28 +381,3 @@ def build_app(settings: Settings, engine, today: Callable[[], dt.date] = london_
             await ack()
 
     return app
-
-
-def ack_button(item_key: str, stage: str) -> dict:
-    """The SOG chair's button on an escalation: stops its repeats at this stage."""
-    return {"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
-            "action_id": "ack_escalation", "value": f"{item_key}|{stage}"[:2000],
-            "style": "primary"}
-
-
-def nudge_buttons(item_key: str, kind: str) -> list[dict]:
-    """The action buttons a nudge for one item carries (used by the digest templates)."""
-    buttons = []
-    if kind == "minutes":
-        buttons += [("Minutes issued", "minutes_issued"), ("RMP ratified", "rmp_ratified")]
-    if kind == "contribution":
-        buttons += [("Contribution received", "contribution_received")]
-    buttons += [("Snooze 1 day", "snooze_1wd"), ("Snooze 3 days", "snooze_3wd"),
-                ("Record reason", "record_reason")]
-    elements = [{"type": "button", "text": {"type": "plain_text", "text": label},
-                 "action_id": action_id, "value": item_key} for label, action_id in buttons]
-    elements.append({"type": "datepicker", "action_id": "snooze_until", "placeholder": {
-        "type": "plain_text", "text": "Snooze until"}})
-    return [{"type": "actions", "block_id": item_key[:255], "elements": elements}]
-
-

@@ -130,11 +130,15 @@ def due_groups(engine: Engine, now: dt.datetime) -> dict[str, list[dict]]:
             select(table).where(_due(table, now)).order_by(table.c.id)).mappings().all())
 
 
-def claim(engine: Engine, now: dt.datetime, max_groups: int = 100) -> Claimed:
-    """Claim up to `max_groups` whole groups of due rows for this worker."""
+def claim(engine: Engine, now: dt.datetime, max_groups: int = 100,
+          group_keys: list[str] | None = None) -> Claimed:
+    """Claim up to `max_groups` whole groups of due rows for this worker (only those in
+    `group_keys`, if given: an urgent message delivered the moment it is planned)."""
     table = _table()
     token = uuid.uuid4().hex
     due = _due(table, now)
+    if group_keys is not None:
+        due = and_(due, table.c.group_key.in_(list(group_keys)))
     pick = select(table.c.group_key).where(due).order_by(table.c.id).limit(max_groups * 20)
     if engine.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
@@ -179,6 +183,16 @@ def mark_failed(
                         next_attempt_at=now + dt.timedelta(seconds=delay),
                         last_error=error[:500], claim_token=None)
             )
+
+
+def outcomes(engine: Engine, group_keys: list[str]) -> dict[str, dict]:
+    """Each group's state (status, attempts, last_error), for a caller waiting on it."""
+    table = _table()
+    with engine.connect() as conn:
+        rows = conn.execute(select(table.c.group_key, table.c.status, table.c.attempts,
+                                   table.c.last_error)
+                            .where(table.c.group_key.in_(list(group_keys)))).mappings().all()
+    return {r["group_key"]: dict(r) for r in rows}
 
 
 def unreported_failures(engine: Engine) -> pd.DataFrame:

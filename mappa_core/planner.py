@@ -111,6 +111,41 @@ def sog_chairs_by_area(people: pd.DataFrame, areas) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+# The notices that carry no case reference (indicator figures, the quarterly reminder): the
+# only ones a channel shared by a whole area (a Teams channel) may receive.
+CASE_FREE_RULES = frozenset({"weekly", "below_target", "quarterly"})
+
+
+def plan_area_channels(notes: pd.DataFrame, area_channels: dict) -> pd.DataFrame:
+    """`notes` plus one copy of each case-free notice for each area channel of its area.
+
+    `area_channels`: channel name -> the areas that have one (e.g. {"teams": {"Grampian"}}).
+    A copy's recipient is "<channel>:<area>" and its address the area; it is deduplicated
+    and grouped like the notice it copies. Nothing outside CASE_FREE_RULES is ever copied.
+    """
+    if notes.empty or not area_channels:
+        return notes
+    free = notes[notes["rule"].isin(CASE_FREE_RULES) & notes["area"].notna()]
+    free = free.drop_duplicates(["rule", "item_key", "stage", "area"])
+    copies = []
+    for channel, areas in sorted(area_channels.items()):
+        mine = free[free["area"].isin(set(areas))].copy()
+        if mine.empty:
+            continue
+        mine["channel"] = channel
+        mine["recipient_id"] = channel + ":" + mine["area"].astype(str)
+        mine["address"] = mine["area"].astype(str)
+        suffix = mine["dedupe_key"].str.rsplit("|", n=1).str[-1]
+        day = mine["group_key"].str.rsplit("|", n=1).str[-1]
+        mine["dedupe_key"] = (mine["rule"] + "|" + mine["item_key"] + "|" + mine["stage"] + "|"
+                              + mine["recipient_id"] + "|" + suffix)
+        mine["group_key"] = mine["rule"] + "|" + mine["recipient_id"] + "|" + day
+        copies.append(mine)
+    if not copies:
+        return notes
+    return pd.concat([notes, *copies], ignore_index=True)[NOTIFICATION_COLUMNS]
+
+
 def _items_payload(df: pd.DataFrame) -> list[dict]:
     cols = ["kind", "level", "ref", "meeting_id", "agency", "deadline", "overdue",
             "working_days_left", "detail", "item_key", "stage", "area"]

@@ -18,7 +18,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from bot.delivery.worker import SlackTransport, deliver_pending
+from bot.channels.slack import SlackTransport
+from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import run_planning_job
 from bot.settings import Settings
 from mappa_core import outbox
@@ -329,7 +330,7 @@ def test_quarterly_reminder_by_email_carries_the_pack(engine):
 
 def test_every_kind_of_notice_renders_for_slack_and_email(engine):
     """Plan every job on a day with something of each kind, then render each group both ways."""
-    from bot.delivery.render import render_group
+    from bot.channels import render as render_group
     from mappa_core import oversight
 
     assert import_directory(engine, GRAMPIAN).ok

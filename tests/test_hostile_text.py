@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import text as sql_text
 
 from bot.cli import main
-from bot.delivery.render import render_group
+from bot.channels import render as render_group
 from bot.exports import neutralise
 from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi

@@ -14,7 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from bot.delivery.worker import SlackTransport, deliver_pending
+from bot.channels.slack import SlackTransport
+from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi
 from bot.settings import Settings

@@ -414,7 +414,8 @@ def _metric(text_: str, name: str, **labels) -> float | None:
 def test_metrics_show_the_outbox_commands_and_deliveries(grampian):
     import asyncio
 
-    from bot.delivery.worker import SlackTransport, deliver_pending
+    from bot.channels.slack import SlackTransport
+    from bot.delivery.worker import deliver_pending
     from bot.jobs.ticks import LONDON, run_planning_job
     from mappa_core import outbox
     from mappa_core.planner import NudgeRules

@@ -223,7 +223,7 @@ def test_review_due_today_is_labelled_due_today_not_missed(scenario, tmp_path):
 
 
 def test_weekly_summary_gives_the_coordinator_the_data_quality_cases(scenario, tmp_path):
-    from bot.delivery.render import render_group
+    from bot.channels import render as render_group
     from mappa_core.planner import plan_weekly_summary
 
     # B is open at Level 2 with neither a meeting nor a level_from (no_entry_date); A is

@@ -272,7 +272,7 @@ def test_every_notice_for_slack_and_email(region):
     """Plan every job on a Monday of Q4 (digests, chasers, escalations, below target, the
     weekly summary, the quarterly reminder, audit reminders, SCR actions), fail one message
     for good so the next digest reports a delivery problem, and render each group both ways."""
-    from bot.delivery.render import render_group
+    from bot.channels import render as render_group
     from bot.jobs.ticks import run_planning_job
 
     engine, rules = region["engine"], NudgeRules()

@@ -22,7 +22,7 @@ from sqlmodel import SQLModel
 from bot.commands.access import Caller
 from bot.commands.parser import Command
 from bot.templates import mrkdwn_escape, render_json
-from mappa_core import db
+from mappa_core import db, planner
 from mappa_core.due import KIND_LABELS, due_items, open_items
 from mappa_core.indicators import Computed, compute_deadlines
 from mappa_core.periods import parse_period
@@ -416,11 +416,12 @@ def raise_urgent_issue(
                 c["email"] for c in contacts
                 if c["agency"] == a["agency"] and c["email"] and "agency_contact" in (c["roles"] or "")
             })
-        people = [dict(r) for r in conn.execute(select(person)).mappings()]
-        sog = [p for p in people if "sog_chair" in (p["roles"] or "").split(";")
-               and (p["area"] or None) == caller.area]
-        if not sog:  # no SOG chair for the area: the national ones
-            sog = [p for p in people if "sog_chair" in (p["roles"] or "").split(";") and not p["area"]]
+        people = pd.DataFrame([dict(r) for r in conn.execute(select(person)).mappings()],
+                              columns=list(person.c.keys()))
+        # The same SOG chairs the planner escalates to (national ones where the area has none).
+        chosen = planner.sog_chairs_by_area(people, [caller.area])["person_id"].tolist()
+        sog = [p for p in people.astype(object).where(people.notna(), None).to_dict("records")
+               if p["person_id"] in chosen]
         existing = conn.execute(select(issue.c.id).where(issue.c.dedupe_key == dedupe)).scalar()
         if existing is not None:
             return Escalation(existing, False, sog, named)

@@ -1,8 +1,9 @@
 """The delivery worker: claim due outbox groups, send one message each, mark the result.
 
-Transports raise DeliveryError saying whether a failure is permanent (bad address, revoked
-token, unknown channel: stop and report) or transient (timeout, SMTP 4xx, Slack 429 with
-Retry-After, 5xx: retry with backoff).
+It knows channels only through the registry (bot/channels): each group's transport renders
+it, checks its address and sends it, raising DeliveryError that says whether a failure is
+permanent (bad address, revoked token, unknown channel: stop and report) or transient
+(timeout, SMTP 4xx, 429 with Retry-After, 5xx: retry with backoff).
 """
 
 from __future__ import annotations
@@ -10,79 +11,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import sys
 from dataclasses import dataclass, field
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
-from sqlmodel import SQLModel
-
-from bot import metrics
-from bot.delivery.attachments import attachments_for
-from bot.delivery.email import DeliveryError, build_email, send_batch
-from bot.delivery.render import Rendered, render_group
+from bot import channels, metrics
+from bot.channels import DeliveryError, SendContext, Transport
 from bot.settings import Settings
 from mappa_core import outbox
-from mappa_core.addresses import email_problem, slack_user_problem
 
 log = logging.getLogger("mappa.delivery")
 STALE_CLAIM = dt.timedelta(minutes=10)
 # A replica that finds every due row locked by another's claim waits this long, this many
 # times, before deciding there is nothing for it (a claim commits in milliseconds).
 BUSY_PAUSE, BUSY_WAITS = 0.05, 40
-PERMANENT_SLACK_ERRORS = {
-    "channel_not_found", "user_not_found", "invalid_auth", "not_authed", "account_inactive",
-    "token_revoked", "token_expired", "is_archived", "user_disabled", "cannot_dm_bot",
-    "missing_scope", "not_in_channel", "invalid_blocks", "msg_too_long",
-}
-
-
-class SlackTransport:
-    def __init__(self, client: AsyncWebClient):
-        self.client = client
-
-    async def send(self, address: str, message: Rendered) -> None:
-        try:
-            await self.client.chat_postMessage(channel=address, text=message.text,
-                                               blocks=message.blocks)
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            error = (exc.response.data or {}).get("error", "") if isinstance(exc.response.data, dict) else ""
-            if status == 429:
-                retry = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
-                err = DeliveryError("Slack rate limit (429)", permanent=False)
-                err.retry_after = float(retry) if retry and str(retry).isdigit() else None
-                raise err from None
-            if error in PERMANENT_SLACK_ERRORS:
-                raise DeliveryError(f"Slack: {error}", permanent=True) from None
-            raise DeliveryError(f"Slack: HTTP {status} {error}".strip(), permanent=False) from None
-        except DeliveryError:
-            raise
-        except Exception as exc:  # connection refused, timeouts, bad gateways
-            raise DeliveryError(f"Slack: {type(exc).__name__}: {exc}", permanent=False) from None
-
-
-class ConsoleTransport:
-    """Prints Slack messages as a person would read them (the demo's stand-in for Slack)."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stdout
-        self.sent: list[tuple[str, Rendered]] = []
-
-    async def send(self, address: str, message: Rendered) -> None:
-        self.sent.append((address, message))
-        lines = [f"--- Slack DM to {address} ---"]
-        for block in message.blocks or []:
-            if block["type"] in ("header", "section"):
-                lines.append(block["text"]["text"])
-            elif block["type"] == "actions":
-                lines.append("    [" + "] [".join(
-                    e.get("text", {}).get("text", e.get("placeholder", {}).get("text", ""))
-                    for e in block["elements"]) + "]")
-            elif block["type"] == "context":
-                lines.append("  " + " ".join(e.get("text", "") for e in block["elements"]))
-        print("\n".join(lines), file=self.stream)
 
 
 @dataclass
@@ -137,28 +77,22 @@ class _Run:
         metrics.DELIVERIES.labels(rows[0]["channel"], "sent").inc()
 
 
-def _reply_to(engine) -> dict[str | None, str]:
-    """Each area's co-ordinators' addresses (None: the national ones), for Reply-To."""
-    person = SQLModel.metadata.tables["person"]
-    with engine.connect() as conn:
-        people = conn.execute(select(person.c.area, person.c.email, person.c.roles)).all()
-    found: dict[str | None, list[str]] = {}
-    for area, email, roles in people:
-        if "coordinator" in (roles or "").split(";") and email and email_problem(email) is None:
-            found.setdefault(area or None, []).append(email)
-    return {area: ", ".join(sorted(set(emails))) for area, emails in found.items()}
-
-
 async def deliver_pending(
-    engine, settings: Settings, slack, now: dt.datetime, max_rounds: int = 50,
+    engine, settings: Settings, slack: Transport | None, now: dt.datetime, max_rounds: int = 50,
+    groups: list[str] | None = None, transports: dict[str, Transport] | None = None,
 ) -> DeliveryReport:
-    """Send everything due in the outbox now; returns what happened.
+    """Send everything due in the outbox now (only `groups`, if given); returns what happened.
 
-    Each group (one message) succeeds or fails on its own: whatever goes wrong rendering,
-    addressing or sending it marks that group failed, with the reason, and the run goes on.
+    `slack` is the transport for the Slack channel (the console in the demo; None: Slack
+    is not reachable and its messages wait). Each group (one message) succeeds or fails on
+    its own: whatever goes wrong rendering, addressing or sending it marks that group
+    failed, with the reason, and the run goes on.
     """
     report = DeliveryReport()
     run = _Run(engine, now, report)
+    if transports is None:
+        transports = channels.build(settings, {"slack": slack or _Unreachable()})
+    ctx = SendContext(engine, settings, now)
     released, given_up = outbox.release_stale(engine, now, STALE_CLAIM)
     if released:
         log.warning("released %d outbox row(s) left sending by a stopped worker", released)
@@ -166,10 +100,9 @@ async def deliver_pending(
         log.warning("delivery failed (given up): outbox %d: the delivery worker stopped "
                     "while sending it, %d times", row_id, outbox.MAX_ATTEMPTS)
     report.failed += len(given_up)
-    reply_to = None
     rounds = waits = 0
     while rounds < max_rounds:
-        claimed = outbox.claim(engine, now)
+        claimed = outbox.claim(engine, now, group_keys=groups)
         if not claimed.groups:
             if claimed.busy and waits < BUSY_WAITS:  # another replica is mid-claim
                 waits += 1
@@ -177,59 +110,53 @@ async def deliver_pending(
                 continue
             break
         rounds += 1
-        emails = []
+        batches: dict[str, list[tuple[list[dict], str, object]]] = {}
         for rows in claimed.groups.values():
             first = rows[0]
             channel, address = first["channel"], first["address"] or ""
-            if channel == "slack":
-                problem = slack_user_problem(address)
-            elif channel == "email":
-                problem = email_problem(address)
-            else:
-                problem = "no Slack user id or email address"
+            transport = transports.get(channel)
+            if transport is None:
+                await run.failed(rows, "no Slack user id or email address" if channel == "none"
+                                 else f"no transport for the channel {_safe(channel)!r}",
+                                 permanent=True)
+                continue
+            problem = transport.address_problem(address)
             if problem:
                 # The value itself stays out of the reason: it is shown and logged.
-                what = {"slack": "the Slack user id ", "email": "the email address "}
-                await run.failed(rows, what.get(channel, "") + problem, permanent=True)
+                await run.failed(rows, transport.address_label + problem, permanent=True)
                 continue
             try:
-                message = render_group(rows)
-                if channel == "email":
-                    if reply_to is None:
-                        reply_to = await asyncio.to_thread(_reply_to, engine)
-                    files = await asyncio.to_thread(attachments_for, engine, rows, now.date())
-                    # The group key travels in a header so that a message can be traced to
-                    # its outbox rows (and duplicates counted).
-                    mail = build_email(
-                        settings, address, message.subject, message.text, message.html,
-                        {"X-Mappa-Group": first["group_key"]}, files,
-                        reply_to=reply_to.get(first.get("area")) or reply_to.get(None),
-                    )
+                message = await transport.prepare(rows, transport.render(rows), ctx)
             except Exception as exc:  # the same rows would fail the same way again
                 log.debug("could not prepare outbox %s", first["id"], exc_info=True)
                 await run.failed(rows, f"could not prepare the message ({type(exc).__name__}: "
                                  f"{_safe(exc)[:200]})", permanent=True)
                 continue
-            if channel == "email":
-                emails.append((rows, mail))
-                continue
-            try:
-                await slack.send(address, message)
-            except DeliveryError as exc:
-                await run.failed(rows, str(exc), exc.permanent, getattr(exc, "retry_after", None))
-                continue
-            except Exception as exc:  # a transport bug: retried, then given up
-                await run.failed(rows, f"Slack: {type(exc).__name__}: {_safe(exc)[:200]}",
-                                 permanent=False)
-                continue
-            await run.sent(rows)
-        if emails:
-            async def on_result(i: int, result, batch=emails) -> None:
+            batches.setdefault(channel, []).append((rows, address, message))
+        for channel, batch in batches.items():
+            async def on_result(i: int, error: DeliveryError | None, batch=batch) -> None:
                 rows = batch[i][0]
-                if result.error is None:
+                if error is None:
                     await run.sent(rows)
                 else:
-                    await run.failed(rows, str(result.error), result.error.permanent)
+                    await run.failed(rows, str(error), error.permanent, error.retry_after)
 
-            await send_batch(settings, [m for _, m in emails], on_result)
+            await transports[channel].send_all([(a, m) for _, a, m in batch], on_result)
     return report
+
+
+class _Unreachable(Transport):
+    """Slack when the caller has no client for it: its messages wait and are retried."""
+
+    name = "slack"
+    address_label = "the Slack user id "
+
+    def address_problem(self, address: str) -> str | None:
+        return channels.TRANSPORTS["slack"]().address_problem(address)
+
+    async def send(self, address: str, message) -> None:
+        raise DeliveryError("Slack: no Slack client in this delivery run", permanent=False)
+
+    @classmethod
+    def render(cls, rows):
+        return channels.TRANSPORTS["slack"].render(rows)

@@ -39,8 +39,10 @@ def next_runs(rules: NudgeRules, now: dt.datetime, tz: dt.tzinfo = LONDON) -> di
     return {name: trig.get_next_fire_time(None, now) for name, trig in triggers(rules, tz).items()}
 
 
-def build_scheduler(engine, rules: NudgeRules, deliver, tz: dt.tzinfo = LONDON) -> AsyncIOScheduler:
-    """`deliver` is an async callable (now) -> report that sends what the outbox holds."""
+def build_scheduler(engine, rules: NudgeRules, deliver, tz: dt.tzinfo = LONDON,
+                    area_channels: dict | None = None) -> AsyncIOScheduler:
+    """`deliver` is an async callable (now) -> report that sends what the outbox holds;
+    `area_channels` (bot.channels.area_channels) the areas' own channels."""
     scheduler = AsyncIOScheduler(timezone=tz)
 
     def planning(job: str):
@@ -48,7 +50,8 @@ def build_scheduler(engine, rules: NudgeRules, deliver, tz: dt.tzinfo = LONDON) 
             now = dt.datetime.now(tz)
             started = time.monotonic()
             try:
-                result = await asyncio.to_thread(run_planning_job, engine, job, now, rules)
+                result = await asyncio.to_thread(run_planning_job, engine, job, now, rules,
+                                                 False, area_channels)
             except Exception:
                 log.exception("job %s failed after %.1f s", job, time.monotonic() - started)
                 return

@@ -54,8 +54,14 @@ def _state(engine, today: dt.date):
     return records, computed, snoozes, acks
 
 
-def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> pd.DataFrame:
-    """What `job` would plan at `now` (no writes)."""
+def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules,
+             area_channels: dict | None = None) -> pd.DataFrame:
+    """What `job` would plan at `now` (no writes); case-free notices are copied to each
+    area's channels (`area_channels`: channel -> areas, from bot.channels.area_channels)."""
+    return planner.plan_area_channels(_plan(engine, job, now, rules), area_channels or {})
+
+
+def _plan(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> pd.DataFrame:
     today = now.astimezone(LONDON).date()
     if job == "digest":
         if not calendar_for(None, {}).is_working_day(today):
@@ -94,8 +100,8 @@ def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> p
 
 
 def run_planning_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules,
-                     dry_run: bool = False) -> TickResult:
-    notes = plan_job(engine, job, now, rules)
+                     dry_run: bool = False, area_channels: dict | None = None) -> TickResult:
+    notes = plan_job(engine, job, now, rules, area_channels)
     result = TickResult(job, now, notes)
     if notes.empty and job == "digest":
         result.skipped = "not a working day" if not calendar_for(None, {}).is_working_day(

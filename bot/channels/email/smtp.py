@@ -14,16 +14,11 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
+from bot.channels.base import DeliveryError
 from bot.settings import Settings
 
 CERTIFICATE_HINT = ("the SMTP server's TLS certificate is not trusted ({detail}); set "
                     "SMTP_CA_FILE to the CA bundle (PEM) that signed it")
-
-
-class DeliveryError(Exception):
-    def __init__(self, message: str, permanent: bool):
-        super().__init__(message)
-        self.permanent = permanent
 
 
 def build_email(settings: Settings, to: str, subject: str, text: str, html: str,

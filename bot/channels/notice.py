@@ -1,0 +1,68 @@
+"""What every channel's rendering of a notice shares: the template context of a group of
+outbox rows and one line per row (from templates/_items.j2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.templates import environment
+
+PLAIN_KINDS = (None, "delivery_problem", "audit_reminder", "scr_action")
+
+
+def rule_of(rows: list[dict]) -> str:
+    # The group decides the message (a digest may carry reminders and delivery problems).
+    return rows[0]["group_key"].split("|", 1)[0]
+
+
+def context(rows: list[dict]) -> dict:
+    first = rows[0]
+    items = [r["payload"] for r in rows]
+    return {
+        "day": first["group_key"].rsplit("|", 1)[-1],
+        "area": first.get("area") or "all areas",
+        "urgent": any(r["urgency"] == "urgent" for r in rows),
+        "count": len(rows),
+        "overdue": sum(1 for p in items if p.get("overdue")),
+        "upcoming": sum(1 for p in items if p.get("kind") not in PLAIN_KINDS and not p.get("overdue")),
+        "problems": sum(1 for p in items if p.get("kind") == "delivery_problem"),
+        "quarter": items[0].get("quarter", ""),
+    }
+
+
+def ordered(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (not r["payload"].get("overdue", False),
+                                       r["payload"].get("deadline", "")))
+
+
+def _macros():
+    return environment().get_template("_items.j2").module
+
+
+def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = None,
+             code: str = "", buttons: Callable[[str, dict, dict], list | None] | None = None,
+             ) -> list[dict]:
+    """One line per row, with the buttons `buttons(rule, row, payload)` gives it."""
+    m = _macros()
+    out = []
+    for r in rows:
+        p = r["payload"]
+        kind = p.get("kind")
+        if kind == "delivery_problem":
+            line = m.problem_line(p)
+        elif kind == "audit_reminder":
+            line = m.reminder_line(p)
+        elif kind == "scr_action":
+            line = m.scr_line(p)
+        elif kind is not None:
+            item = {k: (escape(v) if escape and isinstance(v, str) else v) for k, v in p.items()}
+            line = m.item_line(item, code=code)
+        elif rule == "weekly":
+            line = m.weekly_line(p)
+        elif rule == "quarterly":
+            continue  # the reminder is its intro; the pack travels as an attachment
+        else:
+            line = m.indicator_line(p)
+        out.append({"text": str(line), "buttons": buttons(rule, r, p) if buttons else None,
+                    "block_id": (p.get("item_key") or r["item_key"])[:255]})
+    return out

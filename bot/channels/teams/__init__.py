@@ -1,0 +1,111 @@
+"""Microsoft Teams: one channel per area, reached by a Teams Workflows webhook
+("Send webhook alerts to a channel"), set per area in MAPPA_TEAMS_WEBHOOKS.
+
+A Teams channel is read by everyone in it, so it only ever receives the notices that carry
+no case reference (mappa_core.planner.CASE_FREE_RULES: the weekly summary, the
+below-target alerts, the quarterly-review reminder); `render` refuses anything else.
+Each is an Adaptive Card (schema 1.5, templates/teams/notice_<rule>.json.j2) in the
+webhook's message envelope. The outbox row's address is the area's name, never the URL
+(a secret: its signature lets anyone post to the channel).
+
+Errors: 429 and 5xx are transient (Retry-After honoured), 408 too; 400, 404 and any other
+4xx are permanent (a card Teams refuses, a deleted workflow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+from bot.channels import notice
+from bot.channels.base import DeliveryError, Rendered, Transport
+from bot.templates import render_text
+from mappa_core.planner import CASE_FREE_RULES
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+MAX_PAYLOAD_BYTES = 28 * 1024  # Teams refuses larger messages
+TIMEOUT = 10.0
+FIGURE_FIELDS = ("indicator", "title", "target", "percent", "numerator", "denominator", "margin",
+                 "pending", "met", "previous_percent")
+
+
+def card(rows: list[dict]) -> dict:
+    """The Adaptive Card for one group of outbox rows (one area, one rule)."""
+    rule = notice.rule_of(rows)
+    if rule not in CASE_FREE_RULES:
+        raise ValueError(f"a {rule!r} notice may carry case references: never sent to Teams")
+    # Indicator figures only: whatever else a payload may come to hold stays out.
+    items = [{k: r["payload"].get(k) for k in FIGURE_FIELDS}
+             for r in notice.ordered(rows) if "indicator" in r["payload"]]
+    ctx = notice.context(rows)
+    while True:
+        content = json.loads(render_text(f"teams/notice_{rule}.json.j2", items=items, **ctx))
+        if len(json.dumps(envelope(content)).encode()) <= MAX_PAYLOAD_BYTES or not items:
+            return content
+        items = items[: len(items) * 3 // 4]  # too big for Teams: fewer figures
+
+
+def envelope(content: dict) -> dict:
+    return {"type": "message", "attachments": [
+        {"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": content}]}
+
+
+def _retry_after(headers) -> float | None:
+    value = (headers or {}).get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class TeamsTransport(Transport):
+    name = "teams"
+    address_label = "the Teams channel of the area "
+
+    def __init__(self, webhooks: dict[str, str] | None = None, timeout: float = TIMEOUT):
+        self.webhooks = dict(webhooks or {})
+        self.timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings) -> TeamsTransport:
+        return cls(settings.teams_webhook_urls())
+
+    @classmethod
+    def area_addresses(cls, settings) -> dict[str, str]:
+        return {area: area for area in settings.teams_webhook_urls()}
+
+    def address_problem(self, address: str) -> str | None:
+        if address not in self.webhooks:
+            return "has no webhook URL in MAPPA_TEAMS_WEBHOOKS"
+        return None
+
+    @classmethod
+    def render(cls, rows: list[dict]) -> Rendered:
+        content = card(rows)
+        return Rendered(content["fallbackText"], [envelope(content)])
+
+    async def send(self, address: str, message: Rendered) -> None:
+        body = json.dumps(message.blocks[0]).encode()
+        await asyncio.to_thread(self._post, self.webhooks[address], body)
+
+    def _post(self, url: str, body: bytes) -> None:
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": "mappa-bot"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            retry = _retry_after(exc.headers)
+            exc.close()
+            # Never the URL in a reason: it is a secret.
+            if status == 429 or status >= 500 or status == 408:
+                raise DeliveryError(f"Teams: HTTP {status}", permanent=False,
+                                    retry_after=retry) from None
+            raise DeliveryError(f"Teams: HTTP {status} (the webhook refused the card)",
+                                permanent=True) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DeliveryError(f"Teams: {type(exc).__name__}: {reason}", permanent=False) from None

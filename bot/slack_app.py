@@ -89,7 +89,9 @@ class MappaSlack:
     def close(self) -> None:
         """Stop the worker processes and threads (a stopped server leaves none behind)."""
         if self.processes is not None:
-            self.processes.shutdown(wait=False, cancel_futures=True)
+            # Waiting: without it the server can exit before the workers are told to stop,
+            # and they run on as orphans. An answer in progress ends within seconds.
+            self.processes.shutdown(wait=True, cancel_futures=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.quick.shutdown(wait=False, cancel_futures=True)
 

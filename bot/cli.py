@@ -249,7 +249,8 @@ def _text(value) -> str:
     return "" if value is None or value != value else str(value)
 
 
-def render_due(items, as_of: dt.date) -> str:
+def render_due(items, as_of: dt.date, shown: int | None = None) -> str:
+    """Every item's counts in the last line; only the first `shown` items listed."""
     from mappa_core.due import KIND_LABELS
 
     if items.empty:
@@ -258,7 +259,8 @@ def render_due(items, as_of: dt.date) -> str:
         f"{'':3}{'deadline':10} {'wd left':>7}  {'what':34} {'case':12} {'meeting':10} "
         f"{'agency':16} chair"
     ]
-    for row in items.itertuples(index=False):
+    listed = items if shown is None else items.head(shown)
+    for row in listed.itertuples(index=False):
         flag = "!! " if row.overdue else "   "
         lines.append(
             f"{flag}{row.deadline.date().isoformat():10} {row.working_days_left:>7}  "
@@ -269,7 +271,8 @@ def render_due(items, as_of: dt.date) -> str:
             lines.append(f"{'':24}{row.detail}")
     overdue = int(items["overdue"].sum())
     lines.append("")
-    lines.append(f"{overdue} overdue (!!), {len(items) - overdue} due soon, as of {as_of.isoformat()}")
+    lines.append(f"{overdue} overdue (!!), {len(items) - overdue} due soon, as of {as_of.isoformat()}"
+                 + (f"; the first {len(listed)} listed (--limit)" if len(listed) < len(items) else ""))
     return "\n".join(lines)
 
 
@@ -284,9 +287,7 @@ def cmd_due(args) -> int:
     engine = _records_engine(args)
     computed = compute_deadlines(load_records(engine, args.area, since=window_start(as_of)), as_of)
     items = due_items(computed, args.days, args.chair)
-    if args.limit:
-        items = items.head(args.limit)
-    print(render_due(items, as_of))
+    print(render_due(items, as_of, args.limit or None))
     return 0
 
 

@@ -138,3 +138,17 @@ def test_migrations_build_exactly_the_models_schema(tmp_path):
     db.upgrade(engine)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+
+
+def test_due_with_a_limit_lists_the_first_items_and_counts_them_all(grampian_cli, capsys):
+    from bot.cli import main
+
+    assert main(["due", "--as-of", "2026-12-01", "--days", "14"]) == 0
+    full = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["due", "--as-of", "2026-12-01", "--days", "14", "--limit", "2"]) == 0
+    limited = capsys.readouterr().out.strip().splitlines()
+    # The totals are the whole list's (it said "2 overdue, 0 due soon" before).
+    assert limited[-1] == full + "; the first 2 listed (--limit)"
+    import re
+
+    assert sum(bool(re.match(r"(!! |   )\d{4}-\d{2}-\d{2}", line)) for line in limited) == 2

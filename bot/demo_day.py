@@ -59,9 +59,14 @@ def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None =
     start = dt.datetime.combine(day, dt.time.fromisoformat(rules.work_start), tzinfo=tz)
     out = io.StringIO()
     print(f"\n=== A simulated working day: {day:%A %d %B %Y} ===", file=out)
-    for job, at in (("digest", start), ("escalations", start + dt.timedelta(minutes=35)),
-                     ("weekly-summary", start + dt.timedelta(minutes=30)),
-                     ("quarterly-review", start + dt.timedelta(minutes=45))):
+    # Each planning job at its first run from the start of the working day in the real
+    # schedule (the weekly summary only on a Monday), in the order they would run.
+    from bot.jobs.schedule import triggers
+
+    runs = sorted((at, job) for job, trigger in triggers(rules, tz).items() if job != "deliver"
+                  for at in [trigger.get_next_fire_time(None, start)]
+                  if at is not None and at.date() == day)
+    for at, job in runs:
         result = run_planning_job(engine, job, at, rules)
         print(f"{at:%H:%M} {job:17} planned {len(result.planned):4d}, new in outbox {result.inserted:4d}"
               + (f" ({result.skipped})" if result.skipped else ""), file=out)
@@ -78,7 +83,6 @@ def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None =
           f"in {sum(report.sent.values())} message(s); {report.retrying} to retry; "
           f"{report.failed} given up\n", file=out)
     for address, message in console.sent[:show]:
-        ConsoleTransport(out).sent.clear()
         asyncio.run(ConsoleTransport(out).send(address, message))
         print(file=out)
     if len(console.sent) > show:

@@ -144,3 +144,17 @@ def test_outbox_retry_sends_to_the_persons_address_as_it_stands_now(grampian_cli
         rows = conn.execute(text("SELECT status, address FROM outbox "
                                  "WHERE recipient_id = 'g-chair-1'")).all()
     assert {tuple(r) for r in rows} == {("pending", "U9FIXED1")}
+
+
+def test_demo_day_runs_each_job_when_the_schedule_would(grampian_cli, capsys):
+    # Thursday: no weekly summary (it is a Monday job); Monday: the weekly summary at 09:00,
+    # after the 08:30 digest; each in the order it would run.
+    assert main(["demo-day", "--as-of", "2026-12-03"]) == 0
+    thursday = [line.split()[1] for line in capsys.readouterr().out.splitlines()
+                if line[:2].isdigit() and line[2] == ":"]
+    assert thursday == ["digest", "escalations", "quarterly-review", "deliver"]
+    assert main(["demo-day", "--as-of", "2026-12-07"]) == 0
+    monday = [line[:5] + " " + line.split()[1] for line in capsys.readouterr().out.splitlines()
+              if line[:2].isdigit() and line[2] == ":"]
+    assert monday == ["08:30 digest", "09:00 weekly-summary", "09:05 escalations",
+                      "09:15 quarterly-review", "09:30 deliver"]

@@ -873,6 +873,8 @@ def main(argv: list[str] | None = None) -> int:
         _loaded = load(getattr(args, "serve_env_file", None) or args.env_file)
     except SettingsError as exc:
         parser.exit(2, f"mappa: {exc}\n")
+    for warning in _loaded.warnings:
+        print(f"mappa: warning: {warning}", file=sys.stderr)
     try:
         return args.func(args)
     except (UsageError, PeriodError, TopicError) as exc:

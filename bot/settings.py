@@ -321,6 +321,27 @@ class Loaded:
     settings: Settings
     sources: dict[str, str]  # field name -> "environment", ".env" (the file's name) or "default"
     env_file: Path | None  # the file read, if any
+    warnings: tuple[str, ...] = ()  # names in the settings file that are no setting
+
+
+def _unknown_names(path: Path) -> tuple[str, ...]:
+    """A misspelt setting in the file (MAPPA_DATABSE_URL) would silently be ignored and its
+    default used: name each one, with the setting it probably meant."""
+    import difflib
+
+    from dotenv import dotenv_values
+
+    known = list(env_names())
+    out = []
+    for name in dotenv_values(path):
+        if name in env_names() or not name.startswith(("MAPPA_", "SLACK_", "SMTP_", "MAIL_")):
+            continue
+        if name == "MAPPA_TEST_POSTGRES_URL":  # the test suite's, not the product's
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        out.append(f"{path}: {name} is not a setting, and is ignored"
+                   + (f" (did you mean {close[0]}?)" if close else ""))
+    return tuple(out)
 
 
 def _check_env_file(path: Path) -> None:
@@ -366,7 +387,7 @@ def load(env_file: str | Path | None = None, environ: dict | None = None) -> Loa
     names = env_names()
     sources = {names[k]: ("environment" if k in env_values else str(path)) for k in merged}
     sources = {n: sources.get(n, "default") for n in Settings.model_fields}
-    return Loaded(settings, sources, used)
+    return Loaded(settings, sources, used, _unknown_names(used) if used else ())
 
 
 def _one_line(exc: ValidationError, merged: dict, env_values: dict, path: Path) -> str:

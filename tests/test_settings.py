@@ -282,3 +282,16 @@ def test_a_database_with_a_foreign_alembic_revision_is_refused_by_upgrade(clean,
     assert code == 2 and err.count("\n") == 1 and "not a mappa-bot database" in err
     code, out, err = _run(capsys, "status")
     assert code == 2 and "run `mappa db upgrade`" in err
+
+
+def test_a_misspelt_setting_in_env_file_is_named_with_the_one_it_probably_meant(clean, capsys):
+    # Ignored without a word, MAPPA_DATABSE_URL sent every command to ./mappa.db.
+    (clean / ".env").write_text("MAPPA_DATABSE_URL=sqlite:///elsewhere.db\n"
+                                "MAPPA_TEST_POSTGRES_URL=postgresql+psycopg://x@y/z\n"
+                                "OTHER_TOOL_SETTING=1\n")
+    code, out, err = _run(capsys, "config")
+    assert code == 0
+    assert err.splitlines() == [
+        "mappa: warning: .env: MAPPA_DATABSE_URL is not a setting, and is ignored "
+        "(did you mean MAPPA_DATABASE_URL?)"]
+    assert "MAPPA_DATABASE_URL=sqlite:///mappa.db  # default" in out

@@ -162,6 +162,8 @@ def ensure_schema(engine: Engine) -> None:
 
             command.upgrade(_alembic_config(engine), "head")
             return
+    if current not in known_revisions():  # upgrading would not help: say what it is
+        raise _not_ours(engine, current)
     raise SchemaError(
         f"the database schema is at revision {current} but this version needs "
         f"{SCHEMA_REVISION}: run `mappa db upgrade`"

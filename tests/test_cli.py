@@ -152,3 +152,21 @@ def test_due_with_a_limit_lists_the_first_items_and_counts_them_all(grampian_cli
     import re
 
     assert sum(bool(re.match(r"(!! |   )\d{4}-\d{2}-\d{2}", line)) for line in limited) == 2
+
+
+def test_a_database_from_a_newer_version_is_named_as_such_not_sent_to_db_upgrade(grampian_cli,
+                                                                                  capsys):
+    from sqlalchemy import text
+
+    from bot.cli import main
+    from mappa_core import db
+
+    engine = db.make_engine(grampian_cli)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["status"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "'9999_future', which this version of mappa-bot does not know" in err
+    assert "run `mappa db upgrade`" not in err

@@ -146,6 +146,7 @@ def _source_state(url: str) -> str:
     try:
         current = db.current_revision(engine)
         if current is None:
+            db.refuse_foreign_tables(engine)  # another program's database: say so
             return "empty"
         if current != db.SCHEMA_REVISION:
             raise db.SchemaError(

@@ -133,14 +133,14 @@ def upgrade(engine: Engine) -> None:
     with schema_lock(engine):
         current = current_revision(engine)
         if current is None:
-            _refuse_foreign_tables(engine)
+            refuse_foreign_tables(engine)
         elif current not in known_revisions():
             raise _not_ours(engine, current)
         if current != SCHEMA_REVISION:
             command.upgrade(_alembic_config(engine), "head")
 
 
-def _refuse_foreign_tables(engine: Engine) -> None:
+def refuse_foreign_tables(engine: Engine) -> None:
     if set(inspect(engine).get_table_names()):
         raise SchemaError(
             f"the database at {_where(engine)} has tables but no mappa-bot schema version; "
@@ -157,7 +157,7 @@ def ensure_schema(engine: Engine) -> None:
         if current == SCHEMA_REVISION:
             return
         if current is None:
-            _refuse_foreign_tables(engine)
+            refuse_foreign_tables(engine)
             from alembic import command
 
             command.upgrade(_alembic_config(engine), "head")

@@ -157,3 +157,19 @@ def test_an_empty_relative_sqlite_database_names_the_file_it_read(in_tmp, monkey
     code, _, err = _run(capsys, "due", *AS_OF)
     assert code == 1
     assert err.startswith(f"mappa: the database sqlite:///mappa.db ({in_tmp.resolve() / 'mappa.db'}) is empty")
+
+
+def test_demo_day_refuses_another_programs_database(tmp_path, monkeypatch, capsys):
+    # It said "holds no records" and made up a region, exit 0; every other command refuses.
+    import sqlite3
+
+    from bot.cli import main
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE foo (x)")
+    monkeypatch.setenv("MAPPA_DATABASE_URL", f"sqlite:///{path}")
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo-day"])
+    assert exit_.value.code == 2
+    assert "has tables but no mappa-bot schema version" in capsys.readouterr().err

@@ -296,11 +296,11 @@ def cmd_serve(args) -> int:
     from bot.server import serve
     from bot.settings import SettingsError, require
 
-    configure_logging(settings().log_format)
     try:
         require(settings(), "socket" if args.socket_mode else "http")
     except SettingsError as exc:
         raise UsageError(f"cannot start: {exc}") from None
+    configure_logging(settings().log_format)
     serve(settings(), args.host, args.port, args.socket_mode, settings().nudge_rules(),
           args.health_port)
     return 0

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy.engine import Engine
 
 from .indicators import TOPICS, Computed, compute_deadlines, compute_indicators, data_quality
-from .periods import Period, parse_period, quarter_of
+from .periods import Period, PeriodError, parse_period, quarter_of
 from .queries import load_records, window_start
 
 
@@ -24,7 +24,11 @@ def resolve(topic: str, period: str | None, as_of: dt.date) -> tuple[tuple[str, 
     """The indicator ids of a topic and the period (default: the quarter containing as_of)."""
     if topic not in TOPICS:
         raise TopicError(f"unknown topic {topic!r}: use one of {', '.join(TOPICS)}")
-    return TOPICS[topic], (parse_period(period) if period else quarter_of(as_of))
+    per = parse_period(period) if period else quarter_of(as_of)
+    if per.start > as_of:  # all zeros would look like an answer
+        raise PeriodError(f"period {per.label} starts after {as_of.isoformat()}, the date the "
+                          "answer is as of: nothing in it has happened yet")
+    return TOPICS[topic], per
 
 
 def status_of(

@@ -104,7 +104,7 @@ def test_empty_database_gets_its_schema_from_any_command(sqlite_url, monkeypatch
 def test_out_of_date_schema_stops_every_command_naming_the_fix(grampian_cli, capsys):
     engine = db.make_engine(grampian_cli)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0006'"))
     for args in (["status"], ["due"], ["import", str(GRAMPIAN)]):
         code, _, err = _run(capsys, *args)
         assert code == 2
@@ -170,3 +170,10 @@ def test_a_database_from_a_newer_version_is_named_as_such_not_sent_to_db_upgrade
     err = capsys.readouterr().err
     assert "'9999_future', which this version of mappa-bot does not know" in err
     assert "run `mappa db upgrade`" not in err
+
+
+def test_a_period_that_starts_after_as_of_is_an_error_not_a_page_of_zeros(grampian_cli, capsys):
+    code, out, err = _run(capsys, "status", "--period", "2030-31", "--as-of", "2026-11-26")
+    assert code == 2 and out == ""
+    assert "period 2030-31 starts after 2026-11-26" in err
+    assert _run(capsys, "status", "--period", "2026-27-Q3", "--as-of", "2026-10-01")[0] == 0

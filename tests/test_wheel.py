@@ -154,7 +154,9 @@ def test_installed_wheel_runs_outside_the_checkout(installed, tmp_path):
                  cwd=work, env=env).stdout.split()
     assert all(str(bindir.parent) in w and str(ROOT) not in w for w in where), where
 
-    mappa("demo-data", "data", "--individuals", "300", "--years", "3", "--seed", "1",
+    # Seed 5: on 2026-11-26 its agencies owe written contributions, so the day has email
+    # chasers as well as Slack digests (not every seed's small region does).
+    mappa("demo-data", "data", "--individuals", "300", "--years", "3", "--seed", "5",
           "--until", "2026-11-26")
     assert "individuals.csv" in mappa("import", "data").stdout
     status = json.loads(mappa("status", "--json", "--as-of", "2026-11-26").stdout)

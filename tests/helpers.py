@@ -82,3 +82,15 @@ def reviews(engine, as_of: str):
         (int(lv), d.date().isoformat(), s)
         for lv, d, s in zip(r["level"], r["due"], r["status"])
     ]
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """`mappa ARGS` in-process: (exit status, stdout, stderr), whether it returns or exits."""
+    from bot.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

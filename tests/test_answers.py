@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 from bot.cli import main
 from mappa_core import db
 from tests.conftest import GRAMPIAN
+from tests.helpers import run_cli as _run
 
 AS_OF = ["--as-of", "2026-11-26"]
 RECORD_COMMANDS = [
@@ -24,15 +25,6 @@ RECORD_COMMANDS = [
     ["report", "compare", *AS_OF],
 ]
 AREA_COMMANDS = [c for c in RECORD_COMMANDS if c[:2] != ["report", "compare"]]
-
-
-def _run(capsys, *args):
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture
@@ -163,7 +155,6 @@ def test_demo_day_refuses_another_programs_database(tmp_path, monkeypatch, capsy
     # It said "holds no records" and made up a region, exit 0; every other command refuses.
     import sqlite3
 
-    from bot.cli import main
 
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as conn:

@@ -21,7 +21,6 @@ from sqlmodel import SQLModel
 
 from bot.channels import TRANSPORTS, area_channels, render
 from bot.channels.console import ConsoleTransport
-from bot.cli import main
 from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import plan_job, run_planning_job
 from bot.settings import Settings, env_names
@@ -31,6 +30,7 @@ from mappa_core.importer import import_directory
 from mappa_core.planner import CASE_FREE_RULES, NudgeRules
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import free_port
+from tests.helpers import run_cli as _run
 
 LONDON = ZoneInfo("Europe/London")
 RULES = NudgeRules()
@@ -270,15 +270,6 @@ def test_an_area_without_a_webhook_is_a_permanent_failure_that_names_no_secret(s
 def test_teams_is_registered_and_reaches_nobody_without_the_setting():
     assert "teams" in TRANSPORTS
     assert area_channels(Settings()) == {}
-
-
-def _run(capsys, *args):
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.mark.parametrize(("value", "why"), [

@@ -8,15 +8,7 @@ from sqlalchemy import text
 from bot.cli import main
 from mappa_core import db
 from tests.conftest import GRAMPIAN
-
-
-def _run(capsys, *args):
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from tests.helpers import run_cli as _run
 
 
 def test_human_status_shows_target_tick_cross_margin_and_pending(grampian_cli, capsys):
@@ -141,7 +133,6 @@ def test_migrations_build_exactly_the_models_schema(tmp_path):
 
 
 def test_due_with_a_limit_lists_the_first_items_and_counts_them_all(grampian_cli, capsys):
-    from bot.cli import main
 
     assert main(["due", "--as-of", "2026-12-01", "--days", "14"]) == 0
     full = capsys.readouterr().out.strip().splitlines()[-1]
@@ -158,7 +149,6 @@ def test_a_database_from_a_newer_version_is_named_as_such_not_sent_to_db_upgrade
                                                                                   capsys):
     from sqlalchemy import text
 
-    from bot.cli import main
     from mappa_core import db
 
     engine = db.make_engine(grampian_cli)

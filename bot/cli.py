@@ -372,6 +372,9 @@ def cmd_jobs(args) -> int:
         print(f"{args.name} at {now:%Y-%m-%d %H:%M %Z}: nothing planned ({result.skipped})")
         return 0
     planned = result.planned
+    if args.json:
+        print(planned.to_json(orient="records", indent=1, force_ascii=False))
+        return 0
     verb = "would plan" if args.dry_run else "planned"
     print(f"{args.name} at {now:%Y-%m-%d %H:%M %Z}: {verb} {len(planned)} notification(s)"
           + ("" if args.dry_run else f", {result.inserted} new in the outbox"))
@@ -379,7 +382,24 @@ def cmd_jobs(args) -> int:
         summary = planned.groupby(["rule", "channel", "recipient_id"]).size()
         for (rule, channel, who), n in summary.items():
             print(f"  {rule:16} {channel:6} {who:40} {n:5d} item(s)")
+        if args.dry_run:  # what each person would read, to check a change before it goes out
+            print()
+            print_messages({key: group.to_dict("records")
+                            for key, group in planned.groupby("group_key", sort=False)})
     return 0
+
+
+def print_messages(groups: dict[str, list[dict]]) -> None:
+    """Each message (a group of outbox rows: one recipient, one rule) as its reader would
+    read it, in plain text: the whole message, a Slack one's included."""
+    from bot.channels import render
+
+    for rows in groups.values():
+        first = rows[0]
+        message = render([{**r, "channel": "email"} for r in rows])
+        print(f"--- {first['channel']} to {first['recipient_id']} ({first['rule']}, "
+              f"{len(rows)} item(s))")
+        print(message.text)
 
 
 async def _deliver(engine, now, console: bool, dry_run: bool):
@@ -395,17 +415,10 @@ async def _deliver(engine, now, console: bool, dry_run: bool):
     if console:
         # A preview: every message a run would send now, as text, and nothing claimed or
         # marked, so the real delivery still sends them all.
-        from bot.channels import render
         from mappa_core.outbox import due_groups
 
         groups = due_groups(engine, now)
-        for rows in groups.values():
-            first = rows[0]
-            # Every channel as its plain text: the whole message, Slack's included.
-            message = render([{**r, "channel": "email"} for r in rows])
-            print(f"--- {first['channel']} to {first['recipient_id']} ({first['rule']}, "
-                  f"{len(rows)} item(s))")
-            print(message.text)
+        print_messages(groups)
         print(f"{len(groups)} message(s) would be sent; --console sends and marks nothing")
         return None
     if not config.slack_bot_token:
@@ -752,7 +765,12 @@ def build_parser() -> argparse.ArgumentParser:
     jr = jsub.add_parser("run", help="run one job now, or as if the clock read --as-of")
     jr.add_argument("name", help="digest, escalations, weekly-summary, quarterly-review or deliver")
     jr.add_argument("--as-of", help="YYYY-MM-DD (09:00 in MAPPA_TIMEZONE) or YYYY-MM-DDTHH:MM")
-    jr.add_argument("--dry-run", action="store_true", help="print what would be planned; send nothing")
+    jr.add_argument("--dry-run", action="store_true",
+                    help="print what would be planned and each message as it would read; "
+                         "write and send nothing")
+    jr.add_argument("--json", action="store_true",
+                    help="planning jobs: the planned outbox rows as JSON (with --dry-run, "
+                         "nothing written)")
     jr.add_argument("--console", action="store_true",
                     help="deliver: print what would be sent now; nothing is sent or marked")
     jr.set_defaults(func=cmd_jobs)

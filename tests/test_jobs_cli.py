@@ -158,3 +158,21 @@ def test_demo_day_runs_each_job_when_the_schedule_would(grampian_cli, capsys):
               if line[:2].isdigit() and line[2] == ":"]
     assert monday == ["08:30 digest", "09:00 weekly-summary", "09:05 escalations",
                       "09:15 quarterly-review", "09:30 deliver"]
+
+
+def test_a_dry_run_shows_each_message_as_it_would_read_and_writes_nothing(grampian_cli, capsys):
+    import json
+
+    from mappa_core import db, outbox
+
+    engine = db.make_engine(grampian_cli)
+    assert main(["jobs", "run", "digest", "--as-of", "2026-12-01", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "--- slack to g-chair-1 (digest, 3 item(s))" in out
+    assert "Good morning. 1 overdue and 2 coming up." in out
+    assert "--- email to email:ops@em.example (chaser, 1 item(s))" in out
+    assert main(["jobs", "run", "digest", "--as-of", "2026-12-01", "--dry-run", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 11 and {r["rule"] for r in rows} == {"digest", "chaser", "audit_reminder"}
+    assert all("payload" in r and "dedupe_key" in r for r in rows)
+    assert outbox.counts(engine) == {}

@@ -19,7 +19,7 @@ import datetime as dt
 
 from sqlalchemy import text
 
-from mappa_core.periods import quarter_of
+from mappa_core.rules.periods import quarter_of
 
 # The current period (cf, rel: as known on as_of) or a past one holds the due date.
 IN_CURRENT = "(cf IS NOT NULL AND cf <= due AND (rel IS NULL OR due < rel))"

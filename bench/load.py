@@ -235,8 +235,8 @@ def serve_and_load(url: str, data: Path, clients: int, seconds: float) -> dict:
     """Import `data` into the database at `url`, start `mappa serve` on it, drive it."""
     from sqlalchemy import text
 
-    from mappa_core import db
-    from mappa_core.importer import import_directory
+    from mappa_core.storage import db
+    from mappa_core.storage.importer import import_directory
     from tests.slack_harness import SIGNING_SECRET, SlackStandIn, free_port
 
     engine = db.make_engine(url)

@@ -125,12 +125,12 @@ def child(args: list[str]) -> dict:
     """One measurement in this (fresh) process."""
     what, url = args[0], args[1]
     runs = int(args[2]) if len(args) > 2 and args[2].isdigit() else 5
-    from mappa_core import db
+    from mappa_core.storage import db
 
     engine = db.make_engine(url)
     as_of = dt.date.fromisoformat(AS_OF)
     if what == "import":
-        from mappa_core.importer import import_directory
+        from mappa_core.storage.importer import import_directory
 
         db.ensure_schema(engine)
         t = time.perf_counter()
@@ -139,7 +139,7 @@ def child(args: list[str]) -> dict:
         assert report.ok, report.errors[:5]
         return {"seconds": took, "rows": sum(f.rows for f in report.files), "peak_mb": maxrss_mb()}
     if what == "status":
-        from mappa_core.status import status
+        from mappa_core.answers import status
 
         status(engine, as_of)  # warm-up
         times = []
@@ -151,7 +151,7 @@ def child(args: list[str]) -> dict:
         return {**summary(times), "peak_mb": maxrss_mb(),
                 "l2": [l2["numerator"], l2["denominator"]]}
     if what == "l2only":
-        from mappa_core.status import status
+        from mappa_core.answers import status
 
         def once():  # what `mappa status level2` does
             res = status(engine, as_of, "level2")["indicators"][0]
@@ -178,7 +178,7 @@ def child(args: list[str]) -> dict:
         from zoneinfo import ZoneInfo
 
         from bot.jobs.ticks import plan_job
-        from mappa_core.planner import NudgeRules
+        from mappa_core.rules.planner import NudgeRules
 
         now = dt.datetime(2026, 11, 26, 8, 30, tzinfo=ZoneInfo("Europe/London"))
         plan_job(engine, "digest", now, NudgeRules())
@@ -190,9 +190,10 @@ def child(args: list[str]) -> dict:
         return {**summary(times), "notifications": len(notes), "peak_mb": maxrss_mb()}
     if what == "pack":
         from bot.exports import quarterly_html
-        from mappa_core.periods import previous_quarters, quarter_of
-        from mappa_core.queries import load_records, window_start
-        from mappa_core.reports import quarterly_pack
+        from mappa_core.rules.periods import previous_quarters, quarter_of
+        from mappa_core.rules.records import window_start
+        from mappa_core.storage.queries import load_records
+        from mappa_core.rules.reports import quarterly_pack
 
         period = quarter_of(as_of)
 
@@ -222,8 +223,8 @@ def email_child(engine, runs: int) -> dict:
 
     from bot.delivery.worker import deliver_pending
     from bot.settings import Settings
-    from mappa_core import db, outbox
-    from mappa_core.planner import NudgeRules
+    from mappa_core.storage import db, outbox
+    from mappa_core.rules.planner import NudgeRules
 
     db.ensure_schema(engine)
     now = dt.datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("Europe/London"))

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from mappa_core import db
-from mappa_core.indicators import TOPICS
-from mappa_core.periods import PeriodError, parse_date
-from mappa_core.status import TopicError
+from mappa_core.storage import db
+from mappa_core.rules.indicators import TOPICS
+from mappa_core.rules.periods import PeriodError, parse_date
+from mappa_core.rules.status import TopicError
 
 TICK, CROSS = "\u2713", "\u2717"
 
@@ -78,7 +78,7 @@ def _records_engine(args):
             "MAPPA_DATABASE_URL to the database that holds them"
         )
     if getattr(args, "area", None):
-        from mappa_core.queries import known_areas
+        from mappa_core.storage.queries import known_areas
 
         areas = known_areas(engine)
         match = [a for a in areas if a.casefold() == args.area.strip().casefold()]
@@ -123,7 +123,7 @@ def cmd_db(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from mappa_core.importer import import_directory
+    from mappa_core.storage.importer import import_directory
 
     engine = _engine()
     report = import_directory(engine, Path(args.dir), dry_run=args.dry_run)
@@ -177,7 +177,7 @@ def render_status(data: dict) -> str:
             counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind["counts"].items())
             lines.append(f"  now: {counts}")
     if "data_quality" in data:
-        from mappa_core.indicators import data_quality_counts
+        from mappa_core.rules.indicators import data_quality_counts
 
         counts = data_quality_counts(data["data_quality"])
         # Seniority is checked only where the topic reads the invitations (attendance).
@@ -195,7 +195,7 @@ def render_status(data: dict) -> str:
 
 
 def cmd_status(args) -> int:
-    from mappa_core.status import status
+    from mappa_core.answers import status
 
     as_of = args.as_of or today()
     data = status(_records_engine(args), as_of, args.topic, args.period, args.area)
@@ -207,15 +207,16 @@ def cmd_status(args) -> int:
 
 
 def cmd_exceptions(args) -> int:
-    from mappa_core.indicators import (
+    from mappa_core.rules.indicators import (
         INDICATORS,
         compute_deadlines,
         compute_indicators,
         exceptions_frame,
         group_exceptions,
     )
-    from mappa_core.queries import load_records, window_start
-    from mappa_core.status import resolve
+    from mappa_core.rules.records import window_start
+    from mappa_core.storage.queries import load_records
+    from mappa_core.rules.status import resolve
 
     as_of = args.as_of or today()
     ids, period = resolve("all", args.period, as_of)
@@ -251,7 +252,7 @@ def _text(value) -> str:
 
 def render_due(items, as_of: dt.date, shown: int | None = None) -> str:
     """Every item's counts in the last line; only the first `shown` items listed."""
-    from mappa_core.due import KIND_LABELS
+    from mappa_core.rules.due import KIND_LABELS
 
     if items.empty:
         return f"Nothing overdue or due soon as of {as_of.isoformat()}."
@@ -277,9 +278,10 @@ def render_due(items, as_of: dt.date, shown: int | None = None) -> str:
 
 
 def cmd_due(args) -> int:
-    from mappa_core.due import due_items
-    from mappa_core.indicators import compute_deadlines
-    from mappa_core.queries import load_records, window_start
+    from mappa_core.rules.due import due_items
+    from mappa_core.rules.indicators import compute_deadlines
+    from mappa_core.rules.records import window_start
+    from mappa_core.storage.queries import load_records
 
     if args.days < 0:
         raise UsageError("--days must be 0 or more")
@@ -307,7 +309,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_outbox(args) -> int:
-    from mappa_core import outbox
+    from mappa_core.storage import outbox
 
     engine = _engine()
     if args.outbox_command == "retry":
@@ -407,7 +409,7 @@ async def _deliver(engine, now, console: bool, dry_run: bool):
     from bot.delivery.worker import deliver_pending
 
     if dry_run:
-        from mappa_core.outbox import counts
+        from mappa_core.storage.outbox import counts
 
         print(f"outbox: {counts(engine)}; --dry-run sends nothing")
         return None
@@ -415,7 +417,7 @@ async def _deliver(engine, now, console: bool, dry_run: bool):
     if console:
         # A preview: every message a run would send now, as text, and nothing claimed or
         # marked, so the real delivery still sends them all.
-        from mappa_core.outbox import due_groups
+        from mappa_core.storage.outbox import due_groups
 
         groups = due_groups(engine, now)
         print_messages(groups)
@@ -444,14 +446,15 @@ def cmd_report(args) -> int:
 
 def _report(args) -> int:
     from bot.exports import quarterly_csv, quarterly_html, text_table, write_csv
-    from mappa_core import reports
-    from mappa_core.periods import parse_period, previous_quarters, reporting_year
-    from mappa_core.queries import load_records, window_start
+    from mappa_core.rules import reports
+    from mappa_core.rules.periods import parse_period, previous_quarters, reporting_year
+    from mappa_core.rules.records import window_start
+    from mappa_core.storage.queries import load_records
 
     engine = _records_engine(args)
     as_of = getattr(args, "as_of", None) or today()
     if args.report == "quarterly":
-        from mappa_core.periods import quarter_of
+        from mappa_core.rules.periods import quarter_of
 
         period = parse_period(args.period) if args.period else quarter_of(as_of)
         first = previous_quarters(period, 8)[0]
@@ -469,7 +472,7 @@ def _report(args) -> int:
         return 0
     if args.report == "compare":
         period = parse_period(args.period) if args.period else None
-        from mappa_core.periods import quarter_of
+        from mappa_core.rules.periods import quarter_of
 
         period = period or quarter_of(as_of)
         records = load_records(engine, since=window_start(as_of, period.start))
@@ -558,8 +561,8 @@ def _yes_no(text: str | None) -> bool | None:
 def cmd_audit(args) -> int:
     import datetime as dt
 
-    from mappa_core import oversight
-    from mappa_core.periods import parse_period
+    from mappa_core.storage import oversight
+    from mappa_core.rules.periods import parse_period
 
     engine = _engine()
     try:
@@ -617,7 +620,7 @@ def cmd_audit(args) -> int:
 def cmd_scr(args) -> int:
     import datetime as dt
 
-    from mappa_core import oversight
+    from mappa_core.storage import oversight
 
     engine = _engine()
     try:

@@ -23,8 +23,8 @@ from bot.channels.console import ConsoleTransport
 from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import LONDON, run_planning_job
 from bot.settings import Settings
-from mappa_core.calendar import calendar_for
-from mappa_core.planner import NudgeRules
+from mappa_core.rules.calendar import calendar_for
+from mappa_core.rules.planner import NudgeRules
 
 
 class _Sink:
@@ -134,7 +134,7 @@ def _source_state(url: str) -> str:
     from sqlalchemy import func, select
     from sqlmodel import SQLModel
 
-    from mappa_core import db
+    from mappa_core.storage import db
 
     if url.startswith("sqlite"):
         from sqlalchemy.engine import make_url
@@ -164,7 +164,7 @@ def demo_day_on_copy(source_url: str, day: dt.date, show: int = 3,
                      rules: NudgeRules | None = None, shown_url: str | None = None,
                      tz: dt.tzinfo = LONDON) -> str:
     """The simulated day on a temporary SQLite copy of `source_url` (see the docstring)."""
-    from mappa_core import db
+    from mappa_core.storage import db
 
     state = _source_state(source_url)
     with tempfile.TemporaryDirectory(prefix="mappa-demo-day-") as tmp:
@@ -181,7 +181,7 @@ def demo_day_on_copy(source_url: str, day: dt.date, show: int = 3,
                          "the configured database is not written to")
             else:
                 from mappa_core.demo import write_demo_data
-                from mappa_core.importer import import_directory
+                from mappa_core.storage.importer import import_directory
 
                 write_demo_data(Path(tmp) / "csv", individuals=SYNTHETIC_INDIVIDUALS, years=2,
                                 seed=1, until=day)

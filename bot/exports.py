@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bot.templates import render_text
-from mappa_core.reports import QuarterlyPack
+from mappa_core.rules.reports import QuarterlyPack
 
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
 _NEGATIVE_NUMBER = re.compile(r"-(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")

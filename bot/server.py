@@ -23,7 +23,7 @@ from starlette.routing import Route
 from bot import channels, metrics
 from bot.settings import Settings
 from bot.slack_app import build_app, london_today
-from mappa_core import db
+from mappa_core.storage import db
 
 log = logging.getLogger("mappa.server")
 

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # Clock
     timezone: str = setting("MAPPA_TIMEZONE", "Europe/London",
                             "an IANA time zone such as Europe/London")
-    # Nudge and escalation thresholds (SPEC section 4): mappa_core.planner.NudgeRules.
+    # Nudge and escalation thresholds (SPEC section 4): mappa_core.rules.planner.NudgeRules.
     review_nudge_wd: int = setting("MAPPA_REVIEW_NUDGE_WD", 10, WD, ge=0)
     l3_review_escalate_days: int = setting("MAPPA_L3_REVIEW_ESCALATE_DAYS", 1, DAYS, ge=0)
     l2_review_escalate_wd: int = setting("MAPPA_L2_REVIEW_ESCALATE_WD", 5, WD, ge=0)
@@ -239,7 +239,7 @@ class Settings(BaseSettings):
         """The thresholds as the core's NudgeRules (same field names)."""
         import dataclasses
 
-        from mappa_core.planner import NudgeRules
+        from mappa_core.rules.planner import NudgeRules
 
         return NudgeRules(**{f.name: getattr(self, f.name) for f in dataclasses.fields(NudgeRules)})
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import REASON_CODES
+from .rules.schema import REASON_CODES
 
 REGIONS = (
     "Ayrshire", "Fife", "Forth Valley", "Glasgow", "Grampian", "Highland and Islands",

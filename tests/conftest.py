@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from mappa_core import db
+from mappa_core.storage import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GRAMPIAN = FIXTURES / "grampian"

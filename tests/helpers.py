@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlmodel import SQLModel
 
-from mappa_core.importer import import_directory
-from mappa_core.indicators import compute_deadlines, compute_indicators
-from mappa_core.periods import parse_period
-from mappa_core.queries import load_records
-from mappa_core.schema import FILES
+from mappa_core.storage.importer import import_directory
+from mappa_core.rules.indicators import compute_deadlines, compute_indicators
+from mappa_core.rules.periods import parse_period
+from mappa_core.storage.queries import load_records
+from mappa_core.rules.schema import FILES
 
 TABLES = {s.table for s in FILES}
 AREA = "Testshire"

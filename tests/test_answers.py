@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
 from bot.cli import main
-from mappa_core import db
+from mappa_core.storage import db
 from tests.conftest import GRAMPIAN
 from tests.helpers import run_cli as _run
 

@@ -5,8 +5,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from mappa_core.calendar import WorkingCalendar, add_working_days_by_area
-from mappa_core.periods import PeriodError, parse_date, parse_period, previous_quarters, quarter_of
+from mappa_core.rules.calendar import WorkingCalendar, add_working_days_by_area
+from mappa_core.rules.periods import PeriodError, parse_date, parse_period, previous_quarters, quarter_of
 
 D = dt.date.fromisoformat
 CAL = WorkingCalendar()

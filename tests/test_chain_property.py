@@ -11,8 +11,8 @@ import pandas as pd
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mappa_core.deadlines import as_stood, review_items
-from mappa_core.queries import Records
+from mappa_core.rules.deadlines import as_stood, review_items
+from mappa_core.rules.records import Records
 
 BASE = dt.date(2024, 1, 1)
 INTERVAL = {"2": 84, "3": 42, "1": None, "exit": None}

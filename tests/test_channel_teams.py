@@ -24,10 +24,10 @@ from bot.channels.console import ConsoleTransport
 from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import plan_job, run_planning_job
 from bot.settings import Settings, env_names
-from mappa_core import outbox
+from mappa_core.storage import outbox
 from mappa_core.demo import write_demo_data
-from mappa_core.importer import import_directory
-from mappa_core.planner import CASE_FREE_RULES, NudgeRules
+from mappa_core.storage.importer import import_directory
+from mappa_core.rules.planner import CASE_FREE_RULES, NudgeRules
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import free_port
 from tests.helpers import run_cli as _run

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.cli import main
-from mappa_core import db
+from mappa_core.storage import db
 from tests.conftest import GRAMPIAN
 from tests.helpers import run_cli as _run
 
@@ -149,7 +149,7 @@ def test_a_database_from_a_newer_version_is_named_as_such_not_sent_to_db_upgrade
                                                                                   capsys):
     from sqlalchemy import text
 
-    from mappa_core import db
+    from mappa_core.storage import db
 
     engine = db.make_engine(grampian_cli)
     with engine.begin() as conn:

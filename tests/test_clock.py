@@ -27,7 +27,7 @@ from sqlmodel import SQLModel
 
 from bot.cli import main
 from bot.jobs.schedule import build_scheduler, next_runs, triggers
-from mappa_core.planner import NudgeRules
+from mappa_core.rules.planner import NudgeRules
 from tests.slack_harness import SmtpSink
 
 UTC = dt.UTC
@@ -368,7 +368,7 @@ def test_slack_mappa_status_just_after_midnight_bst_answers_for_the_new_quarter(
     """The served bot's own today (no `today` passed in: the one `mappa serve` uses)."""
     from bot.server import build_asgi
     from bot.settings import Settings
-    from mappa_core.importer import import_directory
+    from mappa_core.storage.importer import import_directory
     from tests.conftest import GRAMPIAN
     from tests.slack_harness import (
         SIGNING_SECRET, BotServer, SlackStandIn, command_body, post, sign,

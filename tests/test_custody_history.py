@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
-from mappa_core import db
-from mappa_core.importer import import_directory
+from mappa_core.storage import db
+from mappa_core.storage.importer import import_directory
 from tests.helpers import AGENCIES, indicators, write_files
 
 A = {"ref": "A", "level": "2", "status": "community"}

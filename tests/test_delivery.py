@@ -22,9 +22,9 @@ from bot.channels.slack import SlackTransport
 from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import run_planning_job
 from bot.settings import Settings
-from mappa_core import outbox
-from mappa_core.importer import import_directory
-from mappa_core.planner import NudgeRules
+from mappa_core.storage import outbox
+from mappa_core.storage.importer import import_directory
+from mappa_core.rules.planner import NudgeRules
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import SlackStandIn, SmtpSink, free_port
 
@@ -225,7 +225,7 @@ def _deliver_process(db_url: str, smtp_port: int, when: str) -> subprocess.Popen
 
 
 def test_two_replicas_racing_deliver_every_message_exactly_once(postgres_url):
-    from mappa_core import db
+    from mappa_core.storage import db
 
     engine = db.make_engine(postgres_url)
     db.ensure_schema(engine)
@@ -250,7 +250,7 @@ def test_a_replica_arriving_mid_claim_waits_for_it_instead_of_giving_up(postgres
     locked means "busy", not "nothing to send" (the race the two-replica test hit)."""
     import threading
 
-    from mappa_core import db
+    from mappa_core.storage import db
 
     engine = db.make_engine(postgres_url)
     db.ensure_schema(engine)
@@ -272,7 +272,7 @@ def test_a_replica_arriving_mid_claim_waits_for_it_instead_of_giving_up(postgres
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_one(db_url):
-    from mappa_core import db
+    from mappa_core.storage import db
 
     engine = db.make_engine(db_url)
     db.ensure_schema(engine)
@@ -331,7 +331,7 @@ def test_quarterly_reminder_by_email_carries_the_pack(engine):
 def test_every_kind_of_notice_renders_for_slack_and_email(engine):
     """Plan every job on a day with something of each kind, then render each group both ways."""
     from bot.channels import render as render_group
-    from mappa_core import oversight
+    from mappa_core.storage import oversight
 
     assert import_directory(engine, GRAMPIAN).ok
     rec = oversight.add_recommendation(engine, oversight.add_scr(engine, "R", "Grampian", None), "x")
@@ -369,7 +369,7 @@ def test_postgresql_restart_during_delivery_loses_nothing(postgres_url):
     next run finishes the job, every message arrives, at most the in-flight one twice."""
     from sqlalchemy.engine import make_url
 
-    from mappa_core import db
+    from mappa_core.storage import db
 
     version = _pg_cluster()
     if version is None or make_url(postgres_url).host not in ("127.0.0.1", "localhost"):

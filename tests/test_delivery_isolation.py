@@ -19,8 +19,8 @@ from sqlmodel import SQLModel
 from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import run_planning_job
 from bot.settings import Settings, SettingsError, load_settings
-from mappa_core import outbox
-from mappa_core.importer import import_directory
+from mappa_core.storage import outbox
+from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import SlackStandIn, SmtpSink, free_port
 from tests.test_delivery import NOW, RULES, _slack_transport, email_notes, settings_for

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mappa_core.demo import generate, write_demo_data
-from mappa_core.importer import import_directory
+from mappa_core.storage.importer import import_directory
 
 UNTIL = dt.date(2026, 11, 26)
 

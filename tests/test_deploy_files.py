@@ -31,7 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cli import build_parser
 from bot.server import build_asgi
 from bot.settings import Settings
-from mappa_core import db
+from mappa_core.storage import db
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "slack" / "manifest.yml"

@@ -9,7 +9,7 @@ from sqlmodel import SQLModel
 
 from bot.server import build_asgi
 from bot.settings import Settings
-from mappa_core.importer import import_directory
+from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import (
     SIGNING_SECRET, BotServer, SlackStandIn, SmtpSink, command_body, free_port, post, sign,

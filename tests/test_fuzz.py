@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from bot.commands.parser import Command, ParseError, parse
-from mappa_core import db
-from mappa_core.importer import import_directory
-from mappa_core.schema import FILES
+from mappa_core.storage import db
+from mappa_core.storage.importer import import_directory
+from mappa_core.rules.schema import FILES
 from tests.conftest import GRAMPIAN
 
 ERROR_LINE = re.compile(r"^[\w.]+\.csv:\d+: [\w,\-]+: .+|^.+: (not a directory|none of the import files).*")

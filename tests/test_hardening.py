@@ -24,8 +24,8 @@ def test_fifty_concurrent_commands_are_all_acknowledged_within_three_seconds(sql
     import time
     import urllib.request
 
-    from mappa_core import db
-    from mappa_core.importer import import_directory
+    from mappa_core.storage import db
+    from mappa_core.storage.importer import import_directory
     from tests.conftest import GRAMPIAN
     from tests.slack_harness import SIGNING_SECRET, SlackStandIn, free_port
 

@@ -31,9 +31,9 @@ from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi
 from bot.settings import Settings
 from bot.templates import mrkdwn_escape, slack_safe
-from mappa_core import outbox
-from mappa_core.importer import import_directory
-from mappa_core.planner import NudgeRules
+from mappa_core.storage import outbox
+from mappa_core.storage.importer import import_directory
+from mappa_core.rules.planner import NudgeRules
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import (
     SIGNING_SECRET, BotServer, SlackStandIn, SmtpSink, action_body, command_body, post, sign,

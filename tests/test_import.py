@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from bot.cli import main
-from mappa_core.importer import import_directory
+from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.helpers import AGENCIES, write_files
 

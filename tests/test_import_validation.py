@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from bot.cli import main
-from mappa_core.importer import MAX_ERRORS, import_directory
+from mappa_core.storage.importer import MAX_ERRORS, import_directory
 from tests.conftest import GRAMPIAN
 
 TABLES = ("agency", "person", "individual", "meeting", "invitation", "event")

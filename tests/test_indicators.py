@@ -1,6 +1,6 @@
 """The eight meeting-based indicators of SPEC section 3 on hand-computed tables."""
 
-from mappa_core.indicators import margin, percent, target_met
+from mappa_core.rules.indicators import margin, percent, target_met
 from tests.helpers import indicators
 
 CAT1 = {"ref": "A", "category": "1"}

@@ -19,10 +19,10 @@ from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi
 from bot.settings import Settings
-from mappa_core.due import key_part
-from mappa_core import oversight
-from mappa_core.importer import import_directory
-from mappa_core.planner import NudgeRules
+from mappa_core.rules.due import key_part
+from mappa_core.storage import oversight
+from mappa_core.storage.importer import import_directory
+from mappa_core.rules.planner import NudgeRules
 from tests.conftest import GRAMPIAN
 from tests.helpers import AGENCIES, load_scenario
 from tests.slack_harness import (

@@ -7,7 +7,7 @@ import pytest
 from bot.cli import main
 from bot.jobs.schedule import build_scheduler, next_runs
 from bot.jobs.ticks import LONDON, parse_when
-from mappa_core.planner import NudgeRules
+from mappa_core.rules.planner import NudgeRules
 
 
 def test_jobs_list_shows_each_job_and_its_next_run(capsys):
@@ -83,7 +83,7 @@ def test_every_planning_job_on_a_schema_with_no_people_plans_nothing(job, sqlite
 
 
 def test_deliver_console_previews_every_due_message_and_marks_nothing(grampian_cli, capsys):
-    from mappa_core import db, outbox
+    from mappa_core.storage import db, outbox
 
     assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
     engine = db.make_engine(grampian_cli)
@@ -99,7 +99,7 @@ def test_deliver_console_previews_every_due_message_and_marks_nothing(grampian_c
 def test_deliver_exits_1_when_a_message_is_given_up(grampian_cli, monkeypatch, capsys):
     from sqlalchemy import text
 
-    from mappa_core import db
+    from mappa_core.storage import db
     from tests.slack_harness import SlackStandIn, SmtpSink
 
     stand_in, smtp = SlackStandIn(), SmtpSink()
@@ -128,7 +128,7 @@ def test_outbox_retry_sends_to_the_persons_address_as_it_stands_now(grampian_cli
 
     from sqlalchemy import text
 
-    from mappa_core import db, outbox
+    from mappa_core.storage import db, outbox
 
     assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
     engine = db.make_engine(grampian_cli)
@@ -163,7 +163,7 @@ def test_demo_day_runs_each_job_when_the_schedule_would(grampian_cli, capsys):
 def test_a_dry_run_shows_each_message_as_it_would_read_and_writes_nothing(grampian_cli, capsys):
     import json
 
-    from mappa_core import db, outbox
+    from mappa_core.storage import db, outbox
 
     engine = db.make_engine(grampian_cli)
     assert main(["jobs", "run", "digest", "--as-of", "2026-12-01", "--dry-run"]) == 0

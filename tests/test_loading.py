@@ -6,18 +6,19 @@ import datetime as dt
 import pytest
 
 from mappa_core.demo import write_demo_data
-from mappa_core.due import due_items
-from mappa_core.importer import import_directory
-from mappa_core.indicators import compute_deadlines, compute_indicators
-from mappa_core.periods import parse_period
-from mappa_core.queries import load_records, window_start
+from mappa_core.rules.due import due_items
+from mappa_core.storage.importer import import_directory
+from mappa_core.rules.indicators import compute_deadlines, compute_indicators
+from mappa_core.rules.periods import parse_period
+from mappa_core.rules.records import window_start
+from mappa_core.storage.queries import load_records
 
 UNTIL = dt.date(2026, 11, 26)
 
 
 @pytest.fixture(scope="module")
 def region(tmp_path_factory):
-    from mappa_core import db
+    from mappa_core.storage import db
 
     path = tmp_path_factory.mktemp("region")
     write_demo_data(path / "csv", individuals=4000, years=5, seed=11, until=UNTIL)
@@ -50,7 +51,7 @@ def test_pruned_load_gives_the_same_indicators_and_due_items(region, period, as_
                                    "minutes", "disclosure"])
 def test_each_topic_alone_gives_the_same_answers_as_all(region, topic):
     """A topic loads only the tables it needs (no invitations for reviews); same answers."""
-    from mappa_core.status import status
+    from mappa_core.answers import status
 
     as_of = dt.date(2026, 11, 26)
     everything = {i["id"]: i for i in status(region, as_of)["indicators"]}
@@ -63,9 +64,9 @@ def test_deadline_frames_are_built_when_first_read_and_once_across_threads(regio
     handlers' threads is built once, and an area's frames are cut from the whole."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mappa_core import deadlines
-    from mappa_core.indicators import restrict
-    from mappa_core.status import status_of
+    from mappa_core.rules import deadlines
+    from mappa_core.rules.indicators import restrict
+    from mappa_core.rules.status import status_of
 
     as_of = dt.date(2026, 11, 26)
     records = load_records(region, since=window_start(as_of, dt.date(2026, 10, 1)))

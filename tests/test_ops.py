@@ -28,8 +28,8 @@ from bot.commands.access import find_caller
 from bot.commands.parser import parse
 from bot.server import build_asgi
 from bot.settings import Settings
-from mappa_core import db
-from mappa_core.importer import import_directory
+from mappa_core.storage import db
+from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import (
     SIGNING_SECRET, BotServer, SlackStandIn, action_body, command_body, free_port, post, sign,
@@ -417,8 +417,8 @@ def test_metrics_show_the_outbox_commands_and_deliveries(grampian):
     from bot.channels.slack import SlackTransport
     from bot.delivery.worker import deliver_pending
     from bot.jobs.ticks import LONDON, run_planning_job
-    from mappa_core import outbox
-    from mappa_core.planner import NudgeRules
+    from mappa_core.storage import outbox
+    from mappa_core.rules.planner import NudgeRules
 
     bot = grampian()
     bot.command(STAFF, "status")
@@ -449,7 +449,7 @@ def test_metrics_show_the_outbox_commands_and_deliveries(grampian):
 
 
 def test_readyz_reports_database_schema_and_scheduler(grampian, tmp_path):
-    from mappa_core.planner import NudgeRules
+    from mappa_core.rules.planner import NudgeRules
 
     bot = grampian()
     assert bot.get("/readyz") == (200, json.dumps({
@@ -477,7 +477,7 @@ def test_readyz_reports_database_schema_and_scheduler(grampian, tmp_path):
 
 def test_scheduler_running_makes_the_process_ready(sqlite_engine):
     """Under uvicorn's lifespan the scheduler starts, and /readyz says so."""
-    from mappa_core.planner import NudgeRules
+    from mappa_core.rules.planner import NudgeRules
 
     stand_in = SlackStandIn()
     port = free_port()
@@ -575,7 +575,7 @@ def test_jobs_and_delivery_log_one_line_each_without_refs_or_secrets(grampian, c
 
     from bot.jobs.schedule import build_scheduler
     from bot.server import make_deliver
-    from mappa_core.planner import NudgeRules
+    from mappa_core.rules.planner import NudgeRules
 
     bot = grampian()
     scheduler = build_scheduler(bot.engine, NudgeRules(),

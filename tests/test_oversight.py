@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from bot.cli import main
-from mappa_core import oversight
-from mappa_core.importer import import_directory
-from mappa_core.periods import parse_period
-from mappa_core.planner import NudgeRules, plan_audit_reminders, plan_scr_overdue
-from mappa_core.queries import load_people, load_records
+from mappa_core.storage import oversight
+from mappa_core.storage.importer import import_directory
+from mappa_core.rules.periods import parse_period
+from mappa_core.rules.planner import NudgeRules, plan_audit_reminders, plan_scr_overdue
+from mappa_core.storage.queries import load_people, load_records
 from tests.conftest import GRAMPIAN
 
 YEAR = parse_period("2026-27")

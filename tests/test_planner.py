@@ -6,12 +6,12 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from mappa_core.indicators import compute_deadlines
-from mappa_core.planner import (
+from mappa_core.rules.indicators import compute_deadlines
+from mappa_core.rules.calendar import release_time
+from mappa_core.rules.planner import (
     NudgeRules, plan_agency_chasers, plan_below_target, plan_chair_digests, plan_escalations,
-    release_time,
 )
-from mappa_core.queries import load_records
+from mappa_core.storage.queries import load_records
 
 RULES = NudgeRules()
 LONDON = ZoneInfo("Europe/London")
@@ -207,7 +207,7 @@ def test_below_target_waits_until_the_day_after_a_level3_due_date(scenario, tmp_
 
 
 def test_review_due_today_is_labelled_due_today_not_missed(scenario, tmp_path):
-    from mappa_core.due import due_items
+    from mappa_core.rules.due import due_items
 
     eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
                    meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3"}])
@@ -224,7 +224,7 @@ def test_review_due_today_is_labelled_due_today_not_missed(scenario, tmp_path):
 
 def test_weekly_summary_gives_the_coordinator_the_data_quality_cases(scenario, tmp_path):
     from bot.channels import render as render_group
-    from mappa_core.planner import plan_weekly_summary
+    from mappa_core.rules.planner import plan_weekly_summary
 
     # B is open at Level 2 with neither a meeting nor a level_from (no_entry_date); A is
     # fine. The co-ordinator's summary names B; the SOG chair's has the indicators only.
@@ -249,7 +249,7 @@ def test_weekly_summary_gives_the_coordinator_the_data_quality_cases(scenario, t
 
 
 def test_weekly_summary_keeps_each_data_quality_finding_of_one_case(scenario, tmp_path):
-    from mappa_core.planner import plan_weekly_summary
+    from mappa_core.rules.planner import plan_weekly_summary
 
     # Two agencies attended A's meeting with seniority_ok blank: two seniority_unknown
     # findings for one case, and the co-ordinator is told of both.

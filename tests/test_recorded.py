@@ -200,7 +200,7 @@ def test_export_agreeing_with_a_recorded_value_changes_nothing(slack, tmp_path, 
 
 @pytest.mark.parametrize("meeting_id", ["T1:9", "M|1 ü"])
 def test_provenance_keys_round_trip_any_id(sqlite_engine, meeting_id):
-    from mappa_core import recorded
+    from mappa_core.storage import recorded
 
     now = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
     with sqlite_engine.begin() as conn:

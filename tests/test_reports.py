@@ -10,9 +10,10 @@ import pytest
 
 from bot.cli import main
 from bot.exports import neutralise, quarterly_html, write_csv
-from mappa_core.periods import parse_period, previous_quarters
-from mappa_core.queries import load_records, window_start
-from mappa_core.reports import annual_tables, quarterly_pack, statistics
+from mappa_core.rules.periods import parse_period, previous_quarters
+from mappa_core.rules.records import window_start
+from mappa_core.storage.queries import load_records
+from mappa_core.rules.reports import annual_tables, quarterly_pack, statistics
 from tests.conftest import GRAMPIAN
 
 D = dt.date.fromisoformat
@@ -83,7 +84,7 @@ def test_annual_tables_by_hand(stats_db):
 
 
 def _grampian_pack(engine):
-    from mappa_core.importer import import_directory
+    from mappa_core.storage.importer import import_directory
 
     assert import_directory(engine, GRAMPIAN).ok
     period, as_of = parse_period("2026-27-Q3"), D("2027-01-31")

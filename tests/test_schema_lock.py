@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from mappa_core import db
+from mappa_core.storage import db
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 6
@@ -63,7 +63,7 @@ def test_threads_creating_the_schema_at_once_end_with_one_schema(db_url):
 
 ENSURE = """
 import sys, time
-from mappa_core import db
+from mappa_core.storage import db
 engine = db.make_engine(sys.argv[1])
 while time.time() < float(sys.argv[2]):
     time.sleep(0.001)

@@ -15,8 +15,8 @@ from sqlmodel import SQLModel
 from bot.cli import main
 from bot.server import build_asgi
 from bot.settings import Settings
-from mappa_core import db
-from mappa_core.importer import import_directory
+from mappa_core.storage import db
+from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import (
     SIGNING_SECRET, BotServer, SlackStandIn, SmtpSink, action_body, command_body, post, sign,
@@ -160,7 +160,7 @@ def test_status_compare_sets_areas_side_by_side(slack):
 
 
 def test_scr_list_and_update_from_slack(slack):
-    from mappa_core import oversight
+    from mappa_core.storage import oversight
 
     scr = oversight.add_scr(slack.engine, "Review <A>", "Grampian", None)
     rec = oversight.add_recommendation(slack.engine, scr, "R")

@@ -8,8 +8,8 @@ import pytest
 
 from bench.baseline import l2_reviews_sql
 from mappa_core.demo import write_demo_data
-from mappa_core.importer import import_directory
-from mappa_core.status import status
+from mappa_core.storage.importer import import_directory
+from mappa_core.answers import status
 
 
 @pytest.fixture(scope="module")

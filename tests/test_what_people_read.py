@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.cli import main
-from mappa_core import db, oversight, outbox
+from mappa_core.storage import db, oversight, outbox
 from mappa_core.demo import write_demo_data
-from mappa_core.importer import import_directory
-from mappa_core.planner import NudgeRules
+from mappa_core.storage.importer import import_directory
+from mappa_core.rules.planner import NudgeRules
 
 LONDON = ZoneInfo("Europe/London")
 AS_OF = dt.date(2027, 1, 8)          # the demo's last day of records (a Friday)

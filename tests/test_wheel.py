@@ -129,7 +129,7 @@ def test_the_wheel_carries_every_template_and_migration(installed):
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = {"mappa_templates/" + p.relative_to(ROOT / "templates").as_posix()
                  for p in (ROOT / "templates").rglob("*.j2")}
-    migrations = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mappa_core" / "migrations").rglob("*")
+    migrations = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mappa_core" / "storage" / "migrations").rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts}
     assert len(templates) > 30 and len(migrations) > 6
     assert templates <= names, sorted(templates - names)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from mappa_core import models  # noqa: F401
+from mappa_core.storage import models  # noqa: F401
 
 
 @dataclass(frozen=True)

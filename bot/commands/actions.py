@@ -12,12 +12,12 @@ from sqlmodel import SQLModel
 from bot.commands.access import Caller
 from bot.commands.handlers import Context, Reply, message
 from bot.templates import mrkdwn_escape
-from mappa_core import recorded
-from mappa_core.calendar import calendar_for
-from mappa_core.due import MAX_ITEM_KEY, key_parts
-from mappa_core.planner import ESCALATION_STAGES
-from mappa_core.db import bump_change_stamp
-from mappa_core.schema import REASON_CODES
+from mappa_core.storage import recorded
+from mappa_core.rules.calendar import calendar_for
+from mappa_core.rules.due import MAX_ITEM_KEY, key_parts
+from mappa_core.rules.planner import ESCALATION_STAGES
+from mappa_core.storage.db import bump_change_stamp
+from mappa_core.rules.schema import REASON_CODES
 
 REASON_LABELS = [(code, code.replace("_", " ").capitalize()) for code in REASON_CODES]
 SNOOZE_CHOICES = {"snooze_1wd": 1, "snooze_3wd": 3}
@@ -58,7 +58,7 @@ def check_key(key: str) -> str:
 
 
 def find_item(ctx: Context, key: str) -> Item:
-    """The record behind an item key (see mappa_core.due.item_keys)."""
+    """The record behind an item key (see mappa_core.rules.due.item_keys)."""
     t = SQLModel.metadata.tables
     meeting, individual, invitation = t["meeting"], t["individual"], t["invitation"]
     parts = key_parts(check_key(key))
@@ -134,7 +134,7 @@ def _set_meeting_date(ctx: Context, caller: Caller, item: Item, column: str, wha
 
 def _provenance(conn, caller: Caller, table: str, key: tuple, column: str, value) -> None:
     """Who recorded this value and when, in the same transaction: a later import keeps it
-    where the export's cell is blank (mappa_core.recorded)."""
+    where the export's cell is blank (mappa_core.storage.recorded)."""
     recorded.record(conn, table, key, column, value, person_id=caller.person_id,
                     slack_user_id=caller.slack_user_id, at=dt.datetime.now(dt.UTC))
 

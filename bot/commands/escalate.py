@@ -18,8 +18,8 @@ from bot.channels import Transport
 from bot.commands import handlers
 from bot.commands.access import Caller
 from bot.delivery.worker import deliver_pending
-from mappa_core import outbox
-from mappa_core.planner import NOTIFICATION_COLUMNS
+from mappa_core.storage import outbox
+from mappa_core.rules.planner import NOTIFICATION_COLUMNS
 
 log = logging.getLogger("mappa.escalate")
 RULE = "urgent_issue"

@@ -22,12 +22,14 @@ from sqlmodel import SQLModel
 from bot.commands.access import Caller
 from bot.commands.parser import Command
 from bot.templates import mrkdwn_escape, render_json
-from mappa_core import db, planner
-from mappa_core.due import KIND_LABELS, due_items, open_items
-from mappa_core.indicators import Computed, compute_deadlines
-from mappa_core.periods import parse_period
-from mappa_core.queries import load_records, window_start
-from mappa_core.status import status_of
+from mappa_core.storage import db
+from mappa_core.rules import planner
+from mappa_core.rules.due import KIND_LABELS, due_items, open_items
+from mappa_core.rules.indicators import Computed, compute_deadlines
+from mappa_core.rules.periods import parse_period
+from mappa_core.rules.records import window_start
+from mappa_core.storage.queries import load_records
+from mappa_core.rules.status import status_of
 
 MAX_ITEMS = 40  # Slack allows 50 blocks a message
 NOT_AUTHORISED = "You are not authorised to use mappa-bot. Ask your MAPPA Co-ordinator to add your Slack user id to the people list."
@@ -229,8 +231,8 @@ def _status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
 
 def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     """Every area side by side (aggregates only), with caseloads beside the figures."""
-    from mappa_core.periods import quarter_of
-    from mappa_core.reports import compare_areas
+    from mappa_core.rules.periods import quarter_of
+    from mappa_core.rules.reports import compare_areas
 
     period = parse_period(cmd.period) if cmd.period else quarter_of(ctx.today)
     computed = ctx.cache.get(ctx.engine, None, ctx.today, period.start)
@@ -251,7 +253,7 @@ def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
 
 def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     """Open SCR actions for the caller's area, or an update to one of them."""
-    from mappa_core import oversight
+    from mappa_core.storage import oversight
 
     if cmd.topic in ("update", "done"):
         actions = oversight.scr_actions(ctx.engine, ctx.today)

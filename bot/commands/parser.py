@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from mappa_core.indicators import TOPICS
-from mappa_core.periods import PeriodError, parse_period
+from mappa_core.rules.indicators import TOPICS
+from mappa_core.rules.periods import PeriodError, parse_period
 
 COMMANDS = ("status", "due", "overdue", "case", "escalate", "scr", "help")
 MAX_ESCALATION = 3000

@@ -21,7 +21,7 @@ def init(url: str, log_format: str) -> None:
     global _engine, _cache
     from bot.commands.handlers import DeadlineCache
     from bot.logs import configure_logging
-    from mappa_core import db
+    from mappa_core.storage import db
 
     configure_logging(log_format)
     # Below the bot's own process in the CPU's queue: acknowledgements and `help` first.

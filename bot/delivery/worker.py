@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from bot import channels, metrics
 from bot.channels import DeliveryError, SendContext, Transport
 from bot.settings import Settings
-from mappa_core import outbox
+from mappa_core.storage import outbox
 
 log = logging.getLogger("mappa.delivery")
 STALE_CLAIM = dt.timedelta(minutes=10)

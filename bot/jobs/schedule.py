@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import metrics
 from bot.jobs.ticks import LONDON, run_planning_job
-from mappa_core.planner import NudgeRules
+from mappa_core.rules.planner import NudgeRules
 
 log = logging.getLogger("mappa.jobs")
 

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from mappa_core import outbox, oversight, planner
-from mappa_core.calendar import calendar_for
-from mappa_core.indicators import compute_deadlines
-from mappa_core.periods import quarter_of
-from mappa_core.queries import (
-    known_areas, load_people, load_records, local_holidays, window_start,
-)
+from mappa_core.storage import outbox, oversight
+from mappa_core.rules import planner
+from mappa_core.rules.calendar import calendar_for
+from mappa_core.rules.indicators import compute_deadlines
+from mappa_core.rules.periods import quarter_of
+from mappa_core.rules.records import window_start
+from mappa_core.storage.queries import known_areas, load_people, load_records, local_holidays
 
 LONDON = ZoneInfo("Europe/London")
 JOB_NAMES = ("digest", "escalations", "weekly-summary", "quarterly-review", "deliver")

@@ -17,7 +17,7 @@ from bot.channels.base import DeliveryError, OnResult, Rendered, SendContext, Tr
 from bot.channels.email.attachments import attachments_for
 from bot.channels.email.smtp import build_email, send_batch
 from bot.templates import render_text
-from mappa_core.addresses import email_problem
+from mappa_core.rules.addresses import email_problem
 
 __all__ = ["EmailTransport", "DeliveryError", "build_email", "send_batch", "render_email"]
 

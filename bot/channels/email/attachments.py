@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.exports import quarterly_html
-from mappa_core import reports
-from mappa_core.periods import parse_period, previous_quarters
-from mappa_core.queries import load_records, window_start
+from mappa_core.rules import reports
+from mappa_core.rules.periods import parse_period, previous_quarters
+from mappa_core.rules.records import window_start
+from mappa_core.storage.queries import load_records
 
 
 def attachments_for(engine, rows: list[dict], today: dt.date) -> list[tuple[str, bytes, str]]:

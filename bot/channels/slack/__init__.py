@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels import notice
 from bot.channels.base import DeliveryError, Rendered, Transport
 from bot.templates import mrkdwn_escape, render_json
-from mappa_core.addresses import slack_user_problem
+from mappa_core.rules.addresses import slack_user_problem
 
 MAX_SLACK_ITEMS = 20  # each item is two blocks; Slack allows 50 a message
 PERMANENT_SLACK_ERRORS = {

@@ -2,7 +2,7 @@
 ("Send webhook alerts to a channel"), set per area in MAPPA_TEAMS_WEBHOOKS.
 
 A Teams channel is read by everyone in it, so it only ever receives the notices that carry
-no case reference (mappa_core.planner.CASE_FREE_RULES: the weekly summary, the
+no case reference (mappa_core.rules.planner.CASE_FREE_RULES: the weekly summary, the
 below-target alerts, the quarterly-review reminder); `render` refuses anything else.
 Each is an Adaptive Card (schema 1.5, templates/teams/notice_<rule>.json.j2) in the
 webhook's message envelope. The outbox row's address is the area's name, never the URL
@@ -22,7 +22,7 @@ import urllib.request
 from bot.channels import notice
 from bot.channels.base import DeliveryError, Rendered, Transport
 from bot.templates import render_text
-from mappa_core.planner import CASE_FREE_RULES
+from mappa_core.rules.planner import CASE_FREE_RULES
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 MAX_PAYLOAD_BYTES = 28 * 1024  # Teams refuses larger messages

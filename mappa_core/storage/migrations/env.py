@@ -1,9 +1,9 @@
-"""Alembic environment: runs migrations on the engine mappa_core.db hands over."""
+"""Alembic environment: runs migrations on the engine mappa_core.storage.db hands over."""
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import mappa_core.models  # noqa: F401  (registers the tables)
+import mappa_core.storage.models  # noqa: F401  (registers the tables)
 
 target_metadata = SQLModel.metadata
 engine = context.config.attributes["engine"]

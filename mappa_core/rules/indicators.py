@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import deadlines
 from .periods import Period
-from .queries import LOOKBACK_DAYS, Records
+from .records import LOOKBACK_DAYS, Records
 
 INDICATORS: dict[str, tuple[str, int]] = {
     "l3-reviews": ("Level 3 cases reviewed at least every 6 weeks", 95),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -12,6 +11,7 @@ from sqlalchemy import String, and_, cast, func, not_, or_, select, union_all
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from ..rules.records import Records
 from . import models  # noqa: F401
 
 DATE_COLUMNS = {
@@ -27,23 +27,6 @@ BOOL_COLUMNS = {
     "meeting": ("disclosure_considered",),
     "invitation": ("seniority_ok", "written_contribution"),
 }
-
-
-@dataclass
-class Records:
-    """Everything the rules need, one frame per table. Dates are datetime64 columns."""
-
-    individuals: pd.DataFrame
-    meetings: pd.DataFrame
-    invitations: pd.DataFrame
-    agencies: pd.DataFrame
-    people: pd.DataFrame = field(default_factory=pd.DataFrame)
-    events: pd.DataFrame = field(default_factory=pd.DataFrame)
-    local_holidays: dict[str, list[dt.date]] = field(default_factory=dict)
-    area: str | None = None
-    # Past custody periods (custody.csv and those the importer kept): ref, custody_from,
-    # release_date, release_level.
-    custody: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _select(table_name: str, where=None, join=None, columns=None):
@@ -93,18 +76,6 @@ def _empty_frame(table_name: str) -> pd.DataFrame:
     return pd.DataFrame({c.name: pd.Series(dtype="datetime64[s]" if c.name in
                                            DATE_COLUMNS.get(table_name, ()) else object)
                          for c in table.c})
-
-
-# Meeting paperwork (minutes, contributions, disclosure) is chased for this many days after
-# its deadline; the open-item lists and their counts look no further back.
-LOOKBACK_DAYS = 90
-
-
-def window_start(as_of: dt.date, period_start: dt.date | None = None,
-                 lookback_days: int = LOOKBACK_DAYS) -> dt.date:
-    """The `since` for load_records: enough for the period and for today's open items."""
-    start = as_of - dt.timedelta(days=lookback_days)
-    return min(start, period_start) if period_start else start
 
 
 # The longest review interval: a meeting more than this before `since` can only matter

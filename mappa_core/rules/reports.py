@@ -14,7 +14,7 @@ from .indicators import (
     data_quality_counts, exceptions_frame, group_exceptions, restrict,
 )
 from .periods import Period, previous_quarters
-from .queries import Records
+from .records import Records
 
 MARKED_CHANGE = 0.2  # a rise or fall of a fifth in managed cases is worth the SOG's questions
 CHANGE_QUESTIONS = {
@@ -63,7 +63,6 @@ class QuarterlyPack:
     changes: list[dict]          # marked changes with the guidance's questions
     data_quality: list[dict]     # {"check", "count"}: the SPEC checks by id, then others
     data_quality_cases: list[dict] = field(default_factory=list)  # SPEC rows: check, ref, detail
-    generated: dt.date = field(default_factory=dt.date.today)
 
 
 def _managed_cases(c: Computed, quarters: list[Period]) -> list[dict]:

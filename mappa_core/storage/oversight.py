@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from . import models  # noqa: F401
-from .periods import Period
+from ..rules.periods import Period
 
 RMP_QUALITY = ("good", "adequate", "poor")
 FINDING_FLAGS = ("referral_reviewed", "minutes_reviewed", "all_agencies_present", "actions_on_time")

@@ -380,25 +380,6 @@ def plan_delivery_problems(problems: pd.DataFrame, people: pd.DataFrame, today: 
     return out
 
 
-def release_time(now: dt.datetime, urgent: bool, rules: NudgeRules,
-                 local_holidays: dict | None = None, area: str | None = None) -> dt.datetime:
-    """When a message may go out: at once if urgent or within working hours on a working
-    day; otherwise at the start of the next working day (Europe/London)."""
-    if urgent:
-        return now
-    cal = calendar_for(area, local_holidays or {})
-    start = dt.time.fromisoformat(rules.work_start)
-    end = dt.time.fromisoformat(rules.work_end)
-    day = now.date()
-    if cal.is_working_day(day) and start <= now.time() < end:
-        return now
-    if cal.is_working_day(day) and now.time() < start:
-        nxt = day
-    else:
-        nxt = cal.add_working_days(day, 1)
-    return dt.datetime.combine(nxt, start, tzinfo=now.tzinfo)
-
-
 def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFrame) -> pd.DataFrame:
     """Monday's summary for each SOG chair and each co-ordinator: every indicator quarter
     to date, its margin, and the change since a week ago. The co-ordinator's also lists the

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from . import models  # noqa: F401
-from .planner import NudgeRules, release_time
+from ..rules.calendar import WorkingHours, release_time
 
 MAX_ATTEMPTS = 8
 
@@ -39,7 +39,7 @@ def _insert(engine: Engine):
 
 
 def plan(
-    engine: Engine, notes: pd.DataFrame, now: dt.datetime, rules: NudgeRules,
+    engine: Engine, notes: pd.DataFrame, now: dt.datetime, rules: WorkingHours,
     local_holidays: dict | None = None,
 ) -> int:
     """Insert planned notifications; duplicates (same dedupe key) are ignored.

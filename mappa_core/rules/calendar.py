@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from typing import Protocol
 
 import holidays
 import numpy as np
@@ -110,3 +111,30 @@ def working_days_between_by_area(
         cal = calendar_for(area, local_holidays)
         out[mask] = cal.working_days_between(start[mask] if start.ndim else start, end[mask])
     return out
+
+
+class WorkingHours(Protocol):
+    work_start: str  # "HH:MM"
+    work_end: str
+
+
+def release_time(now: dt.datetime, urgent: bool, hours: WorkingHours,
+                 local_holidays: dict | None = None, area: str | None = None) -> dt.datetime:
+    """When a message may go out: at once if urgent or within working hours on a working
+    day; otherwise at the start of the next working day (Europe/London).
+
+    `hours` is anything with `work_start` and `work_end` as "HH:MM" (the planner's NudgeRules).
+    """
+    if urgent:
+        return now
+    cal = calendar_for(area, local_holidays or {})
+    start = dt.time.fromisoformat(hours.work_start)
+    end = dt.time.fromisoformat(hours.work_end)
+    day = now.date()
+    if cal.is_working_day(day) and start <= now.time() < end:
+        return now
+    if cal.is_working_day(day) and now.time() < start:
+        nxt = day
+    else:
+        nxt = cal.add_working_days(day, 1)
+    return dt.datetime.combine(nxt, start, tzinfo=now.tzinfo)

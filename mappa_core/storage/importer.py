@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy import Table, and_, bindparam, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from . import db, models  # noqa: F401  (models registers the tables)
 from . import recorded as _recorded
-from .addresses import email_problem, slack_user_problem
-from .schema import FILES, Column, FileSpec
+from ..rules.addresses import email_problem, slack_user_problem
+from ..rules.schema import FILES, Column, FileSpec
 
 INT_COLUMNS = {"category", "level", "release_level", "birth_year", "population"}
 TRUE = {"yes", "y", "true", "1"}
@@ -611,17 +611,17 @@ def _log_replaced(conn: Connection, table: str, replaced: list[tuple]) -> None:
     if not replaced:
         return
     audit = SQLModel.metadata.tables["audit_log"]
-    now = dt.datetime.now(dt.UTC)
     rows = []
     for key, rec, current, new in replaced:
         when = rec.recorded_at.strftime("%Y-%m-%d %H:%M:%S") if rec.recorded_at else "?"
         detail = (f"{table} {_recorded.row_key(key)} {rec.column}: "
                   f"{_recorded.show_value(current)} recorded by {rec.person_id or '?'} "
                   f"at {when} UTC replaced by the export's {_recorded.show_value(new)}")
-        rows.append({"at": now, "slack_user_id": rec.slack_user_id, "person_id": rec.person_id,
+        rows.append({"slack_user_id": rec.slack_user_id, "person_id": rec.person_id,
                      "action": "import:replaced_recorded", "detail": detail[:500],
                      "outcome": "replaced"})
-    conn.execute(audit.insert(), rows)
+    # Stamped by the database's clock: the core reads none.
+    conn.execute(audit.insert().values(at=func.now()), rows)
     _recorded.forget(conn, table, [(key, rec.column) for key, rec, _c, _n in replaced])
 
 

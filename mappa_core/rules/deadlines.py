@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .calendar import add_working_days_by_area
-from .queries import Records
+from .records import Records
 from .schema import ATTENDED
 
 REVIEW_INTERVAL = {"2": 84, "3": 42}  # outcome level -> days to the next review

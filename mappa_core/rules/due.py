@@ -20,7 +20,7 @@ DUE_COLUMNS = [
 ]
 # Paperwork (minutes, contributions, disclosure) older than this stops being chased:
 # by then the next review has usually superseded it, and the indicator has recorded it.
-from .queries import LOOKBACK_DAYS  # noqa: E402
+from .records import LOOKBACK_DAYS  # noqa: E402
 # Most urgent first: missed reviews and pre-release meetings are about the public's safety.
 URGENCY = {"review3": 0, "pre_release": 1, "review2": 2, "minutes": 3, "contribution": 4,
            "disclosure": 5}

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.engine import Engine
-
-from .indicators import TOPICS, Computed, compute_deadlines, compute_indicators, data_quality
+from .indicators import TOPICS, Computed, compute_indicators, data_quality
 from .periods import Period, PeriodError, parse_period, quarter_of
-from .queries import load_records, window_start
 
 
 # The indicators that read invitations; the others need only cases and meetings.
@@ -49,14 +46,3 @@ def status_of(
         "indicators": [r.to_dict() for r in results],
         "data_quality": data_quality(computed, per, checks),
     }
-
-
-def status(
-    engine: Engine, as_of: dt.date, topic: str = "all", period: str | None = None,
-    area: str | None = None,
-) -> dict:
-    ids, per = resolve(topic, period, as_of)  # bad arguments fail before any query
-    records = load_records(engine, area, since=window_start(as_of, per.start),
-                           with_invitations=bool(set(ids) & INVITATION_INDICATORS),
-                           with_people=False)
-    return status_of(compute_deadlines(records, as_of), topic, period, area)

@@ -1,0 +1,25 @@
+"""Answers the edges ask for: load what a question needs from storage, then compute it
+with the rules. The CLI, the bot and the benchmark share these, so they agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.engine import Engine
+
+from .rules.indicators import compute_deadlines
+from .rules.records import window_start
+from .rules.status import INVITATION_INDICATORS, resolve, status_of
+from .storage.queries import load_records
+
+
+def status(
+    engine: Engine, as_of: dt.date, topic: str = "all", period: str | None = None,
+    area: str | None = None,
+) -> dict:
+    """The `status --json` answer for a topic, period and area, as of a date."""
+    ids, per = resolve(topic, period, as_of)  # bad arguments fail before any query
+    records = load_records(engine, area, since=window_start(as_of, per.start),
+                           with_invitations=bool(set(ids) & INVITATION_INDICATORS),
+                           with_people=False)
+    return status_of(compute_deadlines(records, as_of), topic, period, area)

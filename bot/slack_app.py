@@ -59,7 +59,7 @@ class MappaSlack:
         self.settings = settings
         self.engine = engine
         self.today = today
-        self.cache = handlers.DeadlineCache()
+        self.cache = handlers.DeadlineCache(lookback_days=settings.lookback_days)
         self.pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                                        thread_name_prefix="mappa-work")
         # Quick database work (who is asking, audit rows, buttons, help) has its own threads,
@@ -77,7 +77,8 @@ class MappaSlack:
             self.processes = ProcessPoolExecutor(
                 settings.work_processes, mp_context=multiprocessing.get_context("spawn"),
                 initializer=workers.init, initargs=(
-                    engine.url.render_as_string(hide_password=False), settings.log_format))
+                    engine.url.render_as_string(hide_password=False), settings.log_format,
+                    settings.lookback_days))
             # Started now, not on the first command; until they have started (importing
             # pandas takes seconds) commands are computed in threads instead.
             self.warming = [self.processes.submit(workers.ready)

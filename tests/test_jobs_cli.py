@@ -176,3 +176,23 @@ def test_a_dry_run_shows_each_message_as_it_would_read_and_writes_nothing(grampi
     assert len(rows) == 11 and {r["rule"] for r in rows} == {"digest", "chaser", "audit_reminder"}
     assert all("payload" in r and "dedupe_key" in r for r in rows)
     assert outbox.counts(engine) == {}
+
+
+def test_no_digest_for_an_area_on_its_local_holiday(sqlite_engine):
+    from sqlmodel import SQLModel
+
+    from bot.jobs.ticks import plan_job
+    from mappa_core.storage.importer import import_directory
+    from tests.conftest import GRAMPIAN
+
+    assert import_directory(sqlite_engine, GRAMPIAN).ok
+    now = dt.datetime(2026, 11, 26, 8, 30, tzinfo=LONDON)
+    before = plan_job(sqlite_engine, "digest", now, NudgeRules())
+    assert (before["area"] == "Grampian").sum() > 0
+    with sqlite_engine.begin() as conn:
+        conn.execute(SQLModel.metadata.tables["local_holiday"].insert().values(
+            area="Grampian", date=dt.date(2026, 11, 26), name="local"))
+    after = plan_job(sqlite_engine, "digest", now, NudgeRules())
+    assert (after["area"] == "Grampian").sum() == 0
+    # What is not Grampian's (a national co-ordinator's rows) still goes out.
+    assert after.equals(before[before["area"] != "Grampian"].reset_index(drop=True))

@@ -385,3 +385,16 @@ def test_serve_without_the_signing_secret_names_it(monkeypatch, capsys, tmp_path
         main(["serve"])
     err = capsys.readouterr().err  # one line: the variable, its value (a secret: ***), what is expected
     assert "SLACK_BOT_TOKEN=***: does not start with xoxb-" in err and "not-a-token" not in err
+
+
+def test_a_snooze_counts_the_working_days_of_the_case_s_area(slack):
+    # Grampian keeps 27 November as a local holiday: one working day on from Thursday 26th
+    # is then Tuesday 1 December (28-29 weekend, 30 St Andrew's Day).
+    holiday = SQLModel.metadata.tables["local_holiday"]
+    with slack.engine.begin() as conn:
+        conn.execute(holiday.insert().values(area="Grampian", date=dt.date(2026, 11, 27), name="local"))
+    r = slack.act(CHAIR1, "snooze_1wd", "review:GRA-0103:L2:2026-11-12")
+    slack.stand_in.wait_for(f"/response/{r}")
+    snooze = SQLModel.metadata.tables["snooze"]
+    with slack.engine.connect() as conn:
+        assert conn.execute(select(snooze.c.until)).scalar() == dt.date(2026, 12, 1)

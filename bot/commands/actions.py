@@ -17,6 +17,7 @@ from mappa_core.rules.calendar import calendar_for
 from mappa_core.rules.due import MAX_ITEM_KEY, key_parts
 from mappa_core.rules.planner import ESCALATION_STAGES
 from mappa_core.storage.db import bump_change_stamp
+from mappa_core.storage.queries import local_holidays
 from mappa_core.rules.schema import REASON_CODES
 
 REASON_LABELS = [(code, code.replace("_", " ").capitalize()) for code in REASON_CODES]
@@ -173,7 +174,8 @@ def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
 
 def snooze_until(ctx: Context, item: Item, choice: str, picked: str | None) -> dt.date:
     if choice in SNOOZE_CHOICES:
-        return calendar_for(None, {}).add_working_days(ctx.today, SNOOZE_CHOICES[choice])
+        cal = calendar_for(item.area, local_holidays(ctx.engine))  # the case's area's days
+        return cal.add_working_days(ctx.today, SNOOZE_CHOICES[choice])
     try:
         until = dt.date.fromisoformat(picked or "")
     except ValueError:

@@ -27,7 +27,7 @@ from mappa_core.rules import planner
 from mappa_core.rules.due import KIND_LABELS, due_items, open_items
 from mappa_core.rules.indicators import Computed, compute_deadlines
 from mappa_core.rules.periods import parse_period
-from mappa_core.rules.records import window_start
+from mappa_core.rules.records import LOOKBACK_DAYS, window_start
 from mappa_core.storage.queries import load_records
 from mappa_core.rules.status import status_of
 
@@ -103,8 +103,10 @@ class DeadlineCache:
     bumps it in the same transaction, so every replica answers from the new records at once.
     """
 
-    def __init__(self, ttl: float = 60.0, max_frames: int = 4, max_answers: int = 256):
+    def __init__(self, ttl: float = 60.0, max_frames: int = 4, max_answers: int = 256,
+                 lookback_days: int = LOOKBACK_DAYS):
         self.ttl = ttl
+        self.lookback_days = lookback_days  # MAPPA_LOOKBACK_DAYS, as the digests use it
         self._frames = _Bounded(max_frames, ttl)
         self._answers = _Bounded(max_answers, ttl)
         self._stamp: dict[str, int] = {}
@@ -129,7 +131,7 @@ class DeadlineCache:
 
     def get(self, engine: Engine, area: str | None, as_of: dt.date,
             period_start: dt.date | None = None) -> Computed:
-        since = window_start(as_of, period_start)
+        since = window_start(as_of, period_start, self.lookback_days)
         stamp = self._current(engine)  # before loading: a change meanwhile gives a newer stamp
         key = (str(engine.url), stamp, area, as_of, since)
         with self._lock:
@@ -143,7 +145,8 @@ class DeadlineCache:
                 if hit is not _MISSING:
                     return hit
             try:
-                computed = compute_deadlines(load_records(engine, area, since=since), as_of)
+                computed = compute_deadlines(load_records(engine, area, since=since), as_of,
+                                             self.lookback_days)
                 with self._lock:
                     self._frames.put(key, computed, time.monotonic())
             finally:

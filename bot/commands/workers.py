@@ -17,7 +17,7 @@ _engine = None
 _cache = None
 
 
-def init(url: str, log_format: str) -> None:
+def init(url: str, log_format: str, lookback_days: int) -> None:
     global _engine, _cache
     from bot.commands.handlers import DeadlineCache
     from bot.logs import configure_logging
@@ -27,7 +27,7 @@ def init(url: str, log_format: str) -> None:
     # Below the bot's own process in the CPU's queue: acknowledgements and `help` first.
     os.nice(5)
     _engine = db.make_engine(url)
-    _cache = DeadlineCache()
+    _cache = DeadlineCache(lookback_days=lookback_days)
 
 
 def ready() -> int:

@@ -44,14 +44,23 @@ def parse_when(text: str, tz: dt.tzinfo = LONDON) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=tz)
 
 
-def _state(engine, today: dt.date):
+def _state(engine, today: dt.date, lookback_days: int):
     # The quarter so far (below-target alerts), a week before it (weekly summary) and
     # the open paperwork's lookback.
-    since = window_start(today - dt.timedelta(days=7), quarter_of(today - dt.timedelta(days=7)).start)
+    week_ago = today - dt.timedelta(days=7)
+    since = window_start(week_ago, quarter_of(week_ago).start, lookback_days)
     records = load_records(engine, since=since)
-    computed = compute_deadlines(records, today)
+    computed = compute_deadlines(records, today, lookback_days)
     snoozes, acks = outbox.snoozes_and_acks(engine)
     return records, computed, snoozes, acks
+
+
+def _off_local_holidays(notes: pd.DataFrame, today: dt.date, holidays: dict) -> pd.DataFrame:
+    """The digest rows less those of areas keeping a local holiday today: their people get
+    the next working day's digest (held back, today's would arrive beside it)."""
+    off = {a for a in notes["area"].dropna().unique()
+           if not calendar_for(a, holidays).is_working_day(today)}
+    return notes[~notes["area"].isin(off)].reset_index(drop=True) if off else notes
 
 
 def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules,
@@ -66,32 +75,34 @@ def _plan(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> pd.D
     if job == "digest":
         if not calendar_for(None, {}).is_working_day(today):
             return planner._empty()
-        records, c, snoozes, _ = _state(engine, today)
+        records, c, snoozes, _ = _state(engine, today, rules.lookback_days)
         problems = outbox.unreported_failures(engine)
         told = outbox.recent_item_keys(engine, "delivery_problem",
                                        now - planner.DELIVERY_PROBLEM_QUIET)
         case_audits, meeting_audits = oversight.audits_frames(engine)
         scr = oversight.scr_actions(engine, today)
-        return pd.concat([
+        return _off_local_holidays(pd.concat([
             planner.plan_chair_digests(c, records.people, rules, snoozes),
             planner.plan_agency_chasers(c, records.people, records.agencies, rules),
             planner.plan_delivery_problems(problems, records.people, today, told),
             planner.plan_audit_reminders(today, case_audits, meeting_audits, records.people,
                                          known_areas(engine)),
-            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules)
+            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules,
+                                     local_holidays=records.local_holidays)
             .query("rule == 'scr'"),
-        ], ignore_index=True)
+        ], ignore_index=True), today, records.local_holidays)
     if job == "escalations":
-        records, c, _, acks = _state(engine, today)
+        records, c, _, acks = _state(engine, today, rules.lookback_days)
         scr = oversight.scr_actions(engine, today)
         return pd.concat([
             planner.plan_escalations(c, records.people, rules, acks),
             planner.plan_below_target(c, records.people),
-            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules, acks)
+            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules, acks,
+                                     records.local_holidays)
             .query("rule == 'escalation'"),
         ], ignore_index=True)
     if job == "weekly-summary":
-        records, c, _, _ = _state(engine, today)
+        records, c, _, _ = _state(engine, today, rules.lookback_days)
         week_ago = compute_deadlines(records, today - dt.timedelta(days=7))
         return planner.plan_weekly_summary(c, week_ago, records.people)
     if job == "quarterly-review":

@@ -18,9 +18,6 @@ DUE_COLUMNS = [
     "kind", "level", "ref", "area", "meeting_id", "agency", "deadline", "overdue",
     "working_days_left", "chair_id", "detail", "item_key",
 ]
-# Paperwork (minutes, contributions, disclosure) older than this stops being chased:
-# by then the next review has usually superseded it, and the indicator has recorded it.
-from .records import LOOKBACK_DAYS  # noqa: E402
 # Most urgent first: missed reviews and pre-release meetings are about the public's safety.
 URGENCY = {"review3": 0, "pre_release": 1, "review2": 2, "minutes": 3, "contribution": 4,
            "disclosure": 5}
@@ -33,14 +30,14 @@ KIND_LABELS = {
 }
 
 
-def open_items(c: Computed, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
+def open_items(c: Computed, lookback_days: int | None = None) -> pd.DataFrame:
     """Every item not yet done on `c.as_of`, overdue or not, one row each.
 
     Cases archived by `as_of` have nothing open; meeting paperwork is chased for
-    `lookback_days` after its deadline.
+    `lookback_days` after its deadline (by default the lookback `c` was computed with).
     """
     today = pd.Timestamp(c.as_of)
-    since = today - pd.Timedelta(days=lookback_days)
+    since = today - pd.Timedelta(days=c.lookback_days if lookback_days is None else lookback_days)
     parts = []
 
     r = c.reviews

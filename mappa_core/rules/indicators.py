@@ -199,9 +199,13 @@ class Computed:
     """
 
     def __init__(self, records: Records, as_of: dt.date,
-                 parent: Computed | None = None, area: str | None = None):
+                 parent: Computed | None = None, area: str | None = None,
+                 lookback_days: int = LOOKBACK_DAYS):
         self.records = records
         self.as_of = as_of
+        # How far back open paperwork is chased (MAPPA_LOOKBACK_DAYS): the open items and
+        # the live counts read it here, so the digests, `/mappa due` and the counts agree.
+        self.lookback_days = parent.lookback_days if parent is not None else lookback_days
         self._parent, self._area = parent, area
         self._frames: dict[str, pd.DataFrame] = {}
         self._lock = threading.RLock()
@@ -244,8 +248,8 @@ def restrict(c: Computed, area: str) -> Computed:
     return Computed(records, c.as_of, parent=c, area=area)
 
 
-def compute_deadlines(records: Records, as_of: dt.date) -> Computed:
-    return Computed(deadlines.as_stood(records, as_of), as_of)
+def compute_deadlines(records: Records, as_of: dt.date, lookback_days: int = LOOKBACK_DAYS) -> Computed:
+    return Computed(deadlines.as_stood(records, as_of), as_of, lookback_days=lookback_days)
 
 
 def _reviews(c: Computed, period: Period, level: int) -> IndicatorResult:
@@ -409,11 +413,11 @@ def data_quality_counts(rows: list[dict]) -> dict[str, int]:
 # --------------------------------------------------------------------------- live view
 
 
-def operational_counts(c: Computed, ind_id: str, lookback_days: int = LOOKBACK_DAYS) -> dict:
+def operational_counts(c: Computed, ind_id: str) -> dict:
     """What stands open today (as_of) behind one indicator (paperwork: within the lookback)."""
     today = pd.Timestamp(c.as_of)
     soon = today + pd.Timedelta(days=14)
-    since = today - pd.Timedelta(days=lookback_days)
+    since = today - pd.Timedelta(days=c.lookback_days)
     if ind_id in ("l2-reviews", "l3-reviews"):
         level = 3 if ind_id == "l3-reviews" else 2
         ind = c.records.individuals

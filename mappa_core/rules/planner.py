@@ -20,6 +20,7 @@ from .deadlines import MINUTES_WORKING_DAYS, PRE_RELEASE_DAYS
 from .due import open_items
 from .indicators import INDICATORS, Computed, compute_indicators, data_quality, restrict
 from .periods import quarter_of
+from .records import LOOKBACK_DAYS
 
 NOTIFICATION_COLUMNS = [
     "rule", "item_key", "stage", "recipient_id", "channel", "address", "urgency",
@@ -48,7 +49,7 @@ class NudgeRules:
     pre_release_nudge_days: int = 84       # chair: from 12 weeks before release
     pre_release_escalate_days: int = 35    # SOG chair: 5 weeks before release
     escalation_repeat_wd: int = 5          # an unacknowledged escalation repeats this often
-    lookback_days: int = 90                # paperwork older than this is no longer chased
+    lookback_days: int = LOOKBACK_DAYS     # paperwork older than this is no longer chased
     work_start: str = "08:30"              # digests and non-urgent messages go out from ...
     work_end: str = "17:30"                # ... until (Europe/London)
 
@@ -504,19 +505,21 @@ def plan_audit_reminders(today: dt.date, case_audits: pd.DataFrame, meeting_audi
 
 def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame,
                      agencies: pd.DataFrame, rules: NudgeRules,
-                     acks: pd.DataFrame | None = None) -> pd.DataFrame:
+                     acks: pd.DataFrame | None = None,
+                     local_holidays: dict | None = None) -> pd.DataFrame:
     """Overdue SCR actions: an email to the owner agency's contacts and an escalation to the
-    SOG chair, repeated every `escalation_repeat_wd` working days until done; the
-    escalation stops once a SOG chair acknowledges it (like the others)."""
+    SOG chair, repeated every `escalation_repeat_wd` working days (in the action's area's
+    calendar) until done; the escalation stops once a SOG chair acknowledges it (like the
+    others)."""
     acked = set() if acks is None or acks.empty else set(zip(acks["item_key"], acks["stage"]))
     overdue = actions[actions["overdue"]] if not actions.empty else actions
     if overdue.empty:
         return _empty()
-    cal = calendar_for(None, {})
     rows = []
     p = _people_roles(people)
     contacts = p[_has_role(p, "agency_contact")]
     for a in overdue.itertuples(index=False):
+        cal = calendar_for(a.area if isinstance(a.area, str) else None, local_holidays or {})
         cycle = max(cal.working_days_between(a.due, today), 0) // max(rules.escalation_repeat_wd, 1)
         payload = {"kind": "scr_action", "action_id": int(a.id), "title": a.title,
                    "owner": a.owner_agency, "description": a.description,

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.engine import make_url
 
 from bot.channels.slack import SlackTransport
 from bot.channels.slack.paging import page_items, page_value
@@ -28,6 +30,7 @@ from mappa_core.demo import write_demo_data
 from mappa_core.rules.planner import NudgeRules
 from mappa_core.storage import db
 from mappa_core.storage.importer import import_directory
+from tests.conftest import PG_URL, _admin_execute
 from tests.slack_harness import (
     SIGNING_SECRET, BotServer, SlackStandIn, action_body, command_body, post, sign, view_body,
 )
@@ -97,13 +100,29 @@ def test_page_items_cuts_clamps_and_carries_its_value():
 # ------------------------------------------------------------------------------ the region
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database(request, tmp_path_factory):
+    """A SQLite file, then a PostgreSQL database of its own (when the tests have one)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('pages') / 'mappa.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("MAPPA_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+    name = f"mappa_test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="module")
-def bot(tmp_path_factory):
+def bot(database, tmp_path_factory):
     """The demo region's digests and escalations planned for LATER and delivered to the
     stand-in (the DMs it holds), and the bot serving the region as of that day."""
     base = tmp_path_factory.mktemp("pages")
     write_demo_data(base / "data", individuals=2500, years=3, seed=3, until=AS_OF)
-    engine = db.make_engine(f"sqlite:///{base / 'mappa.db'}")
+    engine = db.make_engine(database)
     db.ensure_schema(engine)
     assert import_directory(engine, base / "data").ok
     for job in ("digest", "escalations"):

@@ -64,5 +64,5 @@ def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = 
         else:
             line = m.indicator_line(p)
         out.append({"text": str(line), "buttons": buttons(rule, r, p) if buttons else None,
-                    "block_id": (p.get("item_key") or r["item_key"])[:255], "row": r})
+                    "block_id": (p.get("item_key") or r["item_key"])[:255]})
     return out

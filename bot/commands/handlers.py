@@ -314,19 +314,22 @@ def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     listed = ctx.cache.memo(ctx.engine, key, lambda: _due_list(ctx, caller, cmd))
     if isinstance(listed, Reply):
         return listed
-    page = page_items(listed["items"], cmd.page, MAX_ITEMS, DUE_NAV,
+    items = listed["items"]
+    # Paged by position, so that only the page's rows are made (a national list is long).
+    page = page_items(range(len(items)), cmd.page, MAX_ITEMS, DUE_NAV,
                       {"c": cmd.name, "d": cmd.days})
+    shown = items.iloc[page.items[0]:page.items[-1] + 1] if page.items else items.iloc[:0]
     blocks = render_json(
         "slack/due.json.j2", title=listed["title"], scope=listed["scope"],
         as_of=ctx.today.isoformat(), overdue=listed["overdue"], upcoming=listed["upcoming"],
-        items=page.items, nav=page.nav,
+        items=_item_rows(shown), nav=page.nav,
     )
     return Reply(blocks, f"{listed['title']}: {listed['overdue']} overdue, "
                          f"{listed['upcoming']} due soon")
 
 
 def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
-    """The whole list (one row per item, as the template shows it) and its counts."""
+    """The whole list (a frame, most urgent first) and its counts."""
     if caller.oversees:
         computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
         items = due_items(computed, cmd.days)
@@ -345,7 +348,7 @@ def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
         title = f"MAPPA items overdue or due within {cmd.days} days"
     overdue = int(items["overdue"].sum())
     return {"title": title, "scope": scope, "overdue": overdue,
-            "upcoming": len(items) - overdue, "items": _item_rows(items)}
+            "upcoming": len(items) - overdue, "items": items}
 
 
 # --------------------------------------------------------------------------- case

@@ -123,17 +123,20 @@ def render_slack(rows: list[dict], page: int = 1, states: States | None = None) 
                              agencies=p["agencies"])
         return Rendered(f"Urgent MAPPA issue #{p['issue_id']}", blocks)
     ctx = notice.context(rows)
-    sections = notice.sections(rule, notice.ordered(rows), escape=mrkdwn_escape, code="`",
-                               buttons=_buttons)
     first_id = rows[0].get("id")
-    shown = page_items(sections, page, MAX_SLACK_ITEMS, NOTICE_NAV,
+    # Rows are paged before their lines are made: an escalation may hold thousands.
+    shown = page_items(notice.ordered(rows), page, MAX_SLACK_ITEMS, NOTICE_NAV,
                        {"o": first_id} if first_id is not None else {})
-    found = states([s["row"] for s in shown.items]) if states else {}
-    sections = [{**s, "text": _fit(s["text"])} for s in
-                (_with_state(s, found.get(s["block_id"])) for s in shown.items)]
+    found = states(shown.items) if states else {}
+    sections = [{**s, "text": _fit(s["text"])} for s in (
+        _with_state(s, found.get(s["block_id"])) for s in notice.sections(
+            rule, shown.items, escape=mrkdwn_escape, code="`", buttons=_buttons))]
     ref = f"{NOTICE_REF}{first_id}:{shown.page}" if first_id is not None else ""
+    # Whether any line is a data-quality check (the weekly summary's intro says so on
+    # every page, wherever they fall).
+    checks = any(r["payload"].get("check") for r in rows)
     blocks = render_json(f"slack/notice_{rule}.json.j2", sections=sections, nav=shown.nav,
-                         ref=ref, **ctx)
+                         ref=ref, checks=checks, **ctx)
     text = f"{blocks[0]['text']['text']}: {len(rows)} item(s)"
     return Rendered(text, blocks)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
 import logging
 import os
+import re
 import time
 import urllib.parse
 import uuid
@@ -24,10 +26,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.channels.slack import SlackTransport
-from bot.commands import actions, escalate, handlers, workers
+from bot.channels.slack import NOTICE_NAV, SlackTransport, notice_ref
+from bot.channels.slack.paging import page_value
+from bot.commands import actions, escalate, handlers, notices, workers
 from bot.commands.access import Caller, audit_row, find_caller, write_audit_rows
-from bot.commands.parser import ParseError, parse
+from bot.commands.parser import Command, ParseError, parse
 from bot.settings import Settings
 from bot.templates import render_json
 
@@ -269,7 +272,11 @@ class MappaSlack:
             if kind == "record_reason":
                 item = await self.quick_work(actions.find_item, self.context(), key)
                 actions.check_may_act(caller, item)
-                view = render_json("slack/reason_modal.json.j2", item_key=key,
+                where = _message_at(body)
+                # The modal's submission carries no message: where to redraw rides with it.
+                metadata = key if where is None else json.dumps(
+                    {"k": key, "c": where[0], "ts": where[1], "o": where[2], "p": where[3]})
+                view = render_json("slack/reason_modal.json.j2", item_key=metadata,
                                    item_label=item.label, reasons=actions.REASON_LABELS)
                 await client.views_open(trigger_id=body.get("trigger_id"), view=view)
                 await self.audit(user_id, caller, f"action:{kind}", key, "ok")
@@ -288,6 +295,7 @@ class MappaSlack:
                                                 act.get("selected_date"))
             await MappaSlack._respond(respond, reply)
             await self.audit(user_id, caller, f"action:{kind}", key, "ok")
+            await self.redraw(caller, client, _message_at(body))
         except actions.ActionError as exc:
             await MappaSlack._respond(respond, handlers.message(str(exc)))
             await self.audit(user_id, caller, f"action:{kind}", key, "refused")
@@ -297,10 +305,46 @@ class MappaSlack:
             await MappaSlack._respond(respond, _error_reply(error_id))
             await self.audit(user_id, caller, f"action:{kind}", key, f"error:{error_id}")
 
+    # ------------------------------------------------------------------ pages
+
+    async def page_due(self, body: dict, respond) -> None:
+        """"Previous" / "Next" under a `/mappa due` or `/mappa overdue` reply: that page of
+        the list, computed again for whoever pressed (their own scope and access), in place
+        of the reply."""
+        user_id = (body.get("user") or {}).get("id", "")
+        act = (body.get("actions") or [{}])[0]
+        value = page_value(str(act.get("value") or ""))
+        name = value.get("c") if value.get("c") in ("due", "overdue") else "due"
+        days = value.get("d") if isinstance(value.get("d"), int) else 14
+        cmd = Command(name, days=0 if name == "overdue" else min(max(days, 0), 365),
+                      page=value["p"])
+        detail = f"{name} {cmd.days} page {cmd.page}"
+        caller = None
+        try:
+            caller = await self.caller(user_id)
+            if caller is None:
+                await respond(text=handlers.NOT_AUTHORISED, response_type="ephemeral",
+                              replace_original=False)
+                await self.audit(user_id, None, "action:page_due", detail, "denied:unknown-user")
+                return
+            reply = await self.compute(caller, cmd)
+            if reply is None:
+                await MappaSlack._respond(respond, handlers.message(BUSY))
+                await self.audit(user_id, caller, "action:page_due", detail, "refused:busy")
+                return
+            await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral",
+                          replace_original=True)
+            await self.audit(user_id, caller, "action:page_due", detail, "ok")
+        except Exception:
+            error_id = uuid.uuid4().hex[:10]
+            log.exception("error %s in action page_due from %s", error_id, user_id)
+            await MappaSlack._respond(respond, _error_reply(error_id))
+            await self.audit(user_id, caller, "action:page_due", detail, f"error:{error_id}")
+
     async def reason_submitted(self, body: dict, view: dict, client) -> dict | None:
         """Validate and save the reason modal; returns Bolt's ack payload on an error."""
         user_id = (body.get("user") or {}).get("id", "")
-        key = view.get("private_metadata", "")
+        key, where = _reason_metadata(view.get("private_metadata", ""))
         values = (view.get("state") or {}).get("values") or {}
         code = ((values.get("reason") or {}).get("code") or {}).get("selected_option") or {}
         text = ((values.get("note") or {}).get("text") or {}).get("value") or ""
@@ -319,7 +363,86 @@ class MappaSlack:
             await client.chat_postMessage(channel=user_id, text=reply.text, blocks=reply.blocks)
         except Exception as exc:
             log.warning("could not confirm the reason to %s: %s", user_id, exc)
+        await self.redraw(caller, client, where)
         return None
+
+    async def redraw(self, caller: Caller, client, where) -> None:
+        """After a button: the notice it was pressed on, drawn again in place (chat.update)
+        with what was done to each item. A message that is not a notice of ours (or is no
+        longer kept) stays as it is; the person has had their answer either way."""
+        if where is None:
+            return
+        channel, ts, first_id, page = where
+        try:
+            message = await self.quick_work(notices.notice_page, self.context(), caller,
+                                            first_id, page)
+            await client.chat_update(channel=channel, ts=ts, text=message.text,
+                                     blocks=message.blocks)
+        except notices.NoticeError:
+            return
+        except Exception as exc:
+            log.warning("could not redraw notice %s for %s: %s", first_id, caller.person_id,
+                        type(exc).__name__)
+
+    async def page_notice(self, body: dict, respond, client) -> None:
+        """"Previous" / "Next" on a notice the bot posted (a digest, an escalation): that
+        page, drawn from the message's outbox rows, in place of the message (chat.update).
+        Only the message's reader may page it."""
+        user_id = (body.get("user") or {}).get("id", "")
+        act = (body.get("actions") or [{}])[0]
+        value = page_value(str(act.get("value") or ""))
+        first_id = value.get("o")
+        detail = f"notice {first_id} page {value['p']}"
+        where = _message_at(body)
+        caller = None
+        try:
+            caller = await self.caller(user_id)
+            if caller is None:
+                await respond(text=handlers.NOT_AUTHORISED, response_type="ephemeral",
+                              replace_original=False)
+                await self.audit(user_id, None, "action:page_notice", detail, "denied:unknown-user")
+                return
+            if not isinstance(first_id, int) or where is None:
+                raise notices.NoticeError(notices.GONE)
+            message = await self.quick_work(notices.notice_page, self.context(), caller,
+                                            first_id, value["p"])
+            await client.chat_update(channel=where[0], ts=where[1], text=message.text,
+                                     blocks=message.blocks)
+            await self.audit(user_id, caller, "action:page_notice", detail, "ok")
+        except notices.NoticeError as exc:
+            await MappaSlack._respond(respond, handlers.message(str(exc)))
+            await self.audit(user_id, caller, "action:page_notice", detail, "refused")
+        except Exception:
+            error_id = uuid.uuid4().hex[:10]
+            log.exception("error %s in action page_notice from %s", error_id, user_id)
+            await MappaSlack._respond(respond, _error_reply(error_id))
+            await self.audit(user_id, caller, "action:page_notice", detail, f"error:{error_id}")
+
+
+def _message_at(body: dict) -> tuple[str, str, int, int] | None:
+    """(channel, ts, first outbox row id, page) of the notice a button was pressed on, from
+    the interaction's payload; None when it is not one of our notices."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or message.get("ts")
+    ref = notice_ref(message.get("blocks"))
+    if not channel or not ts or ref is None:
+        return None
+    return str(channel), str(ts), ref[0], ref[1]
+
+
+def _reason_metadata(metadata: str) -> tuple[str, tuple | None]:
+    """The item key and where to redraw, from the reason modal's private_metadata (the key
+    alone when the button was not on a notice of ours)."""
+    if not metadata.startswith("{"):
+        return metadata, None
+    try:
+        data = json.loads(metadata)
+        where = (str(data["c"]), str(data["ts"]), int(data["o"]), max(1, int(data["p"])))
+        return str(data["k"]), where
+    except (ValueError, KeyError, TypeError):
+        return "", None
 
 
 def _audit_detail(cmd, text: str) -> str:
@@ -365,6 +488,16 @@ def build_app(settings: Settings, engine, today: Callable[[], dt.date] = london_
     async def mappa_command(ack, body, respond, client):
         await ack()
         await bot.command(body, respond, client)
+
+    @app.action(re.compile(rf"^{handlers.DUE_NAV}_(prev|next)$"))
+    async def on_page_due(ack, body, respond):
+        await ack()
+        await bot.page_due(body, respond)
+
+    @app.action(re.compile(rf"^{NOTICE_NAV}_(prev|next)$"))
+    async def on_page_notice(ack, body, respond, client):
+        await ack()
+        await bot.page_notice(body, respond, client)
 
     for action_id in ACTION_IDS:
         def make(kind: str):

@@ -167,17 +167,23 @@ def command_body(user_id: str, text: str, response_url: str, trigger_id: str | N
     })
 
 
-def action_body(user_id: str, action_id: str, value: str, response_url: str, **extra) -> str:
+def action_body(user_id: str, action_id: str, value: str, response_url: str,
+                message: dict | None = None, channel: str = "D1", **extra) -> str:
+    """A button press. `message` ({"ts", "blocks"}) is the message the button is on, as
+    Slack sends it back with the press (for a message the bot posted)."""
     action = {"action_id": action_id, "block_id": value, "type": "button", "value": value,
               "action_ts": f"{time.time():.6f}"}
     action.update(extra)
     payload = {
         "type": "block_actions", "user": {"id": user_id, "team_id": "T1"},
         "api_app_id": "A1", "team": {"id": "T1", "domain": "mappa"},
-        "container": {"type": "message", "channel_id": "D1", "is_ephemeral": False},
-        "trigger_id": f"trig-{time.time_ns()}", "channel": {"id": "D1"},
+        "container": {"type": "message", "channel_id": channel, "is_ephemeral": False},
+        "trigger_id": f"trig-{time.time_ns()}", "channel": {"id": channel},
         "response_url": response_url, "actions": [action],
     }
+    if message is not None:
+        payload["message"] = {"type": "message", "user": "UBOT", **message}
+        payload["container"]["message_ts"] = message["ts"]
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 
 

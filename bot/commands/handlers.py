@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from bot.commands.access import Caller
+from bot.channels.slack.paging import page_items
 from bot.commands.parser import Command
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.storage import db
@@ -32,6 +33,7 @@ from mappa_core.storage.queries import load_records
 from mappa_core.rules.status import status_of
 
 MAX_ITEMS = 40  # Slack allows 50 blocks a message
+DUE_NAV = "page_due"  # the due list's Previous / Next buttons (bot/channels/slack/paging.py)
 NOT_AUTHORISED = "You are not authorised to use mappa-bot. Ask your MAPPA Co-ordinator to add your Slack user id to the people list."
 
 
@@ -304,13 +306,30 @@ def _item_rows(items: pd.DataFrame) -> list[dict]:
 
 
 def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+    """Page `cmd.page` of the caller's due list (most urgent first), with "Previous" and
+    "Next" buttons when it does not fit one message; the header counts the whole list."""
     # Scope of the list: the area for co-ordinators and SOG chairs, the person for chairs.
     scope = ("area", caller.area) if caller.oversees else ("chair", caller.person_id)
     key = ("due", scope, ctx.today, cmd.name, cmd.days)
-    return ctx.cache.memo(ctx.engine, key, lambda: _due_reply(ctx, caller, cmd))
+    listed = ctx.cache.memo(ctx.engine, key, lambda: _due_list(ctx, caller, cmd))
+    if isinstance(listed, Reply):
+        return listed
+    items = listed["items"]
+    # Paged by position, so that only the page's rows are made (a national list is long).
+    page = page_items(range(len(items)), cmd.page, MAX_ITEMS, DUE_NAV,
+                      {"c": cmd.name, "d": cmd.days})
+    shown = items.iloc[page.items[0]:page.items[-1] + 1] if page.items else items.iloc[:0]
+    blocks = render_json(
+        "slack/due.json.j2", title=listed["title"], scope=listed["scope"],
+        as_of=ctx.today.isoformat(), overdue=listed["overdue"], upcoming=listed["upcoming"],
+        items=_item_rows(shown), nav=page.nav,
+    )
+    return Reply(blocks, f"{listed['title']}: {listed['overdue']} overdue, "
+                         f"{listed['upcoming']} due soon")
 
 
-def _due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
+    """The whole list (a frame, most urgent first) and its counts."""
     if caller.oversees:
         computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
         items = due_items(computed, cmd.days)
@@ -328,13 +347,8 @@ def _due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     else:
         title = f"MAPPA items overdue or due within {cmd.days} days"
     overdue = int(items["overdue"].sum())
-    shown = items.head(MAX_ITEMS)
-    blocks = render_json(
-        "slack/due.json.j2", title=title, scope=scope, as_of=ctx.today.isoformat(),
-        overdue=overdue, upcoming=len(items) - overdue, items=_item_rows(shown),
-        more=len(items) - len(shown),
-    )
-    return Reply(blocks, f"{title}: {overdue} overdue, {len(items) - overdue} due soon")
+    return {"title": title, "scope": scope, "overdue": overdue,
+            "upcoming": len(items) - overdue, "items": items}
 
 
 # --------------------------------------------------------------------------- case

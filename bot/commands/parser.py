@@ -28,6 +28,7 @@ class Command:
     ref: str | None = None
     text: str = ""
     args: tuple[str, ...] = field(default_factory=tuple)
+    page: int = 1  # of a list that does not fit one message (the "Next" button's)
 
 
 def _short(text: str, limit: int = 30) -> str:

@@ -158,6 +158,23 @@ def claim(engine: Engine, now: dt.datetime, max_groups: int = 100,
     return Claimed(token, _grouped(rows))
 
 
+def group_of(engine: Engine, row_id: int) -> list[dict]:
+    """The rows sent in one message with row `row_id` (its group, claimed together), as
+    `claim` gives them: to draw a sent message again (another page of it, or after a
+    button). Empty if the row is gone."""
+    table = _table()
+    with engine.connect() as conn:
+        first = conn.execute(select(table.c.group_key, table.c.claim_token)
+                             .where(table.c.id == row_id)).first()
+        if first is None:
+            return []
+        same = table.c.group_key == first.group_key
+        if first.claim_token is not None:  # a group planned twice a day is two messages
+            same = and_(same, table.c.claim_token == first.claim_token)
+        rows = conn.execute(select(table).where(same).order_by(table.c.id)).mappings().all()
+    return _grouped(rows).get(first.group_key, [])
+
+
 def mark_sent(engine: Engine, ids: list[int], now: dt.datetime) -> None:
     table = _table()
     with engine.begin() as conn:

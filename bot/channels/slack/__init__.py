@@ -6,15 +6,25 @@ escalate`). The buttons' action ids are the ones bot/slack_app.py listens for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels import notice
 from bot.channels.base import DeliveryError, Rendered, Transport
+from bot.channels.slack.paging import page_items
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.rules.addresses import slack_user_problem
 
-MAX_SLACK_ITEMS = 20  # each item is two blocks; Slack allows 50 a message
+MAX_SLACK_ITEMS = 20  # a page: each item is two blocks; Slack allows 50 a message
+MAX_SECTION = 3000    # characters of a section's text
+CUT = " _(cut short)_"
+NOTICE_NAV = "page_notice"  # a notice's Previous / Next buttons (paging.py)
+# The header's block id on a notice: "notice:<its first outbox row id>:<page>", so that a
+# button pressed on it can draw the same page again (notice_ref).
+NOTICE_REF = "notice:"
 PERMANENT_SLACK_ERRORS = {
     "channel_not_found", "user_not_found", "invalid_auth", "not_authed", "account_inactive",
     "token_revoked", "token_expired", "is_archived", "user_disabled", "cannot_dm_bot",
@@ -53,7 +63,58 @@ def _buttons(rule: str, row: dict, p: dict) -> list | None:
     return None
 
 
-def render_slack(rows: list[dict]) -> Rendered:
+@dataclass(frozen=True)
+class ItemState:
+    """What people did to one item through its buttons, as the item's line shows it: `lines`
+    (mrkdwn: what, who and when), whether the item is `closed` (its buttons go) and the
+    action ids of the buttons no longer offered (`hides`)."""
+
+    lines: tuple[str, ...]
+    closed: bool = False
+    hides: frozenset[str] = frozenset()
+
+
+# Rows on a page -> their states by block id (the item key, as sections() cuts it).
+States = Callable[[list[dict]], dict[str, ItemState]]
+
+
+def notice_ref(blocks: list | None) -> tuple[int, int] | None:
+    """(first outbox row id, page) of a notice message, read from its blocks as Slack sends
+    them back with a button press; None for any other message."""
+    for block in blocks or []:
+        block_id = str((block or {}).get("block_id") or "")
+        if block_id.startswith(NOTICE_REF):
+            first, _, page = block_id[len(NOTICE_REF):].partition(":")
+            if first.isdigit() and page.isdigit() and len(first) <= 18 and len(page) <= 9:
+                return int(first), max(1, int(page))
+    return None
+
+
+def _fit(text: str) -> str:
+    """A section's text (escaped once: escaping again changes nothing) within Slack's limit."""
+    text = mrkdwn_escape(text)
+    if len(text) <= MAX_SECTION:
+        return text
+    cut = text[:MAX_SECTION - len(CUT)]
+    amp = cut.rfind("&")  # never half an entity
+    if amp >= len(cut) - 5 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + CUT
+
+
+def _with_state(section: dict, state: ItemState | None) -> dict:
+    if state is None:
+        return section
+    text = section["text"] + "".join("\n" + mrkdwn_escape(line) for line in state.lines)
+    buttons = None if state.closed else [
+        b for b in section["buttons"] or [] if b.get("action_id") not in state.hides] or None
+    return {**section, "text": text, "buttons": buttons}
+
+
+def render_slack(rows: list[dict], page: int = 1, states: States | None = None) -> Rendered:
+    """One group of outbox rows as one Slack message: page `page` of its items (most urgent
+    first, MAX_SLACK_ITEMS a page) with "Previous" / "Next" buttons when they do not all fit,
+    each item with what was done to it (`states`) when the message is drawn again."""
     rule = notice.rule_of(rows)
     if rule == "urgent_issue":
         p = rows[0]["payload"]
@@ -62,14 +123,20 @@ def render_slack(rows: list[dict]) -> Rendered:
                              agencies=p["agencies"])
         return Rendered(f"Urgent MAPPA issue #{p['issue_id']}", blocks)
     ctx = notice.context(rows)
-    sections = notice.sections(rule, notice.ordered(rows), escape=mrkdwn_escape, code="`",
-                               buttons=_buttons)
-    shown, rest = sections[:MAX_SLACK_ITEMS], sections[MAX_SLACK_ITEMS:]
-    overflow = ""
-    if rest:
-        overflow = "\n".join(s["text"] for s in rest[:30])[:2800]
-        overflow += f"\n_{len(rest)} more without buttons above; `/mappa due` lists them all._"
-    blocks = render_json(f"slack/notice_{rule}.json.j2", sections=shown, overflow=overflow, **ctx)
+    first_id = rows[0].get("id")
+    # Rows are paged before their lines are made: an escalation may hold thousands.
+    shown = page_items(notice.ordered(rows), page, MAX_SLACK_ITEMS, NOTICE_NAV,
+                       {"o": first_id} if first_id is not None else {})
+    found = states(shown.items) if states else {}
+    sections = [{**s, "text": _fit(s["text"])} for s in (
+        _with_state(s, found.get(s["block_id"])) for s in notice.sections(
+            rule, shown.items, escape=mrkdwn_escape, code="`", buttons=_buttons))]
+    ref = f"{NOTICE_REF}{first_id}:{shown.page}" if first_id is not None else ""
+    # Whether any line is a data-quality check (the weekly summary's intro says so on
+    # every page, wherever they fall).
+    checks = any(r["payload"].get("check") for r in rows)
+    blocks = render_json(f"slack/notice_{rule}.json.j2", sections=sections, nav=shown.nav,
+                         ref=ref, checks=checks, **ctx)
     text = f"{blocks[0]['text']['text']}: {len(rows)} item(s)"
     return Rendered(text, blocks)
 
@@ -90,7 +157,7 @@ class SlackTransport(Transport):
 
     @classmethod
     def render(cls, rows: list[dict]) -> Rendered:
-        return render_slack(rows)
+        return render_slack(rows)  # page 1; the "Next" button's listener draws the others
 
     async def send(self, address: str, message: Rendered) -> None:
         try:

@@ -1,0 +1,130 @@
+"""A notice the bot sent, drawn again: another page of it ("Previous" / "Next"), or the same
+page after a button, showing what was done to each item, by whom and when.
+
+The message is rebuilt from its outbox rows (the button carries the first row's id), so a
+page always lists what was sent; only its recipient may page it. What people did comes
+from the records the buttons write: the values recorded through the bot (minutes, RMP,
+contributions), the reader's own snooze, the latest reason, an acknowledgement at the
+message's stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+from bot.channels.base import Rendered
+from bot.channels.slack import ItemState, render_slack
+from bot.commands.access import Caller
+from bot.commands.handlers import Context
+from mappa_core.rules.due import key_parts
+from mappa_core.storage import outbox, recorded
+
+LONDON = ZoneInfo("Europe/London")
+GONE = ("That message's items are no longer kept, so it cannot be shown again. "
+        "`/mappa due` lists what is open now.")
+NOT_YOURS = "That message was sent to someone else; only its reader can page it."
+
+
+class NoticeError(ValueError):
+    """The notice cannot be drawn again: the message is safe to show the person."""
+
+
+def _when(at) -> str:
+    if not isinstance(at, dt.datetime):
+        return str(at or "")
+    if at.tzinfo is None:  # stored in UTC (SQLite keeps no zone)
+        at = at.replace(tzinfo=dt.UTC)
+    return at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+
+
+def item_states(ctx: Context, viewer: str, rows: list[dict]) -> dict[str, ItemState]:
+    """The state of each row's item as `viewer` (a person id) sees it, by block id (the
+    item key cut to 255), for the items people acted on through the buttons."""
+    t = SQLModel.metadata.tables
+    keys = {(r["payload"].get("item_key") or r["item_key"]): r for r in rows}
+    keys = {k: r for k, r in keys.items() if k}
+    if not keys:
+        return {}
+    meetings, invitations = {}, {}
+    for key in keys:
+        parts = key_parts(key)
+        if parts[0] == "minutes" and len(parts) == 2:
+            meetings[recorded.row_key((parts[1],))] = key
+        elif parts[0] == "contribution" and len(parts) == 3:
+            invitations[recorded.row_key((parts[1], parts[2]))] = key
+    found: dict[str, list[tuple]] = {k: [] for k in keys}  # key -> [(at, line, action id)]
+    person, rv = t["person"], t["recorded_value"]
+    snooze, note, ack = t["snooze"], t["item_note"], t["escalation_ack"]
+    wanted = list(keys)
+    with ctx.engine.connect() as conn:
+        done = []
+        if meetings:
+            done += conn.execute(select(rv).where(
+                (rv.c.target_table == "meeting") & rv.c.row_key.in_(list(meetings))
+                & rv.c.target_column.in_(["minutes_issued", "rmp_ratified"]))).mappings().all()
+        if invitations:
+            done += conn.execute(select(rv).where(
+                (rv.c.target_table == "invitation") & rv.c.row_key.in_(list(invitations))
+                & (rv.c.target_column == "written_contribution")
+                & (rv.c.value == "yes"))).mappings().all()
+        snoozes = conn.execute(select(snooze).where(
+            snooze.c.item_key.in_(wanted) & (snooze.c.person_id == viewer))).mappings().all()
+        notes = conn.execute(select(note).where(note.c.item_key.in_(wanted))
+                             .order_by(note.c.at, note.c.id)).mappings().all()
+        acks = conn.execute(select(ack).where(ack.c.item_key.in_(wanted))).mappings().all()
+        who = {r["person_id"] for r in [*done, *snoozes, *notes, *acks] if r["person_id"]}
+        names = dict(conn.execute(select(person.c.person_id, person.c.name)
+                                  .where(person.c.person_id.in_(list(who))))
+                     .all()) if who else {}
+
+    def by(person_id, at) -> str:
+        return f"by {names.get(person_id) or person_id or 'someone'}, {_when(at)}"
+
+    labels = {"minutes_issued": "Minutes issued", "rmp_ratified": "RMP ratified",
+              "written_contribution": "Contribution received"}
+    for r in done:
+        key = (meetings if r["target_table"] == "meeting" else invitations)[r["row_key"]]
+        column = r["target_column"]
+        action = "contribution_received" if column == "written_contribution" else column
+        found[key].append((r["recorded_at"], f":white_check_mark: {labels[column]}: recorded "
+                           f"{by(r['person_id'], r['recorded_at'])}", action))
+    for r in snoozes:
+        if r["until"] > ctx.today:
+            found[r["item_key"]].append((r["created_at"], f":zzz: Snoozed until "
+                                         f"{r['until'].isoformat()} {by(r['person_id'], r['created_at'])}",
+                                         "snooze"))
+    latest_note = {r["item_key"]: r for r in notes}
+    for key, r in latest_note.items():
+        found[key].append((r["at"], f":memo: Reason `{r['reason']}` recorded "
+                           f"{by(r['person_id'], r['at'])}", "record_reason"))
+    for r in acks:
+        row = keys[r["item_key"]]
+        if row["rule"] == "escalation" and row["stage"] == r["stage"]:
+            found[r["item_key"]].append((r["at"], f":ok_hand: Acknowledged {by(r['person_id'], r['at'])}",
+                                         "ack_escalation"))
+    out = {}
+    for key, events in found.items():
+        if not events:
+            continue
+        events.sort(key=lambda e: _when(e[0]))
+        actions = {a for _, _, a in events}
+        closed = bool(actions & {"contribution_received", "snooze", "ack_escalation"}) or (
+            {"minutes_issued", "rmp_ratified"} <= actions)
+        out[key[:255]] = ItemState(tuple(line for _, line, _ in events), closed,
+                                   frozenset(actions & {"minutes_issued", "rmp_ratified"}))
+    return out
+
+
+def notice_page(ctx: Context, caller: Caller, first_id: int, page: int) -> Rendered:
+    """Page `page` of the notice whose first outbox row is `first_id`, for its reader."""
+    rows = outbox.group_of(ctx.engine, first_id)
+    if not rows or rows[0]["channel"] != "slack":
+        raise NoticeError(GONE)
+    if rows[0]["recipient_id"] != caller.person_id:
+        raise NoticeError(NOT_YOURS)
+    return render_slack(rows, page,
+                        states=lambda shown: item_states(ctx, caller.person_id, shown))

@@ -1,0 +1,430 @@
+"""Lists that do not fit one Slack message page inside Slack, and buttons redraw the message
+they were pressed on (issue 13, items 1 and 4).
+
+A demo region big enough to overflow (2,500 individuals) is imported into a real SQLite
+file; its digests and escalations are planned and delivered to a local stand-in for
+Slack's Web API; the bot is served over HTTP and every press is a signed request. Every
+payload the bot sends back is checked with slack_sdk's own models and Slack's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from zoneinfo import ZoneInfo
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.engine import make_url
+
+from bot.channels.slack import SlackTransport
+from bot.channels.slack.paging import page_items, page_value
+from bot.delivery.worker import deliver_pending
+from bot.jobs.ticks import run_planning_job
+from bot.server import build_asgi
+from bot.settings import Settings
+from mappa_core.demo import write_demo_data
+from mappa_core.rules.planner import NudgeRules
+from mappa_core.storage import db
+from mappa_core.storage.importer import import_directory
+from tests.conftest import PG_URL, _admin_execute
+from tests.slack_harness import (
+    SIGNING_SECRET, BotServer, SlackStandIn, action_body, command_body, post, sign, view_body,
+)
+
+LONDON = ZoneInfo("Europe/London")
+AS_OF = dt.date(2027, 1, 8)                                  # the demo's last records
+LATER = dt.datetime(2027, 2, 15, 9, 0, tzinfo=LONDON)        # a Monday, five weeks on
+COORD, SOG, STAFF = "UGRACRD", "UGRASOG", "UGRASTF"
+CHAIRS = [f"UGRACH{i:03d}" for i in range(1, 5)]
+
+
+def check_blocks(blocks: list[dict]) -> None:
+    """Valid Block Kit by slack_sdk's models, within the limits they do not check."""
+    assert 0 < len(blocks) <= 50, len(blocks)
+    for block in blocks:
+        Block.parse(block).validate_json()
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+        if block["type"] == "actions":
+            ids = [e["action_id"] for e in block["elements"]]
+            assert len(ids) == len(set(ids)), ids
+        for e in block.get("elements", []):
+            if e.get("type") == "button":
+                assert len(e["text"]["text"]) <= 75 and len(e.get("value", "")) <= 2000
+    text = json.dumps(blocks)
+    # No Slack message names a command-line command: Slack users have none.
+    assert "`mappa " not in text and "run `" not in text and "lists them all" not in text
+
+
+def nav_button(blocks: list[dict], which: str) -> dict | None:
+    for block in blocks:
+        for e in block.get("elements", []) if block["type"] == "actions" else []:
+            if e.get("action_id", "").endswith("_" + which):
+                return e
+    return None
+
+
+def sections(blocks: list[dict]) -> list[str]:
+    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+
+
+# ------------------------------------------------------------------------------ the pager
+
+
+def test_page_items_cuts_clamps_and_carries_its_value():
+    items = list(range(45))
+    one = page_items(items, 1, 20, "page_x", {"o": 7})
+    assert one.items == list(range(20)) and (one.page, one.pages, one.total) == (1, 3, 45)
+    assert nav_button(one.nav, "prev") is None
+    nxt = nav_button(one.nav, "next")
+    assert nxt["action_id"] == "page_x_next" and page_value(nxt["value"]) == {"o": 7, "p": 2}
+    assert "Showing 1-20 of 45 items" in one.nav[0]["elements"][0]["text"]
+    last = page_items(items, 99, 20, "page_x", {"o": 7})  # a list that shrank: the last page
+    assert last.items == list(range(40, 45)) and last.page == 3
+    assert page_value(nav_button(last.nav, "prev")["value"])["p"] == 2
+    assert nav_button(last.nav, "next") is None
+    for page in (one, last, page_items(items, 2, 20, "page_x", {"o": 7})):
+        check_blocks(page.nav)
+    assert page_items(items[:20], 1, 20, "page_x").nav == []  # all fit: no buttons
+    assert page_items([], 3, 20, "page_x").items == []
+    with pytest.raises(ValueError):
+        page_items(items, 1, 20, "page_x", {"big": "x" * 2000})
+    assert page_value("not json")["p"] == 1 and page_value('{"p": -3}')["p"] == 1
+    assert page_value('{"p": true}')["p"] == 1 and page_value("[1]") == {"p": 1}
+
+
+# ------------------------------------------------------------------------------ the region
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database(request, tmp_path_factory):
+    """A SQLite file, then a PostgreSQL database of its own (when the tests have one)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('pages') / 'mappa.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("MAPPA_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+    name = f"mappa_test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def bot(database, tmp_path_factory):
+    """The demo region's digests and escalations planned for LATER and delivered to the
+    stand-in (the DMs it holds), and the bot serving the region as of that day."""
+    base = tmp_path_factory.mktemp("pages")
+    write_demo_data(base / "data", individuals=2500, years=3, seed=3, until=AS_OF)
+    engine = db.make_engine(database)
+    db.ensure_schema(engine)
+    assert import_directory(engine, base / "data").ok
+    for job in ("digest", "escalations"):
+        run_planning_job(engine, job, LATER, NudgeRules())
+    stand_in = SlackStandIn()
+    settings = Settings(work_processes=0, database_url=str(engine.url),
+                        slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
+                        slack_api_url=stand_in.api_url())
+    transport = SlackTransport(AsyncWebClient(token="xoxb-test", base_url=stand_in.api_url()))
+    report = asyncio.run(deliver_pending(engine, settings, transport,
+                                         LATER + dt.timedelta(hours=1)))
+    assert report.failed == 0 and report.sent.get("slack", 0) >= 5
+    server = BotServer(build_asgi(settings, engine, today=lambda: LATER.date()))
+
+    class Harness:
+        n = 0
+
+    h = Harness()
+    h.engine, h.stand_in, h.server = engine, stand_in, server
+    # Each DM as sent, with the ts the stand-in gave it: recipient -> [(ts, blocks)]
+    h.sent = {}
+    for call in stand_in.posts("/api/chat.postMessage"):
+        h.sent.setdefault(call["body"]["channel"], []).append(call["body"])
+
+    def command(user, text):
+        h.n += 1
+        name = f"c{h.n}"
+        body = command_body(user, text, stand_in.response_url(name))
+        status, out, _ = post(server.url + "/slack/events", body, sign(body))
+        assert status == 200, out
+        return stand_in.wait_for(f"/response/{name}")[0]["body"]
+
+    def press(user, action_id, value, message=None, channel="D1", wait=True, **extra):
+        """Press a button; the response_url post it gives (None when wait is False)."""
+        h.n += 1
+        name = f"a{h.n}"
+        body = action_body(user, action_id, value, stand_in.response_url(name),
+                           message=message, channel=channel, **extra)
+        status, out, _ = post(server.url + "/slack/events", body, sign(body))
+        assert status == 200, out
+        return stand_in.wait_for(f"/response/{name}")[0]["body"] if wait else name
+
+    def updates_after(count: int, wanted: int = 1) -> list[dict]:
+        return [c["body"] for c in stand_in.wait_for("/api/chat.update", count + wanted)[count:]]
+
+    h.command, h.press, h.updates_after = command, press, updates_after
+    yield h
+    server.close()
+    stand_in.close()
+    engine.dispose()
+
+
+def _message(bot, user, rule_title: str) -> tuple[str, dict]:
+    """The (channel, message) of the DM to `user` whose header starts with `rule_title`."""
+    for body in bot.sent.get(user, []):
+        if rule_title in body["blocks"][0]["text"]["text"]:
+            return body["channel"], {"ts": f"1700000000.{bot.n:06d}", "blocks": body["blocks"]}
+    raise AssertionError(f"no {rule_title!r} message to {user}")
+
+
+# ------------------------------------------------------------------------------ /mappa due
+
+
+def test_due_pages_in_place_with_the_true_totals(bot):
+    first = bot.command(COORD, "due")
+    blocks = first["blocks"]
+    check_blocks(blocks)
+    header = blocks[1]["elements"][0]["text"]
+    overdue, upcoming = (int(header.split(". ")[1].split(" overdue")[0]),
+                         int(header.split("overdue, ")[1].split(" due soon")[0]))
+    total = overdue + upcoming
+    assert total > 80, header  # three pages at least
+    assert len(sections(blocks)) == 40
+    assert f"Showing 1-40 of {total} items" in json.dumps(blocks)
+    nxt = nav_button(blocks, "next")
+    assert nav_button(blocks, "prev") is None and nxt["text"]["text"] == "Next"
+
+    second = bot.press(COORD, nxt["action_id"], nxt["value"])
+    assert second["replace_original"] is True and second["response_type"] == "ephemeral"
+    check_blocks(second["blocks"])
+    assert second["blocks"][1] == blocks[1]  # the same true totals on every page
+    assert f"Showing 41-80 of {total} items" in json.dumps(second["blocks"])
+    assert not set(sections(second["blocks"])) & set(sections(blocks))
+
+    prev = nav_button(second["blocks"], "prev")
+    again = bot.press(COORD, prev["action_id"], prev["value"])
+    assert again["blocks"] == blocks
+
+    # Page by page to the last (no Next there): every item of the list, once.
+    seen, page = [], first
+    while True:
+        seen += sections(page["blocks"])
+        nxt = nav_button(page["blocks"], "next")
+        if nxt is None:
+            break
+        page = bot.press(COORD, nxt["action_id"], nxt["value"])
+        check_blocks(page["blocks"])
+    assert len(seen) == total and nav_button(page["blocks"], "prev") is not None
+
+
+def test_overdue_pages_keep_to_breaches(bot):
+    blocks = bot.command(COORD, "overdue")["blocks"]
+    check_blocks(blocks)
+    nxt = nav_button(blocks, "next")
+    assert nxt is not None
+    page = bot.press(COORD, nxt["action_id"], nxt["value"])["blocks"]
+    check_blocks(page)
+    assert page[0]["text"]["text"] == "Overdue MAPPA items"
+    assert all(":red_circle:" in s for s in sections(page)[1:])
+
+
+def test_a_page_button_shows_only_what_the_presser_may_see(bot):
+    blocks = bot.command(COORD, "due")["blocks"]
+    nxt = nav_button(blocks, "next")
+    # A chair pressing the co-ordinator's button pages their own list, not the area's.
+    own = bot.command(CHAIRS[0], "due")["blocks"]
+    theirs = bot.press(CHAIRS[0], nxt["action_id"], nxt["value"])["blocks"]
+    check_blocks(theirs)
+    assert "cases you chair" in theirs[1]["elements"][0]["text"]
+    assert theirs[1] == own[1]
+    staff = bot.press(STAFF, nxt["action_id"], nxt["value"])
+    assert "Due lists are for meeting chairs" in json.dumps(staff["blocks"])
+    assert "GRA" not in json.dumps(staff["blocks"]).upper().replace("GRAMPIAN", "")
+    stranger = bot.press("U999NOBODY", nxt["action_id"], nxt["value"])
+    assert "not authorised" in stranger["text"] and "blocks" not in stranger
+
+
+# ------------------------------------------------------------------------------ notices
+
+
+def test_a_digest_that_does_not_fit_pages_in_place(bot):
+    chair = max(CHAIRS, key=lambda u: max(
+        (len(b["blocks"]) for b in bot.sent.get(u, [])), default=0))
+    channel, message = _message(bot, chair, "Your MAPPA items")
+    blocks = message["blocks"]
+    check_blocks(blocks)
+    intro = blocks[1]["text"]["text"]
+    n_overdue = int(intro.split("Good morning. ")[1].split(" overdue")[0])
+    n_upcoming = int(intro.split(" and ")[1].split(" coming up")[0])
+    total = n_overdue + n_upcoming
+    assert total > 20 and len([b for b in blocks if b["type"] == "section"]) == 1 + 20
+    assert f"Showing 1-20 of {total} items" in json.dumps(blocks)
+    nxt = nav_button(blocks, "next")
+
+    # Someone else pressing it (a forwarded message) is refused, and nothing is updated.
+    before = len(bot.stand_in.posts("/api/chat.update"))
+    other = next(u for u in CHAIRS if u != chair)
+    refused = bot.press(other, nxt["action_id"], nxt["value"], message=message, channel=channel)
+    assert "sent to someone else" in json.dumps(refused["blocks"])
+    assert refused["replace_original"] is False
+
+    bot.press(chair, nxt["action_id"], nxt["value"], message=message, channel=channel,
+              wait=False)
+    update = bot.updates_after(before)[0]
+    assert (update["channel"], update["ts"]) == (channel, message["ts"])
+    page2 = update["blocks"]
+    check_blocks(page2)
+    assert page2[1] == blocks[1]  # the true totals again
+    assert f"Showing 21-{min(40, total)} of {total} items" in json.dumps(page2)
+    assert not set(sections(page2)[1:]) & set(sections(blocks)[1:])
+    assert nav_button(page2, "prev") is not None
+    # Each item still has its buttons on the other page.
+    assert sum(1 for b in page2 if b["type"] == "actions") == len(sections(page2)) - 1 + 1
+
+
+def test_an_escalation_that_does_not_fit_pages_too(bot):
+    channel, message = _message(bot, SOG, "MAPPA escalation")
+    blocks = message["blocks"]
+    check_blocks(blocks)
+    count = int(blocks[1]["text"]["text"].split(" deadline")[0])
+    assert count > 20 and f"of {count} items" in json.dumps(blocks)
+    before = len(bot.stand_in.posts("/api/chat.update"))
+    nxt = nav_button(blocks, "next")
+    bot.press(SOG, nxt["action_id"], nxt["value"], message=message, channel=channel, wait=False)
+    page2 = bot.updates_after(before)[0]["blocks"]
+    check_blocks(page2)
+    assert "Acknowledge" in json.dumps(page2) and page2[1] == blocks[1]
+
+
+# ------------------------------------------------------------------------------ redraws
+
+
+def _item_buttons(blocks: list[dict]) -> dict[str, dict]:
+    """Item key -> its actions block."""
+    return {b["block_id"]: b for b in blocks
+            if b["type"] == "actions" and not b["block_id"].startswith("page_")}
+
+
+def _line_of(blocks: list[dict], key: str) -> str:
+    """The item line just above the item's buttons (or where they were)."""
+    for i, b in enumerate(blocks):
+        if b.get("block_id") == key:
+            return blocks[i - 1]["text"]["text"]
+    raise AssertionError(key)
+
+
+def test_buttons_redraw_the_digest_with_who_and_when(bot):
+    chair = CHAIRS[1]
+    channel, message = _message(bot, chair, "Your MAPPA items")
+    blocks = message["blocks"]
+    items = _item_buttons(blocks)
+    minutes = next(k for k in items if k.startswith("minutes:"))
+    snoozed = next(k for k in items if k.startswith("review:"))
+    before = len(bot.stand_in.posts("/api/chat.update"))
+
+    answer = bot.press(chair, "snooze_1wd", snoozed, message=message, channel=channel)
+    assert "Snoozed" in answer["text"] and answer["replace_original"] is False
+    update = bot.updates_after(before)[0]
+    assert (update["channel"], update["ts"]) == (channel, message["ts"])
+    redrawn = update["blocks"]
+    check_blocks(redrawn)
+    # The snoozed item: its line says so, with who and when; its buttons are gone.
+    assert snoozed not in _item_buttons(redrawn)
+    line = next(s for s in sections(redrawn) if ":zzz: Snoozed until 2027-02-16 by Chair 2 "
+                                                "Grampian, 20" in s)
+    assert line.split("\n")[0] in sections(blocks)
+    # The other items are as they were.
+    assert {k: v for k, v in _item_buttons(redrawn).items()} == {
+        k: v for k, v in items.items() if k != snoozed}
+
+    bot.press(chair, "minutes_issued", minutes, message={**message, "blocks": redrawn},
+              channel=channel)
+    redrawn = bot.updates_after(before, 2)[1]["blocks"]
+    check_blocks(redrawn)
+    assert ":white_check_mark: Minutes issued: recorded by Chair 2 Grampian" in _line_of(
+        redrawn, minutes)
+    left = [e["action_id"] for e in _item_buttons(redrawn)[minutes]["elements"]]
+    assert "minutes_issued" not in left and "rmp_ratified" in left  # RMP is still to come
+    assert ":zzz: Snoozed until" in json.dumps(redrawn)  # drawn from the records, not kept
+
+    # Paging away and back keeps what was done.
+    nxt = nav_button(redrawn, "next")
+    if nxt is not None:
+        bot.press(chair, nxt["action_id"], nxt["value"], message={**message, "blocks": redrawn},
+                  channel=channel, wait=False)
+        page2 = bot.updates_after(before, 3)[2]["blocks"]
+        prev = nav_button(page2, "prev")
+        bot.press(chair, prev["action_id"], prev["value"], message={**message, "blocks": page2},
+                  channel=channel, wait=False)
+        back = bot.updates_after(before, 4)[3]["blocks"]
+        assert back == redrawn
+
+
+def test_a_refused_button_leaves_the_message_as_it_was(bot):
+    chair = CHAIRS[2]
+    channel, message = _message(bot, chair, "Your MAPPA items")
+    key = next(iter(_item_buttons(message["blocks"])))
+    before = len(bot.stand_in.posts("/api/chat.update"))
+    # A chair of other cases pressing this chair's button (a forwarded message).
+    other = CHAIRS[3]
+    answer = bot.press(other, "snooze_3wd", key, message=message, channel=channel)
+    assert "Only the case's chair" in answer["text"]
+    bot.command(COORD, "help")  # a request after it: any update would have been sent by now
+    assert len(bot.stand_in.posts("/api/chat.update")) == before
+
+
+def test_contribution_received_and_a_reason_redraw_the_digest(bot):
+    chair = next(u for u in CHAIRS[2:] + CHAIRS[:2] if any(
+        k.startswith("contribution:") for k in _item_buttons(_message(bot, u, "Your")[1]["blocks"])))
+    channel, message = _message(bot, chair, "Your MAPPA items")
+    items = _item_buttons(message["blocks"])
+    contribution = next(k for k in items if k.startswith("contribution:"))
+    other = next(k for k in items if k != contribution)
+    before = len(bot.stand_in.posts("/api/chat.update"))
+    bot.press(chair, "contribution_received", contribution, message=message, channel=channel)
+    redrawn = bot.updates_after(before)[0]["blocks"]
+    check_blocks(redrawn)
+    assert contribution not in _item_buttons(redrawn)
+    assert any(":white_check_mark: Contribution received: recorded by" in s
+               for s in sections(redrawn))
+
+    # Record reason: the modal carries where the message is; saving it redraws the message.
+    opened = len(bot.stand_in.posts("/api/views.open"))
+    bot.press(chair, "record_reason", other, message={**message, "blocks": redrawn},
+              channel=channel, wait=False)
+    view = bot.stand_in.wait_for("/api/views.open", opened + 1)[opened]["body"]["view"]
+    metadata = view["private_metadata"]
+    assert json.loads(metadata)["k"] == other and len(metadata) <= 3000
+    body = view_body(chair, metadata, "information_late", "Police report late")
+    status, out, _ = post(bot.server.url + "/slack/events", body, sign(body))
+    assert status == 200 and out == ""
+    redrawn = bot.updates_after(before, 2)[1]["blocks"]
+    check_blocks(redrawn)
+    assert "Reason `information_late` recorded by" in _line_of(redrawn, other[:255])
+    assert other in _item_buttons(redrawn)  # a reason leaves the item open
+
+
+def test_acknowledge_redraws_the_escalation(bot):
+    channel, message = _message(bot, SOG, "MAPPA escalation")
+    acks = _item_buttons(message["blocks"])
+    key = next(iter(acks))
+    value = acks[key]["elements"][0]["value"]
+    before = len(bot.stand_in.posts("/api/chat.update"))
+    answer = bot.press(SOG, "ack_escalation", value, message=message, channel=channel)
+    assert "Acknowledged" in answer["text"]
+    redrawn = bot.updates_after(before)[0]["blocks"]
+    check_blocks(redrawn)
+    assert key not in _item_buttons(redrawn)
+    assert ":ok_hand: Acknowledged by SOG Chair Grampian, 20" in json.dumps(redrawn)
+    # The others keep their button, unless their line says the work is done (a chair's
+    # button in an earlier test: the escalation shows that too).
+    first_lines = {s.split("\n")[0]: s for s in sections(redrawn)}
+    for other in set(acks) - {key} - set(_item_buttons(redrawn)):
+        assert "recorded by" in first_lines[_line_of(message["blocks"], other)]
+    assert len(_item_buttons(redrawn)) >= len(acks) - 3

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from bot.templates import render_text
-from mappa_core.rules.reports import QuarterlyPack
+from mappa_core.rules.reports import SHORT_NAMES, QuarterlyPack, axis_label, reason_label
+from mappa_core.rules.schema import REASON_CODES
 
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
 _NEGATIVE_NUMBER = re.compile(r"-(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -41,9 +42,18 @@ def text_table(df: pd.DataFrame) -> str:
 
 def quarterly_html(pack: QuarterlyPack, agency_names: dict[str, str]) -> str:
     trends = {
-        ind["id"]: [{"label": row["label"], "value": row.get(ind["id"])} for row in pack.trend]
+        ind["id"]: [{"label": row["label"], "axis": axis_label(row["label"]), "value": row.get(ind["id"])}
+                    for row in pack.trend]
         for ind in pack.indicators
     }
+    # What changed since the previous period: the indicators that moved most, largest first.
+    moves = []
+    if pack.previous:
+        moves = sorted(
+            ({"id": ind["id"], "short": SHORT_NAMES.get(ind["id"], ind["id"]), "percent": ind["percent"],
+              "points": pack.previous["indicators"][ind["id"]]["points"]}
+             for ind in pack.indicators if pack.previous["indicators"][ind["id"]]["points"] is not None),
+            key=lambda m: -abs(m["points"]))
     # The charts' floor: low enough for every point and the target, rounded down to 10.
     values = [p["value"] for points in trends.values() for p in points if p["value"] is not None]
     floor = min([50.0, *values])
@@ -51,7 +61,8 @@ def quarterly_html(pack: QuarterlyPack, agency_names: dict[str, str]) -> str:
     exceptions = pack.exceptions.to_dict("records")
     return render_text(
         "report/quarterly.html.j2", pack=pack, trends=trends, exceptions=exceptions,
-        area_label=pack.area or "all areas", agency_names=agency_names, floor=floor,
+        area_label=pack.area or "all areas", agency_names=agency_names, floor=floor, moves=moves,
+        chair_names=pack.chair_names, reason_words={code: reason_label(code) for code in REASON_CODES},
     )
 
 

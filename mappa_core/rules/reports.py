@@ -4,6 +4,7 @@ the annual-report tables and the comparison of areas. Pure: records in, tables o
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +14,7 @@ from .indicators import (
     Computed, compute_deadlines, compute_indicators, data_quality,
     data_quality_counts, exceptions_frame, group_exceptions, restrict,
 )
-from .periods import Period, previous_quarters
+from .periods import Period, previous_quarters, quarter_of, reporting_year, reporting_year_of
 from .records import Records
 
 MARKED_CHANGE = 0.2  # a rise or fall of a fifth in managed cases is worth the SOG's questions
@@ -29,6 +30,37 @@ CHANGE_QUESTIONS = {
         "Is anything delaying referrals (for example late information from an agency)?",
     ],
 }
+
+
+# What the pack calls each indicator where a table cell has no room for its title.
+SHORT_NAMES = {
+    "l3-reviews": "Level 3 reviews",
+    "l2-reviews": "Level 2 reviews",
+    "dtc-attendance": "DTC attendance",
+    "police-attendance": "Police attendance",
+    "cbsw-attendance": "Social work attendance",
+    "ra-written": "RA written contributions",
+    "dtc-written": "DTC written contributions",
+    "custody-initial-l3": "Pre-release Level 3 meetings",
+    "minutes-10wd": "Minutes and RMP in 10 working days",
+    "disclosure": "Disclosure recorded",
+}
+NOT_RECORDED = "Not recorded"
+REPEATED_CASES_SHOWN = 10  # the pack names the cases with most exceptions; the appendix has all
+_QUARTER_LABEL = re.compile(r"\d{2}(\d{2})-(\d{2})-Q([1-4])")
+
+
+def axis_label(label: str) -> str:
+    """A quarter as a chart axis says it: `2025-26-Q3` is `Q3 25-26` (quarter and year)."""
+    m = _QUARTER_LABEL.fullmatch(label)
+    return f"Q{m[3]} {m[1]}-{m[2]}" if m else label
+
+
+def reason_label(code: str | None) -> str:
+    """`information_late` as a person reads it: `Information late`; no code is `Not recorded`."""
+    if not code:
+        return NOT_RECORDED
+    return code.replace("_", " ").capitalize().replace("rosh", "RoSH")
 
 
 def as_read(df: pd.DataFrame) -> pd.DataFrame:
@@ -63,6 +95,12 @@ class QuarterlyPack:
     changes: list[dict]          # marked changes with the guidance's questions
     data_quality: list[dict]     # {"check", "count"}: the SPEC checks by id, then others
     data_quality_cases: list[dict] = field(default_factory=list)  # SPEC rows: check, ref, detail
+    # The period before (the quarter before a quarter, the year before a year; None otherwise):
+    # {"label", "axis_label", "exceptions", "indicators": {id: {"percent", "numerator",
+    # "denominator", "met", "exceptions", "points", "now"}}}; points: the change in points.
+    previous: dict | None = None
+    patterns: dict = field(default_factory=dict)  # exception_patterns(): commonalities first
+    chair_names: dict = field(default_factory=dict)  # person_id -> name, for the chairs named
 
 
 def _managed_cases(c: Computed, quarters: list[Period]) -> list[dict]:
@@ -93,6 +131,93 @@ def _changes(caseload: list[dict]) -> list[dict]:
                         "before": a, "after": b, "change_percent": round(change * 100, 1),
                         "kind": kind, "questions": CHANGE_QUESTIONS[kind]})
     return out
+
+
+def comparison_period(period: Period) -> Period | None:
+    """What a pack compares with: the quarter before a quarter, the reporting year before a
+    year; a date range has no natural predecessor, so none."""
+    if period == quarter_of(period.start):
+        return quarter_of(period.start - dt.timedelta(days=1))
+    year = reporting_year(reporting_year_of(period.start))
+    if period == year:
+        return reporting_year(year.start.year - 1)
+    return None
+
+
+def _previous(now: list[dict], before: Period, results_before) -> dict:
+    """Each indicator then and now: the change in points, and whether it crossed its target."""
+    out = {}
+    for ind, b in zip(now, results_before):
+        points = (round(ind["percent"] - b.percent, 1)
+                  if ind["percent"] is not None and b.percent is not None else None)
+        if b.met is True and ind["met"] is False:
+            now_is = "no longer met"
+        elif b.met is False and ind["met"] is True:
+            now_is = "now met"
+        else:
+            now_is = None
+        out[b.id] = {"percent": b.percent, "numerator": b.numerator, "denominator": b.denominator,
+                     "met": b.met, "exceptions": len(b.exceptions), "points": points, "now": now_is}
+    return {"label": before.label, "axis_label": axis_label(before.label),
+            "exceptions": sum(len(r.exceptions) for r in results_before), "indicators": out}
+
+
+def _top(counts: pd.Series, names=None, k: int = 2) -> list[dict]:
+    """The k largest counts of a value_counts() as [{"name", "count"}], names mapped."""
+    return [{"name": names(key) if names else str(key), "count": int(n)}
+            for key, n in counts.head(k).items()]
+
+
+def exception_patterns(exceptions: pd.DataFrame, chair_names: dict[str, str]) -> dict:
+    """What the exceptions have in common, largest first, so the SOG sees the pattern before
+    the rows: by reason (with the indicators it hits), by agency and by chair (with their main
+    reasons), and the cases that are exceptions more than once."""
+    total = len(exceptions)
+    if not total:
+        return {"total": 0, "cases": 0, "unrecorded": 0, "by_reason": [], "by_agency": [],
+                "by_chair": [], "repeated": {"cases": 0, "exceptions": 0, "by_count": [], "top": []}}
+    df = exceptions.assign(
+        reason_label=[reason_label(r) for r in exceptions["reason"]],
+        short=[SHORT_NAMES.get(i, i) for i in exceptions["indicator"]],
+    )
+
+    def share(n: int) -> int:
+        return int(round(100 * n / total))
+
+    def grouped(col: str) -> list[tuple[str, pd.DataFrame]]:
+        groups = [(str(k), sub) for k, sub in df.groupby(col, dropna=True, sort=False)]
+        return sorted(groups, key=lambda g: (-len(g[1]), g[0]))
+
+    by_reason = [{"reason": sub["reason"].iloc[0], "label": label, "count": len(sub),
+                  "share": share(len(sub)), "indicators": _top(sub["short"].value_counts())}
+                 for label, sub in grouped("reason_label")]
+    by_agency = [{"agency": agency, "count": len(sub), "share": share(len(sub)),
+                  "reasons": _top(sub["reason_label"].value_counts())}
+                 for agency, sub in grouped("agency")]
+    by_chair = [{"chair_id": chair, "name": chair_names.get(chair) or chair, "count": len(sub),
+                 "share": share(len(sub)), "cases": int(sub["ref"].nunique()),
+                 "reasons": _top(sub["reason_label"].value_counts())}
+                for chair, sub in grouped("chair_id")]
+    no_chair = int(df["chair_id"].isna().sum())
+    if no_chair:
+        by_chair.append({"chair_id": None, "name": "No chair recorded", "count": no_chair,
+                         "share": share(no_chair), "cases": int(df.loc[df["chair_id"].isna(), "ref"].nunique()),
+                         "reasons": _top(df.loc[df["chair_id"].isna(), "reason_label"].value_counts())})
+    per_case = df["ref"].value_counts()
+    repeats = per_case[per_case > 1]
+    top = []
+    for ref, n in sorted(repeats.items(), key=lambda kv: (-kv[1], kv[0]))[:REPEATED_CASES_SHOWN]:
+        sub = df[df["ref"] == ref]
+        top.append({"ref": ref, "count": int(n), "indicators": _top(sub["short"].value_counts(), k=3),
+                    "reasons": _top(sub["reason_label"].value_counts())})
+    by_count = [{"exceptions": int(k), "cases": int(v)}
+                for k, v in sorted(repeats.value_counts().items(), reverse=True)]
+    return {
+        "total": total, "cases": int(per_case.size), "unrecorded": int(df["reason"].isna().sum()),
+        "by_reason": by_reason, "by_agency": by_agency, "by_chair": by_chair,
+        "repeated": {"cases": int(repeats.size), "exceptions": int(repeats.sum()),
+                     "by_count": by_count, "top": top},
+    }
 
 
 def _data_quality(c: Computed, period: Period, exceptions: pd.DataFrame,
@@ -132,21 +257,33 @@ def quarterly_pack(records: Records, period: Period, as_of: dt.date, area: str |
         c = restrict(c, area)
     results = compute_indicators(c, period)
     quarters = previous_quarters(period, trend_quarters)
-    trend = []
+    trend, by_label = [], {}
     for q in quarters:
         row = {"label": q.label}
-        for r in compute_indicators(c, q):
+        by_label[q.label] = compute_indicators(c, q)
+        for r in by_label[q.label]:
             row[r.id] = r.percent
         trend.append(row)
+    indicators = [r.to_dict() for r in results]
+    before = comparison_period(period)
+    previous = None
+    if before is not None:
+        previous = _previous(indicators, before, by_label.get(before.label) or compute_indicators(c, before))
     exceptions = as_read(exceptions_frame(results))
+    people = c.records.people
+    chair_names = (dict(zip(people["person_id"], people["name"]))
+                   if {"person_id", "name"} <= set(people.columns) else {})
     cases = data_quality(c, period)
     caseload = _managed_cases(c, quarters)
     return QuarterlyPack(
         area=area, period=period, as_of=as_of,
-        indicators=[r.to_dict() for r in results], trend=trend, exceptions=exceptions,
+        indicators=indicators, trend=trend, exceptions=exceptions,
         commonality=group_exceptions(results), caseload=caseload, changes=_changes(caseload),
         data_quality=_data_quality(c, period, exceptions, cases),
-        data_quality_cases=cases,
+        data_quality_cases=cases, previous=previous,
+        patterns=exception_patterns(exceptions, chair_names),
+        chair_names={k: v for k, v in chair_names.items()
+                     if k in set(exceptions["chair_id"].dropna()) and isinstance(v, str)},
     )
 
 

@@ -31,3 +31,96 @@ def test_pack_renders_in_chromium_with_its_charts(sqlite_engine, tmp_path):
     assert dom.stdout.count("<circle") >= 10  # points were drawn
     console = [line for line in (run.stderr + dom.stderr).splitlines() if "CONSOLE" in line]
     assert not console, console
+
+
+A4_POINTS = (595.28, 841.89)   # 210 x 297 mm
+FIRST_SCREEN = (1280, 800)     # a laptop's screen: the pack must open with its indicators on it
+
+
+def _demo_region_pack(tmp_path):
+    """The pack of the synthetic demo region (`mappa demo-data`, seed 1), 2026-27-Q3: hundreds
+    of exceptions, so that commonalities, the appendix and page breaks are all exercised."""
+    import datetime as dt
+
+    from mappa_core.demo import write_demo_data
+    from mappa_core.rules.periods import parse_period, previous_quarters
+    from mappa_core.rules.records import window_start
+    from mappa_core.rules.reports import quarterly_pack
+    from mappa_core.storage import db
+    from mappa_core.storage.importer import import_directory
+    from mappa_core.storage.queries import load_records
+
+    as_of = dt.date(2027, 1, 8)
+    write_demo_data(tmp_path / "data", individuals=3000, years=3, seed=1, until=as_of)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'mappa.db'}")
+    try:
+        db.ensure_schema(engine)
+        assert import_directory(engine, tmp_path / "data").ok
+        period = parse_period("2026-27-Q3")
+        records = load_records(engine, since=window_start(as_of, previous_quarters(period, 8)[0].start))
+        names = dict(zip(records.agencies["agency"], records.agencies["name"]))
+        return quarterly_pack(records, period, as_of), names
+    finally:
+        engine.dispose()
+
+
+def _page_sizes(pdf: bytes) -> list[tuple[float, float]]:
+    """Each page's MediaBox (width, height) in points, as Chromium's PDF writes them."""
+    import re
+
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
+    return [(float(w), float(h)) for w, h in boxes]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
+def test_demo_region_pack_first_screen_and_a4_print(tmp_path):
+    import json
+    import re
+
+    pack, names = _demo_region_pack(tmp_path)
+    assert len(pack.exceptions) > 100  # a pack whose rows would bury the pattern
+    html = quarterly_html(pack, names)
+    page = tmp_path / "pack.html"
+    page.write_text(html, encoding="utf-8")
+    common = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
+              "--enable-logging=stderr", "--v=0"]
+    width, height = FIRST_SCREEN
+
+    # 1. The first screen, as a person opening the file sees it.
+    shot = tmp_path / "first-screen.png"
+    run = subprocess.run([*common, f"--window-size={width},{height}", f"--screenshot={shot}", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", run.stderr[-2000:]
+    # The PNG's own size is the screen's (IHDR: width and height, big-endian, at bytes 16-24).
+    png = shot.read_bytes()
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == FIRST_SCREEN
+
+    # Where the indicator table lies on that screen, measured by Chromium's own layout (a
+    # copy of the page with a measuring script; the pack itself has no script).
+    measure = tmp_path / "measure.html"
+    measure.write_text(html.replace("</body>", (
+        "<script>var r = document.getElementById('indicators').getBoundingClientRect();"
+        "document.body.setAttribute('data-box', JSON.stringify("
+        "{top: r.top, bottom: r.bottom, right: r.right, rows: document.querySelectorAll("
+        "'#indicators tbody tr').length, width: innerWidth}));</script></body>")), encoding="utf-8")
+    dom = subprocess.run([*common, f"--window-size={width},{height}", "--dump-dom", measure.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-box="([^"]+)"', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    box = json.loads(found.group(1).replace("&quot;", '"'))
+    assert box["width"] == width and box["rows"] >= 10
+    assert 0 < box["top"] and box["bottom"] <= height and box["right"] <= width, box
+
+    # 2. Printed: every page is A4, and the appendix makes it more than one page.
+    pdf = tmp_path / "pack.pdf"
+    printed = subprocess.run([*common, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()],
+                             capture_output=True, text=True, timeout=120)
+    assert pdf.exists() and pdf.read_bytes()[:5] == b"%PDF-", printed.stderr[-2000:]
+    sizes = _page_sizes(pdf.read_bytes())
+    assert len(sizes) > 3
+    for w, h in sizes:
+        assert abs(w - A4_POINTS[0]) < 2 and abs(h - A4_POINTS[1]) < 2, sizes[:3]
+
+    # 3. No console errors while showing or printing the page.
+    console = [line for line in (run.stderr + printed.stderr).splitlines() if "CONSOLE" in line]
+    assert not console, console

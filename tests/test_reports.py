@@ -13,7 +13,7 @@ from bot.exports import neutralise, quarterly_html, write_csv
 from mappa_core.rules.periods import parse_period, previous_quarters
 from mappa_core.rules.records import window_start
 from mappa_core.storage.queries import load_records
-from mappa_core.rules.reports import annual_tables, quarterly_pack, statistics
+from mappa_core.rules.reports import annual_tables, axis_label, quarterly_pack, statistics
 from tests.conftest import GRAMPIAN
 
 D = dt.date.fromisoformat
@@ -151,3 +151,143 @@ def test_report_commands(sqlite_url, tmp_path, monkeypatch, capsys):
     assert (tmp_path / "annual" / "annual.html").exists()
     assert main(["report", "stats", "--from", "2026-04-01", "--to", "2026-12-31"]) == 0
     assert "notification" not in capsys.readouterr().err
+
+
+# ----------------------------------------------------------- the pack an SOG chair reads (13.7)
+
+
+def test_axis_labels_carry_the_quarter_and_its_year():
+    assert axis_label("2025-26-Q3") == "Q3 25-26"
+    assert axis_label("2099-00-Q4") == "Q4 99-00"
+    assert axis_label("2026-27") == "2026-27"  # not a quarter: as it is
+
+
+def test_pack_compares_with_the_previous_quarter_and_groups_exceptions(engine):
+    pack = _grampian_pack(engine)
+    prev = pack.previous
+    assert prev["label"] == "2026-27-Q2" and prev["axis_label"] == "Q2 26-27"
+    for ind in pack.indicators:  # the comparison is the trend's previous quarter
+        assert prev["indicators"][ind["id"]]["percent"] == pack.trend[-2][ind["id"]]
+    # Q2: 2/2 L2 reviews met; Q3: 2/3. Q2: the one DTC invitation failed; Q3: all attended.
+    assert (prev["indicators"]["l2-reviews"]["points"], prev["indicators"]["l2-reviews"]["now"]) == (
+        -33.3, "no longer met")
+    assert prev["indicators"]["dtc-attendance"]["now"] == "now met"
+    assert prev["indicators"]["l3-reviews"]["points"] is None  # no Level 3 review fell due in Q2
+    assert prev["exceptions"] == 2
+
+    pat = pack.patterns
+    assert (pat["total"], pat["cases"], pat["unrecorded"]) == (14, 6, 10)
+    assert [(r["label"], r["count"], r["share"]) for r in pat["by_reason"]] == [
+        ("Not recorded", 10, 71), ("Rescheduled", 2, 14), ("Information late", 1, 7),
+        ("Referral late", 1, 7)]
+    assert pat["by_reason"][0]["indicators"][0] == {"name": "Level 3 reviews", "count": 3}
+    assert [(a["agency"], a["count"]) for a in pat["by_agency"]] == [
+        ("police", 2), ("cbsw-aberdeen", 1), ("cbsw-moray", 1), ("nhs-grampian", 1), ("sps", 1)]
+    assert [(c["name"], c["count"], c["cases"]) for c in pat["by_chair"]] == [
+        ("Calum Chair", 10, 4), ("Ailsa Chair", 4, 2)]
+    # The same repeats as the commonality table (and exceptions.csv) counts.
+    assert {c["ref"]: c["count"] for c in pat["repeated"]["top"]} == pack.commonality["by_case"]
+    assert pat["repeated"]["by_count"] == [{"exceptions": 4, "cases": 1}, {"exceptions": 3, "cases": 2},
+                                           {"exceptions": 2, "cases": 1}]
+    assert [i["name"] for i in pat["repeated"]["top"][0]["indicators"]] == [
+        "Police attendance", "Social work attendance", "RA written contributions",
+        "Pre-release Level 3 meetings"]
+
+
+def test_pack_opens_with_indicators_then_changes_then_commonalities_rows_last(engine):
+    html = quarterly_html(_grampian_pack(engine), {"police": "Police Scotland"})
+    order = [html.index(s) for s in (
+        '<table id="indicators">', "<h2>2. What changed since 2026-27-Q2</h2>",
+        "<h2>3. Exceptions and their reasons</h2>", "<h3>By reason</h3>", "<h3>By agency</h3>",
+        "<h3>By chair</h3>", "<h3>Repeated cases</h3>", "<h2>4. Trends",
+        "<h2>6. Data quality</h2>", "<h2>Appendix: every exception</h2>")]
+    assert order == sorted(order)
+    indicators = html.split('<table id="indicators">')[1].split("</table>")[0]
+    assert "<th class=\"num\" style=\"white-space: nowrap\">2026-27-Q2</th>" in indicators
+    assert "&minus;33.3 points" in indicators
+    changed = html.split("<h2>2. What changed")[1].split("<h2>")[0]
+    assert "No longer met:</span> Level 2 cases reviewed at least every 12 weeks, 66.7% (was 100.0%)" in changed
+    assert "14 exceptions this quarter, 2 in 2026-27-Q2." in changed
+    # Row by row only in the appendix: the first exception row comes after its heading.
+    assert html.index("<td>GRA-0105</td>") > html.index("<h2>Appendix: every exception</h2>")
+    assert "<td>Police Scotland</td><td class=\"num\">2</td><td class=\"num\">14%</td>" in html
+    # Data quality says what each check is, in words, beside its id.
+    assert "Attended invitations with seniority_ok left blank (counted as not met) <code>seniority_unknown</code>" in html
+
+
+def _hex(colour: str) -> tuple[int, int, int]:
+    c = colour.lstrip("#")
+    c = "".join(ch * 2 for ch in c) if len(c) == 3 else c
+    return tuple(int(c[i:i + 2], 16) for i in (0, 2, 4))
+
+
+def _luminance(colour: str) -> float:
+    def channel(v: int) -> float:
+        s = v / 255
+        return s / 12.92 if s <= 0.03928 else ((s + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(v) for v in _hex(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours."""
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_contrast_arithmetic():
+    assert round(contrast("#000000", "#ffffff"), 1) == 21.0
+    assert round(contrast("#777777", "#ffffff"), 2) == 4.48   # the old axis grey: below AA
+    assert contrast("#777", "#fafafa") < 4.5
+
+
+def test_every_text_colour_of_the_pack_meets_wcag_aa_on_every_background(engine):
+    import re
+
+    html = quarterly_html(_grampian_pack(engine), {})
+    # Text: CSS colour declarations (style sheet and inline) and SVG text fills.
+    declared = re.findall(r"(?<![-\w])color:\s*([^;}\"]+)", html)
+    text = [c.strip() for c in declared] + re.findall(r"<text\b[^>]*\bfill=\"([^\"]+)\"", html)
+    # Backgrounds: CSS backgrounds, the charts' rectangles, and the page (white).
+    backgrounds = [c.strip() for c in re.findall(r"background(?:-color)?:\s*([^;}\"]+)", html)]
+    backgrounds += re.findall(r"<rect\b[^>]*\bfill=\"([^\"]+)\"", html) + ["#ffffff"]
+    assert len(set(text)) >= 5 and len(set(backgrounds)) >= 2
+    for colour in text + backgrounds:
+        assert re.fullmatch(r"#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}", colour), f"not a colour to check: {colour}"
+    low = [(t, b, round(contrast(t, b), 2)) for t in set(text) for b in set(backgrounds)
+           if contrast(t, b) < 4.5]
+    assert not low, low
+    # No tiny chart text: every SVG font size is at least 10 units (the old axes were 8).
+    sizes = [float(s) for s in re.findall(r"font-size=\"([\d.]+)\"", html)]
+    assert sizes and min(sizes) >= 10
+    assert not re.search(r"font-size:\s*[0-9](\.\d+)?px", html)
+    # The axes name the quarter and its year.
+    assert "<tspan" in html and ">Q2</tspan> <tspan" in html and ">26-27</tspan>" in html
+
+
+def test_pack_prints_on_a4_with_every_table_repeating_its_header(engine):
+    import re
+
+    html = quarterly_html(_grampian_pack(engine), {})
+    style = html.split("<style>")[1].split("</style>")[0]
+    assert re.search(r"@page\s*\{\s*size:\s*A4\b", style)
+    assert re.search(r"thead\s*\{\s*display:\s*table-header-group", style)
+    tables = re.findall(r"<table\b.*?</table>", html, flags=re.S)
+    assert len(tables) >= 8
+    for t in tables:
+        assert re.search(r"<table[^>]*>\s*<thead>\s*<tr>(<th\b[^>]*>[^<]*</th>)+</tr>\s*</thead>", t), t[:200]
+
+
+def test_pack_csv_columns_stay_as_they_were(sqlite_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
+    assert main(["import", str(GRAMPIAN)]) == 0
+    out = tmp_path / "csv"
+    assert main(["report", "quarterly", "--period", "2026-27-Q3", "--as-of", "2027-01-31",
+                 "--format", "csv", "--out", str(out)]) == 0
+    header = (out / "exceptions.csv").read_text().splitlines()[0]
+    # SPEC section 3: ref, meeting_id, agency, due, done, reason; with the indicator and chair.
+    assert header == "indicator,ref,meeting_id,agency,due,done,reason,chair_id"
+    assert (out / "commonality.csv").read_text().splitlines()[0] == "group,name,count"
+    assert sorted(p.name for p in out.glob("*.csv")) == sorted(
+        f"{n}.csv" for n in ("indicators", "trend", "exceptions", "commonality", "caseload", "changes",
+                             "data_quality", "data_quality_cases"))

@@ -208,8 +208,8 @@ def exception_patterns(exceptions: pd.DataFrame, chair_names: dict[str, str]) ->
     top = []
     for ref, n in sorted(repeats.items(), key=lambda kv: (-kv[1], kv[0]))[:REPEATED_CASES_SHOWN]:
         sub = df[df["ref"] == ref]
-        top.append({"ref": ref, "count": int(n), "indicators": _top(sub["short"].value_counts(), k=3),
-                    "reasons": _top(sub["reason_label"].value_counts())})
+        top.append({"ref": ref, "count": int(n), "indicators": _top(sub["short"].value_counts(), k=n),
+                    "reasons": _top(sub["reason_label"].value_counts(), k=n)})
     by_count = [{"exceptions": int(k), "cases": int(v)}
                 for k, v in sorted(repeats.value_counts().items(), reverse=True)]
     return {

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bot.templates import render_text
+from mappa_core.rules.periods import quarter_of
 from mappa_core.rules.reports import SHORT_NAMES, QuarterlyPack, axis_label, reason_label
 from mappa_core.rules.schema import REASON_CODES
 
@@ -62,6 +63,7 @@ def quarterly_html(pack: QuarterlyPack, agency_names: dict[str, str]) -> str:
     return render_text(
         "report/quarterly.html.j2", pack=pack, trends=trends, exceptions=exceptions,
         area_label=pack.area or "all areas", agency_names=agency_names, floor=floor, moves=moves,
+        this_period="this quarter" if pack.period == quarter_of(pack.period.start) else f"in {pack.period.label}",
         chair_names=pack.chair_names, reason_words={code: reason_label(code) for code in REASON_CODES},
     )
 

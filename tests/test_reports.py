@@ -291,3 +291,20 @@ def test_pack_csv_columns_stay_as_they_were(sqlite_url, tmp_path, monkeypatch):
     assert sorted(p.name for p in out.glob("*.csv")) == sorted(
         f"{n}.csv" for n in ("indicators", "trend", "exceptions", "commonality", "caseload", "changes",
                              "data_quality", "data_quality_cases"))
+
+
+def test_a_year_compares_with_the_year_before_and_a_date_range_with_nothing(engine):
+    from mappa_core.storage.importer import import_directory
+
+    assert import_directory(engine, GRAMPIAN).ok
+    as_of = D("2027-01-31")
+    records = load_records(engine, since=window_start(as_of, D("2024-04-01")))
+    year = quarterly_pack(records, parse_period("2026-27"), as_of)
+    assert year.previous["label"] == "2025-26"
+    html = quarterly_html(year, {})
+    assert "<h2>2. What changed since 2025-26</h2>" in html and "exceptions in 2026-27," in html
+    span = quarterly_pack(records, parse_period("2026-10-01..2026-11-30"), as_of)
+    assert span.previous is None
+    html = quarterly_html(span, {})
+    assert "<h2>2. What changed</h2>" in html and "no previous period to compare with" in html
+    assert "<th class=\"num\">Change</th>" not in html

@@ -162,10 +162,9 @@ def _previous(now: list[dict], before: Period, results_before) -> dict:
             "exceptions": sum(len(r.exceptions) for r in results_before), "indicators": out}
 
 
-def _top(counts: pd.Series, names=None, k: int = 2) -> list[dict]:
-    """The k largest counts of a value_counts() as [{"name", "count"}], names mapped."""
-    return [{"name": names(key) if names else str(key), "count": int(n)}
-            for key, n in counts.head(k).items()]
+def _top(counts: pd.Series, k: int = 2) -> list[dict]:
+    """The k largest counts of a value_counts() as [{"name", "count"}]."""
+    return [{"name": str(key), "count": int(n)} for key, n in counts.head(k).items()]
 
 
 def exception_patterns(exceptions: pd.DataFrame, chair_names: dict[str, str]) -> dict:

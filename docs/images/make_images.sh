@@ -22,10 +22,10 @@ import datetime as dt
 import os
 import sys
 
-from bot.delivery.render import render_group
+from bot.channels import render
 from bot.jobs.ticks import LONDON, plan_job
-from mappa_core import db
-from mappa_core.planner import NudgeRules
+from mappa_core.rules.planner import NudgeRules
+from mappa_core.storage import db
 
 notes = plan_job(db.make_engine(os.environ["MAPPA_DATABASE_URL"]), "digest", dt.datetime(2026, 11, 25, 9, 0, tzinfo=LONDON),
                  NudgeRules())
@@ -33,7 +33,7 @@ rows = [dict(r, id=i, channel="email", address="chair2@grampian.example")
         for i, r in enumerate(notes.to_dict("records"))
         if r["rule"] == "digest" and r["recipient_id"] == "grampian-chair-2"]
 with open(sys.argv[1], "w", encoding="utf-8") as f:
-    f.write(render_group(rows).html)
+    f.write(render(rows).html)
 PYTHON
 
 shot() {

@@ -1,4 +1,5 @@
-"""Build small hand-made scenarios as real CSV files, imported into a real SQLite file."""
+"""Build small hand-made scenarios as real CSV files, imported into a real database
+(tests/frames.py builds the same rows as in-memory frames, for the rule tests)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlmodel import SQLModel
 from mappa_core.storage.importer import import_directory
 from mappa_core.rules.indicators import compute_deadlines, compute_indicators
 from mappa_core.rules.periods import parse_period
+from mappa_core.rules.records import Records
 from mappa_core.storage.queries import load_records
 from mappa_core.rules.schema import FILES
 
@@ -43,17 +45,23 @@ def write_csv(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
             w.writerow({c: row.get(c, "") for c in columns})
 
 
+SPECS = {s.filename.removesuffix(".csv"): s for s in FILES}
+
+
+def with_defaults(name: str, rows: list[dict]) -> list[dict]:
+    """Individuals and meetings take their defaults from INDIVIDUAL and MEETING."""
+    base = {"individuals": INDIVIDUAL, "meetings": MEETING}.get(name, {})
+    return [{**base, **r} for r in rows]
+
+
 def write_files(directory: Path, **tables: list[dict]) -> Path:
     """Write CSVs named after SPEC files: individuals=[...], meetings=[...], ...
 
     Individuals and meetings take their defaults from INDIVIDUAL and MEETING.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    specs = {s.filename.removesuffix(".csv"): s for s in FILES}
     for name, rows in tables.items():
-        base = {"individuals": INDIVIDUAL, "meetings": MEETING}.get(name, {})
-        full = [{**base, **r} for r in rows]
-        write_csv(directory / f"{name}.csv", full, specs[name].column_names)
+        write_csv(directory / f"{name}.csv", with_defaults(name, rows), SPECS[name].column_names)
     return directory
 
 
@@ -69,14 +77,24 @@ def load_scenario(engine, directory: Path, agencies=None, **tables):
     return engine
 
 
-def indicators(engine, period: str, as_of: str, area: str | None = None) -> dict[str, dict]:
-    computed = compute_deadlines(load_records(engine, area), dt.date.fromisoformat(as_of))
+def _records(source, area: str | None = None) -> Records:
+    """`source` itself when it is a Records (tests/frames.py), else loaded from it (an engine)."""
+    if isinstance(source, Records):
+        if area is not None:
+            raise ValueError("only the loader filters by area: load from a database")
+        return source
+    return load_records(source, area)
+
+
+def indicators(source, period: str, as_of: str, area: str | None = None) -> dict[str, dict]:
+    """The indicators as their JSON dicts, by id; `source` a Records or an engine."""
+    computed = compute_deadlines(_records(source, area), dt.date.fromisoformat(as_of))
     return {r.id: r.to_dict() for r in compute_indicators(computed, parse_period(period))}
 
 
-def reviews(engine, as_of: str):
+def reviews(source, as_of: str):
     """The review chain items (deadlines.review_items) as (level, due, status) tuples."""
-    computed = compute_deadlines(load_records(engine), dt.date.fromisoformat(as_of))
+    computed = compute_deadlines(_records(source), dt.date.fromisoformat(as_of))
     r = computed.reviews
     return [
         (int(lv), d.date().isoformat(), s)

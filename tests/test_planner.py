@@ -11,7 +11,7 @@ from mappa_core.rules.calendar import release_time
 from mappa_core.rules.planner import (
     NudgeRules, plan_agency_chasers, plan_below_target, plan_chair_digests, plan_escalations,
 )
-from mappa_core.storage.queries import load_records
+from tests.frames import records as frames
 
 RULES = NudgeRules()
 LONDON = ZoneInfo("Europe/London")
@@ -27,130 +27,129 @@ PEOPLE = [
 ]
 
 
-def _state(engine, day):
-    records = load_records(engine)
+def _state(records, day):
     return records, compute_deadlines(records, dt.date.fromisoformat(day))
 
 
-def digest_keys(engine, day, snoozes=None):
-    records, c = _state(engine, day)
+def digest_keys(rec, day, snoozes=None):
+    records, c = _state(rec, day)
     out = plan_chair_digests(c, records.people, RULES, snoozes)
     return sorted(out["item_key"] + "@" + out["recipient_id"])
 
 
-def escalations(engine, day, acks=None):
-    records, c = _state(engine, day)
+def escalations(rec, day, acks=None):
+    records, c = _state(rec, day)
     return plan_escalations(c, records.people, RULES, acks)
 
 
-def _l2(scenario, tmp_path, **meeting):
-    return scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}],
-                    meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-09-01",
-                               "minutes_issued": "2026-09-02", "rmp_ratified": "2026-09-02",
-                               "disclosure_considered": "yes", **meeting}])
+def _l2(**meeting):
+    return frames(people=PEOPLE, individuals=[{"ref": "A"}],
+                  meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-09-01",
+                             "minutes_issued": "2026-09-02", "rmp_ratified": "2026-09-02",
+                             "disclosure_considered": "yes", **meeting}])
 
 
-def test_review_enters_the_digest_10_working_days_before_it_is_due(scenario, tmp_path):
+def test_review_enters_the_digest_10_working_days_before_it_is_due():
     # Due 2026-11-24 (2026-09-01 + 84). Ten working days before: 2026-11-10.
-    eng = _l2(scenario, tmp_path)
-    assert digest_keys(eng, "2026-11-09") == []
-    assert digest_keys(eng, "2026-11-10") == ["review:A:L2:2026-11-24@chair-1"]
+    rec = _l2()
+    assert digest_keys(rec, "2026-11-09") == []
+    assert digest_keys(rec, "2026-11-10") == ["review:A:L2:2026-11-24@chair-1"]
 
 
-def test_l2_review_escalates_5_working_days_after_the_due_date(scenario, tmp_path):
+def test_l2_review_escalates_5_working_days_after_the_due_date():
     # 25, 26, 27 Nov, (30 Nov St Andrew's Day), 1, 2 Dec: the 5th working day is 2 Dec.
-    eng = _l2(scenario, tmp_path)
-    assert escalations(eng, "2026-12-01").empty
-    esc = escalations(eng, "2026-12-02")
+    rec = _l2()
+    assert escalations(rec, "2026-12-01").empty
+    esc = escalations(rec, "2026-12-02")
     assert list(esc["item_key"]) == ["review:A:L2:2026-11-24"]
     assert list(esc["recipient_id"]) == ["sog"] and list(esc["urgency"]) == ["normal"]
 
 
-def test_l3_review_escalates_the_day_after_the_due_date(scenario, tmp_path):
-    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
-                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3",
-                              "minutes_issued": "2026-10-27", "rmp_ratified": "2026-10-27",
-                              "disclosure_considered": "yes"}])
-    assert escalations(eng, "2026-12-07").empty          # due today: not yet
-    assert list(escalations(eng, "2026-12-08")["item_key"]) == ["review:A:L3:2026-12-07"]
+def test_l3_review_escalates_the_day_after_the_due_date():
+    rec = frames(people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
+                 meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3",
+                            "minutes_issued": "2026-10-27", "rmp_ratified": "2026-10-27",
+                            "disclosure_considered": "yes"}])
+    assert escalations(rec, "2026-12-07").empty          # due today: not yet
+    assert list(escalations(rec, "2026-12-08")["item_key"]) == ["review:A:L3:2026-12-07"]
 
 
-def test_escalation_repeats_every_5_working_days_until_acknowledged(scenario, tmp_path):
-    eng = _l2(scenario, tmp_path)
-    first = escalations(eng, "2026-12-02")["dedupe_key"].item()
-    assert escalations(eng, "2026-12-08")["dedupe_key"].item() == first   # same cycle
-    again = escalations(eng, "2026-12-09")["dedupe_key"].item()          # 10 WD after due
+def test_escalation_repeats_every_5_working_days_until_acknowledged():
+    rec = _l2()
+    first = escalations(rec, "2026-12-02")["dedupe_key"].item()
+    assert escalations(rec, "2026-12-08")["dedupe_key"].item() == first   # same cycle
+    again = escalations(rec, "2026-12-09")["dedupe_key"].item()          # 10 WD after due
     assert again != first
     acks = pd.DataFrame([{"item_key": "review:A:L2:2026-11-24", "stage": "breach",
                           "person_id": "sog", "at": None}])
-    assert escalations(eng, "2026-12-09", acks).empty
+    assert escalations(rec, "2026-12-09", acks).empty
 
 
-def test_minutes_nudged_from_working_day_7_escalated_on_working_day_11(scenario, tmp_path):
+def test_minutes_nudged_from_working_day_7_escalated_on_working_day_11():
     # Meeting Mon 2026-10-05: WD7 = 14 Oct, WD11 = 20 Oct.
-    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
+    rec = frames(people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
         {"meeting_id": "M1", "ref": "A", "date": "2026-10-05", "minutes_issued": "2026-10-07",
          "disclosure_considered": "yes"}])
-    assert "minutes:M1@chair-1" not in digest_keys(eng, "2026-10-13")
-    assert "minutes:M1@chair-1" in digest_keys(eng, "2026-10-14")
-    assert "minutes:M1" not in set(escalations(eng, "2026-10-19")["item_key"])
-    assert "minutes:M1" in set(escalations(eng, "2026-10-20")["item_key"])
+    assert "minutes:M1@chair-1" not in digest_keys(rec, "2026-10-13")
+    assert "minutes:M1@chair-1" in digest_keys(rec, "2026-10-14")
+    assert "minutes:M1" not in set(escalations(rec, "2026-10-19")["item_key"])
+    assert "minutes:M1" in set(escalations(rec, "2026-10-20")["item_key"])
 
 
-def test_resolved_item_stops_at_once(scenario, tmp_path):
-    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
+def test_resolved_item_stops_at_once():
+    rec = frames(people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
         {"meeting_id": "M1", "ref": "A", "date": "2026-10-05", "minutes_issued": "2026-10-07",
          "rmp_ratified": "2026-10-14", "disclosure_considered": "yes"}])
-    assert "minutes:M1@chair-1" not in digest_keys(eng, "2026-10-15")
+    assert "minutes:M1@chair-1" not in digest_keys(rec, "2026-10-15")
 
 
-def test_missing_contribution_chases_the_agency_by_email_the_day_after(scenario, tmp_path):
-    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
+def test_missing_contribution_chases_the_agency_by_email_the_day_after():
+    rec = frames(people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
         {"meeting_id": "M1", "ref": "A", "date": "2026-10-05", "minutes_issued": "2026-10-06",
          "rmp_ratified": "2026-10-06", "disclosure_considered": "yes"}],
         invitations=[{"meeting_id": "M1", "agency": "housing", "attendance": "absent"}])
-    records, c = _state(eng, "2026-10-05")
+    records, c = _state(rec, "2026-10-05")
     assert plan_agency_chasers(c, records.people, records.agencies, RULES).empty
-    records, c = _state(eng, "2026-10-06")
+    records, c = _state(rec, "2026-10-06")
     chasers = plan_agency_chasers(c, records.people, records.agencies, RULES)
     assert sorted(chasers["address"]) == ["hc@example.org", "housing@example.org"]
     assert set(chasers["channel"]) == {"email"} and set(chasers["stage"]) == {"missing"}
-    assert "contribution:M1:housing@chair-1" in digest_keys(eng, "2026-10-06")
+    assert "contribution:M1:housing@chair-1" in digest_keys(rec, "2026-10-06")
     # Escalated 5 working days after the meeting: 12 Oct.
-    assert escalations(eng, "2026-10-09").empty
-    assert list(escalations(eng, "2026-10-12")["item_key"]) == ["contribution:M1:housing"]
+    assert escalations(rec, "2026-10-09").empty
+    assert list(escalations(rec, "2026-10-12")["item_key"]) == ["contribution:M1:housing"]
 
 
-def test_pre_release_nudge_escalation_and_urgent_breach(scenario, tmp_path):
+def test_pre_release_nudge_escalation_and_urgent_breach():
     # Release 2027-03-01 at Level 3: nudge from 12 weeks before (2026-12-07), escalate at
     # 5 weeks (2027-01-25), urgent breach once the 4-week deadline (2027-02-01) has passed.
-    eng = scenario(tmp_path, people=PEOPLE, individuals=[{
+    rec = frames(people=PEOPLE, individuals=[{
         "ref": "A", "level": "3", "status": "custody", "custody_from": "2025-01-01",
         "release_date": "2027-03-01", "release_level": "3"}])
-    assert digest_keys(eng, "2026-12-06") == []
-    assert digest_keys(eng, "2026-12-07") == ["pre_release:A:2027-02-01@chair-1"]
-    assert escalations(eng, "2027-01-24").empty
-    warn = escalations(eng, "2027-01-25")
+    assert digest_keys(rec, "2026-12-06") == []
+    assert digest_keys(rec, "2026-12-07") == ["pre_release:A:2027-02-01@chair-1"]
+    assert escalations(rec, "2027-01-24").empty
+    warn = escalations(rec, "2027-01-25")
     assert list(zip(warn["stage"], warn["urgency"])) == [("five_weeks", "normal")]
-    assert list(zip(escalations(eng, "2027-02-01")["stage"], escalations(eng, "2027-02-01")["urgency"])) == [("five_weeks", "normal")]
-    breach = escalations(eng, "2027-02-02")
+    assert list(zip(escalations(rec, "2027-02-01")["stage"], escalations(rec, "2027-02-01")["urgency"])) == [("five_weeks", "normal")]
+    breach = escalations(rec, "2027-02-02")
     assert list(zip(breach["stage"], breach["urgency"])) == [("breach", "urgent")]
 
 
-def test_snooze_hides_the_item_from_the_digest_but_never_the_escalation(scenario, tmp_path):
-    eng = _l2(scenario, tmp_path)
+def test_snooze_hides_the_item_from_the_digest_but_never_the_escalation():
+    rec = _l2()
     snoozes = pd.DataFrame([{"item_key": "review:A:L2:2026-11-24", "person_id": "chair-1",
                              "until": dt.date(2026, 12, 4), "created_at": None}])
-    assert digest_keys(eng, "2026-12-02", snoozes) == []
-    assert digest_keys(eng, "2026-12-04", snoozes) == ["review:A:L2:2026-11-24@chair-1"]
-    assert not escalations(eng, "2026-12-02").empty
+    assert digest_keys(rec, "2026-12-02", snoozes) == []
+    assert digest_keys(rec, "2026-12-04", snoozes) == ["review:A:L2:2026-11-24@chair-1"]
+    assert not escalations(rec, "2026-12-02").empty
 
 
-def test_below_target_is_planned_once_per_indicator_per_quarter(scenario, tmp_path):
-    eng = _l2(scenario, tmp_path)
-    records, c = _state(eng, "2026-12-02")
+def test_below_target_is_planned_once_per_indicator_per_quarter():
+    rec = _l2()
+    records, c = _state(rec, "2026-12-02")
     first = plan_below_target(c, records.people)
-    records, c = _state(eng, "2026-12-10")
+    records, c = _state(rec, "2026-12-10")
     later = plan_below_target(c, records.people)
     assert "indicator:l2-reviews:Testshire:2026-27-Q3" in set(first["item_key"])
     assert set(first["dedupe_key"]) <= set(later["dedupe_key"])  # same keys: sent once
@@ -181,56 +180,56 @@ def test_rules_come_from_the_settings():
 # ------------------------------------------------- issue 14: entry points, deadline day
 
 
-def test_entry_point_with_no_meeting_is_nudged_and_escalated_like_a_review(scenario, tmp_path):
+def test_entry_point_with_no_meeting_is_nudged_and_escalated_like_a_review():
     # Level 2 since 2026-09-01, never reviewed: due 2026-11-24 (+ 84), in the digest from
     # 2026-11-10 (10 working days before), escalated 2026-12-02 (5 working days after).
-    eng = scenario(tmp_path, people=PEOPLE,
-                   individuals=[{"ref": "A", "level": "2", "level_from": "2026-09-01"}])
-    assert digest_keys(eng, "2026-11-09") == []
-    assert digest_keys(eng, "2026-11-10") == ["review:A:L2:2026-11-24@chair-1"]
-    assert escalations(eng, "2026-12-01").empty
-    assert list(escalations(eng, "2026-12-02")["item_key"]) == ["review:A:L2:2026-11-24"]
+    rec = frames(people=PEOPLE,
+                 individuals=[{"ref": "A", "level": "2", "level_from": "2026-09-01"}])
+    assert digest_keys(rec, "2026-11-09") == []
+    assert digest_keys(rec, "2026-11-10") == ["review:A:L2:2026-11-24@chair-1"]
+    assert escalations(rec, "2026-12-01").empty
+    assert list(escalations(rec, "2026-12-02")["item_key"]) == ["review:A:L2:2026-11-24"]
 
 
-def test_below_target_waits_until_the_day_after_a_level3_due_date(scenario, tmp_path):
+def test_below_target_waits_until_the_day_after_a_level3_due_date():
     # 2026-10-26 + 42 = 2026-12-07, no meeting: pending on the day, missed from 2026-12-08.
-    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
-                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3",
-                              "minutes_issued": "2026-10-27", "rmp_ratified": "2026-10-27",
-                              "disclosure_considered": "yes"}])
-    records, c = _state(eng, "2026-12-07")
+    rec = frames(people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
+                 meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3",
+                            "minutes_issued": "2026-10-27", "rmp_ratified": "2026-10-27",
+                            "disclosure_considered": "yes"}])
+    records, c = _state(rec, "2026-12-07")
     assert "indicator:l3-reviews:Testshire:2026-27-Q3" not in set(
         plan_below_target(c, records.people)["item_key"])
-    records, c = _state(eng, "2026-12-08")
+    records, c = _state(rec, "2026-12-08")
     assert "indicator:l3-reviews:Testshire:2026-27-Q3" in set(
         plan_below_target(c, records.people)["item_key"])
 
 
-def test_review_due_today_is_labelled_due_today_not_missed(scenario, tmp_path):
+def test_review_due_today_is_labelled_due_today_not_missed():
     from mappa_core.rules.due import due_items
 
-    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
-                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3"}])
-    _records, c = _state(eng, "2026-12-07")
+    rec = frames(people=PEOPLE, individuals=[{"ref": "A", "level": "3"}],
+                 meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-26", "level": "3"}])
+    _records, c = _state(rec, "2026-12-07")
     review = due_items(c).query("kind == 'review'")
     assert list(zip(review["deadline"].dt.strftime("%Y-%m-%d"), review["overdue"],
                     review["working_days_left"], review["detail"])) == [
         ("2026-12-07", False, 0, "Level 3 review; due today")]
-    _records, c = _state(eng, "2026-12-08")
+    _records, c = _state(rec, "2026-12-08")
     review = due_items(c).query("kind == 'review'")
     assert list(zip(review["overdue"], review["detail"])) == [
         (True, "Level 3 review; 1 due date(s) missed")]
 
 
-def test_weekly_summary_gives_the_coordinator_the_data_quality_cases(scenario, tmp_path):
+def test_weekly_summary_gives_the_coordinator_the_data_quality_cases():
     from bot.channels import render as render_group
     from mappa_core.rules.planner import plan_weekly_summary
 
     # B is open at Level 2 with neither a meeting nor a level_from (no_entry_date); A is
     # fine. The co-ordinator's summary names B; the SOG chair's has the indicators only.
-    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A"}, {"ref": "B"}],
-                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-05"}])
-    records, c = _state(eng, "2026-11-30")
+    rec = frames(people=PEOPLE, individuals=[{"ref": "A"}, {"ref": "B"}],
+                 meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-05"}])
+    records, c = _state(rec, "2026-11-30")
     week_ago = compute_deadlines(records, dt.date(2026, 11, 23))
     plan = plan_weekly_summary(c, week_ago, records.people)
     dq = plan[plan["item_key"].str.startswith("data_quality:")]
@@ -248,16 +247,16 @@ def test_weekly_summary_gives_the_coordinator_the_data_quality_cases(scenario, t
     assert "Data quality" not in str(sog.blocks) and "records to correct" not in str(sog.blocks)
 
 
-def test_weekly_summary_keeps_each_data_quality_finding_of_one_case(scenario, tmp_path):
+def test_weekly_summary_keeps_each_data_quality_finding_of_one_case():
     from mappa_core.rules.planner import plan_weekly_summary
 
     # Two agencies attended A's meeting with seniority_ok blank: two seniority_unknown
     # findings for one case, and the co-ordinator is told of both.
-    eng = scenario(tmp_path, people=PEOPLE, individuals=[{"ref": "A", "level_from": "2026-10-01"}],
-                   meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-05"}],
-                   invitations=[{"meeting_id": "M1", "agency": "police", "attendance": "in_person"},
-                                {"meeting_id": "M1", "agency": "housing", "attendance": "video"}])
-    records, c = _state(eng, "2026-11-30")
+    rec = frames(people=PEOPLE, individuals=[{"ref": "A", "level_from": "2026-10-01"}],
+                 meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-05"}],
+                 invitations=[{"meeting_id": "M1", "agency": "police", "attendance": "in_person"},
+                              {"meeting_id": "M1", "agency": "housing", "attendance": "video"}])
+    records, c = _state(rec, "2026-11-30")
     plan = plan_weekly_summary(c, compute_deadlines(records, dt.date(2026, 11, 23)), records.people)
     dq = plan[plan["item_key"].str.startswith("data_quality:seniority_unknown:A:")]
     assert len(dq) == 2 and dq["item_key"].nunique() == 2

@@ -1,6 +1,7 @@
 """custody.csv and the custody history the importer keeps (SPEC sections 3 and 5): past
 quarters keep their answers when a later export carries a new custody period; a
-correction gives the corrected answer. Real CSV files, real SQLite and PostgreSQL."""
+correction gives the corrected answer. Real CSV files, real SQLite and PostgreSQL (the
+rule alone, on in-memory frames, where no earlier import is involved)."""
 
 import datetime as dt
 
@@ -9,6 +10,7 @@ from sqlmodel import SQLModel
 
 from mappa_core.storage import db
 from mappa_core.storage.importer import import_directory
+from tests.frames import records
 from tests.helpers import AGENCIES, indicators, write_files
 
 A = {"ref": "A", "level": "2", "status": "community"}
@@ -69,28 +71,28 @@ def test_correction_of_a_custody_period_gives_the_corrected_answer(engine, tmp_p
         "2024-25-Q4": (0, 1, 0), "2025-26-Q1": (0, 1, 0), "2025-26-Q2": (0, 0, 0)}
 
 
-def test_custody_initial_l3_counts_every_release_against_its_own_custody_from(engine, tmp_path):
+def test_custody_initial_l3_counts_every_release_against_its_own_custody_from():
     # Past period 2025-01-01 .. 2025-06-30 at Level 3 (custody.csv): deadline 2025-06-02,
     # met by the initial Level 3 community meeting of 2025-05-20. Current period
     # 2026-01-05 .. 2026-09-30 at Level 3: deadline 2026-09-02; the 2025 meeting is before
     # this period began, so it does not count: not met.
     init = {"level": "3", "kind": "initial", "setting": "community"}
-    _import(engine, tmp_path / "1",
-            individuals=[{"ref": "A", "level": "3", "status": "custody",
-                          "custody_from": "2026-01-05", "release_date": "2026-09-30",
-                          "release_level": "3"}],
-            custody=[{"ref": "A", "custody_from": "2025-01-01", "release_date": "2025-06-30",
+    rec = records(
+        individuals=[{"ref": "A", "level": "3", "status": "custody",
+                      "custody_from": "2026-01-05", "release_date": "2026-09-30",
                       "release_level": "3"}],
-            meetings=[{"meeting_id": "I1", "ref": "A", "date": "2025-05-20", **init}])
-    past = indicators(engine, "2025-26", "2026-10-31")["custody-initial-l3"]
+        custody=[{"ref": "A", "custody_from": "2025-01-01", "release_date": "2025-06-30",
+                  "release_level": "3"}],
+        meetings=[{"meeting_id": "I1", "ref": "A", "date": "2025-05-20", **init}])
+    past = indicators(rec, "2025-26", "2026-10-31")["custody-initial-l3"]
     assert (past["numerator"], past["denominator"]) == (1, 1)
-    now = indicators(engine, "2026-27", "2026-10-31")["custody-initial-l3"]
+    now = indicators(rec, "2026-27", "2026-10-31")["custody-initial-l3"]
     assert (now["numerator"], now["denominator"]) == (0, 1)
     assert [(e["ref"], e["due"], e["done"]) for e in now["exceptions"]] == [("A", "2026-09-02", None)]
     # The pre-release deadline is pending on its own day and missed from the next.
-    on_day = indicators(engine, "2026-27", "2026-09-02")["custody-initial-l3"]
+    on_day = indicators(rec, "2026-27", "2026-09-02")["custody-initial-l3"]
     assert (on_day["denominator"], on_day["pending"]) == (0, 1)
-    after = indicators(engine, "2026-27", "2026-09-03")["custody-initial-l3"]
+    after = indicators(rec, "2026-27", "2026-09-03")["custody-initial-l3"]
     assert (after["denominator"], after["pending"]) == (1, 0)
 
 

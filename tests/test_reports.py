@@ -15,6 +15,7 @@ from mappa_core.rules.records import window_start
 from mappa_core.storage.queries import load_records
 from mappa_core.rules.reports import annual_tables, axis_label, quarterly_pack, statistics
 from tests.conftest import GRAMPIAN
+from tests.frames import records
 
 D = dt.date.fromisoformat
 
@@ -40,17 +41,18 @@ EVENTS = [
 
 
 @pytest.fixture
-def stats_db(scenario, tmp_path):
-    return scenario(tmp_path, individuals=INDIVIDUALS, events=EVENTS,
-                    areas=[{"area": "Testshire", "population": "100000"}])
+def stats_records():
+    """The records above with their events (as load_records(..., with_events=True)); the
+    population is the annual tables' argument (areas.csv is read only by the CLI)."""
+    return records(individuals=INDIVIDUALS, events=EVENTS)
 
 
 def _rows(df):
     return sorted(tuple(r) for r in df.itertuples(index=False))
 
 
-def test_statistics_by_hand(stats_db):
-    t = statistics(load_records(stats_db, with_events=True), D("2026-04-01"), D("2026-09-30"))
+def test_statistics_by_hand(stats_records):
+    t = statistics(stats_records, D("2026-04-01"), D("2026-09-30"))
     assert _rows(t["individuals_by_category_level"]) == [(1, 1, 2), (1, 2, 1), (2, 2, 1), (3, 2, 1)]
     assert _rows(t["community_by_category_level"]) == [(1, 1, 1), (1, 2, 1), (3, 2, 1)]
     assert t["rso_in_community"].iloc[0, 0] == 2
@@ -66,15 +68,15 @@ def test_statistics_by_hand(stats_db):
     assert wm.loc["missing"].to_dict() == {"episodes": 1, "located": 1, "still_outstanding": 0, "median_days": 10.0}
 
 
-def test_statistics_broken_down_by_age_band_and_gender(stats_db):
-    t = statistics(load_records(stats_db, with_events=True), D("2026-04-01"), D("2026-09-30"),
+def test_statistics_broken_down_by_age_band_and_gender(stats_records):
+    t = statistics(stats_records, D("2026-04-01"), D("2026-09-30"),
                    by=("age_band", "gender"))
     rows = _rows(t["community_by_category_level"])
     assert (1, 1, "45-54", "male", 1) in rows and (1, 2, "25-34", "male", 1) in rows
 
 
-def test_annual_tables_by_hand(stats_db):
-    t = annual_tables(load_records(stats_db, with_events=True), parse_period("2026-27"), {"Testshire": 100000})
+def test_annual_tables_by_hand(stats_records):
+    t = annual_tables(stats_records, parse_period("2026-27"), {"Testshire": 100000})
     t1 = t["table1"].set_index("area").loc["Testshire"].to_dict()
     assert t1 == {"rso_at_liberty_31_march": 2, "per_100000_population": 2.0,
                   "notification_breaches": 1, "wanted_31_march": 1, "missing_31_march": 0}

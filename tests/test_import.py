@@ -239,3 +239,15 @@ def test_cli_import_exit_codes_dry_run_and_summary(sqlite_url, tmp_path, capsys,
     err = capsys.readouterr().err
     assert "meetings.csv:2: ref: unknown individual 'GRA-9999'" in err
     assert "nothing was written" in err
+
+
+def test_a_local_holiday_without_a_name_imports(engine, tmp_path):
+    # `name` is optional in local_holidays.csv; a blank one used to hit the table's NOT NULL.
+    shutil.copytree(GRAMPIAN, tmp_path / "d")
+    (tmp_path / "d" / "local_holidays.csv").write_text("area,date,name\nGrampian,2027-03-01,\n")
+    report = import_directory(engine, tmp_path / "d")
+    assert report.ok, report.errors
+    holiday = SQLModel.metadata.tables["local_holiday"]
+    with engine.connect() as conn:
+        assert conn.execute(select(holiday.c.area, holiday.c.date, holiday.c.name)).all() == [
+            ("Grampian", dt.date(2027, 3, 1), "")]

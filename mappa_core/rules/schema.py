@@ -36,6 +36,7 @@ class Column:
     required: bool = False
     values: tuple[str, ...] = ()
     max_length: int = 64
+    blank: object = None  # what a blank cell stores (None: nothing recorded)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ LOCAL_HOLIDAYS = FileSpec(
     (
         Column("area", "text", True),
         Column("date", "date", True),
-        Column("name", "text", max_length=200),
+        Column("name", "text", max_length=200, blank=""),
     ),
 )
 

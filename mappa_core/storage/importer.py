@@ -278,7 +278,7 @@ def _parse_rows(reader, spec: FileSpec, errors: _Errors) -> _Parsed | None:
                 if col.required:
                     errors.add(spec.filename, line_start, col.name, "a value is required")
                     ok = False
-                row[col.name] = None
+                row[col.name] = col.blank
                 continue
             if len(raw) > col.max_length:
                 errors.add(

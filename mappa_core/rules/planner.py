@@ -17,6 +17,7 @@ import pandas as pd
 
 from .calendar import calendar_for, working_days_between_by_area
 from .deadlines import MINUTES_WORKING_DAYS, PRE_RELEASE_DAYS
+from .details import DETAIL_COLUMNS, with_details
 from .due import open_items
 from .indicators import INDICATORS, Computed, compute_indicators, data_quality, restrict
 from .periods import quarter_of
@@ -150,6 +151,7 @@ def plan_area_channels(notes: pd.DataFrame, area_channels: dict) -> pd.DataFrame
 def _items_payload(df: pd.DataFrame) -> list[dict]:
     cols = ["kind", "level", "ref", "meeting_id", "agency", "deadline", "overdue",
             "working_days_left", "detail", "item_key", "stage", "area"]
+    cols += [col for col in DETAIL_COLUMNS if col in df]  # where the planner added them
     out = []
     for row in df[cols].itertuples(index=False):
         d = row._asdict()
@@ -233,6 +235,7 @@ def plan_agency_chasers(c: Computed, people: pd.DataFrame, agencies: pd.DataFram
     contacts.append(pd.DataFrame({"agency": ac["agency"], "address": ac["email"]}))
     contacts = pd.concat(contacts).drop_duplicates()
     items = items.merge(contacts, on="agency", how="inner")
+    items = with_details(items, people, agencies, c.records.meetings)
     items["recipient_id"] = "email:" + items["address"].str.lower()
     items["channel"] = "email"
     items["urgency"] = "normal"
@@ -291,6 +294,7 @@ def plan_escalations(
     if acks is not None and not acks.empty:
         acked = set(zip(acks["item_key"], acks["stage"]))
         items = items[[(k, s) not in acked for k, s in zip(items["item_key"], items["stage"])]]
+    items = with_details(items, people, c.records.agencies, c.records.meetings)
     sog = sog_chairs_by_area(people, items["area"].unique())
     items = items.merge(sog, on="area", how="inner").rename(columns={"person_id": "recipient_id"})
     return _finish(items, "escalation", today, "c" + items["cycle"].astype(str))

@@ -1,0 +1,45 @@
+"""What a notice names beside an open item, so that its reader can act on it: the agency by
+its display name, the meeting's date and level, and the chair (name and email) to send
+things to. Staff and agencies only: nothing more about the individual than the `ref`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# The columns `with_details` adds; a notice's payload carries those its planner added.
+DETAIL_COLUMNS = ["agency_name", "chair_id", "chair_name", "chair_email", "meeting_date",
+                  "meeting_level"]
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Blank and missing text as None (a payload never says `nan`)."""
+    return pd.Series([v if isinstance(v, str) and v.strip() else None for v in values],
+                     index=values.index, dtype=object)
+
+
+def with_details(items: pd.DataFrame, people: pd.DataFrame, agencies: pd.DataFrame,
+                 meetings: pd.DataFrame) -> pd.DataFrame:
+    """`items` (from `due.open_items`) with DETAIL_COLUMNS: the agency's `name` from
+    agencies.csv, the chair's `name` and `email` from people.csv (by `chair_id`), and the
+    meeting's `date` (ISO) and `level` (by `meeting_id`). Unknown ones are None."""
+    out = items.copy()
+    agency = items["agency"]
+    names = agencies.drop_duplicates("agency").set_index("agency")["name"] \
+        if not agencies.empty else pd.Series(dtype=object)
+    out["agency_name"] = _text(agency.map(names))
+    chairs = people.drop_duplicates("person_id").set_index("person_id") \
+        if not people.empty else pd.DataFrame(columns=["name", "email"])
+    out["chair_id"] = _text(items["chair_id"])
+    out["chair_name"] = _text(items["chair_id"].map(chairs["name"]))
+    out["chair_email"] = _text(items["chair_id"].map(chairs["email"]))
+    held = meetings.drop_duplicates("meeting_id").set_index("meeting_id") \
+        if not meetings.empty else pd.DataFrame(columns=["date", "level"])
+    date = pd.to_datetime(items["meeting_id"].map(held["date"]))
+    out["meeting_date"] = pd.Series(
+        [d.date().isoformat() if pd.notna(d) else None for d in date], index=out.index, dtype=object)
+    level = pd.to_numeric(items["meeting_id"].map(held["level"]), errors="coerce")
+    # Object, not float: a payload says "Level 2", never "Level 2.0".
+    out["meeting_level"] = pd.Series([int(v) if pd.notna(v) else None for v in level],
+                                     index=out.index, dtype=object)
+    return out

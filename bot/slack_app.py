@@ -290,6 +290,8 @@ class MappaSlack:
                 reply = await self.quick_work(actions.contribution_received, ctx, caller, key)
             elif kind == "ack_escalation":
                 reply = await self.quick_work(actions.acknowledge, ctx, caller, key)
+            elif kind == "ack_escalation_shown":
+                reply = await self.quick_work(actions.acknowledge_shown, ctx, caller, key)
             else:  # snooze_1wd, snooze_3wd, snooze_until
                 reply = await self.quick_work(actions.snooze, ctx, caller, key, kind,
                                                 act.get("selected_date"))
@@ -452,7 +454,8 @@ def _audit_detail(cmd, text: str) -> str:
 
 
 ACTION_IDS = ("minutes_issued", "rmp_ratified", "contribution_received", "snooze_1wd",
-              "snooze_3wd", "snooze_until", "record_reason", "ack_escalation")
+              "snooze_3wd", "snooze_until", "record_reason", "ack_escalation",
+              "ack_escalation_shown")
 
 
 def build_app(settings: Settings, engine, today: Callable[[], dt.date] = london_today) -> AsyncApp:

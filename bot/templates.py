@@ -5,6 +5,7 @@ templates are found the same way from an editable install, a wheel or a containe
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from functools import lru_cache
@@ -44,6 +45,22 @@ def slack_safe(blocks):
     return blocks
 
 
+# English whatever the server's locale (strftime's %A and %B follow it).
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def long_date(value) -> str:
+    """An ISO date as a reader outside the product writes it: `Monday 28 September 2026`
+    (a value that is not an ISO date is shown as it is)."""
+    try:
+        day = dt.date.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -56,6 +73,7 @@ def environment() -> Environment:
     )
     env.filters["mrkdwn"] = mrkdwn_escape
     env.filters["pct"] = lambda v: "-" if v is None else f"{v:.1f}%"
+    env.filters["long_date"] = long_date
     env.filters["mark"] = lambda v: ":white_check_mark:" if v else (":x:" if v is False else ":heavy_minus_sign:")
     return env
 

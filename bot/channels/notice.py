@@ -35,7 +35,7 @@ def ordered(rows: list[dict]) -> list[dict]:
                                        r["payload"].get("deadline", "")))
 
 
-def _macros():
+def macros():
     return environment().get_template("_items.j2").module
 
 
@@ -43,7 +43,7 @@ def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = 
              code: str = "", buttons: Callable[[str, dict, dict], list | None] | None = None,
              ) -> list[dict]:
     """One line per row, with the buttons `buttons(rule, row, payload)` gives it."""
-    m = _macros()
+    m = macros()
     out = []
     for r in rows:
         p = r["payload"]
@@ -56,7 +56,7 @@ def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = 
             line = m.scr_line(p)
         elif kind is not None:
             item = {k: (escape(v) if escape and isinstance(v, str) else v) for k, v in p.items()}
-            line = m.item_line(item, code=code)
+            line = (m.escalation_line if rule == "escalation" else m.item_line)(item, code=code)
         elif rule == "weekly":
             line = m.weekly_line(p)
         elif rule == "quarterly":

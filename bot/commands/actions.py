@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, select
 from sqlmodel import SQLModel
 
+from bot.channels.escalation import parse_ack_value
 from bot.commands.access import Caller
 from bot.commands.handlers import Context, Reply, message
 from bot.templates import mrkdwn_escape
@@ -253,9 +254,8 @@ def _scr_action_area(ctx: Context, key: str) -> str | None:
     return row[0]
 
 
-def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
-    """A SOG chair acknowledges an escalation: it stops repeating at that stage."""
-    key, _, stage = (value or "").rpartition("|")
+def _check_ack(ctx: Context, caller: Caller, key: str, stage: str) -> None:
+    """Refuse an acknowledgement the caller may not make (ActionError says why)."""
     if not key or stage not in ESCALATION_STAGES:
         raise ActionError("That escalation no longer matches a record.")
     check_key(key)
@@ -269,13 +269,53 @@ def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
         item = find_item(ctx, key)
         if not caller.covers_area(item.area):
             raise ActionError("That escalation belongs to another area.")
+
+
+def _write_acks(ctx: Context, caller: Caller, pairs: list[tuple[str, str]]) -> None:
+    """Record each (key, stage) once, whoever acknowledged it first (idempotent)."""
     table = SQLModel.metadata.tables["escalation_ack"]
-    where = and_(table.c.item_key == key, table.c.stage == stage)
     with ctx.engine.begin() as conn:
-        if conn.execute(select(table.c.person_id).where(where)).first() is None:
-            conn.execute(table.insert().values(item_key=key, stage=stage,
-                                               person_id=caller.person_id,
-                                               at=dt.datetime.now(dt.UTC)))
+        for key, stage in pairs:
+            where = and_(table.c.item_key == key, table.c.stage == stage)
+            if conn.execute(select(table.c.person_id).where(where)).first() is None:
+                conn.execute(table.insert().values(item_key=key, stage=stage,
+                                                   person_id=caller.person_id,
+                                                   at=dt.datetime.now(dt.UTC)))
         bump_change_stamp(conn)
+
+
+def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
+    """A SOG chair acknowledges an escalation: it stops repeating at that stage."""
+    key, _, stage = (value or "").rpartition("|")
+    _check_ack(ctx, caller, key, stage)
+    _write_acks(ctx, caller, [(key, stage)])
     return message(f":ok_hand: Acknowledged: {mrkdwn_escape(key)} ({mrkdwn_escape(stage)}). "
                    "It will not be repeated at this stage.")
+
+
+MAX_ACK_SHOWN = 10  # an escalation shows a few items (bot/channels/escalation.py)
+
+
+def acknowledge_shown(ctx: Context, caller: Caller, value: str) -> Reply:
+    """"Acknowledge all shown" on an escalation: the items whose keys the button carries
+    (those the SOG chair had in front of them), each checked as if acknowledged alone. One
+    that no longer matches a record is skipped and said; the others are recorded."""
+    if "sog_chair" not in caller.roles:
+        raise ActionError("Only a SOG chair can acknowledge an escalation.")
+    pairs = list(dict.fromkeys(parse_ack_value(value)))
+    if not pairs or len(pairs) > MAX_ACK_SHOWN:
+        raise ActionError("That button no longer matches a record.")
+    done, refused = [], []
+    for key, stage in pairs:
+        try:
+            _check_ack(ctx, caller, key, stage)
+        except ActionError as exc:
+            refused.append((key, str(exc)))
+            continue
+        done.append((key, stage))
+    if done:
+        _write_acks(ctx, caller, done)
+    lines = [f":ok_hand: Acknowledged {len(done)} of {len(pairs)}; they will not be repeated "
+             "at this stage."] if done else ["Nothing acknowledged."]
+    lines += [f"• {mrkdwn_escape(key)}: {mrkdwn_escape(why)}" for key, why in refused]
+    return message("\n".join(lines))

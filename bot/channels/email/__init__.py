@@ -12,12 +12,13 @@ import asyncio
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from bot.channels import notice
+from bot.channels import escalation, notice
 from bot.channels.base import DeliveryError, OnResult, Rendered, SendContext, Transport
-from bot.channels.email.attachments import attachments_for
+from bot.channels.email.attachments import attachments_for, escalation_csv_name
 from bot.channels.email.smtp import build_email, send_batch
 from bot.templates import render_text
 from mappa_core.rules.addresses import email_problem
+from mappa_core.rules.deadlines import MINUTES_WORKING_DAYS
 
 __all__ = ["EmailTransport", "DeliveryError", "build_email", "send_batch", "render_email"]
 
@@ -31,11 +32,58 @@ def render_email(rows: list[dict]) -> Rendered:
                         f"URGENT MAPPA issue #{p['issue_id']} ({p['area']})",
                         render_text("email/escalation.html.j2", **ctx))
     ctx = notice.context(rows)
+    if rule == "escalation":
+        return _render_escalation(rows, ctx)
+    if rule == "chaser":
+        return _render_chaser(rows, ctx)
     sections = notice.sections(rule, notice.ordered(rows))
     text = render_text(f"email/notice_{rule}.txt.j2", sections=sections, **ctx)
     subject, _, body = text.partition("\n")
     html = render_text(f"email/notice_{rule}.html.j2", sections=sections, **ctx)
     return Rendered(body.strip() + "\n", None, subject.removeprefix("Subject: ").strip(), html)
+
+
+def _render_escalation(rows: list[dict], ctx: dict) -> Rendered:
+    """Summary first; every item in the body up to EMAIL_LIST_MAX, else the most overdue
+    few and the whole list as an attached CSV (attachments.py), so that no body is long."""
+    attachment = escalation_csv_name(rows)
+    s = escalation.summarise(rows, escalation.EMAIL_SHOWN if attachment else len(rows))
+    sections = notice.sections("escalation", s.shown)
+    text = render_text("email/notice_escalation.txt.j2", s=s, sections=sections,
+                       attachment=attachment, **ctx)
+    subject, _, body = text.partition("\n")
+    html = render_text("email/notice_escalation.html.j2", s=s, sections=sections,
+                       attachment=attachment, **ctx)
+    return Rendered(body.strip() + "\n", None, subject.removeprefix("Subject: ").strip(), html)
+
+
+def _render_chaser(rows: list[dict], ctx: dict) -> Rendered:
+    """An agency contact's chaser: per meeting its date, level and case ref, the deadline
+    in working days and the chair (name, email) to send the contribution to."""
+    items = [r["payload"] for r in notice.ordered(rows)]
+    agencies = list(dict.fromkeys(str(i.get("agency_name") or i.get("agency")) for i in items
+                                  if i.get("agency_name") or i.get("agency")))
+    areas = list(dict.fromkeys(str(r["area"]) for r in rows if r.get("area")))
+    ctx = {**ctx, "area": " and ".join(areas) if areas else ctx["area"]}
+    m = notice.macros()
+    # Plain strings (not the macros' output), so that the HTML template escapes them.
+    lines = [{"meeting": str(m.chaser_meeting(i)),
+              "deadline": str(m.chaser_deadline(i, MINUTES_WORKING_DAYS)),
+              "send_to": str(m.chaser_send_to(i))} for i in items]
+    extra = {"items": lines, "agencies": agencies}
+    text = render_text("email/notice_chaser.txt.j2", **extra, **ctx)
+    subject, _, body = text.partition("\n")
+    html = render_text("email/notice_chaser.html.j2", **extra, **ctx)
+    return Rendered(body.strip() + "\n", None, subject.removeprefix("Subject: ").strip(), html)
+
+
+def reply_to_for(rows: list[dict], by_area: dict[str | None, str]) -> str | None:
+    """Reply-To for a group: the co-ordinators of each area its items belong to (an area
+    without its own: the national ones), so that a reply reaches whoever can act on it."""
+    found: list[str] = []
+    for area in dict.fromkeys(r.get("area") for r in rows):
+        found += (by_area.get(area) or by_area.get(None) or "").split(", ")
+    return ", ".join(dict.fromkeys(a for a in found if a)) or None
 
 
 def _reply_to(engine) -> dict[str | None, str]:
@@ -79,7 +127,7 @@ class EmailTransport(Transport):
         return build_email(
             self.settings, first["address"], message.subject, message.text, message.html,
             {"X-Mappa-Group": first["group_key"]}, files,
-            reply_to=reply_to.get(first.get("area")) or reply_to.get(None),
+            reply_to=reply_to_for(rows, reply_to),
         )
 
     async def send(self, address: str, message) -> None:

@@ -1,18 +1,31 @@
-"""Files that travel with a notice: the SOG's quarterly pack with the quarterly reminder."""
+"""Files that travel with a notice: the SOG's quarterly pack with the quarterly reminder, and
+the whole list, as CSV, with an escalation too long for its email's body."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import re
 
-from bot.exports import quarterly_html
+from bot.channels import escalation
+from bot.exports import neutralise, quarterly_html
 from mappa_core.rules import reports
 from mappa_core.rules.periods import parse_period, previous_quarters
 from mappa_core.rules.records import window_start
 from mappa_core.storage.queries import load_records
 
+ESCALATION_CSV_COLUMNS = [
+    "urgent", "kind", "level", "ref", "meeting_id", "meeting_date", "agency", "agency_name",
+    "chair", "deadline", "overdue", "working_days_left", "stage", "detail", "item_key",
+]
+
 
 def attachments_for(engine, rows: list[dict], today: dt.date) -> list[tuple[str, bytes, str]]:
     first = rows[0]
+    if first["group_key"].startswith("escalation|"):
+        name = escalation_csv_name(rows)
+        return [(name, escalation_csv(rows), "text/csv")] if name else []
     if not first["group_key"].startswith("quarterly|"):
         return []
     payload = first["payload"]
@@ -23,3 +36,43 @@ def attachments_for(engine, rows: list[dict], today: dt.date) -> list[tuple[str,
     names = dict(zip(records.agencies["agency"], records.agencies["name"]))
     name = f"mappa-pack-{(area or 'all').replace(' ', '-').lower()}-{period.label}.html"
     return [(name, quarterly_html(pack, names).encode("utf-8"), "text/html")]
+
+
+def escalation_csv_name(rows: list[dict]) -> str | None:
+    """The CSV's file name when an escalation is too long to list in its email (None: the
+    body lists every item)."""
+    if len(rows) <= escalation.EMAIL_LIST_MAX:
+        return None
+    first = rows[0]
+    area = re.sub(r"[^a-z0-9]+", "-", str(first.get("area") or "all-areas").lower()).strip("-")
+    day = first["group_key"].rsplit("|", 1)[-1]
+    return f"mappa-escalation-{area or 'area'}-{day}.csv"
+
+
+def _row(r: dict) -> list:
+    p = r["payload"]
+    kind = escalation.kind_of(p)
+    if kind == "scr_action":
+        detail = f"Significant Case Review \"{p.get('title')}\", action {p.get('action_id')}: " \
+                 f"{p.get('description')}"
+        return [r.get("urgency") == "urgent", kind, None, None, None,
+                None, p.get("owner"), None, None, p.get("due"), True, None, r["stage"], detail,
+                r["item_key"]]
+    return [r.get("urgency") == "urgent", p.get("kind"), p.get("level"),
+            p.get("ref"), p.get("meeting_id"), p.get("meeting_date"), p.get("agency"),
+            p.get("agency_name"), p.get("chair_name") or p.get("chair_id"), p.get("deadline"),
+            p.get("overdue"), p.get("working_days_left"), r["stage"], p.get("detail"),
+            r["item_key"]]
+
+
+def escalation_csv(rows: list[dict]) -> bytes:
+    """Every item of an escalation, one row each, most urgent and most overdue first (the
+    email's order); cells a spreadsheet would run as formulas are neutralised."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(ESCALATION_CSV_COLUMNS)
+    for r in escalation.ordered(rows):
+        cells = _row(r)
+        writer.writerow(["" if v is None else ("yes" if v is True else "no" if v is False
+                                               else neutralise(str(v))) for v in cells])
+    return out.getvalue().encode("utf-8")

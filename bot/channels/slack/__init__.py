@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels import notice
+from bot.channels import escalation, notice
 from bot.channels.base import DeliveryError, Rendered, Transport
 from bot.channels.slack.paging import page_items
 from bot.templates import mrkdwn_escape, render_json
@@ -123,6 +123,8 @@ def render_slack(rows: list[dict], page: int = 1, states: States | None = None) 
                              agencies=p["agencies"])
         return Rendered(f"Urgent MAPPA issue #{p['issue_id']}", blocks)
     ctx = notice.context(rows)
+    if rule == "escalation":
+        return _render_escalation(rows, ctx, page, states)
     first_id = rows[0].get("id")
     # Rows are paged before their lines are made: an escalation may hold thousands.
     shown = page_items(notice.ordered(rows), page, MAX_SLACK_ITEMS, NOTICE_NAV,
@@ -139,6 +141,31 @@ def render_slack(rows: list[dict], page: int = 1, states: States | None = None) 
                          ref=ref, checks=checks, **ctx)
     text = f"{blocks[0]['text']['text']}: {len(rows)} item(s)"
     return Rendered(text, blocks)
+
+
+def _render_escalation(rows: list[dict], ctx: dict, page: int = 1,
+                       states: States | None = None) -> Rendered:
+    """Summary first: counts by kind and by chair over every item, then one short page of
+    them (most urgent, then most overdue, first; the notice pager's Previous / Next for the
+    rest) with Acknowledge, and "Acknowledge all shown" where that is safe
+    (bot/channels/escalation.py)."""
+    first_id = rows[0].get("id")
+    shown = page_items(escalation.ordered(rows), page, escalation.SLACK_SHOWN, NOTICE_NAV,
+                       {"o": first_id} if first_id is not None else {})
+    s = escalation.summarise(rows, shown.items)
+    found = states(shown.items) if states else {}
+    sections = [{**x, "text": _fit(x["text"])} for x in (
+        _with_state(x, found.get(x["block_id"])) for x in notice.sections(
+            "escalation", shown.items, escape=mrkdwn_escape, code="`", buttons=_buttons))]
+    # An item already acknowledged (its line says so) is not acknowledged again in bulk.
+    s.ack_all = ack_all = escalation.ack_all_rows(
+        [r for r in shown.items if not getattr(found.get(r["item_key"][:255]), "closed", False)])
+    ref = f"{NOTICE_REF}{first_id}:{shown.page}" if first_id is not None else ""
+    blocks = render_json("slack/notice_escalation.json.j2", s=s, sections=sections,
+                         ack_all=escalation.ack_value(ack_all) if ack_all else "",
+                         nav=shown.nav, ref=ref, page=shown.page, first=shown.first,
+                         last=shown.last, **ctx)
+    return Rendered(f"{blocks[0]['text']['text']}: {s.total:,} item(s)", blocks)
 
 
 class SlackTransport(Transport):

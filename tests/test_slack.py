@@ -8,6 +8,7 @@ import json
 import logging
 import time
 
+import pandas as pd
 import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
@@ -15,6 +16,7 @@ from sqlmodel import SQLModel
 from bot.cli import main
 from bot.server import build_asgi
 from bot.settings import Settings
+from mappa_core.rules.planner import NudgeRules
 from mappa_core.storage import db
 from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
@@ -341,6 +343,42 @@ def test_sog_chair_acknowledges_an_escalation_once(slack):
     with slack.engine.connect() as conn:
         assert conn.execute(select(ack.c.item_key, ack.c.stage, ack.c.person_id)).all() == [
             ("review:GRA-0103:L2:2026-11-12", "breach", "g-sog")]
+
+
+def test_acknowledge_all_shown_records_what_the_sog_chair_was_shown(slack):
+    """The real escalation's bulk button, pressed over signed HTTP: exactly the shown items
+    are acknowledged, once; a stale key in the value is named, not fatal; a chair may not."""
+    from bot.channels import render
+    from mappa_core.rules.planner import plan_escalations
+    from mappa_core.rules.indicators import compute_deadlines
+    from mappa_core.storage.queries import load_records
+    from tests.test_escalation_messages import slack_problems
+
+    records = load_records(slack.engine)
+    planned = plan_escalations(compute_deadlines(records, TODAY), records.people,
+                               NudgeRules())
+    blocks = render(planned.to_dict("records")).blocks
+    assert slack_problems(blocks, "Grampian escalation") == []
+    (button,) = [e for b in blocks if b["type"] == "actions" for e in b["elements"]
+                 if e["action_id"] == "ack_escalation_shown"]
+    shown = sorted(zip(planned["item_key"], planned["stage"]))
+    assert len(shown) == 3 and button["text"]["text"] == "Acknowledge all 3 shown"
+    r = slack.act(CHAIR1, "ack_escalation_shown", button["value"])
+    assert "Only a SOG chair" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
+    for _ in range(2):  # a retry changes nothing
+        r = slack.act(SOG, "ack_escalation_shown", button["value"] + "|minutes:NO-SUCH|breach")
+        reply = text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
+        assert "Acknowledged 3 of 4" in reply and "minutes:NO-SUCH" in reply
+    ack = SQLModel.metadata.tables["escalation_ack"]
+    with slack.engine.connect() as conn:
+        rows = conn.execute(select(ack.c.item_key, ack.c.stage, ack.c.person_id)).all()
+    assert sorted(rows) == [(k, s, "g-sog") for k, s in shown]
+    # Once acknowledged, the next escalation run plans none of them.
+    acks = pd.DataFrame(rows, columns=["item_key", "stage", "person_id"])
+    assert plan_escalations(compute_deadlines(records, TODAY), records.people, NudgeRules(),
+                            acks).empty
+    r = slack.act(SOG, "ack_escalation_shown", "not|a|pair")
+    assert "no longer matches" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
 
 
 def test_stale_button_is_explained(slack):

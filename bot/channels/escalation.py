@@ -14,10 +14,10 @@ SLACK_SHOWN = 5
 # By email: every item when there are at most EMAIL_LIST_MAX, else the EMAIL_SHOWN most
 # overdue, with the whole list attached as CSV (a body stays well under 100 KB).
 EMAIL_SHOWN = 10
-EMAIL_LIST_MAX = 50
+EMAIL_LIST_MAX = 40
 TOP_CHAIRS = 8
 MAX_BUTTON_VALUE = 2000  # Slack's limit on a button's value
-MAX_NAME = 60            # a chair's name as counted (names come from people.csv)
+MAX_NAME = 60            # a chair's name as counted (as _items.j2's escalation_line cuts it)
 
 # Most urgent first, as `mappa_core.rules.due.URGENCY` orders the kinds.
 KIND_NAMES = {
@@ -50,7 +50,10 @@ def ordered(rows: list[dict]) -> list[dict]:
 
 def _chair(payload: dict) -> str | None:
     name = payload.get("chair_name") or payload.get("chair_id")
-    return str(name)[:MAX_NAME] if name else None
+    if not name:
+        return None
+    name = str(name)
+    return name if len(name) <= MAX_NAME else name[:MAX_NAME - 1] + "…"
 
 
 @dataclass

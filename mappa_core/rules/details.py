@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .addresses import email_problem
+
 # The columns `with_details` adds; a notice's payload carries those its planner added.
 DETAIL_COLUMNS = ["agency_name", "chair_id", "chair_name", "chair_email", "meeting_date",
                   "meeting_level"]
@@ -21,8 +23,9 @@ def _text(values: pd.Series) -> pd.Series:
 def with_details(items: pd.DataFrame, people: pd.DataFrame, agencies: pd.DataFrame,
                  meetings: pd.DataFrame) -> pd.DataFrame:
     """`items` (from `due.open_items`) with DETAIL_COLUMNS: the agency's `name` from
-    agencies.csv, the chair's `name` and `email` from people.csv (by `chair_id`), and the
-    meeting's `date` (ISO) and `level` (by `meeting_id`). Unknown ones are None."""
+    agencies.csv, the chair's id, `name` and `email` (only when it is one valid address)
+    from people.csv (by `chair_id`), and the meeting's `date` (ISO) and `level` (by
+    `meeting_id`). Unknown ones are None."""
     out = items.copy()
     agency = items["agency"]
     names = agencies.drop_duplicates("agency").set_index("agency")["name"] \
@@ -32,7 +35,11 @@ def with_details(items: pd.DataFrame, people: pd.DataFrame, agencies: pd.DataFra
         if not people.empty else pd.DataFrame(columns=["name", "email"])
     out["chair_id"] = _text(items["chair_id"])
     out["chair_name"] = _text(items["chair_id"].map(chairs["name"]))
-    out["chair_email"] = _text(items["chair_id"].map(chairs["email"]))
+    # Only an address that is one (a stored one with a line break would carry whatever
+    # follows it into the message): otherwise the reader is told to reply instead.
+    email = _text(items["chair_id"].map(chairs["email"]))
+    out["chair_email"] = pd.Series([e if e and email_problem(e) is None else None for e in email],
+                                   index=out.index, dtype=object)
     held = meetings.drop_duplicates("meeting_id").set_index("meeting_id") \
         if not meetings.empty else pd.DataFrame(columns=["date", "level"])
     date = pd.to_datetime(items["meeting_id"].map(held["date"]))

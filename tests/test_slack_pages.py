@@ -429,3 +429,21 @@ def test_acknowledge_redraws_the_escalation(bot):
     for other in set(acks) - {key} - set(_item_buttons(redrawn)):
         assert "recorded by" in first_lines[_line_of(message["blocks"], other)]
     assert len(_item_buttons(redrawn)) >= len(acks) - 3
+
+
+def test_acknowledge_all_shown_redraws_the_escalation_with_each_one_acknowledged(bot):
+    channel, message = _message(bot, SOG, "MAPPA escalation")
+    buttons = _item_buttons(message["blocks"])
+    bulk = buttons.pop("ack_escalation_shown")["elements"][0]
+    shown = [k for k, b in buttons.items() if b["elements"][0]["action_id"] == "ack_escalation"]
+    assert len(shown) >= 2 and bulk["value"] == "|".join(
+        buttons[k]["elements"][0]["value"] for k in shown)
+    before = len(bot.stand_in.posts("/api/chat.update"))
+    answer = bot.press(SOG, "ack_escalation_shown", bulk["value"], message=message,
+                       channel=channel)
+    assert f"Acknowledged {len(shown)} of {len(shown)}" in answer["text"]
+    redrawn = bot.updates_after(before)[0]["blocks"]
+    check_blocks(redrawn)
+    left = _item_buttons(redrawn)
+    assert not set(shown) & set(left) and "ack_escalation_shown" not in left
+    assert json.dumps(redrawn).count(":ok_hand: Acknowledged by SOG Chair Grampian") == len(shown)

@@ -84,6 +84,12 @@ def render_text(name: str, **context) -> str:
 
 def render_json(name: str, **context):
     """Render a template that writes JSON (Block Kit blocks or a view); a Slack template's
-    text is escaped (slack_safe) whatever the template did."""
+    text is escaped (slack_safe) whatever the template did, then fitted to Slack's size
+    limits (bot/channels/slack/limits.py): long text is split or cut with a marker, never
+    refused by Slack."""
     data = json.loads(render_text(name, **context))
-    return slack_safe(data) if name.startswith("slack/") else data
+    if not name.startswith("slack/"):
+        return data
+    from bot.channels.slack.limits import fit  # here: that package imports this module
+
+    return fit(slack_safe(data))

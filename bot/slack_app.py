@@ -1,4 +1,4 @@
-"""The Bolt app: `/mappa`, the nudge buttons and the reason modal.
+"""The Bolt app: `/mappa`, the nudge buttons, the reason modal and the App Home.
 
 Each listener acknowledges first (Bolt answers Slack's HTTP request the moment `ack()` is
 awaited), then does the work in a worker thread and answers through `respond()`. A failure
@@ -28,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.channels.slack import NOTICE_NAV, SlackTransport, notice_ref
 from bot.channels.slack.paging import page_value
-from bot.commands import actions, escalate, handlers, notices, workers
+from bot.commands import actions, escalate, handlers, home, notices, workers
 from bot.commands.access import Caller, audit_row, find_caller, write_audit_rows
 from bot.commands.parser import Command, ParseError, parse
 from bot.settings import Settings
@@ -509,6 +509,11 @@ def build_app(settings: Settings, engine, today: Callable[[], dt.date] = london_
                 await bot.action(body, respond, client, kind)
             return on_action
         app.action(action_id)(make(action_id))
+
+    @app.event("app_home_opened")
+    async def on_home_opened(ack, event, client):
+        await ack()
+        await home.opened(bot, event, client)
 
     @app.view("record_reason_modal")
     async def on_reason(ack, body, view, client):

@@ -200,6 +200,19 @@ def view_body(user_id: str, item_key: str, code: str | None, text: str = "") -> 
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 
 
+def event_body(user_id: str, event_type: str = "app_home_opened", **event) -> str:
+    """An Events API request (JSON), as Slack sends `app_home_opened` when a person opens
+    the app's Home tab."""
+    inner = {"type": event_type, "user": user_id, "channel": "D1", "tab": "home",
+             "event_ts": f"{time.time():.6f}"}
+    inner.update(event)
+    return json.dumps({
+        "token": "unused", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+        "event_id": f"Ev{time.time_ns()}", "event_time": int(time.time()), "event": inner,
+        "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True}],
+    })
+
+
 class SmtpSink:
     """A real SMTP server (aiosmtpd) on a local port that keeps what it receives."""
 

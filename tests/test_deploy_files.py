@@ -4,8 +4,9 @@ These machines cannot build images or talk to Slack, so each test checks what ca
 checked from here, against the code itself rather than against a list restated here:
 - the manifest's slash commands are the ones the Bolt app registers (read from the source
   and confirmed by Bolt's own listener matching), its bot scopes are exactly those that
-  the Web API methods called in bot/ and mappa_core/ need (plus `commands`), and its
-  request URLs are paths the server answers;
+  the Web API methods called in bot/ and mappa_core/ need (plus `commands`), its bot
+  events are the ones the app listens for, and its request URLs are paths the server
+  answers;
 - every `mappa` command line in the Dockerfile and compose.yaml parses with the CLI's own
   argparse parser, every variable they give the bot is in .env.example, and the health
   check asks for a path the server answers.
@@ -187,15 +188,23 @@ def test_manifest_interactivity_and_events_match_the_listeners():
     interactive = bool(kinds & INTERACTIVE_LISTENERS)
     assert interactive, "the app registers buttons and a modal"
     assert settings["interactivity"]["is_enabled"] is True
-    # No event listeners: subscribing to events would only make Slack send what nobody reads.
-    if not kinds & EVENT_LISTENERS:
-        assert not (settings.get("event_subscriptions") or {}).get("bot_events")
+    # The events subscribed to are exactly those a listener handles: one more would only
+    # make Slack send what nobody reads, one fewer would leave a listener never called.
+    events = _listener_registrations().get("event", set())
+    subscribed = (settings.get("event_subscriptions") or {}).get("bot_events") or []
+    assert len(subscribed) == len(set(subscribed))
+    assert set(subscribed) == events
+    # The Home tab is on exactly when its event is listened for.
+    home = _manifest()["features"]["app_home"]["home_tab_enabled"]
+    assert home is ("app_home_opened" in events)
 
 
 def test_manifest_urls_are_placeholders_for_paths_the_server_answers(server):
     manifest = _manifest()
     urls = [c["url"] for c in manifest["features"]["slash_commands"]]
     urls.append(manifest["settings"]["interactivity"]["request_url"])
+    if manifest["settings"].get("event_subscriptions"):
+        urls.append(manifest["settings"]["event_subscriptions"]["request_url"])
     posted = _routes(server, "POST")
     for url in urls:
         parts = urllib.parse.urlsplit(url)

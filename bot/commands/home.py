@@ -1,0 +1,120 @@
+"""The App Home (issue 13.5): opening the app in Slack shows the person their own week.
+
+What is due from them this week and what is overdue, on the same scope as `/mappa due`
+(a chair: the cases and meetings they chair; a co-ordinator or SOG chair: their area, or
+every area if national), and for co-ordinators and SOG chairs the area's indicators,
+quarter to date, with their margins. Nothing more about any individual than `/mappa due`
+shows the same person privately; staff see no case list; a Slack user who is not in the
+people list is told so. The view is rebuilt each time the person opens the tab (Slack's
+`app_home_opened`) and published with `views.publish`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+
+from bot.commands import handlers
+from bot.commands.access import Caller
+from bot.templates import mrkdwn_escape, render_json
+from mappa_core.rules.due import due_items
+from mappa_core.rules.planner import _items_payload
+from mappa_core.rules.status import status_of
+
+log = logging.getLogger("mappa.home")
+MAX_SHOWN = 20  # of each list; with the indicators the view stays well under 100 blocks
+
+
+def week_days(today: dt.date) -> int:
+    """Calendar days from today to the end of this week (Sunday); at a weekend, of next."""
+    days = 6 - today.weekday()
+    return days + 7 if today.weekday() >= 5 else days
+
+
+def view_for(ctx: handlers.Context, caller: Caller | None) -> dict:
+    """The Home view for `caller` (None: a Slack user not in the people list)."""
+    if caller is None:
+        return render_json("slack/home.json.j2", authorised=False,
+                           not_authorised=handlers.NOT_AUTHORISED)
+    key = ("home", caller.person_id, caller.area, caller.roles, ctx.today)
+    return ctx.cache.memo(ctx.engine, key, lambda: _build(ctx, caller))
+
+
+def _build(ctx: handlers.Context, caller: Caller) -> dict:
+    days = week_days(ctx.today)
+    computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
+    area_label = caller.area or "all areas"
+    lists = caller.oversees or caller.chairs
+    overdue = week = []
+    overdue_total = week_total = 0
+    if caller.oversees:  # the same scope as `/mappa due` gives them
+        items = due_items(computed, days)
+        scope = f"all cases in {area_label}"
+    elif caller.chairs:
+        items = due_items(computed, days, chair=caller.person_id)
+        scope = "cases and meetings you chair"
+    else:
+        items, scope = None, "MAPPA staff"
+    if items is not None:
+        late, coming = items[items["overdue"]], items[~items["overdue"]]
+        overdue_total, week_total = len(late), len(coming)
+        overdue = _items_payload(late.head(MAX_SHOWN).assign(stage=""))
+        week = _items_payload(coming.head(MAX_SHOWN).assign(stage=""))
+    indicators, period = None, None
+    if caller.oversees:
+        data = status_of(computed, "all", None, caller.area)
+        indicators, period = data["indicators"], data["period"]
+    week_end = ctx.today + dt.timedelta(days=days)
+    return render_json(
+        "slack/home.json.j2", authorised=True, person=mrkdwn_escape(caller.name), scope=scope,
+        as_of=ctx.today.isoformat(), week_end=f"{week_end:%A} {week_end.isoformat()}",
+        week_days=days, lists=lists, overdue=overdue, overdue_total=overdue_total, week=week,
+        week_total=week_total, indicators=indicators, period=period,
+        area_label=mrkdwn_escape(area_label))
+
+
+def error_view(error_id: str) -> dict:
+    return render_json("slack/home.json.j2", authorised=False, not_authorised=(
+        "Sorry, this tab could not be built. Please tell your MAPPA Co-ordinator the "
+        f"error id `{error_id}`."))
+
+
+def in_worker(caller: Caller, today: dt.date) -> dict:
+    """The view, computed in one of `mappa serve`'s worker processes (bot.commands.workers)."""
+    from bot.commands import workers
+
+    return view_for(handlers.Context(workers._engine, today, workers._cache), caller)
+
+
+async def opened(bot, event: dict, client) -> None:
+    """Slack's `app_home_opened`: publish the person's view (after Bolt has acknowledged)."""
+    if event.get("tab", "home") != "home":  # the Messages tab fires the event too
+        return
+    user_id = event.get("user", "")
+    caller = None
+    started = time.monotonic()
+    try:
+        caller = await bot.caller(user_id)
+        if caller is None:
+            view, outcome = view_for(bot.context(), None), "denied:unknown-user"
+        else:
+            if bot.processes is None or not bot.workers_ready():
+                view = await bot.work(view_for, bot.context(), caller)
+            else:
+                view = await asyncio.wrap_future(
+                    bot.processes.submit(in_worker, caller, bot.today()))
+            outcome = "ok"
+        await client.views_publish(user_id=user_id, view=view)
+        log.info("home for %s published in %.2f s", user_id, time.monotonic() - started)
+        await bot.audit(user_id, caller, "home", "app_home_opened", outcome)
+    except Exception:
+        error_id = uuid.uuid4().hex[:10]
+        log.exception("error %s in the App Home of %s", error_id, user_id)
+        try:
+            await client.views_publish(user_id=user_id, view=error_view(error_id))
+        except Exception:  # Slack unreachable: the log holds both
+            log.warning("could not publish the error view to %s", user_id)
+        await bot.audit(user_id, caller, "home", "app_home_opened", f"error:{error_id}")

@@ -242,5 +242,77 @@ class SmtpSink:
         self.controller.stop()
 
 
+class Bot:
+    """The bot (build_asgi) served over HTTP with its stand-ins for Slack and SMTP, as of
+    `today`; every request is signed like Slack's and each helper waits for its answer."""
+
+    def __init__(self, engine, today):
+        import itertools
+
+        from bot.server import build_asgi
+        from bot.settings import Settings
+
+        self.stand_in, self.smtp = SlackStandIn(), SmtpSink()
+        settings = Settings(
+            work_processes=0, database_url=str(engine.url), slack_bot_token="xoxb-test",
+            slack_signing_secret=SIGNING_SECRET, slack_api_url=self.stand_in.api_url(),
+            smtp_host="127.0.0.1", smtp_port=self.smtp.port, smtp_starttls=False,
+            mail_from="mappa-bot@example.org", smtp_timeout=5)
+        self.server = BotServer(build_asgi(settings, engine, today=lambda: today))
+        self.n = itertools.count()
+
+    def _send(self, body: str, name: str, ctype="application/x-www-form-urlencoded"):
+        status, out, _ = post(self.server.url + "/slack/events", body, sign(body), ctype)
+        assert status == 200, out
+        return self.stand_in.wait_for(f"/response/{name}", timeout=60)[0]["body"]
+
+    def command(self, user: str, text: str) -> dict:
+        name = f"c{next(self.n)}"
+        return self._send(command_body(user, text, self.stand_in.response_url(name)), name)
+
+    def act(self, user: str, action_id: str, value: str, **extra) -> dict:
+        name = f"a{next(self.n)}"
+        return self._send(action_body(user, action_id, value, self.stand_in.response_url(name),
+                                      **extra), name)
+
+    def calls(self, path: str) -> int:
+        return len(self.stand_in.posts(path))
+
+    def reason(self, user: str, key: str, note: str = "") -> None:
+        """Press Record reason, then submit the modal it opened."""
+        opened, posted = self.calls("/api/views.open"), self.calls("/api/chat.postMessage")
+        name = f"m{next(self.n)}"
+        body = action_body(user, "record_reason", key, self.stand_in.response_url(name))
+        assert post(self.server.url + "/slack/events", body, sign(body))[0] == 200
+        self.stand_in.wait_for("/api/views.open", opened + 1, timeout=60)
+        body = view_body(user, key, "information_late", note)
+        assert post(self.server.url + "/slack/events", body, sign(body))[0] == 200
+        self.stand_in.wait_for("/api/chat.postMessage", posted + 1, timeout=60)
+
+    def home(self, user: str) -> dict:
+        before = self.calls("/api/views.publish")
+        body = event_body(user)
+        assert post(self.server.url + "/slack/events", body, sign(body), "application/json")[0] == 200
+        return self.stand_in.wait_for("/api/views.publish", before + 1, timeout=60)[-1]["body"]
+
+    def sent(self) -> list[tuple[str, object]]:
+        """Every payload that left the bot: (where, blocks or view)."""
+        out = []
+        for i, c in enumerate(self.stand_in.calls):
+            path, body = c["path"], c["body"]
+            if path.startswith("/response/") and "blocks" in body:
+                out.append((f"{i} reply {path}", body["blocks"]))
+            elif path == "/api/chat.postMessage":
+                out.append((f"{i} chat.postMessage", body["blocks"]))
+            elif path in ("/api/views.open", "/api/views.publish"):
+                out.append((f"{i} {path}", body["view"]))
+        return out
+
+    def close(self) -> None:
+        self.server.close()
+        self.stand_in.close()
+        self.smtp.close()
+
+
 def run(coro):
     return asyncio.run(coro)

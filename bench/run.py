@@ -5,7 +5,8 @@
 
 Synthetic data comes from `mappa demo-data` (five years of history). For each size and
 database it measures the import, `status all` in-process and as a whole command, the Slack
-endpoint (acknowledgement and answer, p95, signed requests), a day's digest planning,
+endpoint (acknowledgement and answer, p95, signed requests; every kind of answer and
+the App Home from three kinds of person, issue 13's Speed), a day's digest planning,
 1,000 emails to a local SMTP server (aiosmtpd in its own process, bench/smtp_sink.py), and
 a hand-written SQL baseline for `l2-reviews`.
 Each timing runs in a fresh subprocess so that its peak memory (max RSS) is its own.
@@ -43,6 +44,11 @@ TARGETS = {  # SPEC benchmark issue: (7k, 100k, 1M)
     "status_inprocess": (0.3, 2, 20),
     "slack_answer_p95": (0.3, 2.5, None),
     "slack_ack_p95": (0.1, 0.1, 0.1),
+    # Issue 13's Speed section: every answer (due, overdue, status, case) within 3 s of the
+    # command, the acknowledgement within 100 ms, and an App Home open within 2 s.
+    "slack_every_answer_max": (3, 3, None),
+    "slack_every_ack_p95": (0.1, 0.1, 0.1),
+    "home_open_max": (2, 2, None),
     "digest_planning": (1, 10, 100),
     "import": (5, 60, 600),
     "peak_mb": (300, 1024, 4096),
@@ -284,6 +290,7 @@ def slack_child(engine, url: str, runs: int) -> dict:
                                  "AND slack_user_id IS NOT NULL")).scalars().first()
     acks, answers, cold = [], [], None
     try:
+        every = every_answer(engine, server, stand_in, runs)
         for i in range(max(runs, 20) + 1):
             name = f"b{i}"
             body = command_body(user, "status all", stand_in.response_url(name))
@@ -304,7 +311,58 @@ def slack_child(engine, url: str, runs: int) -> dict:
         stand_in.close()
     return {"ack_p95": p95(acks), "answer_p95": p95(answers), "answer_cold": cold,
             "answer_median": statistics.median(answers), "requests": len(acks),
-            "peak_mb": maxrss_mb()}
+            **every, "peak_mb": maxrss_mb()}
+
+
+def every_answer(engine, server, stand_in, runs: int) -> dict:
+    """Issue 13's Speed: the answer to each kind of command, from three kinds of person
+    (the national co-ordinator, whose lists are the longest, an area's SOG chair and a
+    chair), and the App Home each opens, timed from the signed request to what the bot
+    sends (the response_url post, the views.publish call, as the stand-in records them).
+    Every fifth round starts with the change stamp bumped, so that every process's
+    answer cache (the worker processes' too) starts again: the worst case."""
+    from sqlalchemy import text
+
+    from mappa_core.storage import db
+    from tests.slack_harness import command_body, event_body, post, sign
+
+    with engine.connect() as conn:
+        people = dict(conn.execute(text(
+            "SELECT roles, MIN(slack_user_id) FROM person WHERE slack_user_id IS NOT NULL "
+            "AND slack_user_id != '' AND area IS NOT NULL GROUP BY roles")).all())
+        national = conn.execute(text("SELECT slack_user_id FROM person WHERE area IS NULL "
+                                     "AND roles LIKE '%coordinator%'")).scalars().first()
+        ref = conn.execute(text("SELECT MIN(ref) FROM individual WHERE level > 1")).scalar()
+    users = [national, people["sog_chair"], people["chair"]]
+    texts = ["due", "overdue", "due 365", "status level2", f"case {ref}"]
+    acks, answers, homes, home_acks, cold_home = [], [], [], [], None
+    url = server.url + "/slack/events"
+    for round_ in range(max(runs, 5)):
+        if round_ % 5 == 0:
+            with engine.begin() as conn:
+                db.bump_change_stamp(conn)
+        for user in users:
+            before = len(stand_in.posts("/api/views.publish"))
+            body = event_body(user)
+            t = time.monotonic()
+            status, _, ack = post(url, body, sign(body), "application/json")
+            assert status == 200
+            took = stand_in.wait_for("/api/views.publish", before + 1, timeout=60)[-1]["at"] - t
+            home_acks.append(ack)
+            homes.append(took)
+            cold_home = took if cold_home is None else cold_home
+            for words in texts:
+                name = f"e{round_}-{user}-{words}"
+                body = command_body(user, words, stand_in.response_url(name))
+                t = time.monotonic()
+                status, _, ack = post(url, body, sign(body))
+                assert status == 200
+                answers.append(stand_in.wait_for(f"/response/{name}", timeout=60)[0]["at"] - t)
+                acks.append(ack)
+    return {"every_ack_p95": p95(acks + home_acks), "every_ack_max": max(acks + home_acks),
+            "every_answer_p95": p95(answers), "every_answer_max": max(answers),
+            "every_requests": len(answers), "home_p95": p95(homes), "home_max": max(homes),
+            "home_cold": cold_home, "home_opens": len(homes)}
 
 
 # --------------------------------------------------------------------------- driver
@@ -465,6 +523,9 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
         check("status in-process", r["status"]["median"], "status_inprocess")
         check("answer p95", slack.get("answer_p95"), "slack_answer_p95")
         check("ack p95", slack.get("ack_p95"), "slack_ack_p95")
+        check("every answer max", slack.get("every_answer_max"), "slack_every_answer_max")
+        check("every ack p95", slack.get("every_ack_p95"), "slack_every_ack_p95")
+        check("App Home open max", slack.get("home_max"), "home_open_max")
         check("digest planning", r["digest"]["median"], "digest_planning")
         check("import", r["import"]["seconds"], "import")
         check("peak MB", peak_of(r), "peak_mb")
@@ -474,6 +535,22 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
         if r.get("pack"):
             check("quarterly pack", r["pack"]["median"], "pack")
         lines.append(f"- {r['size']:,} on {r['db']}: " + "; ".join(checks))
+    lines += ["", "Slack at scale (issue 13's Speed): `due`, `overdue`, `due 365`, `status level2` "
+              "and `case REF` from the national co-ordinator, an area's SOG chair and a chair, "
+              "and the App Home each opens (`app_home_opened` to `views.publish`), 5 rounds, "
+              "the first with every answer cache emptied (the change stamp bumped). Limits: "
+              "acknowledgement 0.1 s, every answer 3 s, the App Home 2 s.", "",
+              "| size | db | commit | commands | ack p95 / max s | answer p95 / max s | Home opens | "
+              "Home first / p95 / max s |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        sl = r.get("slack") or {}
+        if "every_answer_max" not in sl:
+            continue
+        lines.append(
+            f"| {r['size']:,} | {r['db']} | `{r.get('commit', '?')}` | {sl['every_requests']} | "
+            f"{sl['every_ack_p95']:.3f} / {sl['every_ack_max']:.3f} | "
+            f"{sl['every_answer_p95']:.3f} / {sl['every_answer_max']:.3f} | {sl['home_opens']} | "
+            f"{sl['home_cold']:.3f} / {sl['home_p95']:.3f} / {sl['home_max']:.3f} |")
     parts = [("import", "import"), ("status", "status in-process"),
              ("status_command", "status command"), ("l2only", "engine l2"),
              ("baseline", "SQL l2"), ("digest", "digest planning"), ("pack", "quarterly pack"),

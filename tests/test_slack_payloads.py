@@ -105,7 +105,7 @@ def test_split_text_keeps_every_character_and_every_entity(text):
 
 
 def notices(engine, monday: dt.datetime) -> list[tuple[str, object, list[dict]]]:
-    """Every notice the jobs plan on `monday` and five weeks on (when indicators have fallen
+    """Every notice the jobs plan on `monday` (a working day) and five weeks on (when indicators have fallen
     below target), rendered for Slack: (where, blocks, rows)."""
     rules = NudgeRules()
     with engine.begin() as conn:
@@ -345,8 +345,8 @@ def test_every_payload_on_a_100000_individual_region_is_valid(tmp_path):
         conn.execute(sql_text("UPDATE person SET area = NULL WHERE person_id = "
                               "(SELECT MIN(person_id) FROM person WHERE roles = 'coordinator')"))
     users = demo_users(engine)
-    monday = dt.datetime(2026, 11, 30, 9, 0, tzinfo=LONDON)
-    payloads, bot, rendered = exercise(engine, monday.date(), monday, users, any_ref(engine),
+    day = dt.datetime(2026, 12, 1, 9, 0, tzinfo=LONDON)  # Tuesday: the 30th is St Andrew's Day
+    payloads, bot, rendered = exercise(engine, day.date(), day, users, any_ref(engine),
                                        full=False)
     bot.close()
     check_all(payloads)

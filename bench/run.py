@@ -452,6 +452,7 @@ def measure(size: int, kind: str, runs: int, skip: set[str], measured_commit: st
         if "slack" not in skip:
             print(f"[{size} {kind}] slack ...", flush=True)
             result["slack"] = run_child("slack", url, str(runs))
+            result["slack"]["load_average"] = os.getloadavg()[0]  # a busy machine shows here
         if "email" not in skip:
             print(f"[{size} {kind}] email ...", flush=True)
             result["email"] = run_child("email", url, str(runs))
@@ -539,18 +540,22 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
               "and `case REF` from the national co-ordinator, an area's SOG chair and a chair, "
               "and the App Home each opens (`app_home_opened` to `views.publish`), 5 rounds, "
               "the first with every answer cache emptied (the change stamp bumped). Limits: "
-              "acknowledgement 0.1 s, every answer 3 s, the App Home 2 s.", "",
-              "| size | db | commit | commands | ack p95 / max s | answer p95 / max s | Home opens | "
-              "Home first / p95 / max s |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "acknowledgement 0.1 s, every answer 3 s, the App Home 2 s. Load avg: the "
+              "machine's (1 min) as the measurement ended (2 cores).", "",
+              "| size | db | commit, date | commands | ack p95 / max s | answer p95 / max s | "
+              "Home opens | Home first / p95 / max s | load avg |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         sl = r.get("slack") or {}
         if "every_answer_max" not in sl:
             continue
         lines.append(
-            f"| {r['size']:,} | {r['db']} | `{r.get('commit', '?')}` | {sl['every_requests']} | "
+            f"| {r['size']:,} | {r['db']} | `{r.get('commit', '?')}` {r.get('date', '')} | "
+            f"{sl['every_requests']} | "
             f"{sl['every_ack_p95']:.3f} / {sl['every_ack_max']:.3f} | "
             f"{sl['every_answer_p95']:.3f} / {sl['every_answer_max']:.3f} | {sl['home_opens']} | "
-            f"{sl['home_cold']:.3f} / {sl['home_p95']:.3f} / {sl['home_max']:.3f} |")
+            f"{sl['home_cold']:.3f} / {sl['home_p95']:.3f} / {sl['home_max']:.3f} | "
+            f"{sl.get('load_average', float('nan')):.1f} |")
     parts = [("import", "import"), ("status", "status in-process"),
              ("status_command", "status command"), ("l2only", "engine l2"),
              ("baseline", "SQL l2"), ("digest", "digest planning"), ("pack", "quarterly pack"),

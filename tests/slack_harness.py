@@ -246,7 +246,7 @@ class Bot:
     """The bot (build_asgi) served over HTTP with its stand-ins for Slack and SMTP, as of
     `today`; every request is signed like Slack's and each helper waits for its answer."""
 
-    def __init__(self, engine, today):
+    def __init__(self, engine, today, wait: float = 60.0, **settings):
         import itertools
 
         from bot.server import build_asgi
@@ -257,14 +257,17 @@ class Bot:
             work_processes=0, database_url=str(engine.url), slack_bot_token="xoxb-test",
             slack_signing_secret=SIGNING_SECRET, slack_api_url=self.stand_in.api_url(),
             smtp_host="127.0.0.1", smtp_port=self.smtp.port, smtp_starttls=False,
-            mail_from="mappa-bot@example.org", smtp_timeout=5)
+            mail_from="mappa-bot@example.org", smtp_timeout=5, **settings)
         self.server = BotServer(build_asgi(settings, engine, today=lambda: today))
         self.n = itertools.count()
+        self.wait = wait  # seconds to wait for each answer
 
     def _send(self, body: str, name: str, ctype="application/x-www-form-urlencoded"):
         status, out, _ = post(self.server.url + "/slack/events", body, sign(body), ctype)
         assert status == 200, out
-        return self.stand_in.wait_for(f"/response/{name}", timeout=60)[0]["body"]
+        if out:  # answered in the acknowledgement itself ("still working", "busy")
+            return json.loads(out)
+        return self.stand_in.wait_for(f"/response/{name}", timeout=self.wait)[0]["body"]
 
     def command(self, user: str, text: str) -> dict:
         name = f"c{next(self.n)}"
@@ -284,16 +287,17 @@ class Bot:
         name = f"m{next(self.n)}"
         body = action_body(user, "record_reason", key, self.stand_in.response_url(name))
         assert post(self.server.url + "/slack/events", body, sign(body))[0] == 200
-        self.stand_in.wait_for("/api/views.open", opened + 1, timeout=60)
+        self.stand_in.wait_for("/api/views.open", opened + 1, timeout=self.wait)
         body = view_body(user, key, "information_late", note)
         assert post(self.server.url + "/slack/events", body, sign(body))[0] == 200
-        self.stand_in.wait_for("/api/chat.postMessage", posted + 1, timeout=60)
+        self.stand_in.wait_for("/api/chat.postMessage", posted + 1, timeout=self.wait)
 
     def home(self, user: str) -> dict:
         before = self.calls("/api/views.publish")
         body = event_body(user)
         assert post(self.server.url + "/slack/events", body, sign(body), "application/json")[0] == 200
-        return self.stand_in.wait_for("/api/views.publish", before + 1, timeout=60)[-1]["body"]
+        return self.stand_in.wait_for("/api/views.publish", before + 1,
+                                      timeout=self.wait)[-1]["body"]
 
     def sent(self) -> list[tuple[str, object]]:
         """Every payload that left the bot: (where, blocks or view)."""

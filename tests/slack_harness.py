@@ -306,8 +306,8 @@ class Bot:
             path, body = c["path"], c["body"]
             if path.startswith("/response/") and "blocks" in body:
                 out.append((f"{i} reply {path}", body["blocks"]))
-            elif path == "/api/chat.postMessage":
-                out.append((f"{i} chat.postMessage", body["blocks"]))
+            elif path in ("/api/chat.postMessage", "/api/chat.update"):
+                out.append((f"{i} {path.removeprefix('/api/')}", body["blocks"]))
             elif path in ("/api/views.open", "/api/views.publish"):
                 out.append((f"{i} {path}", body["view"]))
         return out

@@ -251,7 +251,7 @@ def test_every_payload_on_the_demo_region_is_valid_and_every_template_is_rendere
     payloads, bot, _ = exercise(engine, monday.date(), monday, demo_users(engine),
                                 any_ref(engine))
     bot.close()
-    assert check_all(payloads) > 100
+    assert check_all(payloads) > 60
     loaded = {name for _, name in environment().cache.keys()}
     missing = [t for t in TEMPLATES if not t.startswith("_") and f"slack/{t}" not in loaded]
     assert not missing, f"templates no payload in this test rendered: {missing}"

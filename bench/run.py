@@ -364,8 +364,8 @@ def every_answer(engine, server, stand_in, runs: int) -> dict:
             home_acks.append(ack)
             homes.append(took)
             cold_home = took if cold_home is None else cold_home
-            for words in texts:
-                name = f"e{round_}-{user}-{words}"
+            for i, words in enumerate(texts):
+                name = f"e{round_}-{user}-{i}"  # a path: no spaces
                 body = command_body(user, words, stand_in.response_url(name))
                 t = time.monotonic()
                 status, out, ack = post(url, body, sign(body))

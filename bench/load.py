@@ -237,7 +237,7 @@ def serve_and_load(url: str, data: Path, clients: int, seconds: float) -> dict:
 
     from mappa_core.storage import db
     from mappa_core.storage.importer import import_directory
-    from tests.slack_harness import SIGNING_SECRET, SlackStandIn, free_port
+    from tests.slack_harness import SIGNING_SECRET, SlackStandIn, free_port, stop, wait_until_up
 
     engine = db.make_engine(url)
     db.ensure_schema(engine)
@@ -255,18 +255,7 @@ def serve_and_load(url: str, data: Path, clients: int, seconds: float) -> dict:
                                "--env-file", os.devnull], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=open(log, "w"))
     try:
-        import urllib.request
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError as exc:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("mappa serve did not start:\n"
-                                       + log.read_text()[-3000:]) from exc
-                time.sleep(0.2)
+        wait_until_up(port, server, output=lambda: log.read_text()[-3000:])
         result = run_load(f"http://127.0.0.1:{port}", stand_in, users, clients, seconds,
                           refs=refs, idle_user=idle, rss_of=server.pid)
         tree = process_tree(server.pid)
@@ -274,11 +263,7 @@ def serve_and_load(url: str, data: Path, clients: int, seconds: float) -> dict:
         result["peak_mb"] = sum(_status_mb(pid, "VmHWM") for pid in tree)
         result["processes"] = len(tree)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         stand_in.close()
     text_ = log.read_text()
     result["server_tracebacks"] = text_.count("Traceback")

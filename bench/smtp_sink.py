@@ -4,7 +4,8 @@
 
 Prints its port on the first line of stdout, then appends one line to COUNT_FILE per
 message accepted. In its own process, as a mail relay would be, so that the server's
-work does not share the measured process's interpreter.
+work does not share the measured process's interpreter. The server is the tests' one
+SMTP sink (tests/slack_harness.py), as the benchmark's other stand-ins are.
 """
 
 from __future__ import annotations
@@ -13,31 +14,21 @@ import sys
 import time
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.slack_harness import free_port  # noqa: E402
+from tests.slack_harness import SmtpSink  # noqa: E402
 
 
 def main() -> int:
     log = Path(sys.argv[1]).open("a", buffering=1)
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            log.write(f"{len(envelope.original_content)}\n")
-            return "250 Message accepted for delivery"
-
-    port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    print(port, flush=True)
+    sink = SmtpSink(on_message=lambda envelope: log.write(f"{len(envelope.original_content)}\n"))
+    print(sink.port, flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        controller.stop()
+        sink.close()
     return 0
 
 

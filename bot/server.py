@@ -4,7 +4,6 @@ or Socket Mode (with the same three operator endpoints on a small HTTP port)."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import re
 import logging
@@ -22,7 +21,7 @@ from starlette.routing import Route
 
 from bot import channels, metrics
 from bot.settings import Settings
-from bot.slack_app import build_app, london_today
+from bot.slack_app import build_app
 from mappa_core.storage import db
 
 log = logging.getLogger("mappa.server")
@@ -158,7 +157,7 @@ def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
             Route("/metrics", metrics_endpoint, methods=["GET"])]
 
 
-def build_asgi(settings: Settings, engine, today=london_today, scheduler_rules=None) -> Starlette:
+def build_asgi(settings: Settings, engine, today=None, scheduler_rules=None) -> Starlette:
     """The ASGI app; with `scheduler_rules` the job scheduler runs in the same process."""
     app = build_app(settings, engine, today)
     handler = AsyncSlackRequestHandler(app)
@@ -249,7 +248,7 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
         from bot.jobs.schedule import build_scheduler
 
         async def run() -> None:
-            app = build_app(settings, engine, lambda: dt.datetime.now(settings.tz).date())
+            app = build_app(settings, engine)
             state = OpsState(expect_scheduler=True)
             state.bot = app.mappa
             state.scheduler = build_scheduler(engine, rules, make_deliver(settings, engine, app.client),
@@ -273,11 +272,8 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
         asyncio.run(run())
         return
 
-    def today():  # in the configured time zone (MAPPA_TIMEZONE)
-        return dt.datetime.now(settings.tz).date()
-
     started = time.monotonic()
     log.info("serving HTTP on %s:%d", host, port)
-    uvicorn.run(build_asgi(settings, engine, today, scheduler_rules=rules), host=host, port=port,
+    uvicorn.run(build_asgi(settings, engine, scheduler_rules=rules), host=host, port=port,
                 log_config=None, access_log=False)
     log.info("stopped after %.0f s", time.monotonic() - started)

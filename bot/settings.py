@@ -31,6 +31,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -197,6 +198,19 @@ class Settings(BaseSettings):
         if value:
             _webhook_map(value)
         return value
+
+    @field_validator("smtp_starttls", "smtp_tls", mode="before")
+    @classmethod
+    def _yes_no(cls, value: Any) -> Any:
+        # The product's one yes/no parser (the CSV import and `mappa` read it the same way).
+        if not isinstance(value, str):
+            return value
+        from mappa_core.rules.values import parse_yes_no
+
+        try:
+            return parse_yes_no(value)
+        except ValueError:
+            raise PydanticCustomError("bool_parsing", "not yes or no") from None
 
     @field_validator("timezone")
     @classmethod

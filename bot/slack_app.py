@@ -19,7 +19,6 @@ import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from zoneinfo import ZoneInfo
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
@@ -35,13 +34,6 @@ from bot.settings import Settings
 from bot.templates import render_json
 
 log = logging.getLogger("mappa.slack")
-LONDON = ZoneInfo("Europe/London")
-
-
-def london_today() -> dt.date:
-    return dt.datetime.now(LONDON).date()
-
-
 STILL_WORKING = ("Still working on your last request: its answer will come here in a moment. "
                  "Please send the next one after it.")
 BUSY = "mappa-bot is busy with other people's requests: please try again in a minute."
@@ -58,10 +50,11 @@ def _error_reply(error_id: str) -> handlers.Reply:
 class MappaSlack:
     """Holds the engine, settings and clock the listeners share."""
 
-    def __init__(self, settings: Settings, engine, today: Callable[[], dt.date] = london_today):
+    def __init__(self, settings: Settings, engine, today: Callable[[], dt.date] | None = None):
         self.settings = settings
         self.engine = engine
-        self.today = today
+        # Today in the configured time zone (MAPPA_TIMEZONE), unless a test fixes the day.
+        self.today = today or (lambda: dt.datetime.now(settings.tz).date())
         self.cache = handlers.DeadlineCache(lookback_days=settings.lookback_days)
         self.pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                                        thread_name_prefix="mappa-work")
@@ -246,7 +239,7 @@ class MappaSlack:
                       replace_original=False)
 
     async def escalate(self, caller: Caller, text: str, body: dict, client) -> handlers.Reply:
-        now = dt.datetime.now(LONDON)
+        now = dt.datetime.now(self.settings.tz)
         request_key = body.get("trigger_id") or f"{body.get('user_id')}:{now:%Y-%m-%dT%H:%M}"
         esc = await self.quick_work(
             handlers.raise_urgent_issue, self.context(), caller, text, request_key,
@@ -458,7 +451,8 @@ ACTION_IDS = ("minutes_issued", "rmp_ratified", "contribution_received", "snooze
               "ack_escalation_shown")
 
 
-def build_app(settings: Settings, engine, today: Callable[[], dt.date] = london_today) -> AsyncApp:
+def build_app(settings: Settings, engine,
+              today: Callable[[], dt.date] | None = None) -> AsyncApp:
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret or None,

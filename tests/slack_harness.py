@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -214,9 +215,13 @@ def event_body(user_id: str, event_type: str = "app_home_opened", **event) -> st
 
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) on a local port that keeps what it receives."""
+    """A real SMTP server (aiosmtpd) on a local port that keeps what it receives: the one
+    SMTP sink of the tests and the benchmark. `delay` slows each message down; `tls_context`
+    offers STARTTLS with that certificate and requires it; `on_message` is called with each
+    envelope as it arrives (bench/smtp_sink.py counts them in a file)."""
 
-    def __init__(self, port: int | None = None, delay: float = 0.0) -> None:
+    def __init__(self, port: int | None = None, delay: float = 0.0, tls_context=None,
+                 on_message=None) -> None:
         self.messages: list = []
         sink = self
 
@@ -225,9 +230,13 @@ class SmtpSink:
                 if delay:
                     await asyncio.sleep(delay)
                 sink.messages.append(envelope)
+                if on_message is not None:
+                    on_message(envelope)
                 return "250 Message accepted for delivery"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port or free_port())
+        tls = {"tls_context": tls_context, "require_starttls": True} if tls_context else {}
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port or free_port(),
+                                     **tls)
         self.controller.start()
         self.port = self.controller.port
 
@@ -316,6 +325,38 @@ class Bot:
         self.server.close()
         self.stand_in.close()
         self.smtp.close()
+
+
+def wait_until_up(port: int, process=None, path: str = "/healthz", timeout: float = 60.0,
+                  output=None) -> dict:
+    """Poll http://127.0.0.1:PORT/PATH of a server starting in `process` (a Popen) until it
+    answers 2xx, and return its JSON body. Fails with the reason (and `output()`, say the
+    server's log) if the process exits first or `timeout` seconds pass."""
+    url = f"http://127.0.0.1:{port}{path}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return json.loads(resp.read() or b"{}")
+        except OSError as exc:  # refused, timed out, or not 2xx yet (503 until ready)
+            if process is not None and process.poll() is not None:
+                why = f"the server exited (status {process.returncode}) before {url} answered"
+            elif time.monotonic() > deadline:
+                why = f"{url} did not answer within {timeout:g} s"
+            else:
+                time.sleep(0.2)
+                continue
+            raise AssertionError(why + (f"\n{output()}" if output else "")) from exc
+
+
+def stop(process, timeout: float = 15.0) -> None:
+    """Terminate a server process and wait for it; kill it if it does not stop in time."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
 
 
 def run(coro):

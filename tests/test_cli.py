@@ -167,3 +167,103 @@ def test_a_period_that_starts_after_as_of_is_an_error_not_a_page_of_zeros(grampi
     assert code == 2 and out == ""
     assert "period 2030-31 starts after 2026-11-26" in err
     assert _run(capsys, "status", "--period", "2026-27-Q3", "--as-of", "2026-10-01")[0] == 0
+
+
+def test_each_command_group_registers_its_own_commands_and_none_runs_sql():
+    """bot/cli is one module per group of commands; the SQL they need is in
+    mappa_core/storage (an import of sqlalchemy or a SQL string here would be a leak)."""
+    import argparse
+    import ast
+    from pathlib import Path
+
+    import bot.cli as cli
+
+    registered: list[str] = []
+    for group in cli.GROUPS:
+        sub = argparse.ArgumentParser().add_subparsers()
+        group.register(sub)
+        assert sub.choices, f"{group.__name__} registers no command"
+        registered += sub.choices
+    commands = cli.build_parser()._subparsers._group_actions[0].choices
+    assert registered == list(commands)  # in the order of `mappa --help`
+    for path in Path(cli.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module == "sqlalchemy.exc" or not node.module.startswith(
+                    ("sqlalchemy", "sqlmodel")), f"{path.name} imports {node.module}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith(("sqlalchemy", "sqlmodel")) for a in node.names)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not node.value.lstrip().upper().startswith(("SELECT ", "UPDATE ",
+                                                                   "INSERT ", "DELETE ")), path
+
+
+def test_the_table_renderer_pads_each_column_but_not_past_the_last_cell():
+    from bot.cli.common import Col, table
+
+    out = table([Col("id", 3, ">"), Col("what", 6), Col("who")],
+                [(1, "review", "ann"), "   a note", (22, "x", "")])
+    assert out.splitlines() == [" id what   who", "  1 review ann", "   a note", " 22 x      "]
+    assert table([Col(width=None), Col(gap="  ")], [("a", "b"), ("ccc", "d")],
+                 header=False, indent="> ") == "> a    b\n> ccc  d"
+
+
+@pytest.mark.parametrize("word, value", [
+    ("yes", True), ("Y", True), ("true", True), ("1", True), ("on", True),
+    ("no", False), ("N", False), ("FALSE", False), ("0", False), ("off", False),
+    ("maybe", None), ("t", None), ("", None),
+])
+def test_one_yes_no_for_the_import_the_settings_and_the_cli(word, value, tmp_path):
+    """The same words mean yes and no in a CSV file, a setting and `mappa audit record`."""
+    from bot.cli.oversight import _yes_no
+    from bot.cli.common import UsageError
+    from bot.settings import SettingsError, load
+    from mappa_core.rules.schema import FILES
+    from mappa_core.storage.importer import _converter
+
+    column = next(c for f in FILES for c in f.columns if c.kind == "bool")
+    got = {}
+    for name, read in (("import", _converter(column)),
+                       ("settings", lambda w: load(tmp_path / "none.env",
+                                                   environ={"SMTP_TLS": w}).settings.smtp_tls),
+                       ("cli", _yes_no)):
+        (tmp_path / "none.env").write_text("")
+        try:
+            got[name] = read(word)
+        except (ValueError, SettingsError, UsageError) as exc:
+            got[name] = None
+            assert "yes or no" in str(exc)
+    # An empty setting is "not set" (the default, False), not an error: the one exception.
+    expected = {"import": value, "settings": value, "cli": value}
+    if word == "":
+        expected["settings"] = False
+    assert got == expected
+
+
+@pytest.mark.parametrize("word, message", [
+    ("26/11/2026", None), ("2026-11-26", None),
+    ("2026-02-30", "'2026-02-30' is not a real date (day is out of range for month)"),
+    ("11/26/2026", "'11/26/2026' is not a real date (month must be in 1..12)"),
+    ("0001-01-01", "'0001-01-01' is outside the years 1900-2100"),
+])
+def test_one_date_parser_for_the_cli_the_jobs_clock_and_periods(word, message):
+    """`--as-of` of `mappa status` and of `mappa jobs`, and a period's range, read a date
+    the same way the import does, with the same message when it is not one."""
+    import argparse
+    import datetime as dt
+
+    from bot.cli.common import date_arg
+    from bot.jobs.ticks import parse_when
+    from mappa_core.rules.periods import PeriodError, parse_period
+
+    readers = [date_arg, lambda w: parse_when(w).date(),
+               lambda w: parse_period(f"{w}..{w}").start if "-" in w else date_arg(w)]
+    for read in readers:
+        if message is None:
+            assert read(word) == dt.date(2026, 11, 26)
+        else:
+            with pytest.raises((ValueError, argparse.ArgumentTypeError, PeriodError),
+                               match=message.replace("(", r"\(").replace(")", r"\)")
+                               .replace(".", r"\.")):
+                read(word)

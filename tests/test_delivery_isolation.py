@@ -214,26 +214,11 @@ def test_every_email_carries_date_message_id_auto_submitted_and_reply_to(engine)
         smtp.close()
 
 
-class TlsSmtpSink(SmtpSink):
-    """aiosmtpd offering STARTTLS with the given certificate, and requiring it."""
-
-    def __init__(self, cert: str, key: str) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.messages = []
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                sink.messages.append(envelope)
-                return "250 Message accepted for delivery"
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port(),
-                                     tls_context=context, require_starttls=True)
-        self.controller.start()
-        self.port = self.controller.port
+def tls_sink(cert: str, key: str) -> SmtpSink:
+    """The SMTP sink offering STARTTLS with the given certificate, and requiring it."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return SmtpSink(tls_context=context)
 
 
 @pytest.fixture
@@ -252,7 +237,7 @@ def test_an_untrusted_smtp_certificate_is_permanent_and_names_smtp_ca_file(sqlit
     caplog.set_level(logging.INFO, logger="mappa.delivery")
     cert, key = self_signed
     outbox.plan(sqlite_engine, email_notes(2), NOW, RULES)
-    smtp = TlsSmtpSink(cert, key)
+    smtp = tls_sink(cert, key)
     try:
         base = dict(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=True,
                     smtp_timeout=5, mail_from="mappa-bot@example.org")

@@ -444,7 +444,7 @@ def test_dockerignore_keeps_secrets_out_and_the_wheel_sources_in():
                    for p in patterns)
 
     assert ignored(".env") and ignored(".git") and ignored(".venv")
-    needed = ["pyproject.toml", "README.md", "bot/cli.py", "mappa_core/storage/db.py",
+    needed = ["pyproject.toml", "README.md", "bot/cli/__init__.py", "mappa_core/storage/db.py",
               "templates/_items.j2"]
     needed += [p for p in ("requirements.lock",) if (ROOT / p).exists()]
     for path in needed:

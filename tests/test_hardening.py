@@ -21,13 +21,11 @@ def test_fifty_concurrent_commands_are_all_acknowledged_within_three_seconds(sql
     import os
     import subprocess
     import sys
-    import time
-    import urllib.request
 
     from mappa_core.storage import db
     from mappa_core.storage.importer import import_directory
     from tests.conftest import GRAMPIAN
-    from tests.slack_harness import SIGNING_SECRET, SlackStandIn, free_port
+    from tests.slack_harness import SIGNING_SECRET, SlackStandIn, free_port, stop, wait_until_up
 
     engine = db.make_engine(sqlite_url)
     db.ensure_schema(engine)
@@ -41,23 +39,11 @@ def test_fifty_concurrent_commands_are_all_acknowledged_within_three_seconds(sql
                                "--env-file", str(tmp_path / "none.env")],
                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "server did not start"
-                time.sleep(0.2)
-        result = run_load(url, stand_in, [STAFF, CHAIR1, CHAIR2, COORD, SOG], clients=50, seconds=10)
+        wait_until_up(port, server, timeout=30)
+        result = run_load(f"http://127.0.0.1:{port}", stand_in,
+                          [STAFF, CHAIR1, CHAIR2, COORD, SOG], clients=50, seconds=10)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
+        stop(server)
         stand_in.close()
     assert result["error_count"] == 0, result["errors"]
     assert result["acknowledged"] >= 50

@@ -33,6 +33,7 @@ from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import (
     SIGNING_SECRET, BotServer, SlackStandIn, action_body, command_body, free_port, post, sign,
+    wait_until_up,
 )
 from tests.test_slack import CHAIR1, CHAIR2, COORD, SOG, STAFF, TODAY, text_of
 
@@ -360,14 +361,7 @@ def test_eight_concurrent_oversized_bodies_are_refused_unread(sqlite_url, tmp_pa
                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=open(tmp_path / "serve.log", "w"))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "server did not start"
-                time.sleep(0.2)
+        wait_until_up(port, server, timeout=30)
         before = _peak_mb(server.pid)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda k: _send_oversized(port, 100 << 20, chunked=k % 2 == 1),
@@ -519,16 +513,8 @@ def test_socket_mode_serves_health_readiness_and_metrics_on_its_own_port(sqlite_
                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=open(tmp_path / "serve.log", "w"))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-                    ready = json.loads(resp.read())
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, \
-                    (tmp_path / "serve.log").read_text()[-3000:]
-                time.sleep(0.2)
+        ready = wait_until_up(port, server, "/readyz", timeout=30,
+                              output=lambda: (tmp_path / "serve.log").read_text()[-3000:])
         assert ready["ready"] and ready["scheduler"] == "running"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             assert "mappa_outbox_oldest_due_age_seconds" in resp.read().decode()
@@ -697,15 +683,7 @@ def test_serve_with_worker_processes_is_ready_once_they_started_and_leaves_none_
                               stderr=open(tmp_path / "serve.log", "w"))
     workers: list[int] = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "never ready"
-                time.sleep(0.3)
+        wait_until_up(port, server, "/readyz")
         workers = _children(server.pid)
         assert len(workers) >= 2, workers  # two workers (and multiprocessing's tracker)
         body = command_body(CHAIR1, "status", stand_in.response_url("status"))

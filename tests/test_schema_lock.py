@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -114,7 +113,7 @@ def test_the_postgresql_lock_is_released_after(postgres_url):
 def test_two_mappa_serve_processes_start_at_once_on_a_new_postgresql(postgres_url, tmp_path):
     """Two replicas, started together on an empty database: both answer /healthz, neither
     logs a traceback (before the lock, one crashed on a duplicate alembic_version)."""
-    from tests.slack_harness import SIGNING_SECRET, SlackStandIn, free_port
+    from tests.slack_harness import SIGNING_SECRET, SlackStandIn, free_port, stop, wait_until_up
 
     stand_in = SlackStandIn()
     (tmp_path / "empty.env").write_text("")
@@ -128,30 +127,11 @@ def test_two_mappa_serve_processes_start_at_once_on_a_new_postgresql(postgres_ur
                                 env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
                for port, log in zip(ports, logs)]
     try:
-        deadline = time.monotonic() + 60
-        answered = set()
-        while len(answered) < 2:
-            for port, server in zip(ports, servers):
-                if port in answered:
-                    continue
-                assert server.poll() is None, "a replica exited"
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                        if r.status == 200:
-                            answered.add(port)
-                except OSError:
-                    pass
-            assert time.monotonic() < deadline, "a replica did not answer /healthz"
-            time.sleep(0.2)
+        for port, server in zip(ports, servers):
+            wait_until_up(port, server)
     finally:
         for server in servers:
-            server.terminate()
-        for server in servers:
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=15)
+            stop(server)
         stand_in.close()
     for log in logs:
         log.seek(0)

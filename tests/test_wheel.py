@@ -16,9 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.request
 import venv
 import zipfile
 from pathlib import Path
@@ -26,7 +24,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from tests.slack_harness import SlackStandIn, SmtpSink, free_port
+from tests.slack_harness import SlackStandIn, SmtpSink, free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -206,23 +204,10 @@ def test_installed_wheel_runs_outside_the_checkout(installed, tmp_path):
                                  "--port", str(port)], cwd=work, env=serve_env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            body, deadline = None, time.monotonic() + 60
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                        body = (r.status, json.loads(r.read()))
-                        break
-                except OSError:
-                    time.sleep(0.2)
-            assert body is not None and body[0] == 200 and body[1].get("ok") is True, (
-                body, proc.poll(), proc.stdout.read() if proc.poll() is not None else "")
+            body = wait_until_up(port, proc, output=lambda: proc.stdout.read())
+            assert body.get("ok") is True, body
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
     finally:
         smtp.close()
         slack.close()

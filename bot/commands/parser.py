@@ -4,7 +4,7 @@ ParseError whose message is safe to show; nothing here raises anything else."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mappa_core.rules.indicators import TOPICS
 from mappa_core.rules.periods import PeriodError, parse_period
@@ -27,7 +27,6 @@ class Command:
     days: int = 14
     ref: str | None = None
     text: str = ""
-    args: tuple[str, ...] = field(default_factory=tuple)
     page: int = 1  # of a list that does not fit one message (the "Next" button's)
 
 
@@ -54,7 +53,7 @@ def parse(text: str) -> Command:
                 parse_period(period)
             except PeriodError as exc:
                 raise ParseError(str(exc)) from None
-        return Command("compare", period=period, args=tuple(words))
+        return Command("compare", period=period)
     if name == "status":
         topic, period, topic_given = "all", None, False
         for word in words:
@@ -73,7 +72,7 @@ def parse(text: str) -> Command:
                     "(2026-27, 2026-27-Q3 or YYYY-MM-DD..YYYY-MM-DD)"
                 ) from None
             period = word
-        return Command("status", topic=topic, period=period, args=tuple(words))
+        return Command("status", topic=topic, period=period)
     if name in ("due", "overdue"):
         if name == "overdue":
             if words:
@@ -81,11 +80,11 @@ def parse(text: str) -> Command:
             return Command("overdue", days=0)
         if len(words) > 1 or (words and not (re.fullmatch("[0-9]{1,3}", words[0]) and int(words[0]) <= 365)):
             raise ParseError("`due` takes one number of days from 0 to 365, e.g. `/mappa due 7`")
-        return Command("due", days=int(words[0]) if words else 14, args=tuple(words))
+        return Command("due", days=int(words[0]) if words else 14)
     if name == "case":
         if len(words) != 1 or not _REF.fullmatch(words[0]):
             raise ParseError("`case` takes one case reference, e.g. `/mappa case GRA-0101`")
-        return Command("case", ref=words[0], args=tuple(words))
+        return Command("case", ref=words[0])
     if name == "scr":
         if not words:
             return Command("scr")

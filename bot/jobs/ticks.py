@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from mappa_core.rules.calendar import calendar_for
 from mappa_core.rules.indicators import compute_deadlines
 from mappa_core.rules.periods import quarter_of
 from mappa_core.rules.records import window_start
+from mappa_core.rules.values import parse_date
 from mappa_core.storage.queries import known_areas, load_people, load_records, local_holidays
 
 LONDON = ZoneInfo("Europe/London")
@@ -31,16 +33,17 @@ class TickResult:
 
 
 def parse_when(text: str, tz: dt.tzinfo = LONDON) -> dt.datetime:
-    """A date (09:00 that day in `tz`, the configured time zone) or an ISO date-time (in
-    `tz` unless it says)."""
+    """A date (09:00 that day in `tz`, the configured time zone), read as every date of the
+    product is (values.parse_date: YYYY-MM-DD or DD/MM/YYYY), or an ISO date-time (in `tz`
+    unless it says)."""
     text = text.strip()
+    if re.fullmatch(r"[0-9/-]+", text):  # a day, read (and refused) as every date is
+        return dt.datetime.combine(parse_date(text), dt.time(9, 0), tzinfo=tz)
     try:
-        if len(text) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(9, 0), tzinfo=tz)
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is neither a date (YYYY-MM-DD) nor a date-time "
-                         "(YYYY-MM-DDTHH:MM)") from None
+        raise ValueError(f"{text!r} is neither a date (YYYY-MM-DD or DD/MM/YYYY) nor a "
+                         "date-time (YYYY-MM-DDTHH:MM)") from None
     return when if when.tzinfo else when.replace(tzinfo=tz)
 
 

@@ -6,6 +6,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+# The one date parser (values.py); FIRST_YEAR..LAST_YEAR are the years records can hold.
+from .values import FIRST_YEAR, LAST_YEAR, parse_date
+
 _YEAR = re.compile(r"(\d{4})-(\d{2})")
 _QUARTER = re.compile(r"(\d{4})-(\d{2})-Q([1-4])")
 _RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
@@ -18,9 +21,6 @@ class PeriodError(ValueError):
 # The longest period anyone may ask for: the work of one answer grows with its period, and
 # ten years covers every report the guidance asks for (the annual report looks back one).
 MAX_PERIOD_YEARS = 10
-# The years any record can hold (the importer refuses dates outside them); a period or an
-# as-of date outside them has nothing to answer and would overflow the date arithmetic.
-FIRST_YEAR, LAST_YEAR = 1900, 2100
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def _parse_period(text: str) -> Period:
         raise PeriodError(f"period {text!r}: {exc}") from None
     if m := _RANGE.fullmatch(text):
         try:
-            start, end = dt.date.fromisoformat(m[1]), dt.date.fromisoformat(m[2])
+            start, end = parse_date(m[1]), parse_date(m[2])
         except ValueError as exc:
             raise PeriodError(f"period {text!r}: {exc}") from None
         if end < start:
@@ -116,21 +116,3 @@ def _parse_period(text: str) -> Period:
     raise PeriodError(
         f"period {text!r} is not one of 2026-27, 2026-27-Q3 or YYYY-MM-DD..YYYY-MM-DD"
     )
-
-
-def parse_date(text: str) -> dt.date:
-    """An ISO date or a UK DD/MM/YYYY date (never US order), in the years records hold."""
-    text = text.strip()
-    day = None
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = dt.date.fromisoformat(text)
-        elif m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text):
-            day = dt.date(int(m[3]), int(m[2]), int(m[1]))
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a real date ({exc})") from None
-    if day is None:
-        raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise ValueError(f"{text!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}")
-    return day

@@ -6,7 +6,6 @@ Every error is reported as `file:line: column: reason`, all of them at once.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import functools
 import re
 import sys
@@ -23,13 +22,10 @@ from . import db, models  # noqa: F401  (models registers the tables)
 from . import recorded as _recorded
 from ..rules.addresses import email_problem, slack_user_problem
 from ..rules.schema import FILES, Column, FileSpec
+from ..rules.values import parse_date, parse_yes_no
+from ..rules.values import shown as _show
 
 INT_COLUMNS = {"category", "level", "release_level", "birth_year", "population"}
-TRUE = {"yes", "y", "true", "1"}
-FALSE = {"no", "n", "false", "0"}
-MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
-_UK = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 BATCH = 5000
 # Errors kept word for word; the rest are counted ("... and N more errors"), so that a huge
 # file of bad rows cannot fill memory with messages nobody reads.
@@ -94,42 +90,13 @@ class _Errors:
         return [*self.items, f"... and {self.count - self.limit} more errors"]
 
 
-def parse_date_value(text: str) -> dt.date:
-    """An ISO or UK (DD/MM/YYYY) date; ValueError says why not."""
-    try:
-        if _ISO.fullmatch(text):
-            value = dt.date.fromisoformat(text)
-        elif m := _UK.fullmatch(text):
-            value = dt.date(int(m[3]), int(m[2]), int(m[1]))
-        else:
-            raise ValueError(f"{_show(text)} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
-    except ValueError as exc:
-        if "is not a date" in str(exc):
-            raise
-        raise ValueError(f"{_show(text)} is not a real date") from None
-    if not MIN_DATE <= value <= MAX_DATE:
-        raise ValueError(f"{_show(text)} is outside {MIN_DATE.year}-{MAX_DATE.year}")
-    return value
-
-
-def _show(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
 def _converter(col: Column) -> Callable[[str], object]:
     if col.kind == "date":
         # A file of a million rows holds a few thousand distinct dates: parse each once
         # and share the object (less time, and tens of bytes less per row).
-        return functools.lru_cache(maxsize=65536)(parse_date_value)
+        return functools.lru_cache(maxsize=65536)(parse_date)
     if col.kind == "bool":
-        def to_bool(text: str) -> bool:
-            low = text.lower()
-            if low in TRUE:
-                return True
-            if low in FALSE:
-                return False
-            raise ValueError(f"{_show(text)} is not yes or no")
-        return to_bool
+        return parse_yes_no
     if col.kind in ("enum", "roles"):
         canonical = {v.lower(): v for v in col.values}
         allowed = ", ".join(col.values)

@@ -1,4 +1,5 @@
-"""Load the records into pandas frames: one query per table, filtered by area in SQL."""
+"""Load the records into pandas frames: one query per table, filtered by area in SQL; and
+the few lookups the edges make before they answer (areas, chairs, populations)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, and_, cast, func, not_, or_, select, union_all
+from sqlalchemy import String, and_, cast, func, not_, or_, select, union, union_all
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -223,3 +224,28 @@ def known_areas(engine: Engine) -> list[str]:
 def as_days(values) -> np.ndarray:
     """Dates (datetime64 series/array) as int64 days since 1970-01-01; NaT stays NaT-int."""
     return np.asarray(values, dtype="datetime64[D]").astype(np.int64)
+
+
+def count_individuals(engine: Engine) -> int:
+    """How many individuals the database holds (none: nothing has been imported)."""
+    ind = SQLModel.metadata.tables["individual"]
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(ind)).scalar() or 0
+
+
+def known_chairs(engine: Engine) -> list[str]:
+    """Person ids with the chair role, and every chair named on a meeting or a case."""
+    t = SQLModel.metadata.tables
+    with engine.connect() as conn:
+        named = set(conn.execute(union(select(t["meeting"].c.chair_id),
+                                       select(t["individual"].c.chair_id))).scalars())
+        people = conn.execute(select(t["person"].c.person_id, t["person"].c.roles)).all()
+    named |= {pid for pid, roles in people if "chair" in (roles or "").split(";")}
+    return sorted(x for x in named if x)
+
+
+def area_populations(engine: Engine) -> dict[str, int]:
+    """Each area's population where it is recorded (the annual report's rate per 100,000)."""
+    area = SQLModel.metadata.tables["area"]
+    with engine.connect() as conn:
+        return {a: p for a, p in conn.execute(select(area.c.area, area.c.population)) if p}

@@ -1,0 +1,51 @@
+"""`mappa demo-day` (a simulated working day of jobs, on a copy of the data) and
+`mappa demo-data DIR` (a synthetic region's CSV files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.cli.common import UsageError, date_arg, settings, today
+
+
+def register(sub) -> None:
+    dd = sub.add_parser("demo-day", help="simulate a working day of jobs (console Slack, local SMTP)")
+    dd.add_argument("--as-of", type=date_arg, help="the day (default today; weekends move on)")
+    dd.add_argument("--show", type=int, default=3, help="Slack messages to print in full")
+    dd.set_defaults(func=cmd_demo_day)
+
+    g = sub.add_parser("demo-data", help="write a synthetic region's CSV files")
+    g.add_argument("dir")
+    g.add_argument("--individuals", type=int, default=7000)
+    g.add_argument("--years", type=int, default=5)
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--until", type=date_arg, help="last day of history (default today)")
+    g.set_defaults(func=cmd_demo_data)
+
+
+def cmd_demo_day(args) -> int:
+    from bot.demo_day import demo_day_on_copy
+    from bot.settings import hide_password
+
+    config = settings()
+    print(demo_day_on_copy(config.database_url, args.as_of or today(), show=args.show,
+                           rules=config.nudge_rules(), tz=config.tz,
+                           shown_url=hide_password(config.database_url)), end="")
+    return 0
+
+
+def cmd_demo_data(args) -> int:
+    from mappa_core.demo import write_demo_data
+
+    if args.individuals < 1 or args.years < 1:
+        raise UsageError("--individuals and --years must be at least 1")
+    until = args.until or today()
+    counts = write_demo_data(
+        Path(args.dir), individuals=args.individuals, years=args.years, seed=args.seed,
+        until=until,
+    )
+    print(
+        f"wrote synthetic region to {args.dir} (seed {args.seed}, up to {until}): "
+        + ", ".join(f"{n} {name}" for name, n in counts.items())
+    )
+    return 0

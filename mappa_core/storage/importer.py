@@ -27,6 +27,8 @@ from ..rules.values import shown as _show
 
 INT_COLUMNS = {"category", "level", "release_level", "birth_year", "population"}
 BATCH = 5000
+# Line breaks (CR, LF, NEL, U+2028/9) and the other control characters but tab.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 # Errors kept word for word; the rest are counted ("... and N more errors"), so that a huge
 # file of bad rows cannot fill memory with messages nobody reads.
 MAX_ERRORS = 1000
@@ -258,6 +260,13 @@ def _parse_rows(reader, spec: FileSpec, errors: _Errors) -> _Parsed | None:
                 row[col.name] = convert(raw)
             except ValueError as exc:
                 errors.add(spec.filename, line_start, col.name, str(exc))
+                ok = False
+                continue
+            if bad := _CONTROL.search(raw):
+                # A line break in a name would end an email's subject early or add lines
+                # to a message; no column of SPEC section 5 holds more than one line.
+                errors.add(spec.filename, line_start, col.name,
+                           f"contains a line break or control character (U+{ord(bad[0]):04X})")
                 ok = False
         if not ok:
             continue

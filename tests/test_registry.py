@@ -52,7 +52,7 @@ def test_every_indicator_of_section_3_is_declared_once_in_its_order_with_its_tar
     assert [i for i, _ in rows] == list(INDICATORS)
     assert {i: t for i, t in rows} == {i: d.target for i, d in INDICATORS.items()}
     for ind_id, d in INDICATORS.items():
-        assert d.id == ind_id and d.title and d.reads <= set(FRAMES)
+        assert d.id == ind_id and d.title and d.short and d.reads <= set(FRAMES)
         assert set(d.data_quality) <= set(DATA_QUALITY_CHECKS)
     with pytest.raises(ValueError, match="declared twice"):
         ind_mod._declare(INDICATORS["disclosure"])

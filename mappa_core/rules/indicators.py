@@ -6,12 +6,12 @@ An item is in the denominator once it is done or its deadline is before `as_of`;
 its deadline day and before, and not done, it is pending (nothing is late until the
 next day).
 
-Each indicator is declared once, as an `Indicator` passed to `_declare` at the end of this
-module; `status`, the topics, the answers' loading, the planner's alerts and the weekly
-summary all read INDICATORS. To add an indicator: write its `compute` (period results,
-with `_count`) and `count` (the live view's counts) beside the others, declare it with
-its id, title, target, topic, the frames it reads and whether a breach is urgent (add a
-`Topic` member for a new topic), and add its row to SPEC section 3 and docs/data-contract.md;
+Each indicator is declared once, an `Indicator` passed to `_declare` (section "the ten"
+below); `status`, the topics, what an answer loads, the planner's alerts, the weekly summary
+and the quarterly pack all read INDICATORS. To add an indicator: write its `compute` (the
+period's result, through `_count`) and `count` (the live view's counts) beside the others;
+declare it with its id, title, short name, target, topic (a new topic is a `Topic` member),
+the frames it reads and whether a breach is urgent; add its row to docs/data-contract.md.
 tests/test_registry.py then checks it is declared once and reads only what it declares.
 """
 
@@ -57,7 +57,8 @@ class Indicator:
     operational counts of what stands open today. `reads` names the deadline frames
     (FRAMES) the two read. `urgent`: falling below target is urgent for the SOG chair.
     `each_agency`: met only if every agency in the breakdown meets the target, the
-    margin the smallest agency's. `data_quality`: the checks shown with it.
+    margin the smallest agency's. `data_quality`: the checks shown with it. `short`: its
+    name where there is no room for the title (the quarterly pack's tables).
     """
     id: str
     title: str
@@ -66,6 +67,7 @@ class Indicator:
     reads: frozenset[str]
     compute: Callable[[Computed, Period, Indicator], IndicatorResult]
     count: Callable[[Computed], dict]
+    short: str  # the quarterly pack's name for it where a table cell has no room for the title
     urgent: bool = False
     each_agency: bool = False
     data_quality: tuple[str, ...] = ()
@@ -469,51 +471,61 @@ def _release_counts(c: Computed) -> dict:
 _declare(Indicator(
     "l3-reviews", "Level 3 cases reviewed at least every 6 weeks", 95, Topic.LEVEL3,
     reads=frozenset({"reviews"}), compute=_reviews(3), count=_review_counts(3), urgent=True,
+    short="Level 3 reviews",
 ))
 _declare(Indicator(
     "l2-reviews", "Level 2 cases reviewed at least every 12 weeks", 95, Topic.LEVEL2,
     reads=frozenset({"reviews"}), compute=_reviews(2), count=_review_counts(2),
+    short="Level 2 reviews",
 ))
 _declare(Indicator(
     "dtc-attendance", "Attendance by each Duty to Co-operate agency, where invited", 90,
     Topic.ATTENDANCE, reads=frozenset({"invitations"}),
     compute=_attendance(lambda inv: ~inv["is_ra"], _attended_or_wrote), count=_no_counts,
     each_agency=True, data_quality=("seniority_unknown",),
+    short="DTC attendance",
 ))
 _declare(Indicator(
     "police-attendance", "Attendance by Police Scotland", 90, Topic.ATTENDANCE,
     reads=frozenset({"invitations"}), compute=_attendance(lambda inv: inv["role"] == "police"),
     count=_no_counts, data_quality=("seniority_unknown",),
+    short="Police attendance",
 ))
 _declare(Indicator(
     "cbsw-attendance", "Attendance by Community Based Social Work", 90, Topic.ATTENDANCE,
     reads=frozenset({"invitations"}),
     compute=_attendance(lambda inv: inv["role"] == "social_work"), count=_no_counts,
     data_quality=("seniority_unknown",),
+    short="Social work attendance",
 ))
 _declare(Indicator(
     "ra-written", "Written contributions from Responsible Authorities that did not attend", 100,
     Topic.CONTRIBUTIONS, reads=frozenset({"invitations"}), compute=_written(True),
     count=_written_counts(True),
+    short="RA written contributions",
 ))
 _declare(Indicator(
     "dtc-written", "Written contributions from Duty to Co-operate agencies that did not attend",
     100, Topic.CONTRIBUTIONS, reads=frozenset({"invitations"}), compute=_written(False),
     count=_written_counts(False),
+    short="DTC written contributions",
 ))
 _declare(Indicator(
     "custody-initial-l3",
     "Initial Level 3 meeting held in the community at least 4 weeks before release", 100,
     Topic.CUSTODY, reads=frozenset({"releases"}), compute=_custody, count=_release_counts,
     urgent=True,
+    short="Pre-release Level 3 meetings",
 ))
 _declare(Indicator(
     "minutes-10wd", "Minutes issued and RMP updated and ratified within 10 working days", 90,
     Topic.MINUTES, reads=frozenset({"meetings"}), compute=_minutes, count=_minutes_counts,
+    short="Minutes and RMP in 10 working days",
 ))
 _declare(Indicator(
     "disclosure", "Disclosure considered and decision recorded", 100, Topic.DISCLOSURE,
     reads=frozenset({"meetings"}), compute=_disclosure, count=_disclosure_counts,
+    short="Disclosure recorded",
 ))
 
 # Each topic's indicators, from the declarations ("all" is every one).

@@ -114,7 +114,8 @@ def test_what_an_answer_loads_follows_the_declarations(grampian):
 def test_every_kind_is_declared_once_with_labels_urgency_and_buttons():
     assert list(ITEM_KINDS) == [k.value for k in ItemKind]
     for name, spec in ITEM_KINDS.items():
-        assert spec.kind == name and spec.label and spec.noun and spec.line and spec.key
+        assert spec.kind == name and spec.label and spec.noun and spec.line and spec.plural
+        assert spec.key
         assert spec.all_buttons[-len(EVERY_ITEM_BUTTONS):] == EVERY_ITEM_BUTTONS
         # every button has a listener in the Slack app
         assert {b.action_id for b in spec.all_buttons} <= set(ACTION_IDS), name

@@ -119,7 +119,8 @@ class KindSpec:
 
     `label` names it in a list (`mappa due`, `/mappa due`, a case's open items); `noun` in
     a button's reply and the reason form ("Snoozed review, case X"); `line` opens its
-    digest line (templates/_items.j2), formatted with the item's `level` and `agency`.
+    digest line (templates/_items.j2), formatted with the item's `level` and `agency`;
+    `plural` counts them in an escalation's summary, by level where urgency is.
     `urgency` ranks it among overdue items (0 is the most urgent), by level where a
     mapping. `key` lists the parts of its item key after the kind: a key with a
     meeting_id reads back to that meeting (with an agency, to that agency's absence from
@@ -129,6 +130,7 @@ class KindSpec:
     label: str
     noun: str
     line: str
+    plural: str  # counted in an escalation's summary ("Level {level} reviews")
     urgency: int | Mapping[int, int]
     key: tuple[KeyField, ...]
     buttons: tuple[Button, ...] = ()
@@ -158,26 +160,28 @@ def _declare(spec: KindSpec) -> KindSpec:
 # Most urgent first: missed reviews and pre-release meetings are about the public's safety.
 _declare(KindSpec(
     ItemKind.REVIEW, label="review due", noun="review", line="Level {level} review",
+    plural="Level {level} reviews",
     urgency={3: 0, 2: 2}, key=(REF, LEVEL, DEADLINE),
     line_detail=False,  # a review's line ends with its deadline, without the detail
 ))
 _declare(KindSpec(
     ItemKind.MINUTES, label="minutes and RMP", noun="minutes and RMP",
-    line="Minutes and RMP", urgency=3, key=(MEETING,),
+    line="Minutes and RMP", plural="Minutes and RMP", urgency=3, key=(MEETING,),
     buttons=(Button("minutes_issued", "Minutes issued"), Button("rmp_ratified", "RMP ratified")),
 ))
 _declare(KindSpec(
     ItemKind.CONTRIBUTION, label="written contribution", noun="written contribution",
-    line="Written contribution from {agency}", urgency=4, key=(MEETING, AGENCY),
+    line="Written contribution from {agency}", plural="Written contributions", urgency=4, key=(MEETING, AGENCY),
     buttons=(Button("contribution_received", "Contribution received"),),
 ))
 _declare(KindSpec(
     ItemKind.DISCLOSURE, label="disclosure decision", noun="disclosure decision",
-    line="Disclosure decision", urgency=5, key=(MEETING,),
+    line="Disclosure decision", plural="Disclosure decisions", urgency=5, key=(MEETING,),
 ))
 _declare(KindSpec(
     ItemKind.PRE_RELEASE, label="initial L3 meeting before release", noun="pre-release meeting",
-    line="Initial Level 3 meeting before release", urgency=1, key=(REF, DEADLINE),
+    line="Initial Level 3 meeting before release",
+    plural="Initial Level 3 meetings before release", urgency=1, key=(REF, DEADLINE),
 ))
 
 
@@ -210,6 +214,19 @@ def read_key(key: str) -> tuple[KindSpec, dict[str, str]] | None:
     if not all(field.valid(part) for field, part in zip(spec.key, parts[1:])):
         return None
     return spec, {field.column: part for field, part in zip(spec.key, parts[1:])}
+
+
+def summary_names() -> list[tuple[str, str]]:
+    """(kind, or kind and level for a kind ranked by level, e.g. `review3`; its plural),
+    most urgent first: how an escalation's summary counts the items."""
+    named = []
+    for name, spec in ITEM_KINDS.items():
+        if isinstance(spec.urgency, Mapping):
+            named += [(rank, f"{name}{lvl}", spec.plural.format(level=lvl))
+                      for lvl, rank in spec.urgency.items()]
+        else:
+            named.append((spec.urgency, name, spec.plural))
+    return [(key, plural) for _, key, plural in sorted(named)]
 
 
 def urgency_ranks(items: pd.DataFrame) -> pd.Series:

@@ -7,9 +7,9 @@ import datetime as dt
 
 from sqlalchemy.engine import Engine
 
-from .rules.indicators import compute_deadlines
+from .rules.indicators import compute_deadlines, reads_invitations
 from .rules.records import LOOKBACK_DAYS, window_start
-from .rules.status import INVITATION_INDICATORS, resolve, status_of
+from .rules.status import resolve, status_of
 from .storage.queries import load_records
 
 
@@ -21,6 +21,6 @@ def status(
     counts look `lookback_days` back for open paperwork, MAPPA_LOOKBACK_DAYS)."""
     ids, per = resolve(topic, period, as_of)  # bad arguments fail before any query
     records = load_records(engine, area, since=window_start(as_of, per.start, lookback_days),
-                           with_invitations=bool(set(ids) & INVITATION_INDICATORS),
+                           with_invitations=reads_invitations(ids),
                            with_people=False)
     return status_of(compute_deadlines(records, as_of, lookback_days), topic, period, area)

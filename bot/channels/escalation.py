@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from mappa_core.rules.kinds import summary_names
+
 # Items listed one by one in Slack (each with its Acknowledge button); the rest are counted.
 SLACK_SHOWN = 5
 # By email: every item when there are at most EMAIL_LIST_MAX, else the EMAIL_SHOWN most
@@ -19,16 +21,8 @@ TOP_CHAIRS = 8
 MAX_BUTTON_VALUE = 2000  # Slack's limit on a button's value
 MAX_NAME = 60            # a chair's name as counted (as _items.j2's escalation_line cuts it)
 
-# Most urgent first, as `mappa_core.rules.due.URGENCY` orders the kinds.
-KIND_NAMES = {
-    "review3": "Level 3 reviews",
-    "pre_release": "Initial Level 3 meetings before release",
-    "review2": "Level 2 reviews",
-    "minutes": "Minutes and RMP",
-    "contribution": "Written contributions",
-    "disclosure": "Disclosure decisions",
-    "scr_action": "Significant Case Review actions",
-}
+# Most urgent first, as the item kinds declare (mappa_core.rules.kinds), then SCR actions.
+KIND_NAMES = {**dict(summary_names()), "scr_action": "Significant Case Review actions"}
 
 
 def kind_of(payload: dict) -> str:

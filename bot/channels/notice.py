@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from jinja2.filters import do_truncate
+
 from bot.templates import environment
+from mappa_core.rules.kinds import ITEM_KINDS
 
 PLAIN_KINDS = (None, "delivery_problem", "audit_reminder", "scr_action")
 
@@ -35,6 +38,12 @@ def ordered(rows: list[dict]) -> list[dict]:
                                        r["payload"].get("deadline", "")))
 
 
+def _agency_shown(item: dict) -> str | None:
+    """The agency as an item's line names it: its name (cut to 80), else its id."""
+    name = do_truncate(environment(), item.get("agency_name") or "", 80, True, "…", 0)
+    return name or item["agency"]
+
+
 def macros():
     return environment().get_template("_items.j2").module
 
@@ -56,7 +65,10 @@ def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = 
             line = m.scr_line(p)
         elif kind is not None:
             item = {k: (escape(v) if escape and isinstance(v, str) else v) for k, v in p.items()}
-            line = (m.escalation_line if rule == "escalation" else m.item_line)(item, code=code)
+            spec = ITEM_KINDS[kind]
+            what = spec.line_for(item["level"], _agency_shown(item))
+            line = (m.escalation_line if rule == "escalation" else m.item_line)(
+                item, what, spec.line_detail, code=code)
         elif rule == "weekly":
             line = m.weekly_line(p)
         elif rule == "quarterly":

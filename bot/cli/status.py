@@ -166,7 +166,7 @@ DUE_COLUMNS = (Col("", 2), Col("deadline", 10), Col("wd left", 7, ">"), Col("wha
 
 def render_due(items, as_of: dt.date, shown: int | None = None) -> str:
     """Every item's counts in the last line; only the first `shown` items listed."""
-    from mappa_core.rules.due import KIND_LABELS
+    from mappa_core.rules.kinds import ITEM_KINDS
 
     if items.empty:
         return f"Nothing overdue or due soon as of {as_of.isoformat()}."
@@ -174,7 +174,7 @@ def render_due(items, as_of: dt.date, shown: int | None = None) -> str:
     rows: list = []
     for row in listed.itertuples(index=False):
         rows.append(("!!" if row.overdue else "", row.deadline.date().isoformat(),
-                     row.working_days_left, KIND_LABELS[row.kind], row.ref,
+                     row.working_days_left, ITEM_KINDS[row.kind].label, row.ref,
                      _text(row.meeting_id), _text(row.agency), _text(row.chair_id)))
         if row.detail:
             rows.append(f"{'':24}{row.detail}")

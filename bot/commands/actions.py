@@ -15,7 +15,7 @@ from bot.commands.handlers import Context, Reply, message
 from bot.templates import mrkdwn_escape
 from mappa_core.storage import recorded
 from mappa_core.rules.calendar import calendar_for
-from mappa_core.rules.due import MAX_ITEM_KEY, key_parts
+from mappa_core.rules.kinds import ITEM_KINDS, MAX_ITEM_KEY, key_parts, read_key
 from mappa_core.rules.planner import ESCALATION_STAGES
 from mappa_core.storage.db import bump_change_stamp
 from mappa_core.storage.queries import local_holidays
@@ -42,9 +42,7 @@ class Item:
 
     @property
     def label(self) -> str:
-        what = {"minutes": "minutes and RMP", "contribution": "written contribution",
-                "disclosure": "disclosure decision", "review": "review",
-                "pre_release": "pre-release meeting"}[self.kind]
+        what = ITEM_KINDS[self.kind].noun
         where = f"meeting {self.meeting_id}" if self.meeting_id else f"case {self.ref}"
         return f"{what}, {where}" + (f" ({self.agency})" if self.agency else "")
 
@@ -60,50 +58,43 @@ def check_key(key: str) -> str:
 
 
 def find_item(ctx: Context, key: str) -> Item:
-    """The record behind an item key (see mappa_core.rules.due.item_keys)."""
+    """The record behind an item key, read back as its kind declares it
+    (mappa_core.rules.kinds): a meeting (with an agency, that agency's absence from it),
+    or a case."""
     t = SQLModel.metadata.tables
     meeting, individual, invitation = t["meeting"], t["individual"], t["invitation"]
-    parts = key_parts(check_key(key))
-    kind = parts[0]
+    # What a button of ours carries: a declared kind, its parts, a real due date, and a
+    # Level 2 or 3 chain.
+    read = read_key(check_key(key))
     gone = ActionError(GONE)
-    wanted = {"minutes": 2, "disclosure": 2, "contribution": 3, "review": 4, "pre_release": 3}
-    if wanted.get(kind) != len(parts):
+    if read is None:
         raise gone
+    spec, part = read
     with ctx.engine.connect() as conn:
-        if kind in ("minutes", "disclosure", "contribution"):
+        if spec.names_meeting():
             row = conn.execute(
                 select(meeting.c.meeting_id, meeting.c.ref, meeting.c.chair_id,
                        individual.c.area, individual.c.chair_id.label("case_chair"))
                 .join(individual, individual.c.ref == meeting.c.ref)
-                .where(meeting.c.meeting_id == parts[1])
+                .where(meeting.c.meeting_id == part["meeting_id"])
             ).mappings().first()
             if row is None:
                 raise gone
-            agency = None
-            if kind == "contribution":
-                agency = parts[2]
+            agency = part.get("agency")
+            if agency is not None:
                 # Only an agency that was absent owes a written contribution.
                 found = conn.execute(select(invitation.c.agency).where(and_(
-                    invitation.c.meeting_id == parts[1], invitation.c.agency == agency,
+                    invitation.c.meeting_id == part["meeting_id"], invitation.c.agency == agency,
                     invitation.c.attendance == "absent"))).first()
                 if found is None:
                     raise gone
-            return Item(key, kind, row["ref"], row["area"], row["case_chair"],
+            return Item(key, spec.kind, row["ref"], row["area"], row["case_chair"],
                         row["meeting_id"], row["chair_id"], agency)
-        if kind in ("review", "pre_release"):
-            # What a button of ours carries: a real due date, and a Level 2 or 3 chain.
-            try:
-                dt.date.fromisoformat(parts[-1])
-            except ValueError:
-                raise gone from None
-            if kind == "review" and parts[2] not in ("L2", "L3"):
-                raise gone
-            row = conn.execute(select(individual.c.ref, individual.c.area, individual.c.chair_id)
-                               .where(individual.c.ref == parts[1])).mappings().first()
-            if row is None:
-                raise gone
-            return Item(key, kind, row["ref"], row["area"], row["chair_id"])
-    raise gone
+        row = conn.execute(select(individual.c.ref, individual.c.area, individual.c.chair_id)
+                           .where(individual.c.ref == part["ref"])).mappings().first()
+        if row is None:
+            raise gone
+        return Item(key, spec.kind, row["ref"], row["area"], row["chair_id"])
 
 
 def check_may_act(caller: Caller, item: Item) -> None:

@@ -25,8 +25,9 @@ from bot.commands.parser import Command
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.storage import db
 from mappa_core.rules import planner
-from mappa_core.rules.due import KIND_LABELS, due_items, open_items
+from mappa_core.rules.due import due_items, open_items
 from mappa_core.rules.indicators import Computed, compute_deadlines
+from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.periods import parse_period
 from mappa_core.rules.records import LOOKBACK_DAYS, window_start
 from mappa_core.storage.queries import load_records
@@ -296,7 +297,7 @@ def _item_rows(items: pd.DataFrame) -> list[dict]:
             "today" if days == 0 else f"{days} working day(s) left"
         )
         rows.append({
-            "overdue": bool(r.overdue), "label": KIND_LABELS[r.kind], "ref": mrkdwn_escape(r.ref),
+            "overdue": bool(r.overdue), "label": ITEM_KINDS[r.kind].label, "ref": mrkdwn_escape(r.ref),
             "meeting_id": mrkdwn_escape(r.meeting_id) if isinstance(r.meeting_id, str) else "",
             "agency": mrkdwn_escape(r.agency) if isinstance(r.agency, str) else "",
             "deadline": r.deadline.date().isoformat(), "days_text": days_text,
@@ -375,7 +376,7 @@ def case_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     opened = open_items(computed)
     opened = opened[opened["ref"] == ref].sort_values("deadline")
     open_lines = [
-        f"{'*overdue* ' if r.overdue else ''}{KIND_LABELS[r.kind]}: {r.deadline.date()}"
+        f"{'*overdue* ' if r.overdue else ''}{ITEM_KINDS[r.kind].label}: {r.deadline.date()}"
         + (f" (meeting {mrkdwn_escape(r.meeting_id)})" if isinstance(r.meeting_id, str) else "")
         + (f" {mrkdwn_escape(r.agency)}" if isinstance(r.agency, str) else "")
         for r in opened.itertuples(index=False)

@@ -20,7 +20,7 @@ from bot.channels.base import Rendered
 from bot.channels.slack import ItemState, render_slack
 from bot.commands.access import Caller
 from bot.commands.handlers import Context
-from mappa_core.rules.due import key_parts
+from mappa_core.rules.kinds import ITEM_KINDS, ItemKind, read_key
 from mappa_core.storage import outbox, recorded
 
 LONDON = ZoneInfo("Europe/London")
@@ -51,11 +51,12 @@ def item_states(ctx: Context, viewer: str, rows: list[dict]) -> dict[str, ItemSt
         return {}
     meetings, invitations = {}, {}
     for key in keys:
-        parts = key_parts(key)
-        if parts[0] == "minutes" and len(parts) == 2:
-            meetings[recorded.row_key((parts[1],))] = key
-        elif parts[0] == "contribution" and len(parts) == 3:
-            invitations[recorded.row_key((parts[1], parts[2]))] = key
+        read = read_key(key)  # as the item's kind declares its key
+        kind, part = read if read is not None else (None, {})
+        if kind is ITEM_KINDS[ItemKind.MINUTES]:
+            meetings[recorded.row_key((part["meeting_id"],))] = key
+        elif kind is ITEM_KINDS[ItemKind.CONTRIBUTION]:
+            invitations[recorded.row_key((part["meeting_id"], part["agency"]))] = key
     found: dict[str, list[tuple]] = {k: [] for k in keys}  # key -> [(at, line, action id)]
     person, rv = t["person"], t["recorded_value"]
     snooze, note, ack = t["snooze"], t["item_note"], t["escalation_ack"]

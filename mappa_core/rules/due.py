@@ -1,33 +1,24 @@
 """What is open now: overdue and soon-due items for `mappa due`, the digests and escalations.
 
 Built only from the frames of `deadlines` (through `indicators.Computed`), so a due date
-is computed in one place.
+is computed in one place. The kinds of item, their labels, urgency and item keys are
+declared in `kinds`.
 """
 
 from __future__ import annotations
-
-from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
 
 from .calendar import working_days_between_by_area
 from .indicators import Computed
+from .kinds import ItemKind, item_keys, urgency_ranks
+from .kinds import key_part  # noqa: F401  (the item keys' spelling, read here by older callers)
 
 DUE_COLUMNS = [
     "kind", "level", "ref", "area", "meeting_id", "agency", "deadline", "overdue",
     "working_days_left", "chair_id", "detail", "item_key",
 ]
-# Most urgent first: missed reviews and pre-release meetings are about the public's safety.
-URGENCY = {"review3": 0, "pre_release": 1, "review2": 2, "minutes": 3, "contribution": 4,
-           "disclosure": 5}
-KIND_LABELS = {
-    "review": "review due",
-    "minutes": "minutes and RMP",
-    "contribution": "written contribution",
-    "disclosure": "disclosure decision",
-    "pre_release": "initial L3 meeting before release",
-}
 
 
 def open_items(c: Computed, lookback_days: int | None = None) -> pd.DataFrame:
@@ -52,28 +43,29 @@ def open_items(c: Computed, lookback_days: int | None = None) -> pd.DataFrame:
             "Level " + first["level"].astype(str) + " review; "
             + first["missed"].astype(str) + " due date(s) missed"
         )
-        parts.append(first.assign(kind="review"))
+        parts.append(first.assign(kind=ItemKind.REVIEW.value))
     pending = r[r["status"] == "pending"]
     if not pending.empty:
         # On its due day a review is still pending (nothing is late before the next day).
         today_label = np.where(pending["due"] == today, "; due today", "")
         parts.append(
             pending.rename(columns={"due": "deadline"})
-            .assign(kind="review",
+            .assign(kind=ItemKind.REVIEW.value,
                     detail="Level " + pending["level"].astype(str) + " review" + today_label)
             .drop(columns=["meeting_id", "done", "reason", "restarted"])
         )
 
     m = c.meetings[c.meetings["deadline"] >= since]
     # A recorded disclosure no is a decision (counted at once as not met): nothing to chase.
-    for kind, done_col in (("minutes", "minutes_done"), ("disclosure", "disclosure_recorded")):
+    for kind, done_col in ((ItemKind.MINUTES.value, "minutes_done"),
+                          (ItemKind.DISCLOSURE.value, "disclosure_recorded")):
         open_ = m[~m[done_col]]
         if not open_.empty:
             missing = "missing: " + (
                 np.where(open_["minutes_issued"].isna(), "minutes", "")
                 + np.where(open_["minutes_issued"].isna() & open_["rmp_ratified"].isna(), " and ", "")
                 + np.where(open_["rmp_ratified"].isna(), "RMP", "")
-            ) if kind == "minutes" else "decision not recorded"
+            ) if kind == ItemKind.MINUTES else "decision not recorded"
             parts.append(
                 open_[["ref", "area", "meeting_id", "deadline", "chair_id"]].assign(
                     kind=kind, detail=missing
@@ -84,7 +76,7 @@ def open_items(c: Computed, lookback_days: int | None = None) -> pd.DataFrame:
     if not missing.empty:
         parts.append(
             missing[["ref", "area", "meeting_id", "agency", "deadline", "chair_id"]].assign(
-                kind="contribution", detail="absent, no written contribution"
+                kind=ItemKind.CONTRIBUTION.value, detail="absent, no written contribution"
             )
         )
     rel = c.releases
@@ -92,7 +84,7 @@ def open_items(c: Computed, lookback_days: int | None = None) -> pd.DataFrame:
     if not upcoming.empty:
         parts.append(
             upcoming[["ref", "area", "deadline", "chair_id"]].assign(
-                kind="pre_release",
+                kind=ItemKind.PRE_RELEASE.value,
                 detail="release " + upcoming["release_date"].dt.strftime("%Y-%m-%d"),
             )
         )
@@ -114,52 +106,6 @@ def open_items(c: Computed, lookback_days: int | None = None) -> pd.DataFrame:
     return out[DUE_COLUMNS]
 
 
-# An item key joins its parts with ":" (and a button value adds "|stage"), so each part
-# that comes from a file has "%", ":" and "|" percent-encoded: any id round-trips, and an
-# id such as "T1:9" can never be read as "T1". Ordinary ids are unchanged by it.
-KEY_PART_ESCAPES = (("%", "%25"), (":", "%3A"), ("|", "%7C"))
-MAX_ITEM_KEY = 200  # the item_key columns' length
-
-
-def key_part(text: str) -> str:
-    for raw, escaped in KEY_PART_ESCAPES:
-        text = text.replace(raw, escaped)
-    return text
-
-
-def key_parts(key: str) -> list[str]:
-    """The decoded parts of an item key (the inverse of joining key_part()s with ":")."""
-    return [unquote(part) for part in key.split(":")]
-
-
-def _key_part_series(values: pd.Series) -> pd.Series:
-    values = values.fillna("").astype(str)
-    for raw, escaped in KEY_PART_ESCAPES:
-        values = values.str.replace(raw, escaped, regex=False)
-    return values
-
-
-def item_keys(items: pd.DataFrame) -> pd.Series:
-    """A stable name for each open item: what snoozes, notes and nudge dedupe keys use."""
-    kind = items["kind"]
-    deadline = items["deadline"].dt.strftime("%Y-%m-%d")
-    level = pd.to_numeric(items["level"], errors="coerce").fillna(0).astype(int).astype(str)
-    meeting = _key_part_series(items["meeting_id"])
-    ref = _key_part_series(items["ref"])
-    return pd.Series(
-        np.select(
-            [kind == "review", kind == "contribution", kind == "pre_release"],
-            [
-                "review:" + ref + ":L" + level + ":" + deadline,
-                "contribution:" + meeting + ":" + _key_part_series(items["agency"]),
-                "pre_release:" + ref + ":" + deadline,
-            ],
-            kind + ":" + meeting,
-        ),
-        index=items.index,
-    )
-
-
 def due_items(
     c: Computed, days: int = 14, chair: str | None = None
 ) -> pd.DataFrame:
@@ -169,10 +115,8 @@ def due_items(
     items = items[items["overdue"] | (items["deadline"] <= horizon)]
     if chair is not None:
         items = items[items["chair_id"] == chair]
-    level = pd.to_numeric(items["level"], errors="coerce").fillna(0).astype(int).astype(str)
-    urgency = items["kind"].where(items["kind"] != "review", "review" + level)
     # Overdue first, the gravest kind first; then what falls due, soonest first.
-    rank = urgency.map(URGENCY)
+    rank = urgency_ranks(items)
     items = items.assign(
         _upcoming=~items["overdue"], _rank=rank.where(items["overdue"], 0), _tie=rank
     )

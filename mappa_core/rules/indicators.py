@@ -5,14 +5,24 @@ exceptions (and breakdown for attendance), plus the live view's margin and count
 An item is in the denominator once it is done or its deadline is before `as_of`; on
 its deadline day and before, and not done, it is pending (nothing is late until the
 next day).
+
+Each indicator is declared once, an `Indicator` passed to `_declare` (section "the ten"
+below); `status`, the topics, what an answer loads, the planner's alerts, the weekly summary
+and the quarterly pack all read INDICATORS. To add an indicator: write its `compute` (the
+period's result, through `_count`) and `count` (the live view's counts) beside the others;
+declare it with its id, title, short name, target, topic (a new topic is a `Topic` member),
+the frames it reads and whether a breach is urgent; add its row to docs/data-contract.md.
+tests/test_registry.py then checks it is declared once and reads only what it declares.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 
 import pandas as pd
 
@@ -20,31 +30,69 @@ from . import deadlines
 from .periods import Period
 from .records import LOOKBACK_DAYS, Records
 
-INDICATORS: dict[str, tuple[str, int]] = {
-    "l3-reviews": ("Level 3 cases reviewed at least every 6 weeks", 95),
-    "l2-reviews": ("Level 2 cases reviewed at least every 12 weeks", 95),
-    "dtc-attendance": ("Attendance by each Duty to Co-operate agency, where invited", 90),
-    "police-attendance": ("Attendance by Police Scotland", 90),
-    "cbsw-attendance": ("Attendance by Community Based Social Work", 90),
-    "ra-written": ("Written contributions from Responsible Authorities that did not attend", 100),
-    "dtc-written": ("Written contributions from Duty to Co-operate agencies that did not attend", 100),
-    "custody-initial-l3": (
-        "Initial Level 3 meeting held in the community at least 4 weeks before release", 100,
-    ),
-    "minutes-10wd": ("Minutes issued and RMP updated and ratified within 10 working days", 90),
-    "disclosure": ("Disclosure considered and decision recorded", 100),
-}
 
-TOPICS: dict[str, tuple[str, ...]] = {
-    "all": tuple(INDICATORS),
-    "level2": ("l2-reviews",),
-    "level3": ("l3-reviews",),
-    "attendance": ("dtc-attendance", "police-attendance", "cbsw-attendance"),
-    "contributions": ("ra-written", "dtc-written"),
-    "custody": ("custody-initial-l3",),
-    "minutes": ("minutes-10wd",),
-    "disclosure": ("disclosure",),
-}
+class Topic(StrEnum):
+    """What `status <topic>` asks about; `all` is every indicator."""
+    ALL = "all"
+    LEVEL2 = "level2"
+    LEVEL3 = "level3"
+    ATTENDANCE = "attendance"
+    CONTRIBUTIONS = "contributions"
+    CUSTODY = "custody"
+    MINUTES = "minutes"
+    DISCLOSURE = "disclosure"
+
+
+# The deadline frames of `Computed` an indicator may read. The invitation records (the
+# largest table, with the agencies) are loaded only for an indicator that reads them.
+FRAMES = ("reviews", "meetings", "invitations", "releases")
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One indicator, declared once.
+
+    `compute(c, period, indicator)` gives its result for a period (numerator, denominator,
+    pending, exceptions; see `_count`); `count(c)` the live view's
+    operational counts of what stands open today. `reads` names the deadline frames
+    (FRAMES) the two read. `urgent`: falling below target is urgent for the SOG chair.
+    `each_agency`: met only if every agency in the breakdown meets the target, the
+    margin the smallest agency's. `data_quality`: the checks shown with it. `short`: its
+    name where there is no room for the title (the quarterly pack's tables).
+    """
+    id: str
+    title: str
+    target: int
+    topic: Topic
+    reads: frozenset[str]
+    compute: Callable[[Computed, Period, Indicator], IndicatorResult]
+    count: Callable[[Computed], dict]
+    short: str  # the quarterly pack's name for it where a table cell has no room for the title
+    urgent: bool = False
+    each_agency: bool = False
+    data_quality: tuple[str, ...] = ()
+
+    @property
+    def reads_invitations(self) -> bool:
+        return "invitations" in self.reads
+
+
+INDICATORS: dict[str, Indicator] = {}
+
+
+def _declare(indicator: Indicator) -> Indicator:
+    if indicator.id in INDICATORS:
+        raise ValueError(f"indicator {indicator.id!r} declared twice")
+    if not indicator.reads or not indicator.reads <= set(FRAMES):
+        raise ValueError(f"indicator {indicator.id!r}: reads must name frames of {FRAMES}")
+    INDICATORS[indicator.id] = indicator
+    return indicator
+
+
+def reads_invitations(ids) -> bool:
+    """Whether any of these indicators needs the invitation records loaded."""
+    return any(INDICATORS[i].reads_invitations for i in ids)
+
 
 EXCEPTION_FIELDS = ("ref", "meeting_id", "agency", "due", "done", "reason", "chair_id")
 
@@ -85,12 +133,16 @@ class IndicatorResult:
     has_margin_override: bool = False
 
     @property
+    def indicator(self) -> Indicator:
+        return INDICATORS[self.id]
+
+    @property
     def title(self) -> str:
-        return INDICATORS[self.id][0]
+        return self.indicator.title
 
     @property
     def target(self) -> int:
-        return INDICATORS[self.id][1]
+        return self.indicator.target
 
     @property
     def percent(self) -> float | None:
@@ -98,7 +150,7 @@ class IndicatorResult:
 
     @property
     def met(self) -> bool | None:
-        if self.breakdown is not None and self.id == "dtc-attendance":
+        if self.breakdown is not None and self.indicator.each_agency:
             if self.denominator == 0:
                 return None
             return all(b["met"] is not False for b in self.breakdown)
@@ -252,106 +304,252 @@ def compute_deadlines(records: Records, as_of: dt.date, lookback_days: int = LOO
     return Computed(deadlines.as_stood(records, as_of), as_of, lookback_days=lookback_days)
 
 
-def _reviews(c: Computed, period: Period, level: int) -> IndicatorResult:
-    r = c.reviews
-    items = r[(r["level"] == level) & _in_period(r["due"], period)]
-    res = _count(
-        f"l{level}-reviews", items, items["status"] == "met", items["status"] != "pending",
-        "due", "done",
-    )
-    return res
+# --------------------------------------------------------------------------- computing
+# Each indicator's `compute(c, period, indicator)`; families share one, made per member.
 
 
-def _attendance(c: Computed, period: Period, ind_id: str) -> IndicatorResult:
-    inv = c.invitations
-    inv = inv[_in_period(inv["date"], period)]
-    if ind_id == "police-attendance":
-        items, ok = inv[inv["role"] == "police"], None
-    elif ind_id == "cbsw-attendance":
-        items, ok = inv[inv["role"] == "social_work"], None
-    else:
-        items = inv[~inv["is_ra"]]
-        ok = items["attended_ok"] | (items["absent"] & items["written"])
-    if ok is None:
-        ok = items["attended_ok"]
-    res = _count(ind_id, items, ok, pd.Series(True, index=items.index), "date", None)
-    breakdown = []
-    margins = []
-    grouped = pd.DataFrame({"agency": items["agency"], "ok": ok.astype(int)}).groupby("agency")["ok"]
-    for agency, (num, den) in sorted(
-        zip(grouped.sum().index, zip(grouped.sum().tolist(), grouped.count().tolist()))
-    ):
-        target = INDICATORS[ind_id][1]
-        breakdown.append(
-            {
-                "agency": agency,
-                "numerator": int(num),
-                "denominator": int(den),
-                "percent": percent(num, den),
-                "met": target_met(num, den, target),
-            }
-        )
-        margins.append(margin(num, den, 0, target))
-    res.breakdown = breakdown
-    if ind_id == "dtc-attendance":
-        res.has_margin_override = True
-        res.margin_override = min(margins) if margins else None
-    return res
+def _reviews(level: int):
+    """Each review due in the period on the Level `level` chain; met when held by then."""
+    def compute(c: Computed, period: Period, ind: Indicator) -> IndicatorResult:
+        r = c.reviews
+        items = r[(r["level"] == level) & _in_period(r["due"], period)]
+        return _count(ind.id, items, items["status"] == "met", items["status"] != "pending",
+                      "due", "done")
+    return compute
 
 
-def _written(c: Computed, period: Period, ra: bool) -> IndicatorResult:
-    inv = c.invitations
-    items = inv[_in_period(inv["date"], period) & inv["absent"] & (inv["is_ra"] == ra)]
-    counted = items["written"] | _passed(items["deadline"], c)
-    return _count(
-        "ra-written" if ra else "dtc-written", items, items["written"], counted, "deadline", None
-    )
+def _attended(items: pd.DataFrame) -> pd.Series:
+    return items["attended_ok"]
 
 
-def _custody(c: Computed, period: Period) -> IndicatorResult:
+def _attended_or_wrote(items: pd.DataFrame) -> pd.Series:
+    return items["attended_ok"] | (items["absent"] & items["written"])
+
+
+def _attendance(invited: Callable[[pd.DataFrame], pd.Series],
+                met: Callable[[pd.DataFrame], pd.Series] = _attended):
+    """Each invitation (`invited` picks them) to a meeting held in the period, met as
+    `met` says, with a breakdown by agency."""
+    def compute(c: Computed, period: Period, ind: Indicator) -> IndicatorResult:
+        inv = c.invitations
+        inv = inv[_in_period(inv["date"], period)]
+        items = inv[invited(inv)]
+        ok = met(items)
+        res = _count(ind.id, items, ok, pd.Series(True, index=items.index), "date", None)
+        breakdown = []
+        margins = []
+        grouped = pd.DataFrame({"agency": items["agency"], "ok": ok.astype(int)}).groupby(
+            "agency")["ok"]
+        for agency, (num, den) in sorted(
+            zip(grouped.sum().index, zip(grouped.sum().tolist(), grouped.count().tolist()))
+        ):
+            breakdown.append(
+                {
+                    "agency": agency,
+                    "numerator": int(num),
+                    "denominator": int(den),
+                    "percent": percent(num, den),
+                    "met": target_met(num, den, ind.target),
+                }
+            )
+            margins.append(margin(num, den, 0, ind.target))
+        res.breakdown = breakdown
+        if ind.each_agency:
+            res.has_margin_override = True
+            res.margin_override = min(margins) if margins else None
+        return res
+    return compute
+
+
+def _written(ra: bool):
+    """Each invitation of an RA (`ra`) or DTC agency to a meeting held in the period that
+    it did not attend; met when it sent a written contribution."""
+    def compute(c: Computed, period: Period, ind: Indicator) -> IndicatorResult:
+        inv = c.invitations
+        items = inv[_in_period(inv["date"], period) & inv["absent"] & (inv["is_ra"] == ra)]
+        counted = items["written"] | _passed(items["deadline"], c)
+        return _count(ind.id, items, items["written"], counted, "deadline", None)
+    return compute
+
+
+def _custody(c: Computed, period: Period, ind: Indicator) -> IndicatorResult:
     r = c.releases
     items = r[_in_period(r["release_date"], period)]
     counted = items["met"] | _passed(items["deadline"], c)
-    return _count("custody-initial-l3", items, items["met"], counted, "deadline", "done")
+    return _count(ind.id, items, items["met"], counted, "deadline", "done")
 
 
-def _minutes(c: Computed, period: Period) -> IndicatorResult:
+def _minutes(c: Computed, period: Period, ind: Indicator) -> IndicatorResult:
     m = c.meetings
     items = m[_in_period(m["date"], period)]
     counted = items["minutes_done"] | _passed(items["deadline"], c)
-    return _count(
-        "minutes-10wd", items, items["minutes_on_time"], counted, "deadline", "minutes_completed"
-    )
+    return _count(ind.id, items, items["minutes_on_time"], counted, "deadline",
+                  "minutes_completed")
 
 
-def _disclosure(c: Computed, period: Period) -> IndicatorResult:
+def _disclosure(c: Computed, period: Period, ind: Indicator) -> IndicatorResult:
     m = c.meetings
     items = m[_in_period(m["date"], period)]
     # A recorded no counts at once (not met); a blank waits for the deadline to pass.
     counted = items["disclosure_recorded"] | _passed(items["deadline"], c)
-    return _count("disclosure", items, items["disclosure_done"], counted, "deadline", None)
+    return _count(ind.id, items, items["disclosure_done"], counted, "deadline", None)
+
+
+# --------------------------------------------------------------------------- live view
+# Each indicator's `count(c)`: what stands open today (as_of) behind it (meeting
+# paperwork: within the lookback `c` was computed with).
+
+SOON_DAYS = 14  # "due in the next 14 days"
+
+
+def _today(c: Computed) -> pd.Timestamp:
+    return pd.Timestamp(c.as_of)
+
+
+def _recent(frame: pd.DataFrame, c: Computed) -> pd.DataFrame:
+    return frame[frame["deadline"] >= _today(c) - pd.Timedelta(days=c.lookback_days)]
+
+
+def _review_counts(level: int):
+    def count(c: Computed) -> dict:
+        ind = c.records.individuals
+        open_cases = int(((ind["level"] == level) & ind["mappa_end"].isna()).sum())
+        r = c.reviews[c.reviews["level"] == level]
+        overdue = r[(r["status"] == "late") & ~r["restarted"].astype(bool)]
+        pending = r[r["status"] == "pending"]
+        soon = _today(c) + pd.Timedelta(days=SOON_DAYS)
+        return {
+            "open_cases": open_cases,
+            "overdue": int(overdue["ref"].nunique()),
+            "due_14_days": int((pending["due"] <= soon).sum()),
+        }
+    return count
+
+
+def _no_counts(c: Computed) -> dict:
+    return {}
+
+
+def _minutes_counts(c: Computed) -> dict:
+    m = _recent(c.meetings, c)
+    open_ = m[~m["minutes_done"]]
+    return {
+        "minutes_pending": int((open_["deadline"] >= _today(c)).sum()),
+        "minutes_overdue": int((open_["deadline"] < _today(c)).sum()),
+    }
+
+
+def _disclosure_counts(c: Computed) -> dict:
+    m = _recent(c.meetings, c)
+    return {"not_recorded": int((~m["disclosure_recorded"]).sum())}
+
+
+def _written_counts(ra: bool):
+    def count(c: Computed) -> dict:
+        inv = _recent(c.invitations, c)
+        missing = inv[inv["absent"] & ~inv["written"] & (inv["is_ra"] == ra)]
+        return {
+            "contributions_missing": int((missing["deadline"] >= _today(c)).sum()),
+            "contributions_overdue": int((missing["deadline"] < _today(c)).sum()),
+        }
+    return count
+
+
+def _release_counts(c: Computed) -> dict:
+    r = c.releases
+    upcoming = r[(r["release_date"] > _today(c)) & ~r["met"]]
+    soon = _today(c) + pd.Timedelta(days=SOON_DAYS)
+    return {
+        "releases_without_initial_meeting": len(upcoming),
+        "deadline_within_14_days": int((upcoming["deadline"] <= soon).sum()),
+    }
+
+
+# --------------------------------------------------------------------------- the ten
+# SPEC section 3, in its order (the order of every answer). Each is declared here once.
+
+_declare(Indicator(
+    "l3-reviews", "Level 3 cases reviewed at least every 6 weeks", 95, Topic.LEVEL3,
+    reads=frozenset({"reviews"}), compute=_reviews(3), count=_review_counts(3), urgent=True,
+    short="Level 3 reviews",
+))
+_declare(Indicator(
+    "l2-reviews", "Level 2 cases reviewed at least every 12 weeks", 95, Topic.LEVEL2,
+    reads=frozenset({"reviews"}), compute=_reviews(2), count=_review_counts(2),
+    short="Level 2 reviews",
+))
+_declare(Indicator(
+    "dtc-attendance", "Attendance by each Duty to Co-operate agency, where invited", 90,
+    Topic.ATTENDANCE, reads=frozenset({"invitations"}),
+    compute=_attendance(lambda inv: ~inv["is_ra"], _attended_or_wrote), count=_no_counts,
+    each_agency=True, data_quality=("seniority_unknown",),
+    short="DTC attendance",
+))
+_declare(Indicator(
+    "police-attendance", "Attendance by Police Scotland", 90, Topic.ATTENDANCE,
+    reads=frozenset({"invitations"}), compute=_attendance(lambda inv: inv["role"] == "police"),
+    count=_no_counts, data_quality=("seniority_unknown",),
+    short="Police attendance",
+))
+_declare(Indicator(
+    "cbsw-attendance", "Attendance by Community Based Social Work", 90, Topic.ATTENDANCE,
+    reads=frozenset({"invitations"}),
+    compute=_attendance(lambda inv: inv["role"] == "social_work"), count=_no_counts,
+    data_quality=("seniority_unknown",),
+    short="Social work attendance",
+))
+_declare(Indicator(
+    "ra-written", "Written contributions from Responsible Authorities that did not attend", 100,
+    Topic.CONTRIBUTIONS, reads=frozenset({"invitations"}), compute=_written(True),
+    count=_written_counts(True),
+    short="RA written contributions",
+))
+_declare(Indicator(
+    "dtc-written", "Written contributions from Duty to Co-operate agencies that did not attend",
+    100, Topic.CONTRIBUTIONS, reads=frozenset({"invitations"}), compute=_written(False),
+    count=_written_counts(False),
+    short="DTC written contributions",
+))
+_declare(Indicator(
+    "custody-initial-l3",
+    "Initial Level 3 meeting held in the community at least 4 weeks before release", 100,
+    Topic.CUSTODY, reads=frozenset({"releases"}), compute=_custody, count=_release_counts,
+    urgent=True,
+    short="Pre-release Level 3 meetings",
+))
+_declare(Indicator(
+    "minutes-10wd", "Minutes issued and RMP updated and ratified within 10 working days", 90,
+    Topic.MINUTES, reads=frozenset({"meetings"}), compute=_minutes, count=_minutes_counts,
+    short="Minutes and RMP in 10 working days",
+))
+_declare(Indicator(
+    "disclosure", "Disclosure considered and decision recorded", 100, Topic.DISCLOSURE,
+    reads=frozenset({"meetings"}), compute=_disclosure, count=_disclosure_counts,
+    short="Disclosure recorded",
+))
+
+# Each topic's indicators, from the declarations ("all" is every one).
+TOPICS: dict[str, tuple[str, ...]] = {
+    topic.value: tuple(i for i, ind in INDICATORS.items()
+                       if topic is Topic.ALL or ind.topic is topic)
+    for topic in Topic
+}
 
 
 def compute_indicators(
-    computed: Computed, period: Period, ids: tuple[str, ...] = tuple(INDICATORS)
+    computed: Computed, period: Period, ids: tuple[str, ...] | None = None
 ) -> list[IndicatorResult]:
     """The indicators named in `ids` (default all ten) for `period`, as of `computed.as_of`."""
-    builders = {
-        "l3-reviews": lambda: _reviews(computed, period, 3),
-        "l2-reviews": lambda: _reviews(computed, period, 2),
-        "dtc-attendance": lambda: _attendance(computed, period, "dtc-attendance"),
-        "police-attendance": lambda: _attendance(computed, period, "police-attendance"),
-        "cbsw-attendance": lambda: _attendance(computed, period, "cbsw-attendance"),
-        "ra-written": lambda: _written(computed, period, True),
-        "dtc-written": lambda: _written(computed, period, False),
-        "custody-initial-l3": lambda: _custody(computed, period),
-        "minutes-10wd": lambda: _minutes(computed, period),
-        "disclosure": lambda: _disclosure(computed, period),
-    }
-    results = [builders[i]() for i in ids]
+    chosen = [INDICATORS[i] for i in (TOPICS["all"] if ids is None else ids)]
+    results = [ind.compute(computed, period, ind) for ind in chosen]
     for res in results:
         res.counts = operational_counts(computed, res.id)
     return results
+
+
+def operational_counts(c: Computed, ind_id: str) -> dict:
+    """What stands open today (as_of) behind one indicator (paperwork: within the lookback)."""
+    return INDICATORS[ind_id].count(c)
 
 
 # --------------------------------------------------------------------------- data quality
@@ -408,53 +606,6 @@ def data_quality_counts(rows: list[dict]) -> dict[str, int]:
     for r in rows:
         counts[r["check"]] += 1
     return counts
-
-
-# --------------------------------------------------------------------------- live view
-
-
-def operational_counts(c: Computed, ind_id: str) -> dict:
-    """What stands open today (as_of) behind one indicator (paperwork: within the lookback)."""
-    today = pd.Timestamp(c.as_of)
-    soon = today + pd.Timedelta(days=14)
-    since = today - pd.Timedelta(days=c.lookback_days)
-    if ind_id in ("l2-reviews", "l3-reviews"):
-        level = 3 if ind_id == "l3-reviews" else 2
-        ind = c.records.individuals
-        open_cases = int(((ind["level"] == level) & ind["mappa_end"].isna()).sum())
-        r = c.reviews[c.reviews["level"] == level]
-        overdue = r[(r["status"] == "late") & ~r["restarted"].astype(bool)]
-        pending = r[r["status"] == "pending"]
-        return {
-            "open_cases": open_cases,
-            "overdue": int(overdue["ref"].nunique()),
-            "due_14_days": int((pending["due"] <= soon).sum()),
-        }
-    m = c.meetings[c.meetings["deadline"] >= since]
-    if ind_id == "minutes-10wd":
-        open_ = m[~m["minutes_done"]]
-        return {
-            "minutes_pending": int((open_["deadline"] >= today).sum()),
-            "minutes_overdue": int((open_["deadline"] < today).sum()),
-        }
-    if ind_id == "disclosure":
-        return {"not_recorded": int((~m["disclosure_recorded"]).sum())}
-    inv = c.invitations[c.invitations["deadline"] >= since]
-    if ind_id in ("ra-written", "dtc-written"):
-        ra = ind_id == "ra-written"
-        missing = inv[inv["absent"] & ~inv["written"] & (inv["is_ra"] == ra)]
-        return {
-            "contributions_missing": int((missing["deadline"] >= today).sum()),
-            "contributions_overdue": int((missing["deadline"] < today).sum()),
-        }
-    if ind_id == "custody-initial-l3":
-        r = c.releases
-        upcoming = r[(r["release_date"] > today) & ~r["met"]]
-        return {
-            "releases_without_initial_meeting": len(upcoming),
-            "deadline_within_14_days": int((upcoming["deadline"] <= soon).sum()),
-        }
-    return {}
 
 
 def group_exceptions(results: list[IndicatorResult]) -> dict[str, dict]:

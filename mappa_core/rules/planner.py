@@ -19,7 +19,7 @@ from .calendar import calendar_for, working_days_between_by_area
 from .deadlines import MINUTES_WORKING_DAYS, PRE_RELEASE_DAYS
 from .details import DETAIL_COLUMNS, with_details
 from .due import open_items
-from .indicators import INDICATORS, Computed, compute_indicators, data_quality, restrict
+from .indicators import Computed, compute_indicators, data_quality, restrict
 from .periods import quarter_of
 from .records import LOOKBACK_DAYS
 
@@ -319,8 +319,8 @@ def plan_below_target(c: Computed, people: pd.DataFrame) -> pd.DataFrame:
                     "item_key": f"indicator:{res.id}:{area}:{quarter.label}",
                     "stage": "below_target", "recipient_id": chair.person_id,
                     "channel": chair.channel, "address": chair.address, "area": area,
-                    "urgency": "urgent" if res.id in ("l3-reviews", "custody-initial-l3") else "normal",
-                    "payload": {"indicator": res.id, "title": INDICATORS[res.id][0],
+                    "urgency": "urgent" if res.indicator.urgent else "normal",
+                    "payload": {"indicator": res.id, "title": res.title,
                                 "target": res.target, "percent": res.percent,
                                 "numerator": res.numerator, "denominator": res.denominator,
                                 "margin": res.margin, "pending": res.pending, "area": area,
@@ -412,7 +412,7 @@ def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFr
         prev = {r.id: r.percent for r in compute_indicators(restrict(c_week_ago, area), quarter)} \
             if before_q == quarter else {}
         for res in now_results:
-            payload = {"indicator": res.id, "title": INDICATORS[res.id][0], "target": res.target,
+            payload = {"indicator": res.id, "title": res.title, "target": res.target,
                        "percent": res.percent, "numerator": res.numerator,
                        "denominator": res.denominator, "margin": res.margin,
                        "pending": res.pending, "met": res.met, "area": area,

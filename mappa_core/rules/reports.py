@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .indicators import (
-    Computed, compute_deadlines, compute_indicators, data_quality,
+    INDICATORS, Computed, compute_deadlines, compute_indicators, data_quality,
     data_quality_counts, exceptions_frame, group_exceptions, restrict,
 )
 from .periods import Period, previous_quarters, quarter_of, reporting_year, reporting_year_of
@@ -32,19 +32,9 @@ CHANGE_QUESTIONS = {
 }
 
 
-# What the pack calls each indicator where a table cell has no room for its title.
-SHORT_NAMES = {
-    "l3-reviews": "Level 3 reviews",
-    "l2-reviews": "Level 2 reviews",
-    "dtc-attendance": "DTC attendance",
-    "police-attendance": "Police attendance",
-    "cbsw-attendance": "Social work attendance",
-    "ra-written": "RA written contributions",
-    "dtc-written": "DTC written contributions",
-    "custody-initial-l3": "Pre-release Level 3 meetings",
-    "minutes-10wd": "Minutes and RMP in 10 working days",
-    "disclosure": "Disclosure recorded",
-}
+# What the pack calls each indicator where a table cell has no room for its title (declared
+# with the indicator).
+SHORT_NAMES = {ind_id: ind.short for ind_id, ind in INDICATORS.items()}
 NOT_RECORDED = "Not recorded"
 REPEATED_CASES_SHOWN = 10  # the pack names the cases with most exceptions; the appendix has all
 _QUARTER_LABEL = re.compile(r"\d{2}(\d{2})-(\d{2})-Q([1-4])")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .indicators import TOPICS, Computed, compute_indicators, data_quality
+from .indicators import INDICATORS, TOPICS, Computed, compute_indicators, data_quality
 from .periods import Period, PeriodError, parse_period, quarter_of
 
-
-# The indicators that read invitations; the others need only cases and meetings.
-INVITATION_INDICATORS = {"dtc-attendance", "police-attendance", "cbsw-attendance",
-                         "ra-written", "dtc-written"}
+# Shown with every topic; an indicator's declaration adds its own (seniority: attendance).
+CASE_CHECKS = ("no_entry_date", "status_custody_mismatch")
 
 
 class TopicError(ValueError):
@@ -35,10 +33,8 @@ def status_of(
     data-quality rows of SPEC section 3 (they name cases: never for a channel)."""
     ids, per = resolve(topic, period, computed.as_of)
     results = compute_indicators(computed, per, ids)
-    # Seniority belongs with the attendance indicators (only they load the invitations
-    # it is read from, besides the written ones).
-    checks = ("no_entry_date", "status_custody_mismatch") + (
-        ("seniority_unknown",) if any(i.endswith("-attendance") for i in ids) else ())
+    checks = CASE_CHECKS + tuple(dict.fromkeys(
+        check for i in ids for check in INDICATORS[i].data_quality))
     return {
         "period": per.to_dict(),
         "area": area,

@@ -17,6 +17,7 @@ from bot.channels.base import DeliveryError, Rendered, Transport
 from bot.channels.slack.paging import page_items
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.rules.addresses import slack_user_problem
+from mappa_core.rules.kinds import ITEM_KINDS, Button
 
 MAX_SLACK_ITEMS = 20  # a page: each item is two blocks; Slack allows 50 a message
 MAX_SECTION = 3000    # characters of a section's text
@@ -39,19 +40,18 @@ def ack_button(item_key: str, stage: str) -> dict:
             "style": "primary"}
 
 
+def _element(button: Button, item_key: str) -> dict:
+    if button.picks_date:
+        return {"type": "datepicker", "action_id": button.action_id, "placeholder": {
+            "type": "plain_text", "text": button.label}}
+    return {"type": "button", "text": {"type": "plain_text", "text": button.label},
+            "action_id": button.action_id, "value": item_key}
+
+
 def nudge_buttons(item_key: str, kind: str) -> list[dict]:
-    """The action buttons a nudge for one item carries (used by the digest templates)."""
-    buttons = []
-    if kind == "minutes":
-        buttons += [("Minutes issued", "minutes_issued"), ("RMP ratified", "rmp_ratified")]
-    if kind == "contribution":
-        buttons += [("Contribution received", "contribution_received")]
-    buttons += [("Snooze 1 day", "snooze_1wd"), ("Snooze 3 days", "snooze_3wd"),
-                ("Record reason", "record_reason")]
-    elements = [{"type": "button", "text": {"type": "plain_text", "text": label},
-                 "action_id": action_id, "value": item_key} for label, action_id in buttons]
-    elements.append({"type": "datepicker", "action_id": "snooze_until", "placeholder": {
-        "type": "plain_text", "text": "Snooze until"}})
+    """The action buttons a nudge for one item carries, as its kind declares them
+    (mappa_core.rules.kinds)."""
+    elements = [_element(b, item_key) for b in ITEM_KINDS[kind].all_buttons]
     return [{"type": "actions", "block_id": item_key[:255], "elements": elements}]
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from bot.templates import environment
 
+from mappa_core.rules.vocabulary import Rule, Urgency
+
 PLAIN_KINDS = (None, "delivery_problem", "audit_reminder", "scr_action")
 
 
@@ -21,7 +23,7 @@ def context(rows: list[dict]) -> dict:
     return {
         "day": first["group_key"].rsplit("|", 1)[-1],
         "area": first.get("area") or "all areas",
-        "urgent": any(r["urgency"] == "urgent" for r in rows),
+        "urgent": any(r["urgency"] == Urgency.URGENT for r in rows),
         "count": len(rows),
         "overdue": sum(1 for p in items if p.get("overdue")),
         "upcoming": sum(1 for p in items if p.get("kind") not in PLAIN_KINDS and not p.get("overdue")),
@@ -56,10 +58,10 @@ def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = 
             line = m.scr_line(p)
         elif kind is not None:
             item = {k: (escape(v) if escape and isinstance(v, str) else v) for k, v in p.items()}
-            line = (m.escalation_line if rule == "escalation" else m.item_line)(item, code=code)
-        elif rule == "weekly":
+            line = (m.escalation_line if rule == Rule.ESCALATION else m.item_line)(item, code=code)
+        elif rule == Rule.WEEKLY:
             line = m.weekly_line(p)
-        elif rule == "quarterly":
+        elif rule == Rule.QUARTERLY:
             continue  # the reminder is its intro; the pack travels as an attachment
         else:
             line = m.indicator_line(p)

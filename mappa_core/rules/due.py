@@ -13,6 +13,7 @@ import pandas as pd
 
 from .calendar import working_days_between_by_area
 from .indicators import Computed
+from .records import DUE_SOON_DAYS
 
 DUE_COLUMNS = [
     "kind", "level", "ref", "area", "meeting_id", "agency", "deadline", "overdue",
@@ -161,7 +162,7 @@ def item_keys(items: pd.DataFrame) -> pd.Series:
 
 
 def due_items(
-    c: Computed, days: int = 14, chair: str | None = None
+    c: Computed, days: int = DUE_SOON_DAYS, chair: str | None = None
 ) -> pd.DataFrame:
     """Overdue items and those due within `days` calendar days, most urgent first."""
     items = open_items(c)

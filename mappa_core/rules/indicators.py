@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import deadlines
 from .periods import Period
-from .records import LOOKBACK_DAYS, Records
+from .records import DUE_SOON_DAYS, LOOKBACK_DAYS, Records
 
 INDICATORS: dict[str, tuple[str, int]] = {
     "l3-reviews": ("Level 3 cases reviewed at least every 6 weeks", 95),
@@ -416,7 +416,7 @@ def data_quality_counts(rows: list[dict]) -> dict[str, int]:
 def operational_counts(c: Computed, ind_id: str) -> dict:
     """What stands open today (as_of) behind one indicator (paperwork: within the lookback)."""
     today = pd.Timestamp(c.as_of)
-    soon = today + pd.Timedelta(days=14)
+    soon = today + pd.Timedelta(days=DUE_SOON_DAYS)
     since = today - pd.Timedelta(days=c.lookback_days)
     if ind_id in ("l2-reviews", "l3-reviews"):
         level = 3 if ind_id == "l3-reviews" else 2

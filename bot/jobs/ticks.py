@@ -1,5 +1,6 @@
-"""One function per job. Each plans what SPEC section 4 asks for at `now` into the outbox
-(or returns it, for --dry-run); running a tick twice plans nothing new."""
+"""The scheduled jobs' ticks. Each loads what its job reads, asks `planner.plan` what SPEC
+section 4 asks for at `now`, and writes that into the outbox (or returns it, for --dry-run);
+running a tick twice plans nothing new."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from mappa_core.rules.vocabulary import Rule
 from mappa_core.storage.queries import known_areas, load_people, load_records, local_holidays
 
 LONDON = ZoneInfo("Europe/London")
-JOB_NAMES = ("digest", "escalations", "weekly-summary", "quarterly-review", "deliver")
+JOB_NAMES = (*planner.JOBS, "deliver")  # the planning jobs, then the sender
 
 
 @dataclass

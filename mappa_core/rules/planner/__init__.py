@@ -61,9 +61,11 @@ def _none() -> pd.DataFrame:
 class Inputs:
     """What the jobs read, loaded by the caller; each job reads only its own part.
 
-    digest: computed, people, agencies, snoozes, problems, told, case_audits,
-    meeting_audits, scr_actions, areas, local_holidays. escalations: computed, people,
-    agencies, acks, scr_actions, local_holidays. weekly-summary: computed, week_ago, people. quarterly-review: people, areas.
+    - digest: computed, people, agencies, snoozes, problems, told, case_audits,
+      meeting_audits, scr_actions, areas, local_holidays;
+    - escalations: computed, people, agencies, acks, scr_actions, local_holidays;
+    - weekly-summary: computed, week_ago, people;
+    - quarterly-review: people, areas.
     """
 
     today: dt.date
@@ -82,7 +84,8 @@ class Inputs:
     local_holidays: dict = field(default_factory=dict)  # area -> its own holidays
 
 
-def plan(job: str, inputs: Inputs, rules: NudgeRules, area_channels: dict | None = None) -> pd.DataFrame:
+def plan(job: str, inputs: Inputs, rules: NudgeRules,
+         area_channels: dict | None = None) -> pd.DataFrame:
     """The notices `job` plans today, as the outbox's rows; the case-free ones are copied
     to each area's channels (`area_channels`: channel -> areas)."""
     return plan_area_channels(_plan(job, inputs, rules), area_channels or {})

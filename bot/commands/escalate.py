@@ -18,6 +18,7 @@ from bot.commands.access import Caller
 from bot.delivery.worker import deliver_pending
 from mappa_core.storage import outbox
 from mappa_core.rules.planner import Notice, frame
+from mappa_core.rules.planner.directory import email_recipient_id
 from mappa_core.rules.vocabulary import Channel, Rule, Stage, Urgency
 
 log = logging.getLogger("mappa.escalate")
@@ -86,7 +87,7 @@ async def escalate(engine, settings, esc: handlers.Escalation, caller: Caller, t
         rows.append(r)
     for agency in esc.agencies:
         for address in agency["contacts"]:
-            r = _row(esc.issue_id, "email:" + address.lower(), Channel.EMAIL, address, caller.area, payload)
+            r = _row(esc.issue_id, email_recipient_id(address), Channel.EMAIL, address, caller.area, payload)
             labels[r.group_key] = f"{agency['agency']} (email)"
             rows.append(r)
     found = await _deliver(engine, settings, slack, rows, utc) if rows else {}

@@ -8,6 +8,8 @@ Every function takes the `people` frame (person_id, name, email, slack_user_id, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -81,6 +83,24 @@ def oversight_contacts(people: pd.DataFrame) -> pd.DataFrame:
     chan = contacts(p)
     chan["role_list"] = p["role_list"].to_numpy()
     return chan
+
+
+def email_recipient_id(address):
+    """The recipient id of an address outside the people list (an agency's, or its
+    contact's: they are always told by email), on one address or a column of them."""
+    return "email:" + (address.str.lower() if isinstance(address, pd.Series) else address.lower())
+
+
+@dataclass(frozen=True)
+class EmailAddress:
+    """An address outside the people list, as a recipient."""
+
+    address: str
+    channel: Channel = Channel.EMAIL
+
+    @property
+    def person_id(self) -> str:
+        return email_recipient_id(self.address)
 
 
 def agency_addresses(people: pd.DataFrame, agencies: pd.DataFrame) -> pd.DataFrame:

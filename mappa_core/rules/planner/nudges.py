@@ -16,7 +16,9 @@ from ..details import with_details
 from ..due import open_items
 from ..indicators import Computed
 from ..vocabulary import Channel, Rule, Stage, Urgency
-from .directory import agency_addresses, contacts, sog_chairs_by_area, with_roles
+from .directory import (
+    agency_addresses, contacts, email_recipient_id, sog_chairs_by_area, with_roles,
+)
 from .notice import empty, finish
 from .thresholds import NudgeRules
 
@@ -80,7 +82,7 @@ def plan_agency_chasers(c: Computed, people: pd.DataFrame, agencies: pd.DataFram
         return empty()
     items = items.merge(agency_addresses(people, agencies), on="agency", how="inner")
     items = with_details(items, people, agencies, c.records.meetings)
-    items["recipient_id"] = "email:" + items["address"].str.lower()
+    items["recipient_id"] = email_recipient_id(items["address"])
     items["channel"] = Channel.EMAIL.value
     items["urgency"] = Urgency.NORMAL.value
     items["stage"] = np.where(items["overdue"], Stage.OVERDUE.value, Stage.MISSING.value)

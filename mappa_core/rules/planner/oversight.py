@@ -13,10 +13,10 @@ import pandas as pd
 from ..calendar import calendar_for
 from ..indicators import INDICATORS, Computed, compute_indicators, data_quality, restrict
 from ..periods import quarter_of, reporting_year, reporting_year_of
-from ..vocabulary import Channel, Rule, Stage, Urgency
+from ..vocabulary import Rule, Stage, Urgency
 from .directory import (
-    AGENCY_CONTACT, COORDINATOR, SOG_CHAIR, chairs, coordinators, has_role, oversight_contacts,
-    sog_chairs_by_area, with_roles,
+    COORDINATOR, SOG_CHAIR, EmailAddress, agency_addresses, chairs, coordinators, oversight_contacts,
+    sog_chairs_by_area,
 )
 from .notice import Notice, frame, notice
 from .thresholds import NudgeRules
@@ -150,16 +150,6 @@ def plan_audit_reminders(today: dt.date, case_audits: pd.DataFrame, meeting_audi
     return frame(out)
 
 
-class _Email:
-    """An agency address as a recipient (agency contacts are always told by email)."""
-
-    channel = Channel.EMAIL
-
-    def __init__(self, address: str):
-        self.person_id = "email:" + address.lower()
-        self.address = address
-
-
 def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame,
                      agencies: pd.DataFrame, rules: NudgeRules,
                      acks: pd.DataFrame | None = None,
@@ -172,8 +162,8 @@ def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame
     overdue = actions[actions["overdue"]] if not actions.empty else actions
     if overdue.empty:
         return frame([])
-    p = with_roles(people)
-    contacts = p[has_role(p, AGENCY_CONTACT)]
+    every_area = sorted(set(people["area"].dropna()) - {""})
+    contacts = agency_addresses(people, agencies)
     emails: list[Notice] = []
     escalations: list[Notice] = []
     for a in overdue.itertuples(index=False):
@@ -183,12 +173,10 @@ def plan_scr_overdue(today: dt.date, actions: pd.DataFrame, people: pd.DataFrame
                    "owner": a.owner_agency, "description": a.description,
                    "due": pd.Timestamp(a.due).date().isoformat(), "area": a.area}
         key = f"scr:{a.id}"
-        addresses = set(agencies.loc[agencies["agency"] == a.owner_agency, "email"].dropna())
-        addresses |= set(contacts.loc[contacts["agency"] == a.owner_agency, "email"].dropna())
-        for address in sorted(x for x in addresses if x):
-            emails.append(notice(Rule.SCR, _Email(address), key, Stage.OVERDUE, a.area, payload,
+        for address in sorted(set(contacts.loc[contacts["agency"] == a.owner_agency, "address"])):
+            emails.append(notice(Rule.SCR, EmailAddress(address), key, Stage.OVERDUE, a.area, payload,
                                  f"c{cycle}", today))
-        areas = [a.area] if a.area else sorted(set(p["area"].dropna()))
+        areas = [a.area] if a.area else every_area
         if (key, Stage.SCR_OVERDUE) in acked:
             continue
         for chair in sog_chairs_by_area(people, areas).itertuples(index=False):

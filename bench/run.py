@@ -196,15 +196,15 @@ def child(args: list[str]) -> dict:
         return {**summary(times), "notifications": len(notes), "peak_mb": maxrss_mb()}
     if what == "pack":
         from bot.exports import quarterly_html
-        from mappa_core.rules.periods import previous_quarters, quarter_of
-        from mappa_core.rules.records import window_start
+        from mappa_core.rules import reports
+        from mappa_core.rules.periods import quarter_of
         from mappa_core.storage.queries import load_records
         from mappa_core.rules.reports import quarterly_pack
 
         period = quarter_of(as_of)
 
         def once():
-            records = load_records(engine, since=window_start(as_of, previous_quarters(period, 8)[0].start))
+            records = load_records(engine, since=reports.pack_since(period, as_of))
             return quarterly_html(quarterly_pack(records, period, as_of), {})
 
         once()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .rules.deadlines import REVIEW_INTERVAL
 from .rules.schema import REASON_CODES
 
 REGIONS = (
@@ -127,9 +128,9 @@ def generate(
     managed = level >= 2
     level_from = np.where(managed, np.maximum(start, window), np.nan)
     waited = managed & (start >= window) & (entry_rng.random(n) < 0.1)
+    first_interval = np.where(level == 3, REVIEW_INTERVAL["3"], REVIEW_INTERVAL["2"])
     first_meeting = np.where(
-        waited, level_from + np.where(level == 3, 42, 84) + entry_rng.integers(7, 120, n),
-        level_from)
+        waited, level_from + first_interval + entry_rng.integers(7, 120, n), level_from)
 
     chair_idx = rng.integers(1, chairs_per_area + 1, n)
     chair = np.array([f"{_slug(a)}-chair-{i}" for a, i in zip(area, chair_idx)], dtype=object)
@@ -186,7 +187,7 @@ def _meetings(rng, refs, level, area, chair, first_meeting, mappa_end, custody_f
     late = rng.random((len(managed), 200)) < 0.05
     late_by = rng.integers(1, 21, size=(len(managed), 200))
     for row, i in enumerate(managed):
-        interval = 42 if level[i] == 3 else 84
+        interval = REVIEW_INTERVAL["3"] if level[i] == 3 else REVIEW_INTERVAL["2"]
         day = int(first_meeting[i])
         stop = int(min(end, mappa_end[i])) if not np.isnan(mappa_end[i]) else int(end)
         cf = custody_from[i]

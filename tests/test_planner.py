@@ -260,3 +260,35 @@ def test_weekly_summary_keeps_each_data_quality_finding_of_one_case():
     plan = plan_weekly_summary(c, compute_deadlines(records, dt.date(2026, 11, 23)), records.people)
     dq = plan[plan["item_key"].str.startswith("data_quality:seniority_unknown:A:")]
     assert len(dq) == 2 and dq["item_key"].nunique() == 2
+
+
+# ------------------------------------------------- issue 15.5: the typed notice, one entry
+
+
+def test_planned_notices_reach_the_outbox_as_plain_strings_with_their_keys():
+    from mappa_core.rules.planner import NOTIFICATION_COLUMNS, Inputs, plan
+    from mappa_core.storage import outbox  # noqa: F401 (registers the outbox table)
+    from sqlmodel import SQLModel
+
+    people = pd.DataFrame(PEOPLE)
+    today = dt.date(2026, 10, 5)
+    out = plan("quarterly-review", Inputs(today, people, areas=["Testshire"]), RULES)
+    # The SOG chair on Slack, the co-ordinator (no Slack id) by email.
+    assert out[["recipient_id", "channel", "address"]].values.tolist() == [
+        ["sog", "slack", "USOG"], ["coord", "email", "coord@example.org"]]
+    sog = out.iloc[0]
+    assert sog["dedupe_key"] == "quarterly|quarterly:Testshire:2026-27-Q2|review_due|sog|2026-27-Q2"
+    assert sog["group_key"] == "quarterly|sog|2026-10-05"
+    assert sog["payload"] == {"quarter": "2026-27-Q2", "area": "Testshire"}
+    # The vocabulary is stored as the plain strings it stands for, never as enum members.
+    for col in ("rule", "stage", "channel", "urgency"):
+        assert {type(v) for v in out[col]} == {str}, col
+    assert list(out.columns) == NOTIFICATION_COLUMNS
+    assert set(NOTIFICATION_COLUMNS) <= set(SQLModel.metadata.tables["outbox"].columns.keys())
+
+
+def test_plan_names_the_jobs_it_knows():
+    from mappa_core.rules.planner import Inputs, plan
+
+    with pytest.raises(ValueError, match="unknown job 'deliver': use one of digest, escalations"):
+        plan("deliver", Inputs(dt.date(2026, 10, 5), pd.DataFrame(PEOPLE)), RULES)

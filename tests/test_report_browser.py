@@ -43,9 +43,8 @@ def _demo_region_pack(tmp_path):
     import datetime as dt
 
     from mappa_core.demo import write_demo_data
-    from mappa_core.rules.periods import parse_period, previous_quarters
-    from mappa_core.rules.records import window_start
-    from mappa_core.rules.reports import quarterly_pack
+    from mappa_core.rules.periods import parse_period
+    from mappa_core.rules.reports import pack_since, quarterly_pack
     from mappa_core.storage import db
     from mappa_core.storage.importer import import_directory
     from mappa_core.storage.queries import load_records
@@ -57,7 +56,7 @@ def _demo_region_pack(tmp_path):
         db.ensure_schema(engine)
         assert import_directory(engine, tmp_path / "data").ok
         period = parse_period("2026-27-Q3")
-        records = load_records(engine, since=window_start(as_of, previous_quarters(period, 8)[0].start))
+        records = load_records(engine, since=pack_since(period, as_of))
         names = dict(zip(records.agencies["agency"], records.agencies["name"]))
         return quarterly_pack(records, period, as_of), names
     finally:

@@ -10,7 +10,8 @@ import pytest
 
 from bot.cli import main
 from bot.exports import neutralise, quarterly_html, write_csv
-from mappa_core.rules.periods import parse_period, previous_quarters
+from mappa_core.rules import reports
+from mappa_core.rules.periods import parse_period
 from mappa_core.rules.records import window_start
 from mappa_core.storage.queries import load_records
 from mappa_core.rules.reports import annual_tables, axis_label, quarterly_pack, statistics
@@ -90,7 +91,7 @@ def _grampian_pack(engine):
 
     assert import_directory(engine, GRAMPIAN).ok
     period, as_of = parse_period("2026-27-Q3"), D("2027-01-31")
-    records = load_records(engine, since=window_start(as_of, previous_quarters(period, 8)[0].start))
+    records = load_records(engine, since=reports.pack_since(period, as_of))
     return quarterly_pack(records, period, as_of)
 
 

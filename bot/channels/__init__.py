@@ -14,12 +14,13 @@ from bot.channels.console import ConsoleTransport
 from bot.channels.email import EmailTransport
 from bot.channels.slack import SlackTransport
 from bot.channels.teams import TeamsTransport
+from mappa_core.rules.vocabulary import Channel
 
-TRANSPORTS: dict[str, type[Transport]] = {
-    "slack": SlackTransport,
-    "email": EmailTransport,
-    "console": ConsoleTransport,
-    "teams": TeamsTransport,
+TRANSPORTS: dict[Channel, type[Transport]] = {
+    Channel.SLACK: SlackTransport,
+    Channel.EMAIL: EmailTransport,
+    Channel.CONSOLE: ConsoleTransport,
+    Channel.TEAMS: TeamsTransport,
 }
 
 __all__ = ["TRANSPORTS", "DeliveryError", "Rendered", "SendContext", "Transport",

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from mappa_core.rules.vocabulary import Channel
+
 
 class DeliveryError(Exception):
     def __init__(self, message: str, permanent: bool, retry_after: float | None = None):
@@ -84,7 +86,7 @@ class Transport:
                 await on_result(i, exc)
                 continue
             except Exception as exc:  # a transport bug: retried, then given up
-                label = self.name.capitalize() if self.name != "teams" else "Teams"
+                label = self.name.capitalize() if self.name != Channel.TEAMS else "Teams"
                 await on_result(i, DeliveryError(
                     f"{label}: {type(exc).__name__}: {str(exc)[:200]}", permanent=False))
                 continue

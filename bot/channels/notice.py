@@ -9,6 +9,7 @@ from jinja2.filters import do_truncate
 
 from bot.templates import environment
 from mappa_core.rules.kinds import ITEM_KINDS
+from mappa_core.rules.vocabulary import Rule, Urgency
 
 PLAIN_KINDS = (None, "delivery_problem", "audit_reminder", "scr_action")
 
@@ -24,7 +25,7 @@ def context(rows: list[dict]) -> dict:
     return {
         "day": first["group_key"].rsplit("|", 1)[-1],
         "area": first.get("area") or "all areas",
-        "urgent": any(r["urgency"] == "urgent" for r in rows),
+        "urgent": any(r["urgency"] == Urgency.URGENT for r in rows),
         "count": len(rows),
         "overdue": sum(1 for p in items if p.get("overdue")),
         "upcoming": sum(1 for p in items if p.get("kind") not in PLAIN_KINDS and not p.get("overdue")),
@@ -67,11 +68,11 @@ def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = 
             item = {k: (escape(v) if escape and isinstance(v, str) else v) for k, v in p.items()}
             spec = ITEM_KINDS[kind]
             what = spec.line_for(item["level"], _agency_shown(item))
-            line = (m.escalation_line if rule == "escalation" else m.item_line)(
+            line = (m.escalation_line if rule == Rule.ESCALATION else m.item_line)(
                 item, what, spec.line_detail, code=code)
-        elif rule == "weekly":
+        elif rule == Rule.WEEKLY:
             line = m.weekly_line(p)
-        elif rule == "quarterly":
+        elif rule == Rule.QUARTERLY:
             continue  # the reminder is its intro; the pack travels as an attachment
         else:
             line = m.indicator_line(p)

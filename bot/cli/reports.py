@@ -53,15 +53,13 @@ def cmd_report(args) -> int:
 def _quarterly(args) -> int:
     from bot.exports import quarterly_csv, quarterly_html
     from mappa_core.rules import reports
-    from mappa_core.rules.periods import parse_period, previous_quarters, quarter_of
-    from mappa_core.rules.records import window_start
+    from mappa_core.rules.periods import parse_period, quarter_of
     from mappa_core.storage.queries import load_records
 
     engine = records_engine(args)
     as_of = args.as_of or today()
     period = parse_period(args.period) if args.period else quarter_of(as_of)
-    first = previous_quarters(period, 8)[0]
-    records = load_records(engine, args.area, since=window_start(as_of, first.start))
+    records = load_records(engine, args.area, since=reports.pack_since(period, as_of))
     pack = reports.quarterly_pack(records, period, as_of, args.area)
     if args.format == "csv":
         out = Path(args.out or f"pack-{period.label}")

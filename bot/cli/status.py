@@ -9,6 +9,7 @@ import sys
 
 from bot.cli.common import Col, UsageError, date_arg, records_engine, settings, table, today
 from mappa_core.rules.indicators import TOPICS
+from mappa_core.rules.records import DUE_SOON_DAYS
 
 TICK, CROSS = "\u2713", "\u2717"
 
@@ -23,7 +24,8 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_status)
 
     u = sub.add_parser("due", help="what is overdue and what falls due soon")
-    u.add_argument("--days", type=int, default=14, help="look this many days ahead (14)")
+    u.add_argument("--days", type=int, default=DUE_SOON_DAYS,
+                   help=f"look this many days ahead ({DUE_SOON_DAYS})")
     u.add_argument("--chair", help="only this chair's items (person id)")
     u.add_argument("--area")
     u.add_argument("--as-of", type=date_arg)

@@ -12,33 +12,34 @@ import asyncio
 import datetime as dt
 import logging
 
-import pandas as pd
-
 from bot.channels import Transport
 from bot.commands import handlers
 from bot.commands.access import Caller
 from bot.delivery.worker import deliver_pending
 from mappa_core.storage import outbox
-from mappa_core.rules.planner import NOTIFICATION_COLUMNS
+from mappa_core.rules.planner import Notice, frame
+from mappa_core.rules.planner.directory import email_recipient_id
+from mappa_core.rules.vocabulary import Channel, Rule, Stage, Urgency
 
 log = logging.getLogger("mappa.escalate")
-RULE = "urgent_issue"
+RULE = Rule.URGENT_ISSUE
 WAIT_FOR_OTHER_WORKER = 5.0  # seconds: a row another replica's worker is sending
 
 
-def _row(issue_id: int, recipient: str, channel: str, address: str, area, payload: dict) -> dict:
+def _row(issue_id: int, recipient: str, channel: Channel, address: str, area, payload: dict
+         ) -> Notice:
     group = f"{RULE}|{recipient}|{channel}|{issue_id}"
-    return {"rule": RULE, "item_key": f"urgent:{issue_id}", "stage": "raised",
-            "recipient_id": recipient, "channel": channel, "address": address,
-            "urgency": "urgent", "group_key": group, "dedupe_key": group, "area": area,
-            "payload": payload}
+    return Notice(rule=RULE, item_key=f"urgent:{issue_id}", stage=Stage.RAISED,
+                  recipient_id=recipient, channel=channel, address=address,
+                  urgency=Urgency.URGENT, group_key=group, dedupe_key=group, area=area,
+                  payload=payload)
 
 
-async def _deliver(engine, settings, slack: Transport, rows: list[dict], now: dt.datetime
+async def _deliver(engine, settings, slack: Transport, rows: list[Notice], now: dt.datetime
                    ) -> dict[str, dict]:
     """Plan `rows` and deliver exactly them now; each group's outcome."""
-    keys = [r["group_key"] for r in rows]
-    notes = pd.DataFrame(rows, columns=NOTIFICATION_COLUMNS)
+    keys = [r.group_key for r in rows]
+    notes = frame(rows)
     await asyncio.to_thread(outbox.plan, engine, notes, now, settings.nudge_rules())
     await deliver_pending(engine, settings, slack, now, groups=keys)
     waited = 0.0
@@ -76,18 +77,18 @@ async def escalate(engine, settings, esc: handlers.Escalation, caller: Caller, t
     rows, labels = [], {}
     for sog in esc.sog_chairs:
         if sog.get("slack_user_id"):
-            r = _row(esc.issue_id, sog["person_id"], "slack", sog["slack_user_id"], caller.area, payload)
-            labels[r["group_key"]] = f"{sog['name']} (Slack)"
+            r = _row(esc.issue_id, sog["person_id"], Channel.SLACK, sog["slack_user_id"], caller.area, payload)
+            labels[r.group_key] = f"{sog['name']} (Slack)"
         elif sog.get("email"):
-            r = _row(esc.issue_id, sog["person_id"], "email", sog["email"], caller.area, payload)
-            labels[r["group_key"]] = f"{sog['name']} (email)"
+            r = _row(esc.issue_id, sog["person_id"], Channel.EMAIL, sog["email"], caller.area, payload)
+            labels[r.group_key] = f"{sog['name']} (email)"
         else:
             continue
         rows.append(r)
     for agency in esc.agencies:
         for address in agency["contacts"]:
-            r = _row(esc.issue_id, "email:" + address.lower(), "email", address, caller.area, payload)
-            labels[r["group_key"]] = f"{agency['agency']} (email)"
+            r = _row(esc.issue_id, email_recipient_id(address), Channel.EMAIL, address, caller.area, payload)
+            labels[r.group_key] = f"{agency['agency']} (email)"
             rows.append(r)
     found = await _deliver(engine, settings, slack, rows, utc) if rows else {}
     told, failed = [], []
@@ -98,20 +99,20 @@ async def escalate(engine, settings, esc: handlers.Escalation, caller: Caller, t
         if sog.get("slack_user_id") and _problem(found.get(key)) and sog.get("email"):
             log.warning("Slack DM to SOG chair %s failed: %s", sog["person_id"],
                         _problem(found.get(key)))
-            r = _row(esc.issue_id, sog["person_id"], "email", sog["email"], caller.area, payload)
-            labels[r["group_key"]] = f"{sog['name']} (email)"
+            r = _row(esc.issue_id, sog["person_id"], Channel.EMAIL, sog["email"], caller.area, payload)
+            labels[r.group_key] = f"{sog['name']} (email)"
             fallback.append(r)
     if fallback:
         found.update(await _deliver(engine, settings, slack, fallback, utc))
-    instead = {r["recipient_id"]: r for r in fallback}
+    instead = {r.recipient_id: r for r in fallback}
     for r in rows:
-        if r["channel"] == "slack" and r["recipient_id"] in instead:
-            r = instead[r["recipient_id"]]  # the email says how that chair was reached
-        key = r["group_key"]
+        if r.channel == Channel.SLACK and r.recipient_id in instead:
+            r = instead[r.recipient_id]  # the email says how that chair was reached
+        key = r.group_key
         problem = _problem(found.get(key))
         if problem is None:
             told.append(labels[key])
-        elif r["channel"] == "slack":
+        elif r.channel == Channel.SLACK:
             failed.append(labels[key].removesuffix(" (Slack)"))
         else:
             failed.append(f"{labels[key]}: {problem}")

@@ -29,7 +29,7 @@ from mappa_core.rules.due import due_items, open_items
 from mappa_core.rules.indicators import Computed, compute_deadlines
 from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.periods import parse_period
-from mappa_core.rules.records import LOOKBACK_DAYS, window_start
+from mappa_core.rules.records import DUE_SOON_DAYS, LOOKBACK_DAYS, window_start
 from mappa_core.storage.queries import load_records
 from mappa_core.rules.status import status_of
 
@@ -52,7 +52,8 @@ def message(text: str) -> Reply:
 
 
 def help_reply(problem: str | None = None) -> Reply:
-    return Reply(render_json("slack/help.json.j2", problem=problem), "mappa-bot help")
+    return Reply(render_json("slack/help.json.j2", problem=problem, due_soon_days=DUE_SOON_DAYS),
+                 "mappa-bot help")
 
 
 class _Bounded:

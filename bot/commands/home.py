@@ -22,7 +22,7 @@ from bot.commands import handlers
 from bot.commands.access import Caller
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.rules.due import due_items
-from mappa_core.rules.planner import _items_payload
+from mappa_core.rules.planner.notice import items_payload
 from mappa_core.rules.status import status_of
 
 log = logging.getLogger("mappa.home")
@@ -62,8 +62,8 @@ def _build(ctx: handlers.Context, caller: Caller) -> dict:
     if items is not None:
         late, coming = items[items["overdue"]], items[~items["overdue"]]
         overdue_total, week_total = len(late), len(coming)
-        overdue = _items_payload(late.head(MAX_SHOWN).assign(stage=""))
-        week = _items_payload(coming.head(MAX_SHOWN).assign(stage=""))
+        overdue = items_payload(late.head(MAX_SHOWN).assign(stage=""))
+        week = items_payload(coming.head(MAX_SHOWN).assign(stage=""))
     indicators, period = None, None
     if caller.oversees:
         data = status_of(computed, "all", None, caller.area)

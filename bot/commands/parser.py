@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from mappa_core.rules.indicators import TOPICS
 from mappa_core.rules.periods import PeriodError, parse_period
+from mappa_core.rules.records import DUE_SOON_DAYS
 
 COMMANDS = ("status", "due", "overdue", "case", "escalate", "scr", "help")
 MAX_ESCALATION = 3000
@@ -24,7 +25,7 @@ class Command:
     name: str
     topic: str = "all"
     period: str | None = None
-    days: int = 14
+    days: int = DUE_SOON_DAYS
     ref: str | None = None
     text: str = ""
     page: int = 1  # of a list that does not fit one message (the "Next" button's)
@@ -80,7 +81,7 @@ def parse(text: str) -> Command:
             return Command("overdue", days=0)
         if len(words) > 1 or (words and not (re.fullmatch("[0-9]{1,3}", words[0]) and int(words[0]) <= 365)):
             raise ParseError("`due` takes one number of days from 0 to 365, e.g. `/mappa due 7`")
-        return Command("due", days=int(words[0]) if words else 14)
+        return Command("due", days=int(words[0]) if words else DUE_SOON_DAYS)
     if name == "case":
         if len(words) != 1 or not _REF.fullmatch(words[0]):
             raise ParseError("`case` takes one case reference, e.g. `/mappa case GRA-0101`")

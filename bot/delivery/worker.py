@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from bot import channels, metrics
 from bot.channels import DeliveryError, SendContext, Transport
 from bot.settings import Settings
+from mappa_core.rules.vocabulary import Channel
 from mappa_core.storage import outbox
 
 log = logging.getLogger("mappa.delivery")
@@ -91,7 +92,7 @@ async def deliver_pending(
     report = DeliveryReport()
     run = _Run(engine, now, report)
     if transports is None:
-        transports = channels.build(settings, {"slack": slack or _Unreachable()})
+        transports = channels.build(settings, {Channel.SLACK: slack or _Unreachable()})
     ctx = SendContext(engine, settings, now)
     released, given_up = outbox.release_stale(engine, now, STALE_CLAIM)
     if released:
@@ -116,7 +117,7 @@ async def deliver_pending(
             channel, address = first["channel"], first["address"] or ""
             transport = transports.get(channel)
             if transport is None:
-                await run.failed(rows, "no Slack user id or email address" if channel == "none"
+                await run.failed(rows, "no Slack user id or email address" if channel == Channel.NONE
                                  else f"no transport for the channel {_safe(channel)!r}",
                                  permanent=True)
                 continue
@@ -148,15 +149,15 @@ async def deliver_pending(
 class _Unreachable(Transport):
     """Slack when the caller has no client for it: its messages wait and are retried."""
 
-    name = "slack"
+    name = Channel.SLACK
     address_label = "the Slack user id "
 
     def address_problem(self, address: str) -> str | None:
-        return channels.TRANSPORTS["slack"]().address_problem(address)
+        return channels.TRANSPORTS[Channel.SLACK]().address_problem(address)
 
     async def send(self, address: str, message) -> None:
         raise DeliveryError("Slack: no Slack client in this delivery run", permanent=False)
 
     @classmethod
     def render(cls, rows):
-        return channels.TRANSPORTS["slack"].render(rows)
+        return channels.TRANSPORTS[Channel.SLACK].render(rows)

@@ -22,13 +22,18 @@ from mappa_core.rules.planner import NudgeRules
 
 log = logging.getLogger("mappa.jobs")
 
+# Escalations are checked every hour at five past, from 08:05 to 18:05 (in `tz`): an
+# urgent one goes out within the hour; a non-urgent one waits for working hours anyway.
+ESCALATION_HOURS = "8-18"
+ESCALATION_MINUTE = 5
+
 
 def triggers(rules: NudgeRules, tz: dt.tzinfo = LONDON) -> dict:
     """`tz` is the configured time zone (settings: MAPPA_TIMEZONE)."""
     hour, minute = (int(x) for x in rules.work_start.split(":"))
     return {
         "digest": CronTrigger(day_of_week="mon-fri", hour=hour, minute=minute, timezone=tz),
-        "escalations": CronTrigger(hour="8-18", minute=5, timezone=tz),
+        "escalations": CronTrigger(hour=ESCALATION_HOURS, minute=ESCALATION_MINUTE, timezone=tz),
         "weekly-summary": CronTrigger(day_of_week="mon", hour=9, minute=0, timezone=tz),
         "quarterly-review": CronTrigger(hour=9, minute=15, timezone=tz),
         "deliver": IntervalTrigger(seconds=60, timezone=tz),

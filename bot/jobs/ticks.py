@@ -1,5 +1,6 @@
-"""One function per job. Each plans what SPEC section 4 asks for at `now` into the outbox
-(or returns it, for --dry-run); running a tick twice plans nothing new."""
+"""The scheduled jobs' ticks. Each loads what its job reads, asks `planner.plan` what SPEC
+section 4 asks for at `now`, and writes that into the outbox (or returns it, for --dry-run);
+running a tick twice plans nothing new."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from mappa_core.rules.indicators import compute_deadlines
 from mappa_core.rules.periods import quarter_of
 from mappa_core.rules.records import window_start
 from mappa_core.rules.values import parse_date
+from mappa_core.rules.vocabulary import Rule
 from mappa_core.storage.queries import known_areas, load_people, load_records, local_holidays
 
 LONDON = ZoneInfo("Europe/London")
-JOB_NAMES = ("digest", "escalations", "weekly-summary", "quarterly-review", "deliver")
+JOB_NAMES = (*planner.JOBS, "deliver")  # the planning jobs, then the sender
 
 
 @dataclass
@@ -58,59 +60,40 @@ def _state(engine, today: dt.date, lookback_days: int):
     return records, computed, snoozes, acks
 
 
-def _off_local_holidays(notes: pd.DataFrame, today: dt.date, holidays: dict) -> pd.DataFrame:
-    """The digest rows less those of areas keeping a local holiday today: their people get
-    the next working day's digest (held back, today's would arrive beside it)."""
-    off = {a for a in notes["area"].dropna().unique()
-           if not calendar_for(a, holidays).is_working_day(today)}
-    return notes[~notes["area"].isin(off)].reset_index(drop=True) if off else notes
-
-
 def plan_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules,
              area_channels: dict | None = None) -> pd.DataFrame:
     """What `job` would plan at `now` (no writes); case-free notices are copied to each
     area's channels (`area_channels`: channel -> areas, from bot.channels.area_channels)."""
-    return planner.plan_area_channels(_plan(engine, job, now, rules), area_channels or {})
-
-
-def _plan(engine, job: str, now: dt.datetime, rules: planner.NudgeRules) -> pd.DataFrame:
     today = now.astimezone(LONDON).date()
-    if job == "digest":
-        if not calendar_for(None, {}).is_working_day(today):
-            return planner._empty()
-        records, c, snoozes, _ = _state(engine, today, rules.lookback_days)
-        problems = outbox.unreported_failures(engine)
-        told = outbox.recent_item_keys(engine, "delivery_problem",
-                                       now - planner.DELIVERY_PROBLEM_QUIET)
-        case_audits, meeting_audits = oversight.audits_frames(engine)
-        scr = oversight.scr_actions(engine, today)
-        return _off_local_holidays(pd.concat([
-            planner.plan_chair_digests(c, records.people, rules, snoozes),
-            planner.plan_agency_chasers(c, records.people, records.agencies, rules),
-            planner.plan_delivery_problems(problems, records.people, today, told),
-            planner.plan_audit_reminders(today, case_audits, meeting_audits, records.people,
-                                         known_areas(engine)),
-            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules,
-                                     local_holidays=records.local_holidays)
-            .query("rule == 'scr'"),
-        ], ignore_index=True), today, records.local_holidays)
-    if job == "escalations":
-        records, c, _, acks = _state(engine, today, rules.lookback_days)
-        scr = oversight.scr_actions(engine, today)
-        return pd.concat([
-            planner.plan_escalations(c, records.people, rules, acks),
-            planner.plan_below_target(c, records.people),
-            planner.plan_scr_overdue(today, scr, records.people, records.agencies, rules, acks,
-                                     records.local_holidays)
-            .query("rule == 'escalation'"),
-        ], ignore_index=True)
-    if job == "weekly-summary":
-        records, c, _, _ = _state(engine, today, rules.lookback_days)
-        week_ago = compute_deadlines(records, today - dt.timedelta(days=7))
-        return planner.plan_weekly_summary(c, week_ago, records.people)
+    if job not in planner.JOBS:
+        raise ValueError(f"unknown job {job!r}: use one of {', '.join(JOB_NAMES)}")
+    if job == "digest" and not calendar_for(None, {}).is_working_day(today):
+        return planner.empty()
+    return planner.plan(job, _inputs(engine, job, now, today, rules.lookback_days), rules,
+                        area_channels)
+
+
+def _inputs(engine, job: str, now: dt.datetime, today: dt.date, lookback_days: int
+            ) -> planner.Inputs:
+    """What the planner reads for `job`, loaded from the database."""
     if job == "quarterly-review":
-        return planner.plan_quarterly_review(today, load_people(engine), known_areas(engine))
-    raise ValueError(f"unknown job {job!r}: use one of {', '.join(JOB_NAMES)}")
+        return planner.Inputs(today, load_people(engine), areas=known_areas(engine))
+    records, c, snoozes, acks = _state(engine, today, lookback_days)
+    if job == "weekly-summary":
+        return planner.Inputs(today, records.people, computed=c,
+                              week_ago=compute_deadlines(records, today - dt.timedelta(days=7)))
+    scr = oversight.scr_actions(engine, today)
+    if job == "escalations":
+        return planner.Inputs(today, records.people, computed=c, agencies=records.agencies,
+                              acks=acks, scr_actions=scr, local_holidays=records.local_holidays)
+    case_audits, meeting_audits = oversight.audits_frames(engine)
+    return planner.Inputs(
+        today, records.people, areas=known_areas(engine), computed=c, agencies=records.agencies,
+        snoozes=snoozes, problems=outbox.unreported_failures(engine),
+        told=frozenset(outbox.recent_item_keys(engine, Rule.DELIVERY_PROBLEM.value,
+                                               now - planner.DELIVERY_PROBLEM_QUIET)),
+        case_audits=case_audits, meeting_audits=meeting_audits, scr_actions=scr,
+        local_holidays=records.local_holidays)
 
 
 def run_planning_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRules,
@@ -125,7 +108,7 @@ def run_planning_job(engine, job: str, now: dt.datetime, rules: planner.NudgeRul
     result.inserted = outbox.plan(engine, notes, now, rules, local_holidays(engine))
     if job == "digest":
         # Every failure now told (today, or within the quiet period before) is reported.
-        told = outbox.recent_item_keys(engine, "delivery_problem", now - planner.DELIVERY_PROBLEM_QUIET)
+        told = outbox.recent_item_keys(engine, Rule.DELIVERY_PROBLEM.value, now - planner.DELIVERY_PROBLEM_QUIET)
         failures = outbox.unreported_failures(engine)
         outbox.mark_reported(engine, [
             int(f.id) for f in failures.itertuples(index=False)

@@ -20,7 +20,7 @@ from .calendar import add_working_days_by_area
 from .records import Records
 from .schema import ATTENDED
 
-REVIEW_INTERVAL = {"2": 84, "3": 42}  # outcome level -> days to the next review
+REVIEW_INTERVAL = {"2": 84, "3": 42}  # outcome level -> days to the next review (SPEC 3)
 PRE_RELEASE_DAYS = 28
 MINUTES_WORKING_DAYS = 10
 NEVER = np.int64(10**9)  # a day number later than any real date
@@ -178,7 +178,8 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
     ind = records.individuals.set_index("ref")
     refs = m["ref"]
     outcome = m["outcome"]
-    interval = np.select([outcome == "2", outcome == "3"], [84, 42], 0).astype(np.int64)
+    interval = np.select([outcome == level for level in REVIEW_INTERVAL],
+                         list(REVIEW_INTERVAL.values()), 0).astype(np.int64)
     entry = m["entry"]
 
     case = m["case"]
@@ -290,7 +291,7 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
     out = pd.DataFrame({
         "ref": refs[idx],
         "area": area[idx],
-        "level": np.where(interval[idx] == 42, 3, 2),
+        "level": np.where(interval[idx] == REVIEW_INTERVAL["3"], 3, 2),
         "due": _to_dates(due.astype(np.int64)),
         "status": status,
         "meeting_id": np.where(has, mid[safe], None),

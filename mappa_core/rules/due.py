@@ -14,6 +14,7 @@ from .calendar import working_days_between_by_area
 from .indicators import Computed
 from .kinds import ItemKind, item_keys, urgency_ranks
 from .kinds import key_part  # noqa: F401  (the item keys' spelling, read here by older callers)
+from .records import DUE_SOON_DAYS
 
 DUE_COLUMNS = [
     "kind", "level", "ref", "area", "meeting_id", "agency", "deadline", "overdue",
@@ -107,7 +108,7 @@ def open_items(c: Computed, lookback_days: int | None = None) -> pd.DataFrame:
 
 
 def due_items(
-    c: Computed, days: int = 14, chair: str | None = None
+    c: Computed, days: int = DUE_SOON_DAYS, chair: str | None = None
 ) -> pd.DataFrame:
     """Overdue items and those due within `days` calendar days, most urgent first."""
     items = open_items(c)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from . import deadlines
 from .periods import Period
-from .records import LOOKBACK_DAYS, Records
+from .records import DUE_SOON_DAYS, LOOKBACK_DAYS, Records
 
 
 class Topic(StrEnum):
@@ -399,7 +399,6 @@ def _disclosure(c: Computed, period: Period, ind: Indicator) -> IndicatorResult:
 # Each indicator's `count(c)`: what stands open today (as_of) behind it (meeting
 # paperwork: within the lookback `c` was computed with).
 
-SOON_DAYS = 14  # "due in the next 14 days"
 
 
 def _today(c: Computed) -> pd.Timestamp:
@@ -417,7 +416,7 @@ def _review_counts(level: int):
         r = c.reviews[c.reviews["level"] == level]
         overdue = r[(r["status"] == "late") & ~r["restarted"].astype(bool)]
         pending = r[r["status"] == "pending"]
-        soon = _today(c) + pd.Timedelta(days=SOON_DAYS)
+        soon = _today(c) + pd.Timedelta(days=DUE_SOON_DAYS)
         return {
             "open_cases": open_cases,
             "overdue": int(overdue["ref"].nunique()),
@@ -458,7 +457,7 @@ def _written_counts(ra: bool):
 def _release_counts(c: Computed) -> dict:
     r = c.releases
     upcoming = r[(r["release_date"] > _today(c)) & ~r["met"]]
-    soon = _today(c) + pd.Timedelta(days=SOON_DAYS)
+    soon = _today(c) + pd.Timedelta(days=DUE_SOON_DAYS)
     return {
         "releases_without_initial_meeting": len(upcoming),
         "deadline_within_14_days": int((upcoming["deadline"] <= soon).sum()),

@@ -34,6 +34,10 @@ class Records:
 # its deadline; the open-item lists and their counts look no further back.
 LOOKBACK_DAYS = 90
 
+# What "falls due soon" means (`mappa due`, `/mappa due` and the live view's "due in the
+# next 14 days", SPEC section 3): within this many calendar days of today.
+DUE_SOON_DAYS = 14
+
 
 def window_start(as_of: dt.date, period_start: dt.date | None = None,
                  lookback_days: int = LOOKBACK_DAYS) -> dt.date:

@@ -15,8 +15,9 @@ from .indicators import (
     data_quality_counts, exceptions_frame, group_exceptions, restrict,
 )
 from .periods import Period, previous_quarters, quarter_of, reporting_year, reporting_year_of
-from .records import Records
+from .records import Records, window_start
 
+TREND_QUARTERS = 8  # the pack's trend: the quarter and the seven before it (two years)
 MARKED_CHANGE = 0.2  # a rise or fall of a fifth in managed cases is worth the SOG's questions
 CHANGE_QUESTIONS = {
     "rise": [
@@ -234,12 +235,18 @@ def _data_quality(c: Computed, period: Period, exceptions: pd.DataFrame,
     return [{"check": name, "count": n} for name, n in checks]
 
 
+def pack_since(period: Period, as_of: dt.date) -> dt.date:
+    """The `since` for load_records that the pack of `period` needs: today's open items and
+    the trend's first quarter."""
+    return window_start(as_of, previous_quarters(period, TREND_QUARTERS)[0].start)
+
+
 def quarterly_pack(records: Records, period: Period, as_of: dt.date, area: str | None = None,
-                   trend_quarters: int = 8) -> QuarterlyPack:
+                   trend_quarters: int = TREND_QUARTERS) -> QuarterlyPack:
     """Everything the SOG's quarterly review needs, for one area or all.
 
     `records` must hold at least the last `trend_quarters` quarters (load_records with
-    since = the first quarter's start).
+    since = `pack_since(period, as_of)`).
     """
     c = compute_deadlines(records, as_of)
     if area is not None:

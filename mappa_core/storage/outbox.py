@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 
 from . import models  # noqa: F401
 from ..rules.calendar import WorkingHours, release_time
+from ..rules.vocabulary import Channel, Rule
 
 MAX_ATTEMPTS = 8
 
@@ -219,7 +220,7 @@ def unreported_failures(engine: Engine) -> pd.DataFrame:
             select(table.c.id, table.c.area, table.c.rule, table.c.recipient_id,
                    table.c.channel, table.c.last_error)
             .where(and_(table.c.status == "dead", table.c.reported.is_(False),
-                        table.c.rule != "delivery_problem"))
+                        table.c.rule != Rule.DELIVERY_PROBLEM.value))
         ).mappings().all()
     return pd.DataFrame(rows, columns=["id", "area", "rule", "recipient_id", "channel", "last_error"])
 
@@ -294,7 +295,7 @@ def retry(engine: Engine, row_id: int, now: dt.datetime) -> int | None:
         current = conn.execute(select(person.c.slack_user_id, person.c.email)
                                .where(person.c.person_id == row.recipient_id)).first()
         if current is not None:
-            address = current.slack_user_id if row.channel == "slack" else current.email
+            address = current.slack_user_id if row.channel == Channel.SLACK else current.email
             if address:
                 values["address"] = address
         res = conn.execute(

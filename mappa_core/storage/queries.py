@@ -12,6 +12,7 @@ from sqlalchemy import String, and_, cast, func, not_, or_, select, union, union
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from ..rules.deadlines import REVIEW_INTERVAL
 from ..rules.records import Records
 from . import models  # noqa: F401
 
@@ -81,7 +82,7 @@ def _empty_frame(table_name: str) -> pd.DataFrame:
 
 # The longest review interval: a meeting more than this before `since` can only matter
 # through a chain of late due dates, which only the case's last meeting can start.
-_LONGEST_INTERVAL = dt.timedelta(days=84)
+_LONGEST_INTERVAL = dt.timedelta(days=max(REVIEW_INTERVAL.values()))
 _RULE_COLUMNS = {
     "individual": ("ref", "area", "category", "level", "status", "mappa_end", "level_from",
                    "custody_from", "release_date", "release_level", "chair_id"),

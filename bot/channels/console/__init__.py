@@ -7,10 +7,11 @@ import sys
 
 from bot.channels.base import Rendered
 from bot.channels.slack import SlackTransport
+from mappa_core.rules.vocabulary import Channel
 
 
 class ConsoleTransport(SlackTransport):
-    name = "console"
+    name = Channel.CONSOLE
 
     def __init__(self, stream=None):
         super().__init__(None)

@@ -19,13 +19,14 @@ from bot.channels.email.smtp import build_email, send_batch
 from bot.templates import render_text
 from mappa_core.rules.addresses import email_problem
 from mappa_core.rules.deadlines import MINUTES_WORKING_DAYS
+from mappa_core.rules.vocabulary import Channel, Rule
 
 __all__ = ["EmailTransport", "DeliveryError", "build_email", "send_batch", "render_email"]
 
 
 def render_email(rows: list[dict]) -> Rendered:
     rule = notice.rule_of(rows)
-    if rule == "urgent_issue":
+    if rule == Rule.URGENT_ISSUE:
         p = rows[0]["payload"]
         ctx = {k: p[k] for k in ("raised_by", "area", "at", "issue_id", "text")}
         return Rendered(render_text("email/escalation.txt.j2", **ctx), None,
@@ -99,7 +100,7 @@ def _reply_to(engine) -> dict[str | None, str]:
 
 
 class EmailTransport(Transport):
-    name = "email"
+    name = Channel.EMAIL
     address_label = "the email address "
 
     def __init__(self, settings=None):

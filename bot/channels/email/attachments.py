@@ -11,8 +11,7 @@ import re
 from bot.channels import escalation
 from bot.exports import neutralise, quarterly_html
 from mappa_core.rules import reports
-from mappa_core.rules.periods import parse_period, previous_quarters
-from mappa_core.rules.records import window_start
+from mappa_core.rules.periods import parse_period
 from mappa_core.storage.queries import load_records
 
 ESCALATION_CSV_COLUMNS = [
@@ -31,7 +30,7 @@ def attachments_for(engine, rows: list[dict], today: dt.date) -> list[tuple[str,
     payload = first["payload"]
     period = parse_period(payload["quarter"])
     area = payload.get("area")
-    records = load_records(engine, area, since=window_start(today, previous_quarters(period, 8)[0].start))
+    records = load_records(engine, area, since=reports.pack_since(period, today))
     pack = reports.quarterly_pack(records, period, today, area)
     names = dict(zip(records.agencies["agency"], records.agencies["name"]))
     name = f"mappa-pack-{(area or 'all').replace(' ', '-').lower()}-{period.label}.html"

@@ -18,6 +18,7 @@ from bot.channels.slack.paging import page_items
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.rules.addresses import slack_user_problem
 from mappa_core.rules.kinds import ITEM_KINDS, Button
+from mappa_core.rules.vocabulary import Channel, Rule
 
 MAX_SLACK_ITEMS = 20  # a page: each item is two blocks; Slack allows 50 a message
 MAX_SECTION = 3000    # characters of a section's text
@@ -56,9 +57,9 @@ def nudge_buttons(item_key: str, kind: str) -> list[dict]:
 
 
 def _buttons(rule: str, row: dict, p: dict) -> list | None:
-    if rule == "escalation":
+    if rule == Rule.ESCALATION:
         return [ack_button(p.get("item_key") or row["item_key"], row["stage"])]
-    if rule == "digest" and p.get("kind") not in notice.PLAIN_KINDS:
+    if rule == Rule.DIGEST and p.get("kind") not in notice.PLAIN_KINDS:
         return nudge_buttons(p["item_key"], p["kind"])[0]["elements"]
     return None
 
@@ -116,7 +117,7 @@ def render_slack(rows: list[dict], page: int = 1, states: States | None = None) 
     first, MAX_SLACK_ITEMS a page) with "Previous" / "Next" buttons when they do not all fit,
     each item with what was done to it (`states`) when the message is drawn again."""
     rule = notice.rule_of(rows)
-    if rule == "urgent_issue":
+    if rule == Rule.URGENT_ISSUE:
         p = rows[0]["payload"]
         blocks = render_json("slack/escalation.json.j2", raised_by=p["raised_by"], area=p["area"],
                              at=p["at"], text=p["text"], issue_id=p["issue_id"],
@@ -169,7 +170,7 @@ def _render_escalation(rows: list[dict], ctx: dict, page: int = 1,
 
 
 class SlackTransport(Transport):
-    name = "slack"
+    name = Channel.SLACK
     address_label = "the Slack user id "
 
     def __init__(self, client: AsyncWebClient | None = None):

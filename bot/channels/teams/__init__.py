@@ -23,6 +23,7 @@ from bot.channels import notice
 from bot.channels.base import DeliveryError, Rendered, Transport
 from bot.templates import render_text
 from mappa_core.rules.planner import CASE_FREE_RULES
+from mappa_core.rules.vocabulary import Channel
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 MAX_PAYLOAD_BYTES = 28 * 1024  # Teams refuses larger messages
@@ -61,7 +62,7 @@ def _retry_after(headers) -> float | None:
 
 
 class TeamsTransport(Transport):
-    name = "teams"
+    name = Channel.TEAMS
     address_label = "the Teams channel of the area "
 
     def __init__(self, webhooks: dict[str, str] | None = None, timeout: float = TIMEOUT):

@@ -79,7 +79,7 @@ def test_problems_finds_what_slack_refuses_and_fit_repairs_it():
 
 
 def test_within_the_limits_fit_changes_nothing():
-    blocks = render_json("slack/help.json.j2", problem=None)
+    blocks = render_json("slack/help.json.j2", problem=None, due_soon_days=14)
     assert fit(blocks) is blocks
     view = render_json("slack/reason_modal.json.j2", item_key="k", item_label="l",
                        reasons=[("a", "A")])

@@ -19,10 +19,12 @@ import uuid
 
 from bot import metrics
 from bot.commands import handlers
+from bot.channels import notice
 from bot.commands.access import Caller
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.rules.due import due_items
 from mappa_core.rules.planner.notice import items_payload
+from mappa_core.rules.vocabulary import Rule
 from mappa_core.rules.status import status_of
 
 log = logging.getLogger("mappa.home")
@@ -44,6 +46,13 @@ def view_for(ctx: handlers.Context, caller: Caller | None) -> dict:
     return ctx.cache.memo(ctx.engine, key, lambda: _build(ctx, caller))
 
 
+def _lines(items) -> list[str]:
+    """The digest's line for each item, escaped for mrkdwn as every Slack notice's is."""
+    rows = [{"payload": p, "item_key": p["item_key"]}
+            for p in items_payload(items.assign(stage=""))]
+    return [s["text"] for s in notice.sections(Rule.DIGEST, rows, escape=mrkdwn_escape, code="`")]
+
+
 def _build(ctx: handlers.Context, caller: Caller) -> dict:
     days = week_days(ctx.today)
     computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
@@ -62,8 +71,7 @@ def _build(ctx: handlers.Context, caller: Caller) -> dict:
     if items is not None:
         late, coming = items[items["overdue"]], items[~items["overdue"]]
         overdue_total, week_total = len(late), len(coming)
-        overdue = items_payload(late.head(MAX_SHOWN).assign(stage=""))
-        week = items_payload(coming.head(MAX_SHOWN).assign(stage=""))
+        overdue, week = _lines(late.head(MAX_SHOWN)), _lines(coming.head(MAX_SHOWN))
     indicators, period = None, None
     if caller.oversees:
         data = status_of(computed, "all", None, caller.area)

@@ -275,6 +275,7 @@ class MappaSlack:
                 await self.audit(user_id, caller, f"action:{kind}", key, "ok")
                 return
             ctx = self.context()
+            outcome = "ok"
             if kind == "minutes_issued":
                 reply = await self.quick_work(actions.minutes_issued, ctx, caller, key)
             elif kind == "rmp_ratified":
@@ -284,12 +285,13 @@ class MappaSlack:
             elif kind == "ack_escalation":
                 reply = await self.quick_work(actions.acknowledge, ctx, caller, key)
             elif kind == "ack_escalation_shown":
-                reply = await self.quick_work(actions.acknowledge_shown, ctx, caller, key)
+                reply, outcome = await self.quick_work(actions.acknowledge_shown, ctx, caller,
+                                                       key)
             else:  # snooze_1wd, snooze_3wd, snooze_until
                 reply = await self.quick_work(actions.snooze, ctx, caller, key, kind,
                                                 act.get("selected_date"))
             await MappaSlack._respond(respond, reply)
-            await self.audit(user_id, caller, f"action:{kind}", key, "ok")
+            await self.audit(user_id, caller, f"action:{kind}", key, outcome)
             await self.redraw(caller, client, _message_at(body))
         except actions.ActionError as exc:
             await MappaSlack._respond(respond, handlers.message(str(exc)))

@@ -332,8 +332,21 @@ def test_buttons_refuse_people_who_may_not_act_on_the_case(slack, user):
     assert _meeting(slack.engine, "G5")["minutes_issued"] == dt.date(2026, 11, 6)
 
 
+def escalate(engine) -> None:
+    """The day's escalations planned into the outbox: an acknowledgement is only of an
+    item escalated to the SOG chair (bot/commands/actions.py)."""
+    from zoneinfo import ZoneInfo
+
+    from bot.jobs.ticks import run_planning_job
+    now = dt.datetime.combine(TODAY, dt.time(9), tzinfo=ZoneInfo("Europe/London"))
+    assert not run_planning_job(engine, "escalations", now, NudgeRules()).planned.empty
+
+
 def test_sog_chair_acknowledges_an_escalation_once(slack):
     value = "review:GRA-0103:L2:2026-11-12|breach"
+    r = slack.act(SOG, "ack_escalation", value)  # not escalated yet: not acknowledged
+    assert "not sent to you" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
+    escalate(slack.engine)
     r = slack.act(CHAIR1, "ack_escalation", value)
     assert "Only a SOG chair" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
     for _ in range(2):  # a retry changes nothing
@@ -365,6 +378,7 @@ def test_acknowledge_all_shown_records_what_the_sog_chair_was_shown(slack):
     assert len(shown) == 3 and button["text"]["text"] == "Acknowledge all 3 shown"
     r = slack.act(CHAIR1, "ack_escalation_shown", button["value"])
     assert "Only a SOG chair" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
+    escalate(slack.engine)
     for _ in range(2):  # a retry changes nothing
         r = slack.act(SOG, "ack_escalation_shown", button["value"] + "|minutes:NO-SUCH|breach")
         reply = text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])

@@ -20,6 +20,7 @@ from mappa_core.rules.planner import ESCALATION_STAGES
 from mappa_core.storage.db import bump_change_stamp
 from mappa_core.storage.queries import local_holidays
 from mappa_core.rules.schema import REASON_CODES
+from mappa_core.rules.vocabulary import Rule, Urgency
 
 REASON_LABELS = [(code, code.replace("_", " ").capitalize()) for code in REASON_CODES]
 SNOOZE_CHOICES = {"snooze_1wd": 1, "snooze_3wd": 3}
@@ -262,6 +263,28 @@ def _check_ack(ctx: Context, caller: Caller, key: str, stage: str) -> None:
             raise ActionError("That escalation belongs to another area.")
 
 
+# The outbox rules whose rows a SOG chair acknowledges (their Acknowledge buttons).
+ACK_RULES = (Rule.ESCALATION.value, Rule.BELOW_TARGET.value)
+NOT_ESCALATED = "That escalation was not sent to you."
+URGENT_ALONE = "It is urgent: acknowledge it on its own."
+
+
+def _escalated(ctx: Context, caller: Caller, pairs: list[tuple[str, str]]) -> dict:
+    """{(key, stage): urgent?} for the pairs that were escalated to the caller (an outbox
+    row of an escalation or below-target alert with them as its recipient); a pair that
+    is not a key is absent."""
+    table = SQLModel.metadata.tables["outbox"]
+    keys = sorted({key for key, _ in pairs})
+    found: dict = {}
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(table.c.item_key, table.c.stage, table.c.urgency).where(and_(
+            table.c.rule.in_(ACK_RULES), table.c.recipient_id == caller.person_id,
+            table.c.item_key.in_(keys))))
+        for key, stage, urgency in rows:
+            found[(key, stage)] = found.get((key, stage), False) or urgency == Urgency.URGENT
+    return found
+
+
 def _write_acks(ctx: Context, caller: Caller, pairs: list[tuple[str, str]]) -> None:
     """Record each (key, stage) once, whoever acknowledged it first (idempotent)."""
     table = SQLModel.metadata.tables["escalation_ack"]
@@ -276,9 +299,12 @@ def _write_acks(ctx: Context, caller: Caller, pairs: list[tuple[str, str]]) -> N
 
 
 def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
-    """A SOG chair acknowledges an escalation: it stops repeating at that stage."""
+    """A SOG chair acknowledges an escalation: it stops repeating at that stage. Only one
+    that was escalated to them (an item they were sent, at that stage)."""
     key, _, stage = (value or "").rpartition("|")
     _check_ack(ctx, caller, key, stage)
+    if (key, stage) not in _escalated(ctx, caller, [(key, stage)]):
+        raise ActionError(NOT_ESCALATED)
     _write_acks(ctx, caller, [(key, stage)])
     return message(f":ok_hand: Acknowledged: {mrkdwn_escape(key)} ({mrkdwn_escape(stage)}). "
                    "It will not be repeated at this stage.")
@@ -287,10 +313,13 @@ def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
 MAX_ACK_SHOWN = 10  # an escalation shows a few items (bot/channels/escalation.py)
 
 
-def acknowledge_shown(ctx: Context, caller: Caller, value: str) -> Reply:
+def acknowledge_shown(ctx: Context, caller: Caller, value: str) -> tuple[Reply, str]:
     """"Acknowledge all shown" on an escalation: the items whose keys the button carries
-    (those the SOG chair had in front of them), each checked as if acknowledged alone. One
-    that no longer matches a record is skipped and said; the others are recorded."""
+    (those the SOG chair had in front of them), each checked as if acknowledged alone, and
+    each one that was escalated to them and is not urgent (an urgent one needs its own
+    look: the button never carries one). Those refused are named with why; the others are
+    recorded. Returns the reply and the audit outcome: "ok" when all were acknowledged,
+    "partial" when some were refused, "refused" when none were acknowledged."""
     if "sog_chair" not in caller.roles:
         raise ActionError("Only a SOG chair can acknowledge an escalation.")
     pairs = list(dict.fromkeys(parse_ack_value(value)))
@@ -304,9 +333,20 @@ def acknowledge_shown(ctx: Context, caller: Caller, value: str) -> Reply:
             refused.append((key, str(exc)))
             continue
         done.append((key, stage))
+    escalated = _escalated(ctx, caller, done) if done else {}
+    checked = []
+    for key, stage in done:
+        if (key, stage) not in escalated:
+            refused.append((key, NOT_ESCALATED))
+        elif escalated[(key, stage)]:
+            refused.append((key, URGENT_ALONE))
+        else:
+            checked.append((key, stage))
+    done = checked
     if done:
         _write_acks(ctx, caller, done)
     lines = [f":ok_hand: Acknowledged {len(done)} of {len(pairs)}; they will not be repeated "
              "at this stage."] if done else ["Nothing acknowledged."]
     lines += [f"• {mrkdwn_escape(key)}: {mrkdwn_escape(why)}" for key, why in refused]
-    return message("\n".join(lines))
+    outcome = "ok" if not refused else "partial" if done else "refused"
+    return message("\n".join(lines)), outcome

@@ -39,8 +39,13 @@ def nav_actions(nav_action: str) -> tuple[str, str]:
     return f"{nav_action}_prev", f"{nav_action}_next"
 
 
+MAX_ROW_ID = 2**63  # an outbox row id is a signed 64-bit integer (SQLite, PostgreSQL bigint)
+
+
 def page_value(value: str) -> dict:
-    """A nav button's value read back: a dict with an int `p` >= 1 (1 for anything else)."""
+    """A nav button's value read back: a dict with an int `p` >= 1 (1 for anything else),
+    and `o` (a notice's first outbox row id) only when it is an int a row id can be
+    (1 <= o < 2**63): a larger one would fail in the database, not read as "no such row"."""
     try:
         data = json.loads(value or "{}")
     except ValueError:
@@ -48,6 +53,9 @@ def page_value(value: str) -> dict:
     if not isinstance(data, dict):
         data = {}
     page = data.get("p")
+    row = data.pop("o", None)
+    if isinstance(row, int) and not isinstance(row, bool) and 1 <= row < MAX_ROW_ID:
+        data["o"] = row
     data["p"] = page if isinstance(page, int) and not isinstance(page, bool) and page >= 1 else 1
     return data
 

@@ -175,29 +175,8 @@ class MappaSlack:
                 reply = handlers.help_reply()
             elif cmd.name == "escalate":  # urgent: never behind anyone's status request
                 reply = await self.escalate(caller, cmd.text, body, client)
-            elif self.in_flight.get(user_id, 0) >= self.settings.commands_per_user:
-                reply, outcome = handlers.message(STILL_WORKING), "refused:in-flight"
-                metrics.COMMANDS_REFUSED.labels("in-flight").inc()
-            elif self.queued >= self.settings.max_queued_commands:
-                reply, outcome = handlers.message(BUSY), "refused:busy"
-                metrics.COMMANDS_REFUSED.labels("busy").inc()
             else:
-                self.in_flight[user_id] = self.in_flight.get(user_id, 0) + 1
-                self.queued += 1
-                work = asyncio.ensure_future(self.compute(caller, cmd))
-                # The person and the queue are free again when the work ends, even if they
-                # were told before then that it is taking longer.
-                work.add_done_callback(lambda f, u=user_id: self._release(u, f))
-                budget = self.settings.answer_seconds - (time.monotonic() - started)
-                try:
-                    reply = await asyncio.wait_for(asyncio.shield(work), max(0.1, budget))
-                except TimeoutError:
-                    reply, outcome = handlers.message(SLOW), "late"
-                    metrics.COMMANDS_REFUSED.labels("late").inc()
-                else:
-                    if reply is None:  # waited too long for a worker: say so rather than be late
-                        reply, outcome = handlers.message(BUSY), "refused:busy"
-                        metrics.COMMANDS_REFUSED.labels("waited").inc()
+                reply, outcome = await self.limited(user_id, caller, cmd, started)
             await self._respond(respond, reply)
             metrics.COMMAND_SECONDS.labels(cmd.name).observe(time.monotonic() - started)
             await self.audit(user_id, caller, action, _audit_detail(cmd, text), outcome)
@@ -208,6 +187,35 @@ class MappaSlack:
                 await self._respond(respond, _error_reply(error_id))
             finally:
                 await self.audit(user_id, caller, action, text[:200], f"error:{error_id}")
+
+    async def limited(self, user_id: str, caller: Caller, cmd,
+                      started: float) -> tuple[handlers.Reply, str]:
+        """The answer to `cmd` and the audit outcome, within the limits every computed
+        answer keeps (a command or a page button alike): one person's requests in flight
+        (MAPPA_COMMANDS_PER_USER), the queue (MAPPA_MAX_QUEUED_COMMANDS) and the answer
+        time (MAPPA_ANSWER_SECONDS, counted from `started`)."""
+        if self.in_flight.get(user_id, 0) >= self.settings.commands_per_user:
+            metrics.COMMANDS_REFUSED.labels("in-flight").inc()
+            return handlers.message(STILL_WORKING), "refused:in-flight"
+        if self.queued >= self.settings.max_queued_commands:
+            metrics.COMMANDS_REFUSED.labels("busy").inc()
+            return handlers.message(BUSY), "refused:busy"
+        self.in_flight[user_id] = self.in_flight.get(user_id, 0) + 1
+        self.queued += 1
+        work = asyncio.ensure_future(self.compute(caller, cmd))
+        # The person and the queue are free again when the work ends, even if they
+        # were told before then that it is taking longer.
+        work.add_done_callback(lambda f, u=user_id: self._release(u, f))
+        budget = self.settings.answer_seconds - (time.monotonic() - started)
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(work), max(0.1, budget))
+        except TimeoutError:
+            metrics.COMMANDS_REFUSED.labels("late").inc()
+            return handlers.message(SLOW), "late"
+        if reply is None:  # waited too long for a worker: say so rather than be late
+            metrics.COMMANDS_REFUSED.labels("waited").inc()
+            return handlers.message(BUSY), "refused:busy"
+        return reply, "ok"
 
     def _run_unless_stale(self, caller: Caller, cmd, queued_at: float) -> handlers.Reply | None:
         if time.monotonic() - queued_at > self.settings.max_wait_seconds:
@@ -317,6 +325,7 @@ class MappaSlack:
                       page=value["p"])
         detail = f"{name} {cmd.days} page {cmd.page}"
         caller = None
+        started = time.monotonic()
         try:
             caller = await self.caller(user_id)
             if caller is None:
@@ -324,10 +333,11 @@ class MappaSlack:
                               replace_original=False)
                 await self.audit(user_id, None, "action:page_due", detail, "denied:unknown-user")
                 return
-            reply = await self.compute(caller, cmd)
-            if reply is None:
-                await MappaSlack._respond(respond, handlers.message(BUSY))
-                await self.audit(user_id, caller, "action:page_due", detail, "refused:busy")
+            # The same limits as `/mappa due` itself: a page is the same computation.
+            reply, outcome = await self.limited(user_id, caller, cmd, started)
+            if outcome != "ok":
+                await MappaSlack._respond(respond, reply)
+                await self.audit(user_id, caller, "action:page_due", detail, outcome)
                 return
             await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral",
                           replace_original=True)

@@ -20,10 +20,13 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
+from tests import test_slack_pages
 from tests.slack_harness import action_body, post, sign
-from tests.test_slack_pages import (  # noqa: F401  (fixtures)
-    CHAIRS, COORD, SOG, _message, bot, database,
-)
+from tests.test_slack_pages import CHAIRS, COORD, SOG, _message
+
+# The demo region and bot of test_slack_pages, built again for this module (these tests
+# change its outbox and acknowledgements).
+database, bot = test_slack_pages.database, test_slack_pages.bot
 
 
 def acks(bot) -> set[tuple[str, str]]:

@@ -32,6 +32,7 @@ from bot.commands.access import Caller, audit_row, find_caller, write_audit_rows
 from bot.commands.parser import Command, ParseError, parse
 from bot.settings import Settings
 from bot.templates import render_json
+from mappa_core.rules.records import DUE_SOON_DAYS
 
 log = logging.getLogger("mappa.slack")
 STILL_WORKING = ("Still working on your last request: its answer will come here in a moment. "
@@ -320,7 +321,7 @@ class MappaSlack:
         act = (body.get("actions") or [{}])[0]
         value = page_value(str(act.get("value") or ""))
         name = value.get("c") if value.get("c") in ("due", "overdue") else "due"
-        days = value.get("d") if isinstance(value.get("d"), int) else 14
+        days = value.get("d") if isinstance(value.get("d"), int) else DUE_SOON_DAYS
         cmd = Command(name, days=0 if name == "overdue" else min(max(days, 0), 365),
                       page=value["p"])
         detail = f"{name} {cmd.days} page {cmd.page}"

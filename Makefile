@@ -11,7 +11,7 @@ LOCK_ARGS ?=
 PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
 
-.PHONY: demo test bench bench-load lint clean lock
+.PHONY: demo test test-scale bench bench-load lint clean lock
 
 # Re-installed whenever a lock or pyproject.toml changes. setuptools comes from the lock too
 # (hence --no-build-isolation); `pip check` fails if pyproject.toml asks for a package the
@@ -32,7 +32,11 @@ demo: $(BIN)/.installed
 	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa demo-day
 
 test: $(BIN)/.installed
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not scale"
+
+# The tests at 100,000 individuals (minutes each); CI runs them after `make test`.
+test-scale: $(BIN)/.installed
+	$(BIN)/pytest -q -m scale
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check mappa_core bot tests

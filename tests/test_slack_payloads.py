@@ -339,7 +339,7 @@ def test_the_escalation_of_the_issue_is_split_not_refused():
 # ------------------------------------------------------------------ 100,000 individuals
 
 
-@pytest.mark.slow
+@pytest.mark.scale
 def test_every_payload_on_a_100000_individual_region_is_valid(tmp_path):
     engine = synthetic(tmp_path, 100_000, seed=1, until=dt.date(2026, 11, 26))
     # One co-ordinator national: the largest lists there are.

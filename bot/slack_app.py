@@ -149,6 +149,15 @@ class MappaSlack:
     async def caller(self, user_id: str) -> Caller | None:
         return await self.quick_work(find_caller, self.engine, user_id)
 
+    async def button_caller(self, user_id: str, respond, action: str, detail: str) -> Caller | None:
+        """Who pressed a button; a stranger is told privately (the message stays) and audited."""
+        caller = await self.caller(user_id)
+        if caller is None:
+            await respond(text=handlers.NOT_AUTHORISED, response_type="ephemeral",
+                          replace_original=False)
+            await self.audit(user_id, None, action, detail, "denied:unknown-user")
+        return caller
+
     # ------------------------------------------------------------------ commands
 
     async def command(self, body: dict, respond, client: AsyncWebClient) -> None:
@@ -265,11 +274,8 @@ class MappaSlack:
         key = str(act.get("value") or act.get("block_id") or "")
         caller = None
         try:
-            caller = await self.caller(user_id)
+            caller = await self.button_caller(user_id, respond, f"action:{kind}", key)
             if caller is None:
-                await respond(text=handlers.NOT_AUTHORISED, response_type="ephemeral",
-                              replace_original=False)
-                await self.audit(user_id, None, f"action:{kind}", key, "denied:unknown-user")
                 return
             if kind == "record_reason":
                 item = await self.quick_work(actions.find_item, self.context(), key)
@@ -328,11 +334,8 @@ class MappaSlack:
         caller = None
         started = time.monotonic()
         try:
-            caller = await self.caller(user_id)
+            caller = await self.button_caller(user_id, respond, "action:page_due", detail)
             if caller is None:
-                await respond(text=handlers.NOT_AUTHORISED, response_type="ephemeral",
-                              replace_original=False)
-                await self.audit(user_id, None, "action:page_due", detail, "denied:unknown-user")
                 return
             # The same limits as `/mappa due` itself: a page is the same computation.
             reply, outcome = await self.limited(user_id, caller, cmd, started)
@@ -404,11 +407,8 @@ class MappaSlack:
         where = _message_at(body)
         caller = None
         try:
-            caller = await self.caller(user_id)
+            caller = await self.button_caller(user_id, respond, "action:page_notice", detail)
             if caller is None:
-                await respond(text=handlers.NOT_AUTHORISED, response_type="ephemeral",
-                              replace_original=False)
-                await self.audit(user_id, None, "action:page_notice", detail, "denied:unknown-user")
                 return
             if not isinstance(first_id, int) or where is None:
                 raise notices.NoticeError(notices.GONE)

@@ -290,6 +290,13 @@ def slack_child(engine, url: str, runs: int) -> dict:
                                  "AND slack_user_id IS NOT NULL")).scalars().first()
     acks, answers, cold = [], [], None
     try:
+        # As a deployment routes requests only once /readyz says ready: the worker
+        # processes have started and warmed up (bot.commands.home.warm).
+        bot = server.server.config.app.state.bolt.mappa
+        started = time.monotonic()
+        while not bot.workers_ready() and time.monotonic() - started < 300:
+            time.sleep(0.05)
+        ready = time.monotonic() - started
         every = every_answer(engine, server, stand_in, runs)
         for i in range(max(runs, 20) + 1):
             name = f"b{i}"
@@ -314,7 +321,7 @@ def slack_child(engine, url: str, runs: int) -> dict:
         stand_in.close()
     return {"ack_p95": p95(acks), "answer_p95": p95(answers), "answer_cold": cold,
             "answer_median": statistics.median(answers), "requests": len(acks),
-            **every, "peak_mb": maxrss_mb()}
+            "ready_s": ready, **every, "peak_mb": maxrss_mb()}
 
 
 def settled(bot, user: str) -> None:
@@ -494,6 +501,10 @@ def ratio_of(r: dict) -> float:
     return r["l2only"]["median"] / r["baseline"]["median"]
 
 
+def fmt_seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def fmt(s: dict | None, key: str = "median") -> str:
     if not s:
         return "-"
@@ -565,18 +576,20 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
               "the first with every answer cache emptied (the change stamp bumped). Limits: "
               "acknowledgement 0.1 s, every answer 3 s, the App Home 2 s. Commands: how many, "
               "and how many were answered, answered late (\"taking longer than usual\", "
-              "at MAPPA_ANSWER_SECONDS) or refused. Load avg: the "
+              "at MAPPA_ANSWER_SECONDS) or refused. Ready: seconds from the server's start "
+              "until /readyz would say ready (the worker processes started and warmed up); "
+              "measuring starts then, as a deployment routes requests. Load avg: the "
               "machine's (1 min) as the measurement ended (2 cores).", "",
-              "| size | db | commit, date | commands | ack p95 / max s | answer p95 / max s | "
-              "Home opens | Home first / p95 / max s | load avg |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| size | db | commit, date | ready s | commands | ack p95 / max s | "
+              "answer p95 / max s | Home opens | Home first / p95 / max s | load avg |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         sl = r.get("slack") or {}
         if "every_answer_max" not in sl:
             continue
         lines.append(
             f"| {r['size']:,} | {r['db']} | `{r.get('commit', '?')}` {r.get('date', '')} | "
-            f"{sl['every_requests']} ({', '.join(f'{v} {k}' for k, v in sl['every_kinds'].items())}) | "
+            f"{fmt_seconds(sl.get('ready_s'))} | {sl['every_requests']} ({', '.join(f'{v} {k}' for k, v in sl['every_kinds'].items())}) | "
             f"{sl['every_ack_p95']:.3f} / {sl['every_ack_max']:.3f} | "
             f"{sl['every_answer_p95']:.3f} / {sl['every_answer_max']:.3f} | {sl['home_opens']} | "
             f"{sl['home_cold']:.3f} / {sl['home_p95']:.3f} / {sl['home_max']:.3f} | "

@@ -75,9 +75,10 @@ class MappaSlack:
                 settings.work_processes, mp_context=multiprocessing.get_context("spawn"),
                 initializer=workers.init, initargs=(
                     engine.url.render_as_string(hide_password=False), settings.log_format,
-                    settings.lookback_days))
+                    settings.lookback_days, self.today()))
             # Started now, not on the first command; until they have started (importing
-            # pandas takes seconds) commands are computed in threads instead.
+            # pandas, then a first national answer: bot.commands.home.warm) commands are
+            # computed in threads instead, and /readyz says "not ready".
             self.warming = [self.processes.submit(workers.ready)
                             for _ in range(settings.work_processes)]
 

@@ -10,6 +10,7 @@ change stamp like the in-process one.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import time
 
@@ -17,9 +18,10 @@ _engine = None
 _cache = None
 
 
-def init(url: str, log_format: str, lookback_days: int) -> None:
+def init(url: str, log_format: str, lookback_days: int, today: dt.date | None = None) -> None:
     global _engine, _cache
-    from bot.commands.handlers import DeadlineCache
+    from bot.commands.handlers import Context, DeadlineCache
+    from bot.commands.home import warm
     from bot.logs import configure_logging
     from mappa_core.storage import db
 
@@ -28,6 +30,16 @@ def init(url: str, log_format: str, lookback_days: int) -> None:
     os.nice(5)
     _engine = db.make_engine(url)
     _cache = DeadlineCache(lookback_days=lookback_days)
+    if today is not None:
+        started = time.monotonic()
+        try:
+            warm(Context(_engine, today, _cache))
+        except Exception as exc:  # a database not yet imported, or down: answers will say
+            logging.getLogger("mappa.workers").warning(
+                "worker %d: no warm-up (%s)", os.getpid(), type(exc).__name__)
+        else:
+            logging.getLogger("mappa.workers").info(
+                "worker %d warmed up in %.1f s", os.getpid(), time.monotonic() - started)
 
 
 def ready() -> int:

@@ -22,8 +22,11 @@ DUE_COLUMNS = [
 ]
 
 
-def open_items(c: Computed, lookback_days: int | None = None) -> pd.DataFrame:
-    """Every item not yet done on `c.as_of`, overdue or not, one row each.
+def open_items(c: Computed, lookback_days: int | None = None,
+               until: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Every item not yet done on `c.as_of`, overdue or not, one row each; with `until`,
+    only those whose deadline is on or before it (the keys and working days, the costly
+    columns, are then built only for those).
 
     Cases archived by `as_of` have nothing open; meeting paperwork is chased for
     `lookback_days` after its deadline (by default the lookback `c` was computed with).
@@ -92,6 +95,8 @@ def open_items(c: Computed, lookback_days: int | None = None) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=DUE_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
+    if until is not None:
+        out = out[out["deadline"] <= until]
     for col in DUE_COLUMNS:
         if col not in out:
             out[col] = None
@@ -111,8 +116,9 @@ def due_items(
     c: Computed, days: int = DUE_SOON_DAYS, chair: str | None = None
 ) -> pd.DataFrame:
     """Overdue items and those due within `days` calendar days, most urgent first."""
-    items = open_items(c)
-    horizon = pd.Timestamp(c.as_of) + pd.Timedelta(days=days)
+    today = pd.Timestamp(c.as_of)
+    horizon = today + pd.Timedelta(days=days)
+    items = open_items(c, until=max(today, horizon))  # nothing later can be kept
     items = items[items["overdue"] | (items["deadline"] <= horizon)]
     if chair is not None:
         items = items[items["chair_id"] == chair]

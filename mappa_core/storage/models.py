@@ -59,7 +59,9 @@ class CustodyPeriod(SQLModel, table=True):
 
 
 class Meeting(SQLModel, table=True):
-    __table_args__ = (Index("ix_meeting_date", "date"), Index("ix_meeting_ref_date", "ref", "date"))
+    __table_args__ = (Index("ix_meeting_date", "date"), Index("ix_meeting_ref_date", "ref", "date"),
+                      Index("ix_meeting_kind_level_setting_date", "kind", "level", "setting",
+                            "date"))
     meeting_id: str = Field(primary_key=True, max_length=64)
     ref: str = Field(foreign_key="individual.ref", index=True, max_length=64)
     date: dt.date

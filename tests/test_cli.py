@@ -267,3 +267,17 @@ def test_one_date_parser_for_the_cli_the_jobs_clock_and_periods(word, message):
                                match=message.replace("(", r"\(").replace(")", r"\)")
                                .replace(".", r"\.")):
                 read(word)
+
+
+def test_version_is_the_installed_distributions_and_needs_no_settings(tmp_path, monkeypatch, capsys):
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    # Even with a settings file that would stop every command: --version reads none.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("MAPPA_TIMEZONE=Nowhere/Nothing\n")
+    code, out, err = _run(capsys, "--version")
+    assert (code, out, err) == (0, f"mappa {version(project['name'])}\n", "")
+    assert version(project["name"]) == project["version"]

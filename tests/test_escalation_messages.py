@@ -379,3 +379,35 @@ def test_a_chaser_without_a_chair_email_or_covering_two_areas_still_says_what_to
     assert reply_to_for(rows, by_area) == "niall@grampian.example, a@tay.example, b@tay.example"
     assert reply_to_for([{**rows[0], "area": "Fife"}], by_area) == "national@scot.example"
     assert reply_to_for(rows, {}) is None
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def test_a_chairs_digest_names_the_agency_by_its_display_name_as_chasers_do(sqlite_engine):
+    """On 26 November Grampian's chairs are owed written contributions from the Scottish
+    Prison Service (G13) and Electronic Monitoring Scotland (G2): their digests name them so,
+    by Slack and by email, not `sps` and `em-provider`; and a name is escaped for Slack."""
+    import json
+
+    from sqlalchemy import text
+
+    assert import_directory(sqlite_engine, GRAMPIAN).ok
+    with sqlite_engine.begin() as conn:
+        conn.execute(text("UPDATE agency SET name = '<!here> Monitoring & Co' WHERE agency = 'em-provider'"))
+    run_planning_job(sqlite_engine, "digest", NOW, RULES)
+    digests = {k: rows for k, rows in outbox.due_groups(sqlite_engine, NOW).items()
+               if k.startswith("digest|")}
+    assert digests
+    slack_text, email_text = "", ""
+    for rows in digests.values():
+        slack = render([{**r, "channel": "slack"} for r in rows])
+        slack_text += slack.text + json.dumps(slack.blocks)
+        mail = render([{**r, "channel": "email", "address": "chair@grampian.example"} for r in rows])
+        email_text += mail.text + mail.html
+    for said in (slack_text, email_text):
+        assert "Written contribution from Scottish Prison Service for " in said
+        assert "Written contribution from sps " not in said and "from em-provider" not in said
+    assert "Written contribution from &lt;!here&gt; Monitoring &amp; Co for " in slack_text
+    assert "<!here>" not in slack_text
+    assert "Written contribution from <!here> Monitoring & Co for " in email_text  # plain text

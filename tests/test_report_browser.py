@@ -123,3 +123,50 @@ def test_demo_region_pack_first_screen_and_a4_print(tmp_path):
     # 3. No console errors while showing or printing the page.
     console = [line for line in (run.stderr + printed.stderr).splitlines() if "CONSOLE" in line]
     assert not console, console
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
+def test_annual_report_prints_on_a4_with_each_tables_header_in_its_thead(grampian_cli, tmp_path):
+    """The annual report as `mappa report annual` writes it, like the pack: A4 pages when
+    printed, and each table's header row in a <thead> that print repeats on every page."""
+    import json
+    import re
+
+    from bot.cli import main
+
+    out = tmp_path / "annual"
+    assert main(["report", "annual", "--year", "2026-27", "--out", str(out)]) == 0
+    page = out / "annual.html"
+    html = page.read_text(encoding="utf-8")
+    common = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+              "--enable-logging=stderr", "--v=0"]
+
+    pdf = tmp_path / "annual.pdf"
+    printed = subprocess.run([*common, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()],
+                             capture_output=True, text=True, timeout=120)
+    assert pdf.exists() and pdf.read_bytes()[:5] == b"%PDF-", printed.stderr[-2000:]
+    sizes = _page_sizes(pdf.read_bytes())
+    assert sizes
+    for w, h in sizes:
+        assert abs(w - A4_POINTS[0]) < 2 and abs(h - A4_POINTS[1]) < 2, sizes[:3]
+
+    # Each table as Chromium parsed and styled it (a copy with a measuring script).
+    measure = tmp_path / "measure.html"
+    measure.write_text(html.replace("</body>", (
+        "<script>document.body.setAttribute('data-tables', JSON.stringify("
+        "Array.from(document.querySelectorAll('table')).map(function (t) { return {"
+        "head: t.tHead ? t.tHead.querySelectorAll('th').length : 0,"
+        "display: t.tHead ? getComputedStyle(t.tHead).display : null,"
+        "rows: t.tBodies.length ? t.tBodies[0].rows.length : 0,"
+        "th_in_body: t.tBodies.length ? t.tBodies[0].querySelectorAll('th').length : 0}; })));"
+        "</script></body>")), encoding="utf-8")
+    dom = subprocess.run([*common, "--dump-dom", measure.as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-tables="([^"]+)"', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    tables = json.loads(found.group(1).replace("&quot;", '"'))
+    assert [t["head"] for t in tables] == [6, 4], tables  # Annex 3 Tables 1 and 2
+    for t in tables:
+        assert t["display"] == "table-header-group" and t["rows"] >= 2 and t["th_in_body"] == 0, tables
+
+    console = [line for line in (printed.stderr + dom.stderr).splitlines() if "CONSOLE" in line]
+    assert not console, console

@@ -32,12 +32,26 @@ GROUPS = (config, data, status, serve, outbox, jobs, reports, oversight, demo)
 __all__ = ["EmptyDatabase", "UsageError", "build_parser", "main", "print_messages"]
 
 
+DISTRIBUTION = "mappa-bot"  # [project] name in pyproject.toml
+
+
+def installed_version() -> str:
+    """The version of the installed distribution (what `pip install` put in its metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mappa", description="MAPPA performance indicators and deadlines (Scotland)."
     )
     p.add_argument("--env-file", dest="env_file",
                    help="settings file (default .env in the working directory, if there is one)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)

@@ -9,6 +9,21 @@ from bot.cli.common import Col, UsageError, date_arg, records_engine, table, tod
 
 STATS_BY = ("category", "level", "gender", "ethnicity", "age_band", "rosh")
 
+# Names a person gives a file, not a directory: `--out q2.csv` for a report of several files
+# would otherwise make a directory called q2.csv.
+FILE_SUFFIXES = (".csv", ".html", ".htm")
+
+
+def out_directory(args, default: str, files: str) -> Path:
+    """--out of a report that writes several files (`files` says which): a directory. One
+    named like a file is refused (exit 2) before anything is read or written."""
+    out = Path(args.out or default)
+    if out.suffix.lower() in FILE_SUFFIXES:
+        raise UsageError(
+            f"--out {args.out} names a {out.suffix} file, but this report writes {files}: "
+            f"pass a directory to write them in, such as --out {out.with_suffix('')}")
+    return out
+
 
 def register(sub) -> None:
     r = sub.add_parser("report", help="SOG reports: quarterly pack, statistics, annual tables, comparison")
@@ -17,7 +32,7 @@ def register(sub) -> None:
     rq.add_argument("--period", help="2026-27-Q3 (default: the quarter containing --as-of)")
     rq.add_argument("--area")
     rq.add_argument("--as-of", type=date_arg)
-    rq.add_argument("--out", help="file (html) or directory (csv)")
+    rq.add_argument("--out", help="file (html) or directory (csv: one file per table)")
     rq.add_argument("--format", choices=["html", "csv"], default="html")
     rq.set_defaults(func=cmd_report)
     rs = rsub.add_parser("stats", help="ViSOR-style statistics (guidance 19.14)")
@@ -25,7 +40,7 @@ def register(sub) -> None:
     rs.add_argument("--to", type=date_arg, required=True)
     rs.add_argument("--area")
     rs.add_argument("--by", help="comma list: " + ",".join(STATS_BY))
-    rs.add_argument("--out", help="write CSV files to this directory")
+    rs.add_argument("--out", help="write CSV files (one per table) to this directory")
     rs.set_defaults(func=cmd_report)
     ra = rsub.add_parser("annual", help="annual report Annex 3 Tables 1 and 2")
     ra.add_argument("--year", required=True, help="reporting year, e.g. 2026-27")
@@ -56,18 +71,23 @@ def _quarterly(args) -> int:
     from mappa_core.rules.periods import parse_period, quarter_of
     from mappa_core.storage.queries import load_records
 
-    engine = records_engine(args)
     as_of = args.as_of or today()
     period = parse_period(args.period) if args.period else quarter_of(as_of)
+    if args.format == "csv":
+        out = out_directory(args, f"pack-{period.label}", "a CSV file for each table")
+    else:
+        out = Path(args.out or f"pack-{period.label}.html")
+        if out.suffix.lower() == ".csv":
+            raise UsageError(f"--out {args.out} names a .csv file, but --format is html: name an "
+                             ".html file, or add --format csv and name a directory")
+    engine = records_engine(args)
     records = load_records(engine, args.area, since=reports.pack_since(period, as_of))
     pack = reports.quarterly_pack(records, period, as_of, args.area)
     if args.format == "csv":
-        out = Path(args.out or f"pack-{period.label}")
         paths = quarterly_csv(pack, out)
         print(f"wrote {len(paths)} CSV files to {out}")
         return 0
     names = dict(zip(records.agencies["agency"], records.agencies["name"]))
-    out = Path(args.out or f"pack-{period.label}.html")
     out.write_text(quarterly_html(pack, names), encoding="utf-8")
     print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
     return 0
@@ -106,17 +126,17 @@ def _stats(args) -> int:
     from mappa_core.rules import reports
     from mappa_core.storage.queries import load_records
 
-    engine = records_engine(args)
     if args.to < args.from_:
         raise UsageError("--to is before --from")
+    out = out_directory(args, "", "a CSV file for each table") if args.out else None
+    engine = records_engine(args)
     records = load_records(engine, args.area, with_events=True)
     by = tuple(b.strip() for b in (args.by or "").split(",") if b.strip())
     unknown = set(by) - set(STATS_BY)
     if unknown:
         raise UsageError(f"--by takes {', '.join(STATS_BY)}; not {', '.join(sorted(unknown))}")
     tables = reports.statistics(records, args.from_, args.to, by)
-    if args.out:
-        out = Path(args.out)
+    if out:
         out.mkdir(parents=True, exist_ok=True)
         for name, df in tables.items():
             write_csv(df, out / f"{name}.csv")
@@ -134,14 +154,14 @@ def _annual(args) -> int:
     from mappa_core.rules.periods import parse_period, reporting_year
     from mappa_core.storage.queries import area_populations, load_records
 
-    engine = records_engine(args)
     year = parse_period(args.year)
     if year.label != args.year or "-Q" in args.year or ".." in args.year:
         raise UsageError("--year is a reporting year such as 2026-27")
+    out = out_directory(args, f"annual-{year.label}", "table1.csv, table2.csv and annual.html")
+    engine = records_engine(args)
     records = load_records(engine, args.area, with_events=True)
     tables = reports.annual_tables(records, reporting_year(year.start.year),
                                    area_populations(engine))
-    out = Path(args.out or f"annual-{year.label}")
     out.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():
         write_csv(df, out / f"{name}.csv")

@@ -20,6 +20,13 @@ def _text(values: pd.Series) -> pd.Series:
                      index=values.index, dtype=object)
 
 
+def agency_names(agency: pd.Series, agencies: pd.DataFrame) -> pd.Series:
+    """Each agency id's display name (`name` in agencies.csv); None where it has none."""
+    names = agencies.drop_duplicates("agency").set_index("agency")["name"] \
+        if not agencies.empty else pd.Series(dtype=object)
+    return _text(agency.map(names))
+
+
 def with_details(items: pd.DataFrame, people: pd.DataFrame, agencies: pd.DataFrame,
                  meetings: pd.DataFrame) -> pd.DataFrame:
     """`items` (from `due.open_items`) with DETAIL_COLUMNS: the agency's `name` from
@@ -27,10 +34,7 @@ def with_details(items: pd.DataFrame, people: pd.DataFrame, agencies: pd.DataFra
     from people.csv (by `chair_id`), and the meeting's `date` (ISO) and `level` (by
     `meeting_id`). Unknown ones are None."""
     out = items.copy()
-    agency = items["agency"]
-    names = agencies.drop_duplicates("agency").set_index("agency")["name"] \
-        if not agencies.empty else pd.Series(dtype=object)
-    out["agency_name"] = _text(agency.map(names))
+    out["agency_name"] = agency_names(items["agency"], agencies)
     chairs = people.drop_duplicates("person_id").set_index("person_id") \
         if not people.empty else pd.DataFrame(columns=["name", "email"])
     out["chair_id"] = _text(items["chair_id"])

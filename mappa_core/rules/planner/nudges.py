@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..calendar import working_days_between_by_area
 from ..deadlines import MINUTES_WORKING_DAYS, PRE_RELEASE_DAYS
-from ..details import with_details
+from ..details import agency_names, with_details
 from ..due import open_items
 from ..indicators import Computed
 from ..vocabulary import Channel, Rule, Stage, Urgency
@@ -68,6 +68,8 @@ def plan_chair_digests(
         items = items[keep]
     items = items.rename(columns={"person_id": "recipient_id"})
     items["urgency"] = Urgency.NORMAL.value
+    # A digest line names the agency as chasers and escalations do: by its display name.
+    items["agency_name"] = agency_names(items["agency"], c.records.agencies)
     return finish(items, Rule.DIGEST, today, today.isoformat())
 
 

@@ -86,7 +86,7 @@ def test_staff_see_no_case_and_a_stranger_is_told_they_are_not_authorised(bot):
 
 def test_the_view_is_rebuilt_each_time_it_is_opened(bot):
     before = shown(bot.home(CHAIR1))
-    assert "Written contribution from em-provider for `GRA-0101` (meeting G2)" in before
+    assert "Written contribution from Electronic Monitoring Scotland for `GRA-0101` (meeting G2)" in before
     bot.act(CHAIR1, "contribution_received", "contribution:G2:em-provider")
     after = shown(bot.home(CHAIR1))
     assert "meeting G2" not in after and "*Overdue: 1*" in after

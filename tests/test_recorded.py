@@ -148,7 +148,7 @@ def test_contribution_received_by_button_survives_a_blank_reimport(slack, tmp_pa
     assert _import(slack.engine, blank, monkeypatch, capsys)[:2] == (0, 0)
     assert _cell(slack.engine, "invitation", key, "written_contribution") is None
     _press(slack, CHAIR1, "contribution_received", "contribution:G2:em-provider",
-           "Written contribution from em-provider")
+           "Written contribution from Electronic Monitoring Scotland")
     _check_kept_then_replaced(
         slack, tmp_path, monkeypatch, capsys, table="invitation", file="invitations.csv",
         key=key, column="written_contribution", blank_export=blank, recorded=True,

@@ -193,6 +193,8 @@ def test_due_for_a_chair_lists_only_their_cases(slack):
     assert "cases you chair" in body
     assert "GRA-0103" in body            # g-chair-1's overdue Level 2 review
     assert "GRA-0102" not in body        # g-chair-2's case
+    # The agency by its display name (agencies.csv), as the digests and chasers name it.
+    assert "meeting G2 (Electronic Monitoring Scotland)" in body and "em-provider" not in body
 
 
 def test_due_for_the_coordinator_covers_the_area(slack):
@@ -280,7 +282,7 @@ def test_minutes_and_rmp_buttons_record_today_once(slack):
 
 def test_contribution_received_button(slack):
     r = slack.act(CHAIR1, "contribution_received", "contribution:G2:em-provider")
-    assert "Written contribution from em-provider" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
+    assert "Written contribution from Electronic Monitoring Scotland" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
     inv = SQLModel.metadata.tables["invitation"]
     with slack.engine.connect() as conn:
         assert conn.execute(select(inv.c.written_contribution).where(

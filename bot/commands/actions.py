@@ -150,18 +150,21 @@ def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
     check_may_act(caller, item)
     if item.kind != "contribution":
         raise ActionError("Contribution received applies to written-contribution items only.")
-    inv = SQLModel.metadata.tables["invitation"]
+    inv, agency = (SQLModel.metadata.tables[t] for t in ("invitation", "agency"))
     where = and_(inv.c.meeting_id == item.meeting_id, inv.c.agency == item.agency)
     with ctx.engine.begin() as conn:
+        # Named as every notice names it: by its display name, the id when it has none.
+        name = mrkdwn_escape(conn.execute(select(agency.c.name).where(
+            agency.c.agency == item.agency)).scalar() or item.agency)
         if conn.execute(select(inv.c.written_contribution).where(where)).scalar() is True:
-            return message(f"The written contribution from {mrkdwn_escape(item.agency)} was "
+            return message(f"The written contribution from {name} was "
                            "already recorded; nothing changed.")
         conn.execute(inv.update().where(where).values(written_contribution=True))
         _provenance(conn, caller, "invitation", (item.meeting_id, item.agency),
                     "written_contribution", True)
         bump_change_stamp(conn)
     ctx.cache.clear()
-    return message(f":white_check_mark: Written contribution from {mrkdwn_escape(item.agency)} "
+    return message(f":white_check_mark: Written contribution from {name} "
                    f"for meeting `{mrkdwn_escape(item.meeting_id)}` recorded.")
 
 

@@ -25,6 +25,7 @@ from bot.commands.parser import Command
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.storage import db
 from mappa_core.rules import planner
+from mappa_core.rules.details import agency_names
 from mappa_core.rules.due import due_items, open_items
 from mappa_core.rules.indicators import Computed, compute_deadlines
 from mappa_core.rules.kinds import ITEM_KINDS
@@ -289,6 +290,12 @@ def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
 # --------------------------------------------------------------------------- due
 
 
+def with_agency_names(items: pd.DataFrame, computed: Computed) -> pd.DataFrame:
+    """`items` with `agency_name`: what a person reads is the agency's display name (as in
+    the digests, chasers and escalations), not its id."""
+    return items.assign(agency_name=agency_names(items["agency"], computed.records.agencies))
+
+
 def _item_rows(items: pd.DataFrame) -> list[dict]:
     rows = []
     for r in items.itertuples(index=False):
@@ -300,7 +307,8 @@ def _item_rows(items: pd.DataFrame) -> list[dict]:
         rows.append({
             "overdue": bool(r.overdue), "label": ITEM_KINDS[r.kind].label, "ref": mrkdwn_escape(r.ref),
             "meeting_id": mrkdwn_escape(r.meeting_id) if isinstance(r.meeting_id, str) else "",
-            "agency": mrkdwn_escape(r.agency) if isinstance(r.agency, str) else "",
+            "agency": mrkdwn_escape(r.agency_name if isinstance(r.agency_name, str) else r.agency)
+            if isinstance(r.agency, str) else "",
             "deadline": r.deadline.date().isoformat(), "days_text": days_text,
             "detail": mrkdwn_escape(r.detail) if isinstance(r.detail, str) else "",
         })
@@ -343,6 +351,7 @@ def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
     else:
         return message("Due lists are for meeting chairs, MAPPA Co-ordinators and SOG chairs. "
                        "`/mappa status` shows the indicators.")
+    items = with_agency_names(items, computed)
     if cmd.name == "overdue":
         items = items[items["overdue"]]
         title = "Overdue MAPPA items"

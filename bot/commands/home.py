@@ -70,6 +70,7 @@ def _build(ctx: handlers.Context, caller: Caller) -> dict:
     else:
         items, scope = None, "MAPPA staff"
     if items is not None:
+        items = handlers.with_agency_names(items, computed)
         late, coming = items[items["overdue"]], items[~items["overdue"]]
         overdue_total, week_total = len(late), len(coming)
         overdue, week = _lines(late.head(MAX_SHOWN)), _lines(coming.head(MAX_SHOWN))

@@ -701,4 +701,7 @@ def test_serve_with_worker_processes_is_ready_once_they_started_and_leaves_none_
         time.sleep(0.2)
     left = [p for p in workers if Path(f"/proc/{p}").exists()]
     assert not left, f"worker processes left running: {left}"
-    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+    log = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in log
+    # Each worker built the national App Home once before /readyz said ready.
+    assert log.count("warmed up in") == 2, log

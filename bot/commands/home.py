@@ -97,8 +97,8 @@ def warm(ctx: handlers.Context) -> None:
     A worker process does it as it starts, before it counts as ready (/readyz). The first
     person's answer then pays only for the records: not also for the process's first use
     of each code path (pandas' lazy imports, the templates' compilation) and the database
-    file's first reads, which together made the first national App Home at 100,000
-    individuals take 2.85 s where later cold ones took under 2.
+    file's first reads: without it the first national App Home at 100,000 individuals
+    took 2.85 s (bench/RESULTS.md), the limit being 2.
     """
     _build(ctx, _WARM_CALLER)
     handlers.answer(ctx, _WARM_CALLER, Command("due"))

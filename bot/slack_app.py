@@ -29,9 +29,10 @@ from bot.channels.slack import NOTICE_NAV, SlackTransport, notice_ref
 from bot.channels.slack.paging import page_value
 from bot.commands import actions, escalate, handlers, home, notices, workers
 from bot.commands.access import Caller, audit_row, find_caller, write_audit_rows
-from bot.commands.parser import Command, ParseError, parse
+from bot.commands.parser import MAX_AREA, Command, ParseError, parse
 from bot.settings import Settings
 from bot.templates import render_json
+from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.records import DUE_SOON_DAYS
 
 log = logging.getLogger("mappa.slack")
@@ -329,9 +330,13 @@ class MappaSlack:
         value = page_value(str(act.get("value") or ""))
         name = value.get("c") if value.get("c") in ("due", "overdue") else "due"
         days = value.get("d") if isinstance(value.get("d"), int) else DUE_SOON_DAYS
+        # The filters as the reply set them; forged ones are checked as typed ones are.
+        kind = value.get("k") if value.get("k") in ITEM_KINDS else None
+        area = value.get("a") if isinstance(value.get("a"), str) else None
         cmd = Command(name, days=0 if name == "overdue" else min(max(days, 0), 365),
-                      page=value["p"])
-        detail = f"{name} {cmd.days} page {cmd.page}"
+                      page=value["p"], kind=kind, area=area[:MAX_AREA] if area else None)
+        detail = " ".join([name, str(cmd.days), *filter(None, (kind, cmd.area))]) + \
+            f" page {cmd.page}"
         caller = None
         started = time.monotonic()
         try:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.channels.slack import SlackTransport
@@ -447,3 +448,118 @@ def test_acknowledge_all_shown_redraws_the_escalation_with_each_one_acknowledged
     left = _item_buttons(redrawn)
     assert not set(shown) & set(left) and "ack_escalation_shown" not in left
     assert json.dumps(redrawn).count(":ok_hand: Acknowledged by SOG Chair Grampian") == len(shown)
+
+
+# ------------------------------------------------------------------------------ narrowing
+
+NATIONAL = "UNATCRD"
+
+
+@pytest.fixture(scope="module")
+def national(bot):
+    """A national co-ordinator (no area), whose lists are the longest; and, as the demo
+    region is one area at this size, two thirds of its cases moved to Fife and Forth
+    Valley (two names that start alike). These tests come last in the module: the move
+    shrinks Grampian's lists."""
+    with bot.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO person (person_id, name, email, slack_user_id, roles, area, agency) "
+            "VALUES ('national-coordinator', 'National Co-ordinator', 'nc@example.org', :u, "
+            "'coordinator', NULL, NULL)"), {"u": NATIONAL})
+        refs = conn.execute(text("SELECT ref FROM individual ORDER BY ref")).scalars().all()
+        for area, moved in (("Fife", refs[0::3]), ("Forth Valley", refs[1::3])):
+            conn.execute(text("UPDATE individual SET area = :a WHERE ref = :r"),
+                         [{"a": area, "r": r} for r in moved])
+        db.bump_change_stamp(conn)  # as an import would: every cached answer goes
+    return NATIONAL
+
+
+def _totals(blocks: list[dict]) -> tuple[int, int]:
+    header = blocks[1]["elements"][0]["text"]
+    return (int(header.split(". ")[1].split(" overdue")[0]),
+            int(header.split("overdue, ")[1].split(" due soon")[0]))
+
+
+def _every_page(bot, user, first: dict) -> list[str]:
+    """The sections of every page, pressing Next to the last."""
+    seen, page = [], first
+    while True:
+        check_blocks(page["blocks"])
+        assert page["blocks"][1] == first["blocks"][1]  # the same totals on every page
+        seen += sections(page["blocks"])
+        nxt = nav_button(page["blocks"], "next")
+        if nxt is None:
+            return seen
+        page = bot.press(user, nxt["action_id"], nxt["value"])
+
+
+def test_a_long_list_narrows_by_kind_and_area_with_true_totals(bot, national):
+    whole = bot.command(national, "overdue")
+    check_blocks(whole["blocks"])
+    header = whole["blocks"][1]["elements"][0]["text"]
+    assert "all cases in every area" in header
+    assert "Narrow it by kind or area, e.g. `/mappa overdue minutes` or `/mappa overdue " in header
+    overdue, _ = _totals(whole["blocks"])
+
+    # By kind: every item on every page is of that kind, and the header counts them all.
+    minutes = bot.command(national, "overdue minutes")
+    assert "; minutes and RMP only" in minutes["blocks"][1]["elements"][0]["text"]
+    shown = _every_page(bot, national, minutes)
+    assert 0 < len(shown) == sum(_totals(minutes["blocks"])) < overdue
+    assert all(" minutes and RMP: `" in s for s in shown)
+
+    # By area: the areas' overdue counts add up to the national count, and an area's items
+    # are its own cases (the area typed in lower case, or as the start of its name).
+    with bot.engine.connect() as conn:
+        areas = dict(conn.execute(text("SELECT ref, area FROM individual")).all())
+    names = sorted(set(areas.values()))
+    assert len(names) > 1
+    counts = {}
+    for name in names:
+        reply = bot.command(national, f"overdue {name.lower()}")
+        assert f"all cases in {name};" in reply["blocks"][1]["elements"][0]["text"]
+        counts[name] = _totals(reply["blocks"])[0]
+    assert sum(counts.values()) == overdue
+    busiest = max(counts, key=counts.get)
+    prefix = next(busiest[:n] for n in range(1, len(busiest) + 1)
+                  if sum(a.lower().startswith(busiest[:n].lower()) for a in names) == 1)
+    first = bot.command(national, f"overdue {prefix.lower()}")
+    refs = [s.split("`")[1] for s in _every_page(bot, national, first)]
+    assert len(refs) == counts[busiest] and {areas[r] for r in refs} == {busiest}
+
+    # Both at once, with days, in any order.
+    both = bot.command(national, f"due {busiest} 7 reviews")
+    header = both["blocks"][1]["elements"][0]["text"]
+    assert f"all cases in {busiest}; review due only" in header
+    assert all(" review due: `" in s for s in _every_page(bot, national, both))
+
+
+def test_narrowing_keeps_to_what_the_person_may_see(bot, national):
+    with bot.engine.connect() as conn:
+        other = conn.execute(text(
+            "SELECT MIN(area) FROM individual WHERE area != 'Grampian'")).scalar()
+    refused = json.dumps(bot.command(COORD, f"due {other}")["blocks"])
+    assert "You oversee Grampian: its due lists only." in refused and "`" not in refused
+    own = bot.command(COORD, "due grampian")["blocks"]
+    assert _totals(own) == _totals(bot.command(COORD, "due")["blocks"])
+    chair = bot.command(CHAIRS[0], "due contributions")["blocks"]
+    assert "cases you chair; written contribution only" in chair[1]["elements"][0]["text"]
+    assert all(" written contribution: `" in s for s in sections(chair))
+    staff = json.dumps(bot.command(STAFF, "due minutes")["blocks"])
+    assert "Due lists are for meeting chairs" in staff
+
+
+def test_an_unknown_or_forged_area_gets_the_help_with_the_areas_named(bot, national):
+    reply = json.dumps(bot.command(COORD, "due 7 <!channel> Nowhere"))
+    assert "No area is called '&lt;!channel&gt; Nowhere'. Areas: " in reply
+    assert "Grampian" in reply and "<!channel>" not in reply and "/mappa status [topic]" in reply
+    assert "too many" not in json.dumps(bot.command(COORD, "due " + "x" * 64))
+    assert "at most 64 characters" in json.dumps(bot.command(COORD, "due " + "x" * 65))
+    # A forged page value: an unknown kind is ignored, an area is checked as a typed one.
+    forged = json.dumps({"c": "due", "d": 14, "k": "bogus", "a": "<b>" * 1000, "p": 2})
+    answer = json.dumps(bot.press(COORD, "page_due_next", forged))
+    assert "No area is called '&lt;b&gt;" in answer and "<b>" not in answer
+    page = bot.press(national, "page_due_next", json.dumps(
+        {"c": "overdue", "k": "minutes", "p": 2}))
+    check_blocks(page["blocks"])
+    assert all(" minutes and RMP: `" in s for s in sections(page["blocks"]))

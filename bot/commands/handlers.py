@@ -31,7 +31,7 @@ from mappa_core.rules.indicators import Computed, compute_deadlines
 from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.periods import parse_period
 from mappa_core.rules.records import DUE_SOON_DAYS, LOOKBACK_DAYS, window_start
-from mappa_core.storage.queries import load_records
+from mappa_core.storage.queries import known_areas, load_records
 from mappa_core.rules.status import status_of
 
 MAX_ITEMS = 40  # Slack allows 50 blocks a message
@@ -320,37 +320,73 @@ def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     "Next" buttons when it does not fit one message; the header counts the whole list."""
     # Scope of the list: the area for co-ordinators and SOG chairs, the person for chairs.
     scope = ("area", caller.area) if caller.oversees else ("chair", caller.person_id)
-    key = ("due", scope, ctx.today, cmd.name, cmd.days)
+    key = ("due", scope, ctx.today, cmd.name, cmd.days, cmd.kind, cmd.area)
     listed = ctx.cache.memo(ctx.engine, key, lambda: _due_list(ctx, caller, cmd))
     if isinstance(listed, Reply):
         return listed
     items = listed["items"]
     # Paged by position, so that only the page's rows are made (a national list is long).
+    filters = {k: v for k, v in (("k", cmd.kind), ("a", cmd.area)) if v is not None}
     page = page_items(range(len(items)), cmd.page, MAX_ITEMS, DUE_NAV,
-                      {"c": cmd.name, "d": cmd.days})
+                      {"c": cmd.name, "d": cmd.days, **filters})
     shown = items.iloc[page.items[0]:page.items[-1] + 1] if page.items else items.iloc[:0]
+    # A list of several pages that could be narrowed: say how.
+    hint = "" if not page.nav or filters else (
+        f"Narrow it by kind or area, e.g. `/mappa {cmd.name} {_example(cmd)}minutes` or "
+        f"`/mappa {cmd.name} {_example(cmd)}{mrkdwn_escape(listed['example_area'])}`."
+        if listed["example_area"] else
+        f"Narrow it by kind, e.g. `/mappa {cmd.name} {_example(cmd)}minutes`.")
     blocks = render_json(
         "slack/due.json.j2", title=listed["title"], scope=listed["scope"],
         as_of=ctx.today.isoformat(), overdue=listed["overdue"], upcoming=listed["upcoming"],
-        items=_item_rows(shown), nav=page.nav,
+        items=_item_rows(shown), nav=page.nav, hint=hint,
     )
     return Reply(blocks, f"{listed['title']}: {listed['overdue']} overdue, "
                          f"{listed['upcoming']} due soon")
 
 
+def _example(cmd: Command) -> str:
+    return f"{cmd.days} " if cmd.name == "due" else ""
+
+
+def area_named(engine: Engine, typed: str) -> str | None:
+    """The known area `typed` names: the same name in any case, else the one area whose
+    name starts with it (`lothian`: Lothian and Borders); None if none or several."""
+    areas = known_areas(engine)
+    typed = " ".join(typed.split()).casefold()
+    exact = [a for a in areas if a.casefold() == typed]
+    starts = [a for a in areas if a.casefold().startswith(typed)]
+    return exact[0] if exact else starts[0] if len(starts) == 1 else None
+
+
 def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
-    """The whole list (a frame, most urgent first) and its counts."""
+    """The whole list (a frame, most urgent first) and its counts, narrowed to one kind of
+    item and one area where the command names them."""
+    area = None
+    if cmd.area is not None:
+        area = area_named(ctx.engine, cmd.area)
+        if area is None:
+            return help_reply(f"No area is called '{mrkdwn_escape(cmd.area)}'. Areas: "
+                              f"{', '.join(mrkdwn_escape(a) for a in known_areas(ctx.engine))}.")
     if caller.oversees:
-        computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
+        if area is not None and not caller.covers_area(area):
+            return message(f"You oversee {mrkdwn_escape(caller.area)}: its due lists only.")
+        computed = ctx.cache.get(ctx.engine, area or caller.area, ctx.today)
         items = due_items(computed, cmd.days)
-        scope = f"all cases in {caller.area}" if caller.area else "all cases in every area"
+        where = area or caller.area
+        scope = f"all cases in {mrkdwn_escape(where)}" if where else "all cases in every area"
     elif caller.chairs:
         computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
         items = due_items(computed, cmd.days, chair=caller.person_id)
-        scope = "cases you chair"
+        scope = "cases you chair" + (f" in {mrkdwn_escape(area)}" if area else "")
     else:
         return message("Due lists are for meeting chairs, MAPPA Co-ordinators and SOG chairs. "
                        "`/mappa status` shows the indicators.")
+    if area is not None:
+        items = items[items["area"] == area]
+    if cmd.kind is not None:
+        items = items[items["kind"] == cmd.kind]
+        scope += f"; {ITEM_KINDS[cmd.kind].label} only"
     items = with_agency_names(items, computed)
     if cmd.name == "overdue":
         items = items[items["overdue"]]
@@ -358,8 +394,10 @@ def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
     else:
         title = f"MAPPA items overdue or due within {cmd.days} days"
     overdue = int(items["overdue"].sum())
+    # For the hint under a long national list: an area that has items in it.
+    example_area = None if caller.area or area or items.empty else items["area"].iloc[0]
     return {"title": title, "scope": scope, "overdue": overdue,
-            "upcoming": len(items) - overdue, "items": items}
+            "upcoming": len(items) - overdue, "items": items, "example_area": example_area}
 
 
 # --------------------------------------------------------------------------- case

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from mappa_core.rules.indicators import TOPICS
+from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.periods import PeriodError, parse_period
 from mappa_core.rules.records import DUE_SOON_DAYS
 
@@ -29,6 +30,40 @@ class Command:
     ref: str | None = None
     text: str = ""
     page: int = 1  # of a list that does not fit one message (the "Next" button's)
+    kind: str | None = None  # `due` / `overdue`: one kind of item only
+    area: str | None = None  # `due` / `overdue`: one area only (as typed; checked on answer)
+
+
+MAX_AREA = 64  # characters of an area's name (the individual table's column)
+
+
+def kind_word(word: str) -> str | None:
+    """The kind of item a word names (`reviews`, `minutes`, `pre-release`, ...), or None."""
+    word = word.lower().replace("-", "_")
+    for kind in ITEM_KINDS:
+        if word in (kind, kind + "s"):
+            return kind
+    return None
+
+
+def due_filters(name: str, words: list[str]) -> Command:
+    """`due [DAYS] [KIND] [AREA]` or `overdue [KIND] [AREA]`, in any order: a number is the
+    days, a kind of item narrows the list to it, and the words left name an area."""
+    days, kind, rest = None, None, []
+    for word in words:
+        if name == "due" and days is None and re.fullmatch("[0-9]{1,3}", word):
+            days = int(word)
+        elif kind is None and kind_word(word):
+            kind = kind_word(word)
+        else:
+            rest.append(word)
+    if days is not None and days > 365:
+        raise ParseError("`due` takes a number of days from 0 to 365, e.g. `/mappa due 7`")
+    area = " ".join(rest) or None
+    if area is not None and len(area) > MAX_AREA:
+        raise ParseError(f"an area's name is at most {MAX_AREA} characters")
+    return Command(name, days=0 if name == "overdue" else DUE_SOON_DAYS if days is None else days,
+                   kind=kind, area=area)
 
 
 def _short(text: str, limit: int = 30) -> str:
@@ -75,13 +110,7 @@ def parse(text: str) -> Command:
             period = word
         return Command("status", topic=topic, period=period)
     if name in ("due", "overdue"):
-        if name == "overdue":
-            if words:
-                raise ParseError("`overdue` takes no arguments")
-            return Command("overdue", days=0)
-        if len(words) > 1 or (words and not (re.fullmatch("[0-9]{1,3}", words[0]) and int(words[0]) <= 365)):
-            raise ParseError("`due` takes one number of days from 0 to 365, e.g. `/mappa due 7`")
-        return Command("due", days=int(words[0]) if words else DUE_SOON_DAYS)
+        return due_filters(name, words)
     if name == "case":
         if len(words) != 1 or not _REF.fullmatch(words[0]):
             raise ParseError("`case` takes one case reference, e.g. `/mappa case GRA-0101`")

@@ -123,3 +123,23 @@ def test_this_week_runs_to_sunday_and_at_a_weekend_to_the_next():
     assert week_days(dt.date(2026, 11, 26)) == 3  # Thursday
     assert week_days(dt.date(2026, 11, 29)) == 7  # Sunday: the week ahead
     assert week_days(dt.date(2026, 11, 28)) == 8  # Saturday
+
+
+def test_before_any_case_is_imported_the_home_and_the_lists_say_nothing_is_due(engine):
+    """A new deployment: its people known, no case yet. The national co-ordinator's App
+    Home was the error view and `/mappa overdue` an error id: with nothing open at all the
+    list had no column types, and its `overdue` mask selected no columns."""
+    with engine.begin() as conn:
+        conn.execute(SQLModel.metadata.tables["person"].insert().values(
+            person_id="national", name="Nat Coordinator", roles="coordinator",
+            slack_user_id="U1NATION", area=None))
+    b = Bot(engine, TODAY)
+    try:
+        text = shown(b.home("U1NATION"))
+        assert "*Overdue: 0*" in text and "*Due this week: 0*" in text
+        assert "could not be built" not in text
+        for words in ("overdue", "due"):
+            answer = json.dumps(b.command("U1NATION", words)["blocks"])
+            assert "0 overdue, 0 due soon" in answer and "Nothing overdue or due soon" in answer
+    finally:
+        b.close()

@@ -93,7 +93,7 @@ def open_items(c: Computed, lookback_days: int | None = None,
             )
         )
     if not parts:
-        return pd.DataFrame(columns=DUE_COLUMNS)
+        return _no_items()
     out = pd.concat(parts, ignore_index=True)
     if until is not None:
         out = out[out["deadline"] <= until]
@@ -110,6 +110,13 @@ def open_items(c: Computed, lookback_days: int | None = None,
         c.records.local_holidays,
     )
     return out[DUE_COLUMNS]
+
+
+def _no_items() -> pd.DataFrame:
+    """No open items, with the columns' types (an untyped empty `overdue` column, used as
+    a mask, would select no columns at all instead of no rows)."""
+    out = pd.DataFrame({col: pd.Series(dtype=object) for col in DUE_COLUMNS})
+    return out.astype({"deadline": "datetime64[s]", "overdue": bool, "working_days_left": int})
 
 
 def due_items(

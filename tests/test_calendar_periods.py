@@ -5,7 +5,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from mappa_core.rules.calendar import WorkingCalendar, add_working_days_by_area
+from mappa_core.rules.calendar import (
+    WorkingCalendar, add_working_days_by_area, working_days_between_by_area,
+)
 from mappa_core.rules.periods import PeriodError, parse_date, parse_period, previous_quarters, quarter_of
 
 D = dt.date.fromisoformat
@@ -45,6 +47,31 @@ def test_working_days_between_counts_after_start_up_to_end():
     assert CAL.working_days_between(D("2026-10-05"), D("2026-10-19")) == 10
     assert CAL.working_days_between(D("2026-10-19"), D("2026-10-05")) == -10
     assert CAL.working_days_between(D("2026-10-05"), D("2026-10-05")) == 0
+
+
+@pytest.mark.parametrize("today, deadline, expected", [
+    # Working days in (deadline, today], negative: how many have passed since. Counted by
+    # hand on the calendar of November 2026 (Monday 30th St Andrew's Day).
+    ("2026-11-27", "2026-11-26", -1),   # Thursday's deadline, on Friday
+    ("2026-11-27", "2026-11-12", -11),  # 13, 16-20, 23-27
+    ("2026-11-27", "2026-11-13", -10),
+    ("2026-11-27", "2026-11-14", -10),  # a Saturday deadline: from Monday 16th
+    ("2026-11-16", "2026-11-13", -1),   # Friday's deadline, on Monday
+    ("2026-11-28", "2026-11-27", 0),    # on the Saturday after: no working day yet
+    ("2026-12-01", "2026-11-27", -1),   # over the weekend and St Andrew's Day
+    ("2026-11-27", "2026-12-01", 1),    # and forwards
+    ("2026-11-27", "2026-11-30", 0),    # a holiday deadline: no working day left
+    ("2026-11-27", "2026-11-27", 0),
+])
+def test_working_days_passed_since_a_deadline_on_every_weekday(today, deadline, expected):
+    """A deadline yesterday is one working day overdue, whatever the weekday (numpy's
+    backward count had been shifted by a day: Thursday's deadline was 0 working days
+    overdue on Friday, and Friday's 2 on Monday)."""
+    assert CAL.working_days_between(D(today), D(deadline)) == expected
+    out = working_days_between_by_area(np.datetime64(today, "D"),
+                                       np.array([deadline], dtype="datetime64[D]"),
+                                       np.array(["Fife"], dtype=object), {"Fife": []})
+    assert out.tolist() == [expected]
 
 
 def test_local_holidays_apply_only_to_their_area():

@@ -96,6 +96,26 @@ def test_minutes_nudged_from_working_day_7_escalated_on_working_day_11():
     assert "minutes:M1" in set(escalations(rec, "2026-10-20")["item_key"])
 
 
+def test_minutes_due_on_a_thursday_escalate_on_the_friday():
+    # Meeting Thu 2026-10-01: WD7 = Mon 12 Oct, WD10 (the deadline) = Thu 15 Oct, WD11 =
+    # Fri 16 Oct. The escalation had waited for Monday 19th.
+    rec = frames(people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
+        {"meeting_id": "M1", "ref": "A", "date": "2026-10-01", "minutes_issued": "2026-10-02",
+         "disclosure_considered": "yes"}])
+    assert "minutes:M1@chair-1" not in digest_keys(rec, "2026-10-09")
+    assert "minutes:M1@chair-1" in digest_keys(rec, "2026-10-12")
+    assert "minutes:M1" not in set(escalations(rec, "2026-10-15")["item_key"])
+    assert "minutes:M1" in set(escalations(rec, "2026-10-16")["item_key"])
+
+
+def test_l2_review_due_on_a_friday_escalates_the_next_friday():
+    # Meeting Fri 2026-07-10, review due Fri 2 Oct (+84 days). Five working days after:
+    # 5, 6, 7, 8, 9 Oct. It had escalated on Thursday 8th, a day early.
+    rec = _l2(date="2026-07-10", minutes_issued="2026-07-13", rmp_ratified="2026-07-13")
+    assert escalations(rec, "2026-10-08").empty
+    assert list(escalations(rec, "2026-10-09")["item_key"]) == ["review:A:L2:2026-10-02"]
+
+
 def test_resolved_item_stops_at_once():
     rec = frames(people=PEOPLE, individuals=[{"ref": "A"}], meetings=[
         {"meeting_id": "M1", "ref": "A", "date": "2026-10-05", "minutes_issued": "2026-10-07",

@@ -61,9 +61,15 @@ class WorkingCalendar:
         Negative when end is before start (how many have passed since).
         """
         scalar = isinstance(start, dt.date) and isinstance(end, dt.date)
-        a = np.asarray(start, dtype="datetime64[D]") + 1
-        b = np.asarray(end, dtype="datetime64[D]") + 1
-        out = np.busday_count(a, b, busdaycal=self._cal)
+        a = np.asarray(start, dtype="datetime64[D]")
+        b = np.asarray(end, dtype="datetime64[D]")
+        # busday_count(x, y) counts [x, y) forwards, and (y, x] (negated) backwards: so
+        # (start, end] forwards is [start+1, end+1), and (end, start] backwards is (end,
+        # start] as it stands. Shifting both by one backwards too counted [end+2, start+1]:
+        # a deadline on Thursday was 0 working days overdue on Friday, and Friday's was 2
+        # on Monday.
+        out = np.where(b >= a, np.busday_count(a + 1, b + 1, busdaycal=self._cal),
+                       np.busday_count(a, b, busdaycal=self._cal))
         return int(out) if scalar else out
 
 

@@ -119,25 +119,32 @@ def database(request, tmp_path_factory):
         _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def demo_region(engine, data, api_url: str) -> None:
+    """The demo region (2,500 individuals, written to `data`) imported into `engine`, its
+    digests and escalations planned for LATER and delivered to the Slack stand-in at
+    `api_url`."""
+    write_demo_data(data, individuals=2500, years=3, seed=3, until=AS_OF)
+    db.ensure_schema(engine)
+    assert import_directory(engine, data).ok
+    for job in ("digest", "escalations"):
+        run_planning_job(engine, job, LATER, NudgeRules())
+    settings = Settings(slack_bot_token="xoxb-test", slack_api_url=api_url)
+    transport = SlackTransport(AsyncWebClient(token="xoxb-test", base_url=api_url))
+    report = asyncio.run(deliver_pending(engine, settings, transport,
+                                         LATER + dt.timedelta(hours=1)))
+    assert report.failed == 0 and report.sent.get("slack", 0) >= 5
+
+
 @pytest.fixture(scope="module")
 def bot(database, tmp_path_factory):
     """The demo region's digests and escalations planned for LATER and delivered to the
     stand-in (the DMs it holds), and the bot serving the region as of that day."""
-    base = tmp_path_factory.mktemp("pages")
-    write_demo_data(base / "data", individuals=2500, years=3, seed=3, until=AS_OF)
     engine = db.make_engine(database)
-    db.ensure_schema(engine)
-    assert import_directory(engine, base / "data").ok
-    for job in ("digest", "escalations"):
-        run_planning_job(engine, job, LATER, NudgeRules())
     stand_in = SlackStandIn()
+    demo_region(engine, tmp_path_factory.mktemp("pages") / "data", stand_in.api_url())
     settings = Settings(work_processes=0, database_url=str(engine.url),
                         slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
                         slack_api_url=stand_in.api_url())
-    transport = SlackTransport(AsyncWebClient(token="xoxb-test", base_url=stand_in.api_url()))
-    report = asyncio.run(deliver_pending(engine, settings, transport,
-                                         LATER + dt.timedelta(hours=1)))
-    assert report.failed == 0 and report.sent.get("slack", 0) >= 5
     server = BotServer(build_asgi(settings, engine, today=lambda: LATER.date()))
 
     class Harness:
@@ -145,13 +152,7 @@ def bot(database, tmp_path_factory):
 
     h = Harness()
     h.engine, h.stand_in, h.server = engine, stand_in, server
-    # Each DM as sent, with where the stand-in put it: recipient -> [request body, with the
-    # DM's channel id and ts answered as "posted_channel" and "ts"]
-    h.sent = {}
-    for call in stand_in.posts("/api/chat.postMessage"):
-        h.sent.setdefault(call["body"]["channel"], []).append(
-            {**call["body"], "posted_channel": call["reply"]["channel"],
-             "ts": call["reply"]["ts"]})
+    h.sent = delivered(stand_in)
 
     def command(user, text):
         h.n += 1
@@ -179,6 +180,17 @@ def bot(database, tmp_path_factory):
     server.close()
     stand_in.close()
     engine.dispose()
+
+
+def delivered(stand_in) -> dict[str, list[dict]]:
+    """Each DM the stand-in took, with where it put it: recipient -> [request body, with the
+    DM's channel id and ts answered as "posted_channel" and "ts"] (for `_message`)."""
+    sent: dict[str, list[dict]] = {}
+    for call in stand_in.posts("/api/chat.postMessage"):
+        sent.setdefault(call["body"]["channel"], []).append(
+            {**call["body"], "posted_channel": call["reply"]["channel"],
+             "ts": call["reply"]["ts"]})
+    return sent
 
 
 def _message(bot, user, rule_title: str) -> tuple[str, dict]:

@@ -386,16 +386,21 @@ class MappaSlack:
     async def redraw(self, caller: Caller, client, where) -> None:
         """After a button: the notice it was pressed on, drawn again in place (chat.update)
         with what was done to each item. A message that is not a notice of ours (or is no
-        longer kept) stays as it is; the person has had their answer either way."""
+        longer kept, or is not where that notice was posted) stays as it is; the person has
+        had their answer either way."""
         if where is None:
             return
         channel, ts, first_id, page = where
         try:
             message = await self.quick_work(notices.notice_page, self.context(), caller,
-                                            first_id, page)
+                                            first_id, page, (channel, ts))
             await client.chat_update(channel=channel, ts=ts, text=message.text,
                                      blocks=message.blocks)
-        except notices.NoticeError:
+        except notices.NoticeError as exc:
+            if str(exc) == notices.ELSEWHERE:
+                log.warning("did not redraw notice %s for %s: the press named another "
+                            "message than the one it was posted as", first_id,
+                            caller.person_id)
             return
         except Exception as exc:
             log.warning("could not redraw notice %s for %s: %s", first_id, caller.person_id,
@@ -404,7 +409,7 @@ class MappaSlack:
     async def page_notice(self, body: dict, respond, client) -> None:
         """"Previous" / "Next" on a notice the bot posted (a digest, an escalation): that
         page, drawn from the message's outbox rows, in place of the message (chat.update).
-        Only the message's reader may page it."""
+        Only the message's reader may page it, and only on the message it was posted as."""
         user_id = (body.get("user") or {}).get("id", "")
         act = (body.get("actions") or [{}])[0]
         value = page_value(str(act.get("value") or ""))
@@ -419,7 +424,7 @@ class MappaSlack:
             if not isinstance(first_id, int) or where is None:
                 raise notices.NoticeError(notices.GONE)
             message = await self.quick_work(notices.notice_page, self.context(), caller,
-                                            first_id, value["p"])
+                                            first_id, value["p"], where[:2])
             await client.chat_update(channel=where[0], ts=where[1], text=message.text,
                                      blocks=message.blocks)
             await self.audit(user_id, caller, "action:page_notice", detail, "ok")

@@ -30,7 +30,8 @@ def free_port() -> int:
 
 
 class SlackStandIn:
-    """Answers Slack Web API methods under /api/ and records response_url posts."""
+    """Answers Slack Web API methods under /api/ and records response_url posts. Each call
+    is kept with what the stand-in answered (`reply`: chat.postMessage's channel and ts)."""
 
     def __init__(self) -> None:
         self.calls: list[dict] = []
@@ -55,9 +56,9 @@ class SlackStandIn:
                     for key in ("blocks", "view"):
                         if isinstance(body.get(key), str):
                             body[key] = json.loads(body[key])
+                call = {"path": self.path, "body": body, "at": time.monotonic()}
                 with stand_in._lock:
-                    stand_in.calls.append({"path": self.path, "body": body,
-                                           "at": time.monotonic()})
+                    stand_in.calls.append(call)
                 with stand_in._lock:
                     scripted = stand_in.script.get(self.path)
                     answer = scripted.pop(0) if scripted else None
@@ -80,7 +81,12 @@ class SlackStandIn:
                 if self.path == "/api/auth.test":
                     reply.update(user_id="UBOT", bot_id="BBOT", team_id="T1", user="mappa-bot")
                 elif self.path == "/api/chat.postMessage":
-                    reply.update(channel=body.get("channel"), ts=f"{time.time():.6f}")
+                    # As Slack answers a post to a user id: the DM's own channel id (D...).
+                    channel = str(body.get("channel") or "")
+                    if channel[:1] in ("U", "W"):
+                        channel = "D" + channel[1:]
+                    reply.update(channel=channel, ts=f"{time.time():.6f}")
+                call["reply"] = reply
                 out = b"ok" if self.path.startswith("/response/") else json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain" if out == b"ok" else "application/json")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from bot.channels.slack import SlackTransport
 from bot.channels.slack.paging import page_items, page_value
+from bot.commands import notices
 from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi
@@ -117,25 +119,32 @@ def database(request, tmp_path_factory):
         _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def demo_region(engine, data, api_url: str) -> None:
+    """The demo region (2,500 individuals, written to `data`) imported into `engine`, its
+    digests and escalations planned for LATER and delivered to the Slack stand-in at
+    `api_url`."""
+    write_demo_data(data, individuals=2500, years=3, seed=3, until=AS_OF)
+    db.ensure_schema(engine)
+    assert import_directory(engine, data).ok
+    for job in ("digest", "escalations"):
+        run_planning_job(engine, job, LATER, NudgeRules())
+    settings = Settings(slack_bot_token="xoxb-test", slack_api_url=api_url)
+    transport = SlackTransport(AsyncWebClient(token="xoxb-test", base_url=api_url))
+    report = asyncio.run(deliver_pending(engine, settings, transport,
+                                         LATER + dt.timedelta(hours=1)))
+    assert report.failed == 0 and report.sent.get("slack", 0) >= 5
+
+
 @pytest.fixture(scope="module")
 def bot(database, tmp_path_factory):
     """The demo region's digests and escalations planned for LATER and delivered to the
     stand-in (the DMs it holds), and the bot serving the region as of that day."""
-    base = tmp_path_factory.mktemp("pages")
-    write_demo_data(base / "data", individuals=2500, years=3, seed=3, until=AS_OF)
     engine = db.make_engine(database)
-    db.ensure_schema(engine)
-    assert import_directory(engine, base / "data").ok
-    for job in ("digest", "escalations"):
-        run_planning_job(engine, job, LATER, NudgeRules())
     stand_in = SlackStandIn()
+    demo_region(engine, tmp_path_factory.mktemp("pages") / "data", stand_in.api_url())
     settings = Settings(work_processes=0, database_url=str(engine.url),
                         slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
                         slack_api_url=stand_in.api_url())
-    transport = SlackTransport(AsyncWebClient(token="xoxb-test", base_url=stand_in.api_url()))
-    report = asyncio.run(deliver_pending(engine, settings, transport,
-                                         LATER + dt.timedelta(hours=1)))
-    assert report.failed == 0 and report.sent.get("slack", 0) >= 5
     server = BotServer(build_asgi(settings, engine, today=lambda: LATER.date()))
 
     class Harness:
@@ -143,10 +152,7 @@ def bot(database, tmp_path_factory):
 
     h = Harness()
     h.engine, h.stand_in, h.server = engine, stand_in, server
-    # Each DM as sent, with the ts the stand-in gave it: recipient -> [(ts, blocks)]
-    h.sent = {}
-    for call in stand_in.posts("/api/chat.postMessage"):
-        h.sent.setdefault(call["body"]["channel"], []).append(call["body"])
+    h.sent = delivered(stand_in)
 
     def command(user, text):
         h.n += 1
@@ -176,11 +182,23 @@ def bot(database, tmp_path_factory):
     engine.dispose()
 
 
+def delivered(stand_in) -> dict[str, list[dict]]:
+    """Each DM the stand-in took, with where it put it: recipient -> [request body, with the
+    DM's channel id and ts answered as "posted_channel" and "ts"] (for `_message`)."""
+    sent: dict[str, list[dict]] = {}
+    for call in stand_in.posts("/api/chat.postMessage"):
+        sent.setdefault(call["body"]["channel"], []).append(
+            {**call["body"], "posted_channel": call["reply"]["channel"],
+             "ts": call["reply"]["ts"]})
+    return sent
+
+
 def _message(bot, user, rule_title: str) -> tuple[str, dict]:
-    """The (channel, message) of the DM to `user` whose header starts with `rule_title`."""
+    """The (channel, message) of the DM to `user` whose header starts with `rule_title`, as
+    Slack sends it back with a press: the DM's channel id and the message's ts."""
     for body in bot.sent.get(user, []):
         if rule_title in body["blocks"][0]["text"]["text"]:
-            return body["channel"], {"ts": f"1700000000.{bot.n:06d}", "blocks": body["blocks"]}
+            return body["posted_channel"], {"ts": body["ts"], "blocks": body["blocks"]}
     raise AssertionError(f"no {rule_title!r} message to {user}")
 
 
@@ -448,6 +466,125 @@ def test_acknowledge_all_shown_redraws_the_escalation_with_each_one_acknowledged
     left = _item_buttons(redrawn)
     assert not set(shown) & set(left) and "ack_escalation_shown" not in left
     assert json.dumps(redrawn).count(":ok_hand: Acknowledged by SOG Chair Grampian") == len(shown)
+
+
+# ------------------------------------------------------------------------------ where
+
+
+def test_a_notice_keeps_where_slack_posted_it(bot):
+    """Each DM's outbox rows hold the channel id and ts chat.postMessage answered (the DM's
+    own D... id, not the user id it was addressed to)."""
+    posted = {(c["body"]["channel"], c["reply"]["channel"], c["reply"]["ts"])
+              for c in bot.stand_in.posts("/api/chat.postMessage")}
+    with bot.engine.connect() as conn:
+        rows = conn.execute(text("SELECT address, posted_channel, posted_ts FROM outbox "
+                                 "WHERE channel = 'slack' AND status = 'sent'")).all()
+    assert rows and {tuple(r) for r in rows} <= posted
+    assert all(r.posted_channel.startswith("D") for r in rows)
+
+
+def _refused_page(bot, user, message, channel) -> dict:
+    before = len(bot.stand_in.posts("/api/chat.update"))
+    nxt = nav_button(message["blocks"], "next")
+    reply = bot.press(user, nxt["action_id"], nxt["value"], message=message, channel=channel)
+    bot.command(COORD, "help")  # a request after it: any update would have been sent by now
+    assert len(bot.stand_in.posts("/api/chat.update")) == before
+    assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
+    return reply
+
+
+def _outcome(bot, action: str, detail: str) -> str:
+    for _ in range(40):  # audit rows are written in batches
+        with bot.engine.connect() as conn:
+            row = conn.execute(text("SELECT outcome FROM audit_log WHERE action = :a AND "
+                                    "detail = :d ORDER BY id DESC"),
+                               {"a": action, "d": detail}).first()
+        if row is not None:
+            return row.outcome
+        time.sleep(0.1)
+    raise AssertionError(f"no audit row for {action} {detail}")
+
+
+@pytest.mark.parametrize("forged", ["channel", "ts"])
+def test_a_page_pressed_on_another_message_is_not_drawn_there(bot, forged):
+    """A signed press whose container names another message (another channel the bot can
+    write to, or another ts in the same DM) is refused politely and nothing is updated: the
+    reader's own notice is never drawn over someone else's message."""
+    channel, message = _message(bot, CHAIRS[0], "Your MAPPA items")
+    if forged == "channel":
+        channel = "C0GENERAL"
+    else:
+        message = {**message, "ts": "1600000000.000100"}
+    reply = _refused_page(bot, CHAIRS[0], message, channel)
+    assert reply["text"] == notices.ELSEWHERE
+    first = page_value(nav_button(message["blocks"], "next")["value"])["o"]
+    assert _outcome(bot, "action:page_notice", f"notice {first} page 2") == "refused"
+
+
+def test_a_page_of_a_notice_sent_before_its_place_was_kept_is_not_drawn(bot):
+    channel, message = _message(bot, CHAIRS[0], "Your MAPPA items")
+    first = page_value(nav_button(message["blocks"], "next")["value"])["o"]
+    with bot.engine.begin() as conn:
+        kept = conn.execute(text("SELECT posted_channel, posted_ts FROM outbox WHERE id = :i"),
+                            {"i": first}).one()
+        conn.execute(text("UPDATE outbox SET posted_channel = NULL, posted_ts = NULL "
+                          "WHERE id = :i"), {"i": first})
+    try:
+        assert _refused_page(bot, CHAIRS[0], message, channel)["text"] == notices.ELSEWHERE
+    finally:
+        with bot.engine.begin() as conn:
+            conn.execute(text("UPDATE outbox SET posted_channel = :c, posted_ts = :t "
+                              "WHERE id = :i"), {"c": kept[0], "t": kept[1], "i": first})
+
+
+@pytest.mark.parametrize("forged", ["channel", "ts"])
+def test_a_button_pressed_on_another_message_does_its_work_but_draws_nothing(bot, forged):
+    """Snooze (a redraw after the answer) and a reason (its modal carries where to redraw)
+    with a forged place: the person has their answer, and no chat.update is sent."""
+    chair = CHAIRS[3]
+    channel, message = _message(bot, chair, "Your MAPPA items")
+    items = [k for k in _item_buttons(message["blocks"]) if k.startswith("review:")]
+    where = ({"channel": "C0GENERAL"} if forged == "channel" else
+             {"message": {**message, "ts": "1600000000.000200"}})
+    press = {"message": message, "channel": channel, **where}
+    before = len(bot.stand_in.posts("/api/chat.update"))
+    key = items[0] if forged == "channel" else items[1]
+    answer = bot.press(chair, "snooze_1wd", key, **press)
+    assert "Snoozed" in answer["text"]
+
+    opened = len(bot.stand_in.posts("/api/views.open"))
+    bot.press(chair, "record_reason", items[2], wait=False, **press)
+    view = bot.stand_in.wait_for("/api/views.open", opened + 1)[opened]["body"]["view"]
+    body = view_body(chair, view["private_metadata"], "information_late", "late")
+    assert post(bot.server.url + "/slack/events", body, sign(body))[:2] == (200, "")
+    bot.command(COORD, "help")  # a request after them: any update would have been sent by now
+    assert len(bot.stand_in.posts("/api/chat.update")) == before
+
+
+def test_upgrade_from_0010_keeps_sent_notices_with_no_place(db_url):
+    """An existing database upgrades (SQLite and PostgreSQL): its outbox rows keep every
+    value and have no place (a press on one is answered, its message left alone)."""
+    from alembic import command
+
+    engine = db.make_engine(db_url)
+    try:
+        command.upgrade(db._alembic_config(engine), "0010_meeting_kind_index")
+        at = dt.datetime(2026, 11, 26, 9, 0)
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO outbox (dedupe_key, rule, item_key, stage, recipient_id, channel, "
+                "address, urgency, group_key, payload, planned_at, not_before, status, "
+                "attempts, next_attempt_at, reported) VALUES ('k', 'digest', 'minutes:M1', "
+                "'due', 'g-chair-1', 'slack', 'U1CHAIR1', 'normal', 'g', '{}', :at, :at, "
+                "'sent', 1, :at, false)"), {"at": at})
+        db.upgrade(engine)
+        assert db.current_revision(engine) == db.SCHEMA_REVISION
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT dedupe_key, status, address, posted_channel, "
+                                    "posted_ts FROM outbox")).one()
+        assert tuple(row) == ("k", "sent", "U1CHAIR1", None, None)
+    finally:
+        engine.dispose()
 
 
 # ------------------------------------------------------------------------------ narrowing

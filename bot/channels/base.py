@@ -41,8 +41,9 @@ class SendContext:
     cache: dict = field(default_factory=dict)
 
 
-# on_result(index, error or None): awaited as soon as each message in a batch is done.
-OnResult = Callable[[int, "DeliveryError | None"], Awaitable[None]]
+# on_result(index, error or None[, where it was posted]): awaited as soon as each message
+# in a batch is done. Where: what `send` returned (Slack: the channel id and ts).
+OnResult = Callable[..., Awaitable[None]]
 
 
 class Transport:
@@ -74,14 +75,16 @@ class Transport:
         """The message as `send` wants it (email adds headers and attachments)."""
         return message
 
-    async def send(self, address: str, message: Any) -> None:
+    async def send(self, address: str, message: Any) -> tuple[str, str] | None:
+        """Send one message; where it was posted, for a channel that can draw it again
+        (Slack: chat.postMessage's channel id and ts), or None."""
         raise NotImplementedError
 
     async def send_all(self, batch: list[tuple[str, Any]], on_result: OnResult) -> None:
         """Send each (address, message); a channel with connections to share overrides it."""
         for i, (address, message) in enumerate(batch):
             try:
-                await self.send(address, message)
+                posted = await self.send(address, message)
             except DeliveryError as exc:
                 await on_result(i, exc)
                 continue
@@ -90,4 +93,4 @@ class Transport:
                 await on_result(i, DeliveryError(
                     f"{label}: {type(exc).__name__}: {str(exc)[:200]}", permanent=False))
                 continue
-            await on_result(i, None)
+            await on_result(i, None, posted)

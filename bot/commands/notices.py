@@ -2,7 +2,9 @@
 page after a button, showing what was done to each item, by whom and when.
 
 The message is rebuilt from its outbox rows (the button carries the first row's id), so a
-page always lists what was sent; only its recipient may page it. What people did comes
+page always lists what was sent; only its recipient may page it, and it is drawn only over
+the message those rows were posted as (the channel and ts kept when it was sent: a press
+naming another message, or a message sent before they were kept, is not drawn). What people did comes
 from the records the buttons write: the values recorded through the bot (minutes, RMP,
 contributions), the reader's own snooze, the latest reason, an acknowledgement at the
 message's stage.
@@ -27,6 +29,8 @@ LONDON = ZoneInfo("Europe/London")
 GONE = ("That message's items are no longer kept, so it cannot be shown again. "
         "`/mappa due` lists what is open now.")
 NOT_YOURS = "That message was sent to someone else; only its reader can page it."
+ELSEWHERE = ("That message cannot be drawn again here, so the page cannot be shown. "
+             "`/mappa due` lists what is open now.")
 
 
 class NoticeError(ValueError):
@@ -120,12 +124,17 @@ def item_states(ctx: Context, viewer: str, rows: list[dict]) -> dict[str, ItemSt
     return out
 
 
-def notice_page(ctx: Context, caller: Caller, first_id: int, page: int) -> Rendered:
-    """Page `page` of the notice whose first outbox row is `first_id`, for its reader."""
+def notice_page(ctx: Context, caller: Caller, first_id: int, page: int,
+                at: tuple[str, str]) -> Rendered:
+    """Page `page` of the notice whose first outbox row is `first_id`, for its reader, to
+    be drawn over the message at `at` (channel id, ts): only where it was posted."""
     rows = outbox.group_of(ctx.engine, first_id)
     if not rows or rows[0]["channel"] != "slack":
         raise NoticeError(GONE)
     if rows[0]["recipient_id"] != caller.person_id:
         raise NoticeError(NOT_YOURS)
+    posted = (rows[0]["posted_channel"], rows[0]["posted_ts"])
+    if None in posted or posted != tuple(at):
+        raise NoticeError(ELSEWHERE)
     return render_slack(rows, page,
                         states=lambda shown: item_states(ctx, caller.person_id, shown))

@@ -72,8 +72,9 @@ class _Run:
             _safe(first["recipient_id"]), attempts, _safe(reason),
         )
 
-    async def sent(self, rows: list[dict]) -> None:
-        await asyncio.to_thread(outbox.mark_sent, self.engine, [r["id"] for r in rows], self.now)
+    async def sent(self, rows: list[dict], posted: tuple[str, str] | None = None) -> None:
+        await asyncio.to_thread(outbox.mark_sent, self.engine, [r["id"] for r in rows], self.now,
+                                posted)
         self.report.add(rows[0]["channel"], rows[0]["recipient_id"], len(rows))
         metrics.DELIVERIES.labels(rows[0]["channel"], "sent").inc()
 
@@ -135,10 +136,11 @@ async def deliver_pending(
                 continue
             batches.setdefault(channel, []).append((rows, address, message))
         for channel, batch in batches.items():
-            async def on_result(i: int, error: DeliveryError | None, batch=batch) -> None:
+            async def on_result(i: int, error: DeliveryError | None,
+                                posted: tuple[str, str] | None = None, batch=batch) -> None:
                 rows = batch[i][0]
                 if error is None:
-                    await run.sent(rows)
+                    await run.sent(rows, posted)
                 else:
                     await run.failed(rows, str(error), error.permanent, error.retry_after)
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 DEFAULT_URL = "sqlite:///mappa.db"
 # The newest migration in migrations/versions. Kept here so that the check every command
 # makes does not have to import Alembic; a test asserts it equals Alembic's head.
-SCHEMA_REVISION = "0010_meeting_kind_index"
+SCHEMA_REVISION = "0011_outbox_posted_at"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -174,6 +174,11 @@ class Outbox(SQLModel, table=True):
     sent_at: dt.datetime | None = None
     last_error: str | None = Field(default=None, max_length=500)
     reported: bool = False
+    # Where a Slack notice was posted (chat.postMessage's channel and ts): a button pressed
+    # on it may draw it again only there (bot/commands/notices.py). None: not a Slack
+    # message, or sent before this was kept.
+    posted_channel: str | None = Field(default=None, max_length=64)
+    posted_ts: str | None = Field(default=None, max_length=32)
 
 
 class EscalationAck(SQLModel, table=True):

@@ -176,11 +176,15 @@ def group_of(engine: Engine, row_id: int) -> list[dict]:
     return _grouped(rows).get(first.group_key, [])
 
 
-def mark_sent(engine: Engine, ids: list[int], now: dt.datetime) -> None:
+def mark_sent(engine: Engine, ids: list[int], now: dt.datetime,
+              posted: tuple[str, str] | None = None) -> None:
+    """Rows sent in one message; `posted`: where it was posted (Slack: channel id, ts), so
+    that the message is only ever drawn again there."""
     table = _table()
+    where = {"posted_channel": posted[0], "posted_ts": posted[1]} if posted else {}
     with engine.begin() as conn:
         conn.execute(update(table).where(and_(table.c.id.in_(ids), table.c.status == "sending"))
-                     .values(status="sent", sent_at=now, last_error=None))
+                     .values(status="sent", sent_at=now, last_error=None, **where))
 
 
 def mark_failed(

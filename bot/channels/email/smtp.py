@@ -21,6 +21,15 @@ CERTIFICATE_HINT = ("the SMTP server's TLS certificate is not trusted ({detail})
                     "SMTP_CA_FILE to the CA bundle (PEM) that signed it")
 
 
+def _one_line(text: str) -> str:
+    """Text written from records (agency and area names) as one header line, whatever it
+    holds: line breaks as spaces, and "=?" broken up. Python's email package reads an RFC
+    2047 encoded word in a value it is given and writes out what it decodes, so an agency
+    named "=?utf-8?q?SPS=0D=0ABcc:...?=" (no control character: the importer takes it)
+    wrote a Bcc line into its chasers."""
+    return " ".join(text.replace("=?", "= ?").split())
+
+
 def build_email(settings: Settings, to: str, subject: str, text: str, html: str,
                 headers: dict | None = None,
                 attachments: list[tuple[str, bytes, str]] = (),
@@ -31,7 +40,7 @@ def build_email(settings: Settings, to: str, subject: str, text: str, html: str,
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = to
-    msg["Subject"] = subject
+    msg["Subject"] = _one_line(subject)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
     msg["Auto-Submitted"] = "auto-generated"

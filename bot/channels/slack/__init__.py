@@ -187,10 +187,12 @@ class SlackTransport(Transport):
     def render(cls, rows: list[dict]) -> Rendered:
         return render_slack(rows)  # page 1; the "Next" button's listener draws the others
 
-    async def send(self, address: str, message: Rendered) -> None:
+    async def send(self, address: str, message: Rendered) -> tuple[str, str] | None:
+        """Post the message; where Slack put it (the DM's channel id and the message's ts),
+        kept on its outbox rows so that a button on it redraws only that message."""
         try:
-            await self.client.chat_postMessage(channel=address, text=message.text,
-                                               blocks=message.blocks)
+            response = await self.client.chat_postMessage(channel=address, text=message.text,
+                                                          blocks=message.blocks)
         except SlackApiError as exc:
             status = exc.response.status_code
             error = (exc.response.data or {}).get("error", "") if isinstance(exc.response.data, dict) else ""
@@ -205,3 +207,6 @@ class SlackTransport(Transport):
             raise
         except Exception as exc:  # connection refused, timeouts, bad gateways
             raise DeliveryError(f"Slack: {type(exc).__name__}: {exc}", permanent=False) from None
+        channel, ts = response.get("channel"), response.get("ts")
+        # (Cut to the columns' sizes: a value cut short never matches a press, so is safe.)
+        return (str(channel)[:64], str(ts)[:32]) if channel and ts else None

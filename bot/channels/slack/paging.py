@@ -48,7 +48,7 @@ def page_value(value: str) -> dict:
     (1 <= o < 2**63): a larger one would fail in the database, not read as "no such row"."""
     try:
         data = json.loads(value or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep to read
         data = {}
     if not isinstance(data, dict):
         data = {}

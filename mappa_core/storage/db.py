@@ -11,7 +11,9 @@ Linux keeps apart from flock's, so this one never blocks SQLite's reads and writ
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
@@ -40,7 +42,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
+            _wal(cur)
             # In WAL mode NORMAL survives any crash of the process (only a power cut can lose
             # the last commits) and saves an fsync per commit: an outbox row marked sent per
             # message, an audit row per command.
@@ -49,6 +51,24 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _wal(cur, seconds: float = 30.0) -> None:
+    """Put a SQLite file in WAL mode (it stays so). Only the first connection to a new file
+    changes it; the change needs the file to itself and, unlike other statements, does not
+    wait for it: processes starting together on a new file were told "database is locked"
+    while another created the schema. So ask first, and wait while it is locked."""
+    if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    tries = int(seconds / 0.05)
+    for attempt in range(tries + 1):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries:
+                raise
+            time.sleep(0.05)
 
 
 def _alembic_config(engine: Engine | None):

@@ -23,6 +23,7 @@ from bot.channels.console import ConsoleTransport
 from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import LONDON, run_planning_job
 from bot.settings import Settings
+from bot.templates import long_date
 from mappa_core.rules.calendar import calendar_for
 from mappa_core.rules.planner import NudgeRules
 
@@ -54,11 +55,14 @@ def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None =
                  tz: dt.tzinfo = LONDON) -> str:
     rules = rules or NudgeRules()
     cal = calendar_for(None, {})
-    if not cal.is_working_day(day):
-        day = cal.add_working_days(day, 1)
-    start = dt.datetime.combine(day, dt.time.fromisoformat(rules.work_start), tzinfo=tz)
     out = io.StringIO()
-    print(f"\n=== A simulated working day: {day:%A %d %B %Y} ===", file=out)
+    if not cal.is_working_day(day):
+        asked, day = day, cal.add_working_days(day, 1)
+        print(f"{long_date(asked.isoformat())} is not a working day (a weekend or a Scottish "
+              f"bank holiday): nothing is sent then, so the next working day is simulated.",
+              file=out)
+    start = dt.datetime.combine(day, dt.time.fromisoformat(rules.work_start), tzinfo=tz)
+    print(f"\n=== A simulated working day: {long_date(day.isoformat())} ===", file=out)
     # Each planning job at its first run from the start of the working day in the real
     # schedule (the weekly summary only on a Monday), in the order they would run.
     from bot.jobs.schedule import triggers

@@ -111,6 +111,14 @@ def test_demo_day_never_writes_the_configured_database(grampian_cli, capsys):
     assert again.split("Summary of the day:")[1] == out.split("Summary of the day:")[1]
 
 
+def test_demo_day_on_a_day_off_says_which_day_it_simulates_instead(grampian_cli, capsys):
+    # Saturday 28 November; Monday 30th is St Andrew's Day: Tuesday 1 December is simulated.
+    code, out, err = _run(capsys, "demo-day", "--as-of", "2026-11-28", "--show", "0")
+    assert code == 0, err
+    assert "Saturday 28 November 2026 is not a working day" in out
+    assert "=== A simulated working day: Tuesday 1 December 2026 ===" in out
+
+
 def test_demo_day_leaves_a_real_outbox_as_it_was(grampian_cli, capsys):
     """A real digest planned for the day but not yet sent stays unsent for the real worker."""
     code, _, err = _run(capsys, "jobs", "run", "digest", "--as-of", "2026-11-26T08:30")

@@ -110,7 +110,9 @@ def generate(
     custody_from = np.where(in_custody, end - rng.integers(60, 365 * 6, n), np.nan)
     release = np.where(in_custody, end + rng.integers(-20, 365 * 2, n), np.nan)
     # Some community cases had a custody spell inside the window that has ended.
-    past = (~in_custody) & (~hospital) & (rng.random(n) < 0.04)
+    # (Most Level 3 ones, so that the release indicator, custody-initial-l3, has
+    # releases to count in every quarter of the window: Level 3 cases are few.)
+    past = (~in_custody) & (~hospital) & (rng.random(n) < np.where(level == 3, 0.9, 0.04))
     past_from = end - rng.integers(200, 365 * years, n)
     custody_from = np.where(past, past_from, custody_from)
     release = np.where(past, past_from + rng.integers(60, 180, n), release)
@@ -193,6 +195,7 @@ def _meetings(rng, refs, level, area, chair, first_meeting, mappa_end, custody_f
         cf = custody_from[i]
         rel = release[i]
         kind = "initial"
+        pre_release = False
         j = 0
         while day <= stop and j < 200:
             in_custody = not np.isnan(cf) and cf <= day < (rel if not np.isnan(rel) else 1e12)
@@ -201,7 +204,10 @@ def _meetings(rng, refs, level, area, chair, first_meeting, mappa_end, custody_f
             cols["date"].append(day)
             cols["level"].append(int(level[i]))
             cols["kind"].append(kind)
-            cols["setting"].append("custody" if in_custody else "community")
+            # The initial Level 3 meeting before a release is a community meeting (SPEC
+            # section 3, custody-initial-l3), though the person is still in custody.
+            cols["setting"].append("custody" if in_custody and not pre_release else "community")
+            pre_release = False
             cols["chair_id"].append(chair[i])
             cols["outcome_level"].append(str(level[i]))
             kind = "review"
@@ -217,7 +223,7 @@ def _meetings(rng, refs, level, area, chair, first_meeting, mappa_end, custody_f
                 if nxt > end:
                     break
                 if release_level[i] == 3:
-                    kind = "initial"
+                    kind, pre_release = "initial", True
             day = nxt
             j += 1
     m = pd.DataFrame(cols)

@@ -75,6 +75,19 @@ def _recorded_rows(engine) -> list[dict]:
         return [dict(r) for r in conn.execute(select(t)).mappings()]
 
 
+def _recorded_cli(engine, monkeypatch, capsys) -> str:
+    """What `mappa recorded` prints for the test database."""
+    monkeypatch.setenv("MAPPA_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    assert main(["recorded"]) == 0
+    return capsys.readouterr().out
+
+
+def _name(engine, person_id: str) -> str:
+    t = SQLModel.metadata.tables["person"]
+    with engine.connect() as conn:
+        return conn.execute(select(t.c.name).where(t.c.person_id == person_id)).scalar_one()
+
+
 def _press(slack, user, action_id, key, expect):
     r = slack.act(user, action_id, key)
     assert expect in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
@@ -94,6 +107,12 @@ def _check_kept_then_replaced(slack, tmp_path, monkeypatch, capsys, *, table, fi
     assert [(r["target_table"], r["target_column"], r["person_id"], r["slack_user_id"])
             for r in rec] == [(table, column, person, slack_user)]
     recorded_at = rec[0]["recorded_at"]
+    # `mappa recorded` shows it: what, by whom (by name), when.
+    listed = _recorded_cli(engine, monkeypatch, capsys)
+    assert "values recorded through the bot: 1\n" in listed
+    assert f"{recorded_at:%Y-%m-%d %H:%M} {table}" in listed and column in listed
+    assert _name(engine, person) in listed
+    assert "replaced by an import (from the audit log): 0" in listed
 
     # The same export with the cell blank: the recorded value stays, and the import says so.
     assert _import(engine, blank_export, monkeypatch, capsys, "--dry-run")[:2] == (1, 0)
@@ -121,6 +140,10 @@ def _check_kept_then_replaced(slack, tmp_path, monkeypatch, capsys, *, table, fi
     assert recorded_at.strftime("%Y-%m-%d %H:%M:%S") in row["detail"]
     assert row["detail"].endswith(f"replaced by the export's {export_text}")
     assert _recorded_rows(engine) == []
+    listed = _recorded_cli(engine, monkeypatch, capsys)
+    assert "values recorded through the bot: 0\n" in listed
+    assert "replaced by an import (from the audit log): 1\n" in listed
+    assert row["detail"] in listed
     # The export's value now stands: a later blank is the export's own (nothing recorded).
     assert _import(engine, other, monkeypatch, capsys)[:2] == (0, 0)
 

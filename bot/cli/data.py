@@ -19,6 +19,10 @@ def register(sub) -> None:
     i.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
     i.set_defaults(func=cmd_import)
 
+    r = sub.add_parser("recorded", help="values people recorded through the bot, and those "
+                                         "an import replaced")
+    r.set_defaults(func=cmd_recorded)
+
 
 def cmd_db(args) -> int:
     target = db.make_engine(settings().database_url)
@@ -50,3 +54,27 @@ def cmd_import(args) -> int:
     if report.dry_run:
         print("dry run: nothing was written; the counts say what an import would do")
     return 0
+
+
+RECORDED_COLUMNS = (Col("recorded (UTC)", 16), Col("table", 10), Col("row", None),
+                    Col("column", 20), Col("value", None), Col("by", None))
+
+
+def cmd_recorded(args) -> int:
+    """What chairs recorded with the buttons and the reason form, which an import keeps
+    where the export's cell is blank; and, from the audit log, each one an export replaced."""
+    from mappa_core.storage import recorded
+
+    with engine().connect() as conn:
+        standing, replaced = recorded.listing(conn), recorded.replaced_by_imports(conn)
+    print(f"values recorded through the bot: {len(standing)}")
+    if standing:
+        print(table(RECORDED_COLUMNS, [
+            (f"{r['recorded_at']:%Y-%m-%d %H:%M}" if r["recorded_at"] else "?", r["target_table"],
+             r["row_key"], r["target_column"], r["value"], r["name"] or r["person_id"] or "?")
+            for r in standing], indent="  "))
+    print(f"replaced by an import (from the audit log): {len(replaced)}")
+    for r in replaced:
+        print(f"  {r['at']:%Y-%m-%d %H:%M} {r['detail']}")
+    return 0
+

@@ -94,3 +94,25 @@ def forget(conn: Connection, table: str, replaced: list[tuple[tuple, str]]) -> N
                               t.c.target_column == bindparam("col"))),
         [{"rk": row_key(key), "col": column} for key, column in replaced],
     )
+
+
+def listing(conn: Connection) -> list[dict]:
+    """Every value recorded through the bot and still standing, with who recorded it and
+    when (UTC), oldest first; and each value an import replaced (from the audit log)."""
+    t, people = (SQLModel.metadata.tables[n] for n in ("recorded_value", "person"))
+    standing = conn.execute(
+        select(t.c.target_table, t.c.row_key, t.c.target_column, t.c.value, t.c.person_id,
+               people.c.name, t.c.recorded_at)
+        .select_from(t.outerjoin(people, people.c.person_id == t.c.person_id))
+        .order_by(t.c.recorded_at, t.c.target_table, t.c.row_key, t.c.target_column)
+    ).mappings().all()
+    return [dict(r, row_key=", ".join(json.loads(r["row_key"]))) for r in standing]
+
+
+def replaced_by_imports(conn: Connection) -> list[dict]:
+    """The audit log's account of each recorded value an import replaced, oldest first."""
+    audit = SQLModel.metadata.tables["audit_log"]
+    return [dict(r) for r in conn.execute(
+        select(audit.c.at, audit.c.detail).where(audit.c.action == "import:replaced_recorded")
+        .order_by(audit.c.at, audit.c.id)).mappings()]
+

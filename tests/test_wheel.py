@@ -152,9 +152,9 @@ def test_installed_wheel_runs_outside_the_checkout(installed, tmp_path):
                  cwd=work, env=env).stdout.split()
     assert all(str(bindir.parent) in w and str(ROOT) not in w for w in where), where
 
-    # Seed 5: on 2026-11-26 its agencies owe written contributions, so the day has email
-    # chasers as well as Slack digests (not every seed's small region does).
-    mappa("demo-data", "data", "--individuals", "300", "--years", "3", "--seed", "5",
+    # Seed 3: on 2026-11-26 two of its agencies owe written contributions, so the day has
+    # email chasers as well as Slack digests (not every seed's small region does).
+    mappa("demo-data", "data", "--individuals", "300", "--years", "3", "--seed", "3",
           "--until", "2026-11-26")
     assert "individuals.csv" in mappa("import", "data").stdout
     status = json.loads(mappa("status", "--json", "--as-of", "2026-11-26").stdout)
@@ -188,7 +188,7 @@ def test_installed_wheel_runs_outside_the_checkout(installed, tmp_path):
         out = mappa("jobs", "run", "deliver", "--as-of", "2026-11-26T09:05", env=send_env).stdout
         assert "0 given up" in out, out
         dms = slack.posts("/api/chat.postMessage")
-        assert len(smtp.messages) >= 3 and len(dms) >= 2, (out, len(smtp.messages), len(dms))
+        assert len(smtp.messages) >= 2 and len(dms) >= 2, (out, len(smtp.messages), len(dms))
         assert all(m.mail_from == "mappa-bot@example.org" for m in smtp.messages)
         assert any("contribution" in m.original_content.decode(errors="replace").lower()
                    for m in smtp.messages)

@@ -86,8 +86,9 @@ def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None =
     print(f"{(start + dt.timedelta(hours=1)):%H:%M} deliver           {report.rows_sent} item(s) "
           f"in {sum(report.sent.values())} message(s); {report.retrying} to retry; "
           f"{report.failed} given up\n", file=out)
+    names = _slack_names(engine)
     for address, message in console.sent[:show]:
-        asyncio.run(ConsoleTransport(out).send(address, message))
+        asyncio.run(ConsoleTransport(out, names).send(address, message))
         print(file=out)
     if len(console.sent) > show:
         print(f"... and {len(console.sent) - show} more Slack message(s).\n", file=out)
@@ -107,6 +108,17 @@ def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None =
     print(f"  {len(console.sent)} Slack message(s) to {len(slack_by)} people, "
           f"{len(sink.messages)} email(s) to {len(mail_by)} addresses.", file=out)
     return out.getvalue()
+
+
+def _slack_names(engine) -> dict[str, str]:
+    """Slack user id -> the person's name, so that a printed DM names its reader."""
+    from mappa_core.storage.queries import load_people
+
+    people = load_people(engine)
+    if people.empty:
+        return {}
+    known = people[people["slack_user_id"].notna() & people["name"].notna()]
+    return dict(zip(known["slack_user_id"].astype(str), known["name"].astype(str)))
 
 
 SYNTHETIC_INDIVIDUALS = 400  # the region demo-day makes up when there is nothing to copy

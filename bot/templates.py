@@ -61,6 +61,14 @@ def long_date(value) -> str:
     return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
+def weekday(value) -> str:
+    """An ISO date's day of the week, `Sunday` (a value that is not an ISO date: nothing)."""
+    try:
+        return _DAYS[dt.date.fromisoformat(str(value)).weekday()]
+    except ValueError:
+        return ""
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -74,6 +82,7 @@ def environment() -> Environment:
     env.filters["mrkdwn"] = mrkdwn_escape
     env.filters["pct"] = lambda v: "-" if v is None else f"{v:.1f}%"
     env.filters["long_date"] = long_date
+    env.filters["weekday"] = weekday
     env.filters["mark"] = lambda v: ":white_check_mark:" if v else (":x:" if v is False else ":heavy_minus_sign:")
     return env
 

@@ -66,6 +66,8 @@ def test_due_lists_overdue_first_with_working_days_left(grampian_cli, capsys):
     # 27 Nov, 1 Dec -> 2 working days left.
     g12 = [r for r in rows if " G12 " in r]
     assert g12 and g12[0].split()[:2] == ["2026-12-01", "2"]
+    # The chair by name (with the id --chair takes).
+    assert rows[0].endswith(" Ailsa Chair (g-chair-1)") and g12[0].endswith(" Calum Chair (g-chair-2)")
 
 
 def test_due_for_one_chair(grampian_cli, capsys):

@@ -66,7 +66,7 @@ def test_jobs_run_unknown_job_and_bad_time(grampian_cli, capsys):
 def test_demo_day_prints_slack_messages_and_captures_email(grampian_cli, capsys):
     assert main(["demo-day", "--as-of", "2026-11-26", "--show", "1"]) == 0
     out = capsys.readouterr().out
-    assert "--- Slack DM to U1CHAIR1 ---" in out
+    assert "--- Slack DM to Ailsa Chair (U1CHAIR1) ---" in out
     assert "--- Email to " in out and "Written contribution" in out
     assert "email(s) to 3 addresses" in out
 
@@ -171,6 +171,23 @@ def test_a_dry_run_shows_each_message_as_it_would_read_and_writes_nothing(grampi
     assert "--- slack to g-chair-1 (digest, 3 item(s))" in out
     assert "Good morning. 1 overdue and 2 coming up." in out
     assert "--- email to email:ops@em.example (chaser, 1 item(s))" in out
+    # Each as its channel shows it (issue 13.8): a Slack notice with its title, its items'
+    # lines and buttons and the Slack footer; an email with its subject, then its text.
+    messages = {m.split("\n", 1)[0]: m for m in out.split("\n--- ")[1:]}
+    slack = messages["slack to g-chair-1 (digest, 3 item(s))"].splitlines()
+    assert slack[1:3] == ["Your MAPPA items for 2026-12-01", "Good morning. 1 overdue and 2 coming up."]
+    assert slack[3].startswith("Written contribution from Electronic Monitoring Scotland for `GRA-0101`")
+    assert slack[4] == ("    [Contribution received] [Snooze 1 day] [Snooze 3 days] [Record reason] "
+                        "[Snooze until]")
+    assert slack[-1] == ("  Sent by mappa-bot. Only you can see the case references in this message: "
+                         "do not copy them into a channel.")
+    assert "do not forward this message" not in "\n".join(slack)
+    coordinator = messages["slack to g-coord (audit_reminder, 2 item(s))"].splitlines()
+    assert coordinator[2] == "Good morning. 2 meeting audits to do."
+    email = messages["email to email:ops@em.example (chaser, 1 item(s))"].splitlines()
+    assert email[1:3] == ["Subject: MAPPA: written contribution needed from Electronic "
+                          "Monitoring Scotland", ""]
+    assert email[-1].endswith("do not forward this message outside your organisation.")
     assert main(["jobs", "run", "digest", "--as-of", "2026-12-01", "--dry-run", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 11 and {r["rule"] for r in rows} == {"digest", "chaser", "audit_reminder"}

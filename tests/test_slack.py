@@ -310,6 +310,9 @@ def test_record_reason_opens_a_modal_and_saves_the_submission(slack):
     status, out, _ = post(slack.server.url + "/slack/events", body, sign(body))
     assert status == 200 and out == ""
     assert _meeting(slack.engine, "G8")["reason"] == "information_late"
+    # The confirmation names the reason in words, as the form offered it.
+    confirmed = slack.stand_in.wait_for("/api/chat.postMessage")[0]["body"]["text"]
+    assert confirmed.startswith(':memo: Reason "Information late" recorded for ')
     note = SQLModel.metadata.tables["item_note"]
     with slack.engine.connect() as conn:
         assert conn.execute(select(note.c.text)).scalar() == "Police report arrived late"

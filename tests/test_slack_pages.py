@@ -426,7 +426,7 @@ def test_contribution_received_and_a_reason_redraw_the_digest(bot):
     assert status == 200 and out == ""
     redrawn = bot.updates_after(before, 2)[1]["blocks"]
     check_blocks(redrawn)
-    assert "Reason `information_late` recorded by" in _line_of(redrawn, other[:255])
+    assert "Reason \"Information late\" recorded by" in _line_of(redrawn, other[:255])
     assert other in _item_buttons(redrawn)  # a reason leaves the item open
 
 

@@ -15,6 +15,7 @@ import re
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 
 from bot.cli import main
@@ -333,3 +334,85 @@ def test_the_checks_catch_what_they_should():
     assert not problems_in_html(html, "h")
     assert problems_in_html(html.replace("<td>4</td>", "<td>4.0</td>"), "h")
     assert problems_in_html("<p>done <b>nan</b></p>", "h")
+
+
+# --------------------------------------------------------------------------- the words on a line
+
+FRIDAY = "2026-11-27"
+
+
+def _digest_rows(payloads: list[dict], channel: str, recipient: str = "g-chair-2") -> list[dict]:
+    return [{"rule": p.get("rule", "digest"), "item_key": p.get("item_key", f"k{n}"),
+             "stage": "due", "urgency": "normal", "channel": channel, "area": "Grampian",
+             "recipient_id": recipient, "payload": p,
+             "group_key": f"digest|{recipient}|{FRIDAY}"} for n, p in enumerate(payloads)]
+
+
+def _item(kind: str, deadline: str, days: int, **more) -> dict:
+    keys = {"minutes": f"minutes:M{deadline}", "review": f"review:SYN-{deadline}:L2:{deadline}"}
+    return {"kind": kind, "level": 2 if kind == "review" else None, "ref": f"SYN-{deadline}",
+            "meeting_id": f"M{deadline}" if kind == "minutes" else None, "agency": None,
+            "deadline": deadline, "overdue": False, "working_days_left": days,
+            "detail": "missing: RMP" if kind == "minutes" else "Level 2 review",
+            "item_key": keys[kind], "stage": "due", "area": "Grampian", **more}
+
+
+def test_a_deadline_today_says_due_today_and_one_at_the_weekend_names_its_day(capsys):
+    """On Friday 27 November: minutes due that day, a review due on Sunday the 29th, and one
+    due on Monday the 30th (St Andrew's Day): none has a working day left, but only the
+    first is due today. Slack, email and the dry run say the same."""
+    from bot.channels import render
+    from bot.channels.console import plain_text
+    from bot.cli.jobs import print_messages
+    from bot.commands.handlers import _item_rows
+
+    payloads = [_item("minutes", FRIDAY, 0), _item("review", "2026-11-29", 0),
+                _item("review", "2026-11-30", 0), _item("review", "2026-12-01", 1)]
+    today = "`SYN-2026-11-27` (meeting M2026-11-27): due today; missing: RMP"
+    sunday = "`SYN-2026-11-29`: due Sunday 2026-11-29 (no working day left before it)"
+    monday = "`SYN-2026-11-30`: due Monday 2026-11-30 (no working day left before it)"
+    tuesday = "`SYN-2026-12-01`: due 2026-12-01 (1 working day left)"
+    slack = plain_text(render(_digest_rows(payloads, "slack")))
+    mail = plain_text(render(_digest_rows(payloads, "email")))
+    print_messages({"g": _digest_rows(payloads, "slack"), "e": _digest_rows(payloads, "email")})
+    dry = capsys.readouterr().out
+    for text, code in ((slack, "`"), (mail, ""), (dry, "`"), (dry, "")):
+        for line in (today, sunday, monday, tuesday):
+            assert line.replace("`", code) in text
+    for text in (slack, mail, dry):
+        assert "no working days left" not in text
+    # `/mappa due` says the same of each (its own layout).
+    items = pd.DataFrame([{**p, "deadline": pd.Timestamp(p["deadline"]), "agency_name": None}
+                          for p in payloads])
+    assert [r["days_text"] for r in _item_rows(items, dt.date(2026, 11, 27))] == [
+        "today", "a Sunday; no working day left before it",
+        "a Monday; no working day left before it", "1 working day(s) left"]
+
+
+def test_a_digest_opens_with_what_it_holds():
+    """A co-ordinator's digest of reminders or delivery problems only does not open with
+    "0 overdue and 0 coming up"; each count names what it counts."""
+    from bot.channels import render
+
+    audits = [{"kind": "audit_reminder", "what": "meeting audit", "period": "2026-27-Q2",
+               "detail": f"no audit of Chair {n}'s meetings recorded for 2026-27-Q2",
+               "item_key": f"audit:meeting:2026-27-Q2:c{n}"} for n in range(11)]
+    problems = [{"kind": "delivery_problem", "rule": "digest", "recipient": f"p{n}",
+                 "channel": "slack", "error": "Slack: user_not_found",
+                 "item_key": f"problem:{n}"} for n in range(8)]
+    case = {"kind": "audit_reminder", "what": "case audit", "period": "2026-27",
+            "detail": "no Level 2/3 case audit recorded for 2026-27", "item_key": "audit:case"}
+    for payloads, opening in (
+            (audits, "Good morning. 11 meeting audits to do."),
+            (problems, "Good morning. 8 messages could not be delivered."),
+            (audits[:1] + [case] + problems[:1],
+             "Good morning. 1 meeting audit and 1 case audit to do. "
+             "1 message could not be delivered."),
+            ([_item("minutes", FRIDAY, 0)] + audits[:2],
+             "Good morning. 0 overdue and 1 coming up. 2 meeting audits to do.")):
+        slack = render(_digest_rows(payloads, "slack", "g-coord"))
+        mail = render(_digest_rows(payloads, "email", "g-coord"))
+        assert slack.blocks[1]["text"]["text"] == opening
+        assert mail.text.startswith(opening + "\n") and f"<p>{opening}</p>" in mail.html
+    assert render(_digest_rows(audits, "email", "g-coord")).subject == \
+        "Your MAPPA items for 2026-11-27: 11 meeting audits to do"

@@ -3,6 +3,7 @@ outbox rows and one line per row (from templates/_items.j2)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from jinja2.filters import do_truncate
@@ -23,13 +24,16 @@ def context(rows: list[dict]) -> dict:
     first = rows[0]
     items = [r["payload"] for r in rows]
     return {
-        "day": first["group_key"].rsplit("|", 1)[-1],
+        "day": day_of(rows),
         "area": first.get("area") or "all areas",
         "urgent": any(r["urgency"] == Urgency.URGENT for r in rows),
         "count": len(rows),
         "overdue": sum(1 for p in items if p.get("overdue")),
         "upcoming": sum(1 for p in items if p.get("kind") not in PLAIN_KINDS and not p.get("overdue")),
         "problems": sum(1 for p in items if p.get("kind") == "delivery_problem"),
+        # [what, how many] of the reminders it holds, as they first come ("meeting audit").
+        "reminders": [[what, n] for what, n in Counter(
+            p.get("what") or "reminder" for p in items if p.get("kind") == "audit_reminder").items()],
         "quarter": items[0].get("quarter", ""),
     }
 
@@ -49,11 +53,20 @@ def macros():
     return environment().get_template("_items.j2").module
 
 
+def day_of(rows: list[dict]) -> str | None:
+    """The day (ISO) a group of outbox rows was planned for, as its group key ends."""
+    key = rows[0].get("group_key") if rows else None
+    return key.rsplit("|", 1)[-1] if key else None
+
+
 def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = None,
              code: str = "", buttons: Callable[[str, dict, dict], list | None] | None = None,
-             ) -> list[dict]:
-    """One line per row, with the buttons `buttons(rule, row, payload)` gives it."""
+             today: str | None = None) -> list[dict]:
+    """One line per row, with the buttons `buttons(rule, row, payload)` gives it; a line
+    counts its working days from `today` (ISO; by default the day the rows were planned
+    for: their working days were counted from it)."""
     m = macros()
+    today = today or day_of(rows)
     out = []
     for r in rows:
         p = r["payload"]
@@ -69,7 +82,7 @@ def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = 
             spec = ITEM_KINDS[kind]
             what = spec.line_for(item["level"], _agency_shown(item))
             line = (m.escalation_line if rule == Rule.ESCALATION else m.item_line)(
-                item, what, spec.line_detail, code=code)
+                item, what, spec.line_detail, code=code, today=today)
         elif rule == Rule.WEEKLY:
             line = m.weekly_line(p)
         elif rule == Rule.QUARTERLY:

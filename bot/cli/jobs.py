@@ -89,15 +89,22 @@ def cmd_jobs(args) -> int:
 
 def print_messages(groups: dict[str, list[dict]]) -> None:
     """Each message (a group of outbox rows: one recipient, one rule) as its reader would
-    read it, in plain text: the whole message, a Slack one's included."""
+    read it, in plain text, as its channel renders it: a Slack message's title, lines,
+    buttons and footer; an email's subject and plain-text part (any other channel: the
+    email's plain-text part)."""
     from bot.channels import render
+    from bot.channels.console import plain_text
+    from mappa_core.rules.vocabulary import Channel
 
     for rows in groups.values():
         first = rows[0]
-        message = render([{**r, "channel": "email"} for r in rows])
+        if first["channel"] in (Channel.SLACK, Channel.CONSOLE, Channel.EMAIL):
+            text = plain_text(render(rows))
+        else:
+            text = render([{**r, "channel": "email"} for r in rows]).text
         print(f"--- {first['channel']} to {first['recipient_id']} ({first['rule']}, "
               f"{len(rows)} item(s))")
-        print(message.text)
+        print(text)
 
 
 async def _deliver(store, now, console: bool, dry_run: bool):

@@ -166,9 +166,20 @@ DUE_COLUMNS = (Col("", 2), Col("deadline", 10), Col("wd left", 7, ">"), Col("wha
                Col("case", 12), Col("meeting", 10), Col("agency", 16), Col("chair"))
 
 
-def render_due(items, as_of: dt.date, shown: int | None = None) -> str:
-    """Every item's counts in the last line; only the first `shown` items listed."""
+def _chair_shown(chair_id, names: dict[str, str]) -> str:
+    """A chair as a person reads them: the name, with the id `--chair` takes."""
+    chair = _text(chair_id)
+    name = names.get(chair)
+    return f"{name} ({chair})" if name and name != chair else chair
+
+
+def render_due(items, as_of: dt.date, shown: int | None = None,
+               chair_names: dict[str, str] | None = None) -> str:
+    """Every item's counts in the last line; only the first `shown` items listed; a chair
+    by name (`chair_names`: person id -> name) where known."""
     from mappa_core.rules.kinds import ITEM_KINDS
+
+    chair_names = chair_names or {}
 
     if items.empty:
         return f"Nothing overdue or due soon as of {as_of.isoformat()}."
@@ -177,7 +188,7 @@ def render_due(items, as_of: dt.date, shown: int | None = None) -> str:
     for row in listed.itertuples(index=False):
         rows.append(("!!" if row.overdue else "", row.deadline.date().isoformat(),
                      row.working_days_left, ITEM_KINDS[row.kind].label, row.ref,
-                     _text(row.meeting_id), _text(row.agency), _text(row.chair_id)))
+                     _text(row.meeting_id), _text(row.agency), _chair_shown(row.chair_id, chair_names)))
         if row.detail:
             rows.append(f"{'':24}{row.detail}")
     overdue = int(items["overdue"].sum())
@@ -203,5 +214,8 @@ def cmd_due(args) -> int:
     computed = compute_deadlines(load_records(engine, args.area, since=window_start(
         as_of, lookback_days=lookback)), as_of, lookback)
     items = due_items(computed, args.days, args.chair)
-    print(render_due(items, as_of, args.limit or None))
+    people = computed.records.people
+    names = ({} if people.empty else
+             dict(zip(people["person_id"].astype(str), people["name"].fillna("").astype(str))))
+    print(render_due(items, as_of, args.limit or None, names))
     return 0

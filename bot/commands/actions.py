@@ -19,10 +19,11 @@ from mappa_core.rules.kinds import ITEM_KINDS, MAX_ITEM_KEY, key_parts, read_key
 from mappa_core.rules.planner import ESCALATION_STAGES
 from mappa_core.storage.db import bump_change_stamp
 from mappa_core.storage.queries import local_holidays
+from mappa_core.rules.reports import reason_label
 from mappa_core.rules.schema import REASON_CODES
 from mappa_core.rules.vocabulary import Rule, Urgency
 
-REASON_LABELS = [(code, code.replace("_", " ").capitalize()) for code in REASON_CODES]
+REASON_LABELS = [(code, reason_label(code)) for code in REASON_CODES]
 SNOOZE_CHOICES = {"snooze_1wd": 1, "snooze_3wd": 3}
 
 
@@ -229,7 +230,8 @@ def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) 
             _provenance(conn, caller, "meeting", (item.meeting_id,), "reason", code)
         bump_change_stamp(conn)
     ctx.cache.clear()
-    return message(f":memo: Reason `{code}` recorded for {mrkdwn_escape(item.label)}.")
+    return message(f":memo: Reason \"{reason_label(code)}\" recorded for "
+                   f"{mrkdwn_escape(item.label)}.")
 
 
 def _scr_action_area(ctx: Context, key: str) -> str | None:

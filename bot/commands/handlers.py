@@ -22,7 +22,7 @@ from sqlmodel import SQLModel
 from bot.commands.access import Caller
 from bot.channels.slack.paging import page_items
 from bot.commands.parser import Command
-from bot.templates import mrkdwn_escape, render_json
+from bot.templates import mrkdwn_escape, render_json, weekday
 from mappa_core.storage import db
 from mappa_core.rules import planner
 from mappa_core.rules.details import agency_names
@@ -296,13 +296,18 @@ def with_agency_names(items: pd.DataFrame, computed: Computed) -> pd.DataFrame:
     return items.assign(agency_name=agency_names(items["agency"], computed.records.agencies))
 
 
-def _item_rows(items: pd.DataFrame) -> list[dict]:
+def _item_rows(items: pd.DataFrame, today: dt.date) -> list[dict]:
     rows = []
     for r in items.itertuples(index=False):
         days = int(r.working_days_left)
+        # A deadline after today with no working day before it (a weekend, a holiday) is
+        # not "today" (as the digest's line says it, templates/_items.j2).
         days_text = (
-            f"{-days} working day(s) ago" if days < 0 else
-            "today" if days == 0 else f"{days} working day(s) left"
+            f"{-days} working day(s) ago" if days < 0 or r.overdue else
+            "today" if r.deadline.date() == today else
+            f"a {weekday(r.deadline.date().isoformat())}; no working day left before it"
+            if days == 0 else
+            f"{days} working day(s) left"
         )
         rows.append({
             "overdue": bool(r.overdue), "label": ITEM_KINDS[r.kind].label, "ref": mrkdwn_escape(r.ref),
@@ -339,7 +344,7 @@ def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     blocks = render_json(
         "slack/due.json.j2", title=listed["title"], scope=listed["scope"],
         as_of=ctx.today.isoformat(), overdue=listed["overdue"], upcoming=listed["upcoming"],
-        items=_item_rows(shown), nav=page.nav, hint=hint,
+        items=_item_rows(shown, ctx.today), nav=page.nav, hint=hint,
     )
     return Reply(blocks, f"{listed['title']}: {listed['overdue']} overdue, "
                          f"{listed['upcoming']} due soon")

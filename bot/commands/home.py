@@ -47,11 +47,12 @@ def view_for(ctx: handlers.Context, caller: Caller | None) -> dict:
     return ctx.cache.memo(ctx.engine, key, lambda: _build(ctx, caller))
 
 
-def _lines(items) -> list[str]:
+def _lines(items, today: dt.date) -> list[str]:
     """The digest's line for each item, escaped for mrkdwn as every Slack notice's is."""
     rows = [{"payload": p, "item_key": p["item_key"]}
             for p in items_payload(items.assign(stage=""))]
-    return [s["text"] for s in notice.sections(Rule.DIGEST, rows, escape=mrkdwn_escape, code="`")]
+    return [s["text"] for s in notice.sections(Rule.DIGEST, rows, escape=mrkdwn_escape, code="`",
+                                               today=today.isoformat())]
 
 
 def _build(ctx: handlers.Context, caller: Caller) -> dict:
@@ -73,7 +74,8 @@ def _build(ctx: handlers.Context, caller: Caller) -> dict:
         items = handlers.with_agency_names(items, computed)
         late, coming = items[items["overdue"]], items[~items["overdue"]]
         overdue_total, week_total = len(late), len(coming)
-        overdue, week = _lines(late.head(MAX_SHOWN)), _lines(coming.head(MAX_SHOWN))
+        overdue = _lines(late.head(MAX_SHOWN), ctx.today)
+        week = _lines(coming.head(MAX_SHOWN), ctx.today)
     indicators, period = None, None
     if caller.oversees:
         data = status_of(computed, "all", None, caller.area)

@@ -23,6 +23,7 @@ from bot.channels.slack import ItemState, render_slack
 from bot.commands.access import Caller
 from bot.commands.handlers import Context
 from mappa_core.rules.kinds import ITEM_KINDS, ItemKind, read_key
+from mappa_core.rules.reports import reason_label
 from mappa_core.storage import outbox, recorded
 
 LONDON = ZoneInfo("Europe/London")
@@ -104,7 +105,7 @@ def item_states(ctx: Context, viewer: str, rows: list[dict]) -> dict[str, ItemSt
                                          "snooze"))
     latest_note = {r["item_key"]: r for r in notes}
     for key, r in latest_note.items():
-        found[key].append((r["at"], f":memo: Reason `{r['reason']}` recorded "
+        found[key].append((r["at"], f":memo: Reason \"{reason_label(r['reason'])}\" recorded "
                            f"{by(r['person_id'], r['at'])}", "record_reason"))
     for r in acks:
         row = keys[r["item_key"]]

@@ -60,10 +60,13 @@ def quarterly_html(pack: QuarterlyPack, agency_names: dict[str, str]) -> str:
     floor = min([50.0, *values])
     floor = float(int(floor // 10 * 10))
     exceptions = pack.exceptions.to_dict("records")
+    this_period = "this quarter" if pack.period == quarter_of(pack.period.start) else f"in {pack.period.label}"
+    if pack.in_progress:
+        this_period = "so far this quarter" if this_period == "this quarter" else f"{this_period} so far"
     return render_text(
         "report/quarterly.html.j2", pack=pack, trends=trends, exceptions=exceptions,
         area_label=pack.area or "all areas", agency_names=agency_names, floor=floor, moves=moves,
-        this_period="this quarter" if pack.period == quarter_of(pack.period.start) else f"in {pack.period.label}",
+        this_period=this_period,
         chair_names=pack.chair_names, reason_words={code: reason_label(code) for code in REASON_CODES},
     )
 

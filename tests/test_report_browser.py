@@ -37,9 +37,10 @@ A4_POINTS = (595.28, 841.89)   # 210 x 297 mm
 FIRST_SCREEN = (1280, 800)     # a laptop's screen: the pack must open with its indicators on it
 
 
-def _demo_region_pack(tmp_path):
+def _demo_region_pack(tmp_path, as_of=None):
     """The pack of the synthetic demo region (`mappa demo-data`, seed 1), 2026-27-Q3: hundreds
-    of exceptions, so that commonalities, the appendix and page breaks are all exercised."""
+    of exceptions, so that commonalities, the appendix and page breaks are all exercised.
+    As of 8 January 2027 (the quarter ended) unless `as_of` says otherwise."""
     import datetime as dt
 
     from mappa_core.demo import write_demo_data
@@ -49,7 +50,7 @@ def _demo_region_pack(tmp_path):
     from mappa_core.storage.importer import import_directory
     from mappa_core.storage.queries import load_records
 
-    as_of = dt.date(2027, 1, 8)
+    as_of = as_of or dt.date(2027, 1, 8)
     write_demo_data(tmp_path / "data", individuals=3000, years=3, seed=1, until=as_of)
     engine = db.make_engine(f"sqlite:///{tmp_path / 'mappa.db'}")
     try:
@@ -63,29 +64,17 @@ def _demo_region_pack(tmp_path):
         engine.dispose()
 
 
-def _page_sizes(pdf: bytes) -> list[tuple[float, float]]:
-    """Each page's MediaBox (width, height) in points, as Chromium's PDF writes them."""
-    import re
-
-    boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
-    return [(float(w), float(h)) for w, h in boxes]
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
-def test_demo_region_pack_first_screen_and_a4_print(tmp_path):
+def _first_screen(html, tmp_path):
+    """The pack written to pack.html and its first screen shot as a person opening the file
+    sees it, with the indicator table wholly on it: (page, Chromium's command, the run)."""
     import json
     import re
 
-    pack, names = _demo_region_pack(tmp_path)
-    assert len(pack.exceptions) > 100  # a pack whose rows would bury the pattern
-    html = quarterly_html(pack, names)
     page = tmp_path / "pack.html"
     page.write_text(html, encoding="utf-8")
     common = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
               "--enable-logging=stderr", "--v=0"]
     width, height = FIRST_SCREEN
-
-    # 1. The first screen, as a person opening the file sees it.
     shot = tmp_path / "first-screen.png"
     run = subprocess.run([*common, f"--window-size={width},{height}", f"--screenshot={shot}", page.as_uri()],
                          capture_output=True, text=True, timeout=120)
@@ -109,6 +98,24 @@ def test_demo_region_pack_first_screen_and_a4_print(tmp_path):
     box = json.loads(found.group(1).replace("&quot;", '"'))
     assert box["width"] == width and box["rows"] >= 10
     assert 0 < box["top"] and box["bottom"] <= height and box["right"] <= width, box
+    return page, common, run
+
+
+def _page_sizes(pdf: bytes) -> list[tuple[float, float]]:
+    """Each page's MediaBox (width, height) in points, as Chromium's PDF writes them."""
+    import re
+
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
+    return [(float(w), float(h)) for w, h in boxes]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
+def test_demo_region_pack_first_screen_and_a4_print(tmp_path):
+
+    pack, names = _demo_region_pack(tmp_path)
+    assert len(pack.exceptions) > 100  # a pack whose rows would bury the pattern
+    # 1. The first screen, as a person opening the file sees it.
+    page, common, run = _first_screen(quarterly_html(pack, names), tmp_path)
 
     # 2. Printed: every page is A4, and the appendix makes it more than one page.
     pdf = tmp_path / "pack.pdf"
@@ -122,6 +129,28 @@ def test_demo_region_pack_first_screen_and_a4_print(tmp_path):
 
     # 3. No console errors while showing or printing the page.
     console = [line for line in (run.stderr + printed.stderr).splitlines() if "CONSOLE" in line]
+    assert not console, console
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
+def test_demo_region_pack_of_a_quarter_in_progress_says_so_on_its_first_screen(tmp_path):
+    """The pack made on Friday 27 November 2026, two thirds into 2026-27-Q3: its title and first
+    screen say the quarter is in progress, and the indicator table, with its margins, still
+    fits that screen."""
+    import datetime as dt
+
+    pack, names = _demo_region_pack(tmp_path, as_of=dt.date(2026, 11, 27))
+    assert pack.in_progress == {"to": dt.date(2026, 11, 27), "done": 42, "total": 63, "kind": "quarter"}
+    page, common, run = _first_screen(quarterly_html(pack, names), tmp_path)
+    width, height = FIRST_SCREEN
+    dom = subprocess.run([*common, f"--window-size={width},{height}", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert ("<title>MAPPA quarterly pack: all areas, 2026-27-Q3, to 27 November 2026 "
+            "(quarter in progress: 42 of 63 working days)</title>") in dom.stdout
+    first = dom.stdout.split('<table id="indicators">')[0]
+    assert "to 27 November 2026 (in progress)</h1>" in first
+    assert "Quarter in progress: 42 of 63 working days." in first
+    console = [line for line in (run.stderr + dom.stderr).splitlines() if "CONSOLE" in line]
     assert not console, console
 
 

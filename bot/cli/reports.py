@@ -45,6 +45,8 @@ def register(sub) -> None:
     ra = rsub.add_parser("annual", help="annual report Annex 3 Tables 1 and 2")
     ra.add_argument("--year", required=True, help="reporting year, e.g. 2026-27")
     ra.add_argument("--area")
+    ra.add_argument("--as-of", type=date_arg,
+                    help="count to this date in a year not yet ended (default today)")
     ra.add_argument("--out", help="directory (default annual-YEAR)")
     ra.set_defaults(func=cmd_report)
     rc = rsub.add_parser("compare", help="every area side by side on each indicator")
@@ -83,6 +85,10 @@ def _quarterly(args) -> int:
     engine = records_engine(args)
     records = load_records(engine, args.area, since=reports.pack_since(period, as_of))
     pack = reports.quarterly_pack(records, period, as_of, args.area)
+    if pack.in_progress:
+        prog = pack.in_progress
+        print(f"{period.label} is in progress: figures to {as_of} ({prog['done']} of {prog['total']} "
+              "working days); the pack says so, and compares cases managed to the same day")
     if args.format == "csv":
         paths = quarterly_csv(pack, out)
         print(f"wrote {len(paths)} CSV files to {out}")
@@ -158,14 +164,17 @@ def _annual(args) -> int:
     if year.label != args.year or "-Q" in args.year or ".." in args.year:
         raise UsageError("--year is a reporting year such as 2026-27")
     out = out_directory(args, f"annual-{year.label}", "table1.csv, table2.csv and annual.html")
+    year = reporting_year(year.start.year)
+    end = reports.annual_end(year, args.as_of or today())
     engine = records_engine(args)
     records = load_records(engine, args.area, with_events=True)
-    tables = reports.annual_tables(records, reporting_year(year.start.year),
-                                   area_populations(engine))
+    tables = reports.annual_tables(records, year, area_populations(engine), end)
     out.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():
         write_csv(df, out / f"{name}.csv")
-    (out / "annual.html").write_text(render_annual(tables, year.label), encoding="utf-8")
+    (out / "annual.html").write_text(render_annual(tables, year.label, end if end < year.end else None), encoding="utf-8")
+    if end < year.end:
+        print(f"year in progress: figures to {end} (counts 'on 31 March' are on {end})")
     for name, df in tables.items():
         print(f"\nAnnex 3 {name.replace('table', 'Table ')}")
         print(text_table(df))
@@ -173,10 +182,11 @@ def _annual(args) -> int:
     return 0
 
 
-def render_annual(tables, label: str) -> str:
+def render_annual(tables, label: str, to=None) -> str:
+    """The annual tables as HTML; `to`: the day a year in progress is counted to."""
     from bot.templates import render_text
 
-    return render_text("report/annual.html.j2", label=label,
+    return render_text("report/annual.html.j2", label=label, to=to,
                        table1=tables["table1"].to_dict("records"),
                        table2=tables["table2"].to_dict("records"))
 

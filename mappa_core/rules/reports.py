@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .calendar import calendar_for
 from .indicators import (
     INDICATORS, Computed, compute_deadlines, compute_indicators, data_quality,
     data_quality_counts, exceptions_frame, group_exceptions, restrict,
@@ -92,21 +93,57 @@ class QuarterlyPack:
     previous: dict | None = None
     patterns: dict = field(default_factory=dict)  # exception_patterns(): commonalities first
     chair_names: dict = field(default_factory=dict)  # person_id -> name, for the chairs named
+    # A period not yet ended on as_of (None once it has): see period_progress().
+    in_progress: dict | None = None
+    # The caseload's last quarter if it is in progress: its cases managed so far beside the
+    # quarter before's up to the same day, the like-for-like pair that `changes` compares.
+    caseload_so_far: dict | None = None
 
 
-def _managed_cases(c: Computed, quarters: list[Period]) -> list[dict]:
-    """Distinct cases with a Level 2 / Level 3 meeting held in each quarter."""
+def period_progress(period: Period, as_of: dt.date, local_holidays: dict | None = None,
+                    area: str | None = None) -> dict | None:
+    """A period that has not ended on `as_of`: how far through it the records run, in the
+    area's working days (`done` of `total`, as_of counted). None for a finished period."""
+    if as_of >= period.end:
+        return None
+    cal = calendar_for(area, local_holidays or {})
+    before_start = period.start - dt.timedelta(days=1)
+    done = max(cal.working_days_between(before_start, as_of), 0)
+    return {"to": as_of, "done": done, "total": cal.working_days_between(before_start, period.end),
+            "kind": ("quarter" if period == quarter_of(period.start)
+                     else "year" if period == reporting_year(reporting_year_of(period.start))
+                     else "period")}
+
+
+def _managed_cases(c: Computed, quarters: list[Period], to: list[dt.date] | None = None) -> list[dict]:
+    """Distinct cases with a Level 2 / Level 3 meeting held in each quarter (up to the matching
+    day of `to`, if given)."""
     m = c.records.meetings
     out = []
-    for q in quarters:
-        held = m[(m["date"] >= pd.Timestamp(q.start)) & (m["date"] <= pd.Timestamp(q.end))]
+    for i, q in enumerate(quarters):
+        end = min(q.end, to[i]) if to else q.end
+        held = m[(m["date"] >= pd.Timestamp(q.start)) & (m["date"] <= pd.Timestamp(end))]
         out.append({"quarter": q.label,
                     "level2": int(held.loc[held["level"] == 2, "ref"].nunique()),
                     "level3": int(held.loc[held["level"] == 3, "ref"].nunique())})
     return out
 
 
+def _caseload_so_far(c: Computed, quarters: list[Period], as_of: dt.date) -> dict | None:
+    """The last quarter in progress on `as_of`: its cases managed so far, and the quarter
+    before's up to the same day of the quarter. Cases managed grow through a quarter (a Level 2
+    case meets every 12 weeks), so only these two compare like with like."""
+    if len(quarters) < 2 or not quarters[-1].start <= as_of < quarters[-1].end:
+        return None
+    before, now = quarters[-2], quarters[-1]
+    same_day = min(before.start + (as_of - now.start), before.end)
+    counts = _managed_cases(c, [before, now], [same_day, as_of])
+    return {"before": {**counts[0], "to": same_day}, "now": {**counts[1], "to": as_of}}
+
+
 def _changes(caseload: list[dict]) -> list[dict]:
+    """Marked rises and falls between the last two rows: whole quarters, or (for a quarter
+    in progress) both quarters up to the same day."""
     if len(caseload) < 2:
         return []
     prev, now = caseload[-2], caseload[-1]
@@ -135,16 +172,21 @@ def comparison_period(period: Period) -> Period | None:
     return None
 
 
-def _previous(now: list[dict], before: Period, results_before) -> dict:
-    """Each indicator then and now: the change in points, and whether it crossed its target."""
+def _previous(now: list[dict], before: Period, results_before, unfinished: bool = False) -> dict:
+    """Each indicator then and now: the change in points, and whether it crossed its target.
+
+    In an `unfinished` period an indicator below target is only "not met so far" while its
+    margin says the pending items can still bring it back ("no longer met" once it cannot),
+    and one above target is "met so far"."""
     out = {}
     for ind, b in zip(now, results_before):
         points = (round(ind["percent"] - b.percent, 1)
                   if ind["percent"] is not None and b.percent is not None else None)
         if b.met is True and ind["met"] is False:
-            now_is = "no longer met"
+            now_is = ("not met so far" if unfinished and ind["margin"] is not None and ind["margin"] >= 0
+                      else "no longer met")
         elif b.met is False and ind["met"] is True:
-            now_is = "now met"
+            now_is = "met so far" if unfinished else "now met"
         else:
             now_is = None
         out[b.id] = {"percent": b.percent, "numerator": b.numerator, "denominator": b.denominator,
@@ -264,22 +306,29 @@ def quarterly_pack(records: Records, period: Period, as_of: dt.date, area: str |
     before = comparison_period(period)
     previous = None
     if before is not None:
-        previous = _previous(indicators, before, by_label.get(before.label) or compute_indicators(c, before))
+        previous = _previous(indicators, before, by_label.get(before.label) or compute_indicators(c, before),
+                             unfinished=as_of < period.end)
     exceptions = as_read(exceptions_frame(results))
     people = c.records.people
     chair_names = (dict(zip(people["person_id"], people["name"]))
                    if {"person_id", "name"} <= set(people.columns) else {})
     cases = data_quality(c, period)
     caseload = _managed_cases(c, quarters)
+    so_far = _caseload_so_far(c, quarters, as_of)
+    # Before its first day a quarter has no cases yet: nothing to compare.
+    changes = ([] if as_of < quarters[-1].start
+               else _changes([so_far["before"], so_far["now"]] if so_far else caseload))
     return QuarterlyPack(
         area=area, period=period, as_of=as_of,
         indicators=indicators, trend=trend, exceptions=exceptions,
-        commonality=group_exceptions(results), caseload=caseload, changes=_changes(caseload),
+        commonality=group_exceptions(results), caseload=caseload, changes=changes,
         data_quality=_data_quality(c, period, exceptions, cases),
         data_quality_cases=cases, previous=previous,
         patterns=exception_patterns(exceptions, chair_names),
         chair_names={k: v for k, v in chair_names.items()
                      if k in set(exceptions["chair_id"].dropna()) and isinstance(v, str)},
+        in_progress=period_progress(period, as_of, records.local_holidays, area),
+        caseload_so_far=so_far,
     )
 
 
@@ -400,15 +449,23 @@ def _wanted_missing(ev: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFr
     return _table(rows)
 
 
-def annual_tables(records: Records, year: Period, population: dict[str, int]) -> dict[str, pd.DataFrame]:
-    """Annex 3 Table 1 and Table 2 of the annual report, per area and in total."""
+def annual_end(year: Period, as_of: dt.date | None) -> dt.date:
+    """The day the annual tables count to: 31 March, or `as_of` in a year not yet ended (the
+    figures "on 31 March" are then those on `as_of`, the year's counts those so far)."""
+    return year.end if as_of is None else min(year.end, as_of)
+
+
+def annual_tables(records: Records, year: Period, population: dict[str, int],
+                  as_of: dt.date | None = None) -> dict[str, pd.DataFrame]:
+    """Annex 3 Table 1 and Table 2 of the annual report, per area and in total, to
+    annual_end(year, as_of). The columns keep their `_31_march` names either way."""
     ind = records.individuals
     ev = records.events if not records.events.empty else pd.DataFrame(
         columns=["ref", "date", "event", "order_type"])
     ev = ev.merge(ind[["ref", "area"]], on="ref", how="left")
-    end = year.end
+    end = annual_end(year, as_of)
     at_liberty = ind[_open_on(ind, end) & (ind["category"] == 1) & (ind["status"] == "community")]
-    in_year = ev[_in_range(ev["date"], year.start, year.end)]
+    in_year = ev[_in_range(ev["date"], year.start, end)]
     t1, t2 = [], []
     for area in sorted(ind["area"].unique()):
         n = int((at_liberty["area"] == area).sum())

@@ -299,3 +299,28 @@ def test_the_teams_webhooks_are_a_secret_in_mappa_config(monkeypatch, tmp_path, 
     assert "SECRETSIG" not in out
     line = next(x for x in out.splitlines() if x.startswith("MAPPA_TEAMS_WEBHOOKS="))
     assert line.split()[0] == "MAPPA_TEAMS_WEBHOOKS=***"
+
+
+def test_teams_notices_wait_uncounted_while_no_webhook_is_set(sqlite_engine, teams):
+    """MAPPA_TEAMS_WEBHOOKS emptied after planning: the Teams cards are not attempted (no
+    attempt counted, nothing given up) but wait, and go out once it is set again."""
+    assert import_directory(sqlite_engine, GRAMPIAN).ok
+    settings = _settings(teams, ["Grampian"])
+    run_planning_job(sqlite_engine, "weekly-summary", MONDAY, RULES,
+                     area_channels=area_channels(settings))
+    unset = settings.model_copy(update={"teams_webhooks": ""})
+    console = ConsoleTransport(open("/dev/null", "w"))
+    report = asyncio.run(deliver_pending(sqlite_engine, unset, console,
+                                         MONDAY + dt.timedelta(hours=1)))
+    assert report.failed == report.retrying == 0 and teams.posts == []
+    assert set(_statuses(sqlite_engine, "teams")) == {"pending"}
+    keys = _statuses(sqlite_engine, "teams")["pending"]
+    assert report.waiting_lines() == [
+        f"{len(set(keys))} Teams message(s) ({len(keys)} item(s)) wait in the outbox: "
+        "MAPPA_TEAMS_WEBHOOKS is not set; they go out on the first delivery run after it is set"]
+    table = SQLModel.metadata.tables["outbox"]
+    with sqlite_engine.connect() as conn:
+        assert set(conn.execute(select(table.c.attempts).where(table.c.channel == "teams"))
+                   .scalars()) == {0}
+    asyncio.run(deliver_pending(sqlite_engine, settings, console, MONDAY + dt.timedelta(hours=2)))
+    assert set(_statuses(sqlite_engine, "teams")) == {"sent"} and teams.posts

@@ -213,3 +213,111 @@ def test_no_digest_for_an_area_on_its_local_holiday(sqlite_engine):
     assert (after["area"] == "Grampian").sum() == 0
     # What is not Grampian's (a national co-ordinator's rows) still goes out.
     assert after.equals(before[before["area"] != "Grampian"].reset_index(drop=True))
+
+
+def _outbox_rows(engine, channel):
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT status, attempts, last_error FROM outbox WHERE channel = :c"), {"c": channel})]
+
+
+def test_email_waits_uncounted_while_smtp_host_is_not_set_then_goes_out(grampian_cli,
+                                                                          monkeypatch, capsys):
+    """No SMTP_HOST: no email is attempted (no attempt counted, nothing given up, no
+    delivery-problem notice), the run says once how many wait and why, and exits 0; the
+    first run once SMTP_HOST is set sends them."""
+    from mappa_core.storage import db, outbox
+    from tests.helpers import run_cli
+    from tests.slack_harness import SlackStandIn, SmtpSink
+
+    stand_in, smtp = SlackStandIn(), SmtpSink()
+    try:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("SLACK_API_URL", stand_in.api_url())
+        monkeypatch.delenv("SMTP_HOST", raising=False)
+        assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
+        engine = db.make_engine(grampian_cli)
+        emails = _outbox_rows(engine, "email")
+        assert emails, "the Grampian example plans some email"
+        for hour in (10, 11, 13):  # long past any backoff: still not attempted
+            code, out, err = run_cli(capsys, "jobs", "run", "deliver", "--as-of",
+                                     f"2026-12-01T{hour}:00")
+            assert code == 0, err
+            assert "given up" not in err and "{" not in out
+            assert _outbox_rows(engine, "email") == [("pending", 0, None)] * len(emails)
+            waiting = [line for line in out.splitlines() if "SMTP_HOST is not set" in line]
+            assert len(waiting) == 1 and f"({len(emails)} item(s)) wait" in waiting[0], out
+        assert outbox.unreported_failures(engine).empty
+        assert smtp.messages == []
+
+        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("SMTP_PORT", str(smtp.port))
+        monkeypatch.setenv("SMTP_STARTTLS", "no")
+        code, out, err = run_cli(capsys, "jobs", "run", "deliver", "--as-of", "2026-12-01T14:00")
+        assert code == 0, err
+        assert "SMTP_HOST" not in out and " by email" in out
+        assert {r[0] for r in _outbox_rows(engine, "email")} == {"sent"}
+        assert len(smtp.messages) >= 1
+    finally:
+        stand_in.close()
+        smtp.close()
+
+
+def test_slack_waits_while_slack_bot_token_is_not_set_and_email_goes_out(grampian_cli,
+                                                                          monkeypatch, capsys):
+    from mappa_core.storage import db
+    from tests.helpers import run_cli
+    from tests.slack_harness import SmtpSink
+
+    smtp = SmtpSink()
+    try:
+        monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("SMTP_PORT", str(smtp.port))
+        monkeypatch.setenv("SMTP_STARTTLS", "no")
+        assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
+        engine = db.make_engine(grampian_cli)
+        slack = _outbox_rows(engine, "slack")
+        code, out, err = run_cli(capsys, "jobs", "run", "deliver", "--as-of", "2026-12-01T10:00")
+        assert code == 0, err
+        assert _outbox_rows(engine, "slack") == [("pending", 0, None)] * len(slack)
+        assert "Slack message(s)" in out and "SLACK_BOT_TOKEN is not set" in out
+        assert {r[0] for r in _outbox_rows(engine, "email")} == {"sent"}
+    finally:
+        smtp.close()
+
+
+def test_deliver_says_in_words_how_messages_went(grampian_cli, monkeypatch, capsys):
+    from tests.helpers import run_cli
+    from tests.slack_harness import SlackStandIn, SmtpSink
+
+    stand_in, smtp = SlackStandIn(), SmtpSink()
+    try:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("SLACK_API_URL", stand_in.api_url())
+        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("SMTP_PORT", str(smtp.port))
+        monkeypatch.setenv("SMTP_STARTTLS", "no")
+        assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
+        code, out, err = run_cli(capsys, "jobs", "run", "deliver", "--as-of", "2026-12-01T10:00")
+        assert code == 0, err
+        line = next(x for x in out.splitlines() if x.startswith("delivered"))
+        assert "{" not in line and "'" not in line
+        assert f"{len(smtp.messages)} by email" in line and " by Slack, " in line, line
+    finally:
+        stand_in.close()
+        smtp.close()
+
+
+def test_deliver_console_at_night_says_when_held_items_go_out(grampian_cli, capsys):
+    from tests.helpers import run_cli
+
+    assert main(["jobs", "run", "digest", "--as-of", "2026-12-01T03:10"]) == 0
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, "jobs", "run", "deliver", "--console", "--as-of",
+                             "2026-12-01T03:10")
+    assert code == 0, err
+    assert "0 message(s) would be sent" in out
+    assert "item(s) wait for working hours: the first go out at Tue 01 Dec 2026 08:30 GMT" in out, out

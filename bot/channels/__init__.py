@@ -24,7 +24,15 @@ TRANSPORTS: dict[Channel, type[Transport]] = {
 }
 
 __all__ = ["TRANSPORTS", "DeliveryError", "Rendered", "SendContext", "Transport",
-           "area_channels", "build", "render"]
+           "area_channels", "build", "label", "render"]
+
+# Each channel as a sentence names it ("3 by email", "an email message").
+LABELS = {Channel.SLACK: "Slack", Channel.EMAIL: "email", Channel.TEAMS: "Teams",
+          Channel.CONSOLE: "console"}
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, str(name))
 
 
 def build(settings, overrides: dict[str, Transport | None] | None = None) -> dict[str, Transport]:

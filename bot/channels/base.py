@@ -67,6 +67,12 @@ class Transport:
     def address_problem(self, address: str) -> str | None:
         return None
 
+    def not_configured(self) -> str | None:
+        """Why this deployment cannot send on the channel at all ("SMTP_HOST is not set"),
+        or None. Its messages are then not attempted: they wait in the outbox, uncounted,
+        until it is configured."""
+        return None
+
     @classmethod
     def render(cls, rows: list[dict]) -> Rendered:
         raise NotImplementedError

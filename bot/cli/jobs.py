@@ -56,7 +56,11 @@ def cmd_jobs(args) -> int:
         report = asyncio.run(_deliver(store, now, args.console, args.dry_run))
         if report is not None:
             print(f"delivered {report.rows_sent} item(s) in {sum(report.sent.values())} message(s) "
-                  f"{report.sent}; {report.retrying} to retry; {report.failed} given up")
+                  f"({report.by_channel()}); {report.retrying} to retry; "
+                  f"{report.failed} given up")
+            for line in report.waiting_lines():
+                print(line)
+            _print_held(store, now)
             if report.failed:
                 print("given up: see `mappa outbox list --state failed`", file=sys.stderr)
                 return 1
@@ -107,6 +111,16 @@ def print_messages(groups: dict[str, list[dict]]) -> None:
         print(text)
 
 
+def _print_held(store, now: dt.datetime) -> None:
+    """Why items planned outside working hours are not sent yet, and when they will be."""
+    from mappa_core.storage.outbox import held_for_working_hours
+
+    held, first = held_for_working_hours(store, now)
+    if held:
+        print(f"{held} item(s) wait for working hours: the first go out at "
+              f"{first.astimezone(now.tzinfo):%a %d %b %Y %H:%M %Z}")
+
+
 async def _deliver(store, now, console: bool, dry_run: bool):
     from bot.channels.slack import SlackTransport
     from bot.delivery.worker import deliver_pending
@@ -125,12 +139,8 @@ async def _deliver(store, now, console: bool, dry_run: bool):
         groups = due_groups(store, now)
         print_messages(groups)
         print(f"{len(groups)} message(s) would be sent; --console sends and marks nothing")
+        _print_held(store, now)
         return None
-    if not config.slack_bot_token:
-        raise UsageError("SLACK_BOT_TOKEN is not set: set it, or use --console to see "
-                         "what would be sent")
-    from slack_sdk.web.async_client import AsyncWebClient
-
-    transport = SlackTransport(AsyncWebClient(token=config.slack_bot_token,
-                                              base_url=config.slack_api_url))
-    return await deliver_pending(store, config, transport, now)
+    # With no SLACK_BOT_TOKEN (or no SMTP_HOST) that channel's messages wait, and the report
+    # says so; the others go out.
+    return await deliver_pending(store, config, SlackTransport.from_settings(config), now)

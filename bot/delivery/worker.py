@@ -33,6 +33,19 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     recipients: dict[str, int] = field(default_factory=dict)
+    # Channel -> (rows, messages, why): due, but not attempted, as this deployment has not
+    # configured the channel (no SMTP_HOST): they wait in the outbox, uncounted.
+    waiting: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+
+    def by_channel(self) -> str:
+        """The messages sent, in words: "12 by Slack, 3 by email" ("none")."""
+        return ", ".join(f"{n} by {channels.label(c)}" for c, n in self.sent.items()) or "none"
+
+    def waiting_lines(self) -> list[str]:
+        """One sentence for each channel whose messages wait for it to be configured."""
+        return [f"{messages} {channels.label(c)} message(s) ({rows} item(s)) wait in the "
+                f"outbox: {why}; they go out on the first delivery run after it is set"
+                for c, (rows, messages, why) in self.waiting.items()]
 
     def add(self, channel: str, recipient: str, rows: int) -> None:
         self.sent[channel] = self.sent.get(channel, 0) + 1
@@ -95,6 +108,11 @@ async def deliver_pending(
     if transports is None:
         transports = channels.build(settings, {Channel.SLACK: slack or _Unreachable()})
     ctx = SendContext(engine, settings, now)
+    unconfigured = {name: why for name, t in transports.items() if (why := t.not_configured())}
+    if unconfigured:
+        found = await asyncio.to_thread(outbox.due_by_channel, engine, now, unconfigured, groups)
+        report.waiting = {name: (rows, messages, unconfigured[name])
+                          for name, (rows, messages) in found.items()}
     released, given_up = outbox.release_stale(engine, now, STALE_CLAIM)
     if released:
         log.warning("released %d outbox row(s) left sending by a stopped worker", released)
@@ -104,7 +122,7 @@ async def deliver_pending(
     report.failed += len(given_up)
     rounds = waits = 0
     while rounds < max_rounds:
-        claimed = outbox.claim(engine, now, group_keys=groups)
+        claimed = outbox.claim(engine, now, group_keys=groups, skip_channels=unconfigured)
         if not claimed.groups:
             if claimed.busy and waits < BUSY_WAITS:  # another replica is mid-claim
                 waits += 1
@@ -156,6 +174,9 @@ class _Unreachable(Transport):
 
     def address_problem(self, address: str) -> str | None:
         return channels.TRANSPORTS[Channel.SLACK]().address_problem(address)
+
+    def not_configured(self) -> str | None:
+        return "no Slack client in this delivery run"
 
     async def send(self, address: str, message) -> None:
         raise DeliveryError("Slack: no Slack client in this delivery run", permanent=False)

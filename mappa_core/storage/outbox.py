@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -132,14 +133,17 @@ def due_groups(engine: Engine, now: dt.datetime) -> dict[str, list[dict]]:
 
 
 def claim(engine: Engine, now: dt.datetime, max_groups: int = 100,
-          group_keys: list[str] | None = None) -> Claimed:
+          group_keys: list[str] | None = None, skip_channels: Iterable[str] = ()) -> Claimed:
     """Claim up to `max_groups` whole groups of due rows for this worker (only those in
-    `group_keys`, if given: an urgent message delivered the moment it is planned)."""
+    `group_keys`, if given: an urgent message delivered the moment it is planned; none in
+    `skip_channels`: channels this deployment has not configured, whose rows wait)."""
     table = _table()
     token = uuid.uuid4().hex
     due = _due(table, now)
     if group_keys is not None:
         due = and_(due, table.c.group_key.in_(list(group_keys)))
+    if skip_channels:
+        due = and_(due, table.c.channel.not_in(list(skip_channels)))
     pick = select(table.c.group_key).where(due).order_by(table.c.id).limit(max_groups * 20)
     if engine.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
@@ -157,6 +161,31 @@ def claim(engine: Engine, now: dt.datetime, max_groups: int = 100,
             select(table).where(table.c.claim_token == token).order_by(table.c.id)
         ).mappings().all()
     return Claimed(token, _grouped(rows))
+
+
+def due_by_channel(engine: Engine, now: dt.datetime, channels: Iterable[str],
+                   group_keys: list[str] | None = None) -> dict[str, tuple[int, int]]:
+    """Channel -> (rows, messages) due now in `channels` (only in `group_keys`, if given)."""
+    table = _table()
+    where = and_(_due(table, now), table.c.channel.in_(list(channels)))
+    if group_keys is not None:
+        where = and_(where, table.c.group_key.in_(list(group_keys)))
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(table.c.channel, func.count(), func.count(table.c.group_key.distinct()))
+            .where(where).group_by(table.c.channel)).all()
+    return {channel: (rows, messages) for channel, rows, messages in found}
+
+
+def held_for_working_hours(engine: Engine, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """Pending rows not yet released (planned outside working hours: `release_time`), and
+    the earliest time one is released (None: there are none)."""
+    table = _table()
+    with engine.connect() as conn:
+        n, first = conn.execute(
+            select(func.count(), func.min(table.c.not_before))
+            .where(and_(table.c.status == "pending", table.c.not_before > now))).one()
+    return n, first
 
 
 def group_of(engine: Engine, row_id: int) -> list[dict]:

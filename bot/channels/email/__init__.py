@@ -113,6 +113,11 @@ class EmailTransport(Transport):
     def address_problem(self, address: str) -> str | None:
         return email_problem(address)
 
+    def not_configured(self) -> str | None:
+        if self.settings is not None and not self.settings.smtp_host:
+            return "SMTP_HOST is not set"
+        return None
+
     @classmethod
     def render(cls, rows: list[dict]) -> Rendered:
         return render_email(rows)

@@ -173,15 +173,21 @@ class SlackTransport(Transport):
     name = Channel.SLACK
     address_label = "the Slack user id "
 
-    def __init__(self, client: AsyncWebClient | None = None):
+    def __init__(self, client: AsyncWebClient | None = None, missing: str | None = None):
         self.client = client
+        self.missing = missing  # why there is no client to send with (not_configured)
 
     @classmethod
     def from_settings(cls, settings) -> SlackTransport:
+        if not settings.slack_bot_token:
+            return cls(None, missing="SLACK_BOT_TOKEN is not set")
         return cls(AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url))
 
     def address_problem(self, address: str) -> str | None:
         return slack_user_problem(address)
+
+    def not_configured(self) -> str | None:
+        return self.missing
 
     @classmethod
     def render(cls, rows: list[dict]) -> Rendered:

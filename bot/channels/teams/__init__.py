@@ -77,6 +77,9 @@ class TeamsTransport(Transport):
     def area_addresses(cls, settings) -> dict[str, str]:
         return {area: area for area in settings.teams_webhook_urls()}
 
+    def not_configured(self) -> str | None:
+        return None if self.webhooks else "MAPPA_TEAMS_WEBHOOKS is not set"
+
     def address_problem(self, address: str) -> str | None:
         if address not in self.webhooks:
             return "has no webhook URL in MAPPA_TEAMS_WEBHOOKS"

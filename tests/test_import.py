@@ -273,3 +273,38 @@ def test_a_line_break_or_control_character_in_a_cell_is_refused_where_it_is(sqli
     agency = SQLModel.metadata.tables["agency"]
     with sqlite_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(agency)).scalar() == 0
+
+
+def test_a_misnamed_csv_file_is_named_on_stderr_with_the_file_it_probably_meant(
+        sqlite_url, tmp_path, capsys, monkeypatch):
+    """`Meetings.csv` beside agencies.csv imported the agencies only, without a word: each
+    CSV file mappa does not read is named (a warning: exit 0), in the importer's report."""
+    from tests.helpers import run_cli
+
+    monkeypatch.setenv("MAPPA_DATABASE_URL", sqlite_url)
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(GRAMPIAN / "agencies.csv", d / "agencies.csv")
+    shutil.copy(GRAMPIAN / "meetings.csv", d / "Meetings.csv")
+    (d / "notes.CSV").write_text("a,b\n")
+    (d / "readme.txt").write_text("not a CSV file\n")
+    code, out, err = run_cli(capsys, "import", str(d))
+    assert code == 0, err
+    assert err.splitlines() == [
+        "Meetings.csv: not a file mappa reads (did you mean meetings.csv?); skipped",
+        "notes.CSV: not a file mappa reads; skipped",
+    ]
+    assert "agencies.csv" in out and "meetings.csv" not in out
+    from mappa_core.storage import db
+
+    report = import_directory(db.make_engine(sqlite_url), d, dry_run=True)
+    assert report.ok and report.warnings == err.splitlines()
+    # A directory holding only misnamed files: the error, and the warning saying why.
+    (d / "agencies.csv").rename(d / "agency.csv")
+    code, _out, err = run_cli(capsys, "import", str(d))
+    assert code == 1
+    assert "agency.csv: not a file mappa reads (did you mean agencies.csv?); skipped" in err
+    assert "none of the import files is there" in err
+    # The Grampian files alone: no warning.
+    code, _out, err = run_cli(capsys, "import", str(GRAMPIAN))
+    assert code == 0 and err == ""

@@ -39,6 +39,8 @@ def cmd_import(args) -> int:
     from mappa_core.storage.importer import import_directory
 
     report = import_directory(engine(), Path(args.dir), dry_run=args.dry_run)
+    for line in report.warnings:
+        print(line, file=sys.stderr)
     if not report.ok:
         for line in report.errors:
             print(line, file=sys.stderr)

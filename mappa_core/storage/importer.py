@@ -51,6 +51,9 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
     dry_run: bool = False
     error_count: int = 0  # every error found, including those past MAX_ERRORS
+    # Nothing wrong with what was imported, but worth a look: each CSV file in the
+    # directory that is not read (a misnamed meetings file would otherwise go unseen).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -610,6 +613,25 @@ def find_files(directory: Path) -> list[tuple[FileSpec, Path]]:
     return found
 
 
+def unread_files(directory: Path) -> list[str]:
+    """A warning for each CSV file in `directory` that is not one of SPEC section 5's (and
+    so is skipped), with the name it probably meant: "Meetings.csv" beside the others
+    imported everything but the meetings, without a word."""
+    import difflib
+
+    # By stem: with ".csv" on both sides every name looks like some file's (notes/areas).
+    names = {spec.filename.lower().removesuffix(".csv"): spec.filename for spec in FILES}
+    out = []
+    for path in sorted(directory.iterdir()):
+        if path.suffix.lower() != ".csv" or path.name in names.values() or not path.is_file():
+            continue
+        close = difflib.get_close_matches(path.stem.lower(), list(names), n=1)
+        shown = path.name if path.name.isprintable() else ascii(path.name)
+        out.append(f"{shown}: not a file mappa reads"
+                   + (f" (did you mean {names[close[0]]}?)" if close else "") + "; skipped")
+    return out
+
+
 def import_directory(engine: Engine, directory: Path | str, dry_run: bool = False) -> ImportReport:
     """Validate every CSV file of SPEC section 5 in `directory`, then upsert them all or none."""
     directory = Path(directory)
@@ -617,6 +639,7 @@ def import_directory(engine: Engine, directory: Path | str, dry_run: bool = Fals
     if not directory.is_dir():
         report.errors.append(f"{directory}: not a directory")
         return report
+    report.warnings = unread_files(directory)
     errors = _Errors()
     for spec in FILES:
         path = directory / spec.filename

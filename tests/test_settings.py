@@ -282,3 +282,20 @@ def test_a_misspelt_setting_in_env_file_is_named_with_the_one_it_probably_meant(
         "mappa: warning: .env: MAPPA_DATABSE_URL is not a setting, and is ignored "
         "(did you mean MAPPA_DATABASE_URL?)"]
     assert "MAPPA_DATABASE_URL=sqlite:///mappa.db  # default" in out
+
+
+def test_every_setting_is_in_the_readme_and_the_operator_guide():
+    """MAPPA_TEAMS_WEBHOOKS was in .env.example only. (The guide gives the thresholds as one
+    row, MAPPA_REVIEW_NUDGE_WD ... MAPPA_LOOKBACK_DAYS.)"""
+    from pathlib import Path
+
+    from bot.settings import env_names
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    readme = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    guide = (root / "docs" / "operator-guide.md").read_text(encoding="utf-8")
+    guide = guide.split("\n## Configure\n", 1)[1].split("\n## ", 1)[0]
+    assert [n for n in env_names() if f"`{n}`" not in readme] == []
+    assert [n for n in env_names() if f"`{n}`" not in guide
+            and not n.endswith(("_WD", "_DAYS"))] == []

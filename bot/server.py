@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import logging
+import signal
 import sys
 import time
 import urllib.parse
@@ -25,6 +26,7 @@ from bot.slack_app import build_app
 from mappa_core.storage import db
 
 log = logging.getLogger("mappa.server")
+WARMING = "worker processes still starting"  # /readyz's reason while they start
 
 
 def make_deliver(settings: Settings, engine, client=None):
@@ -134,7 +136,7 @@ def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
             problems.append(f"schema at {revision}, this version needs {db.SCHEMA_REVISION} "
                             "(run `mappa db upgrade`)")
         if state.bot is not None and not state.bot.workers_ready():
-            problems.append("worker processes still starting")
+            problems.append(WARMING)
         scheduler = state.scheduler
         if state.expect_scheduler and not (scheduler is not None and scheduler.running):
             problems.append("scheduler not running")
@@ -144,7 +146,10 @@ def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
                     "not running" if state.expect_scheduler else "not run in this process")}
         if problems:
             body["reasons"] = problems
-            log.warning("not ready: %s", "; ".join(problems))
+            # Warming up is expected at every start: a load balancer polling /readyz would
+            # otherwise write a warning a second until the workers are up.
+            level = logging.INFO if problems == [WARMING] else logging.WARNING
+            log.log(level, "not ready: %s", "; ".join(problems))
             return JSONResponse(body, status_code=503)
         return JSONResponse(body)
 
@@ -230,8 +235,43 @@ def build_asgi(settings: Settings, engine, today=None, scheduler_rules=None) -> 
     return asgi
 
 
+class _Stopped(Exception):
+    """SIGTERM or SIGINT: stop cleanly (exit status 0)."""
+
+
+def _on_stop_signals(stop) -> dict:
+    """Handle SIGTERM and SIGINT by calling `stop(name)`; the handlers they replace.
+
+    uvicorn handles both while it runs, shuts down, then raises the signal again for the
+    handler it found: the default one killed the process (status 143 after a clean
+    shutdown). This one lets `serve` return instead."""
+    def handler(sig, frame) -> None:
+        stop(signal.Signals(sig).name)
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
 def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
           health_port: int | None = None) -> None:
+    """Run until SIGTERM or SIGINT (then return: a clean stop) or an error (raised)."""
+    started = time.monotonic()
+
+    def stopped(name: str) -> None:
+        raise _Stopped(name)
+
+    previous = _on_stop_signals(stopped)
+    try:
+        _serve(settings, host, port, socket_mode, rules, health_port)
+    except _Stopped as exc:
+        log.info("stopped by %s", exc)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped after %.0f s", time.monotonic() - started)
+
+
+def _serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
+           health_port: int | None = None) -> None:
     import uvicorn
 
     from bot.logs import configure_logging
@@ -248,6 +288,13 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
         from bot.jobs.schedule import build_scheduler
 
         async def run() -> None:
+            loop, main = asyncio.get_running_loop(), asyncio.current_task()
+
+            def stop(name: str) -> None:  # Socket Mode runs until its task is cancelled
+                log.info("stopping on %s", name)
+                loop.call_soon_threadsafe(main.cancel)
+
+            _on_stop_signals(stop)  # serve() puts the handlers back
             app = build_app(settings, engine)
             state = OpsState(expect_scheduler=True)
             state.bot = app.mappa
@@ -269,11 +316,12 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
                 state.scheduler.shutdown(wait=False)
                 app.mappa.close()
 
-        asyncio.run(run())
+        try:
+            asyncio.run(run())
+        except asyncio.CancelledError:  # stop() above
+            pass
         return
 
-    started = time.monotonic()
     log.info("serving HTTP on %s:%d", host, port)
     uvicorn.run(build_asgi(settings, engine, scheduler_rules=rules), host=host, port=port,
                 log_config=None, access_log=False)
-    log.info("stopped after %.0f s", time.monotonic() - started)

@@ -442,7 +442,7 @@ def test_metrics_show_the_outbox_commands_and_deliveries(grampian):
     assert _metric(out, "mappa_answer_cache_entries", kind="frames") >= 1
 
 
-def test_readyz_reports_database_schema_and_scheduler(grampian, tmp_path):
+def test_readyz_reports_database_schema_and_scheduler(grampian, tmp_path, caplog):
     from mappa_core.rules.planner import NudgeRules
 
     bot = grampian()
@@ -455,8 +455,12 @@ def test_readyz_reports_database_schema_and_scheduler(grampian, tmp_path):
     assert status == 503 and json.loads(body)["reasons"] == ["scheduler not running"]
     with bot.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0006'"))
-    status, body = bot.get("/readyz")
+    with caplog.at_level(logging.INFO, logger="mappa.server"):
+        status, body = bot.get("/readyz")
     assert status == 503 and "schema at 0006" in json.loads(body)["reasons"][0]
+    # A real problem stays a warning (only warming workers up is INFO).
+    assert [r.levelname for r in caplog.records if "schema at 0006" in r.getMessage()] == [
+        "WARNING"]
     with bot.engine.begin() as conn:
         conn.execute(text(f"UPDATE alembic_version SET version_num = '{db.SCHEMA_REVISION}'"))
     broken = BotServer(build_asgi(Settings(work_processes=0, slack_bot_token="xoxb-t", slack_signing_secret="s"),
@@ -526,6 +530,34 @@ def test_socket_mode_serves_health_readiness_and_metrics_on_its_own_port(sqlite_
         stand_in.close()
     lines = [line for line in (tmp_path / "serve.log").read_text().splitlines() if line.strip()]
     assert lines and all(json.loads(line)["level"] for line in lines), lines[:5]
+    assert server.returncode == 0, lines[-5:]  # SIGTERM: a clean stop
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_exits_0_after_a_clean_stop_on_sigterm_or_sigint(sig, sqlite_url, tmp_path):
+    """uvicorn raises the signal again once it has shut down; with the default handler that
+    killed the process (status 143, -15 here) after a clean shutdown."""
+    db.ensure_schema(db.make_engine(sqlite_url))
+    port, stand_in = free_port(), SlackStandIn()
+    (tmp_path / "none.env").write_text("")
+    env = {**os.environ, "MAPPA_DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-stop",
+           "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": stand_in.api_url()}
+    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port),
+                               "--env-file", str(tmp_path / "none.env")],
+                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=open(tmp_path / "serve.log", "w"))
+    try:
+        wait_until_up(port, server, "/healthz",
+                      output=lambda: (tmp_path / "serve.log").read_text()[-3000:])
+        server.send_signal(sig)
+        assert server.wait(timeout=30) == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        stand_in.close()
+    log = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in log and f"stopped by {sig.name}" in log, log[-3000:]
 
 
 def test_json_logs_carry_uvicorn_and_the_bot_in_one_format():
@@ -705,3 +737,8 @@ def test_serve_with_worker_processes_is_ready_once_they_started_and_leaves_none_
     assert "Traceback" not in log
     # Each worker built the national App Home once before /readyz said ready.
     assert log.count("warmed up in") == 2, log
+    # Quiet at start: warming up is no warning (each poll of /readyz wrote one), and Bolt's
+    # "token will be unused" (it reads SLACK_BOT_TOKEN from the environment) is gone.
+    assert not [line for line in log.splitlines() if "WARNING" in line], log
+    assert "will be unused" not in log
+    assert server.returncode == 0

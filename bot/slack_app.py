@@ -475,6 +475,22 @@ ACTION_IDS = ("minutes_issued", "rmp_ratified", "contribution_received", "snooze
               "ack_escalation_shown")
 
 
+class _NotTokenUnused(logging.Filter):
+    """Drops Bolt's "As you gave `client` as well, `token` will be unused.": AsyncApp reads
+    SLACK_BOT_TOKEN from the environment itself when no token is passed, and warns on every
+    start that the client given (holding that very token, and SLACK_API_URL) wins."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_LOG = logging.getLogger("slack_bolt.AsyncApp")  # AsyncApp's own (get_bolt_logger)
+if not any(isinstance(f, _NotTokenUnused) for f in _BOLT_LOG.filters):
+    _BOLT_LOG.addFilter(_NotTokenUnused())
+
+
 def build_app(settings: Settings, engine,
               today: Callable[[], dt.date] | None = None) -> AsyncApp:
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)

@@ -23,10 +23,11 @@ TEXT = "escalate Housing placement for em-provider tag failed"
 def bot(sqlite_engine, request):
     assert import_directory(sqlite_engine, GRAMPIAN).ok
     stand_in = SlackStandIn()
-    smtp = None if getattr(request, "param", "") == "smtp-down" else SmtpSink()
+    smtp = None if getattr(request, "param", "") in ("smtp-down", "no-smtp") else SmtpSink()
     settings = Settings(work_processes=0, database_url=str(sqlite_engine.url),
                         slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
-                        slack_api_url=stand_in.api_url(), smtp_host="127.0.0.1",
+                        slack_api_url=stand_in.api_url(),
+                        smtp_host="" if getattr(request, "param", "") == "no-smtp" else "127.0.0.1",
                         smtp_port=smtp.port if smtp else free_port(), smtp_starttls=False,
                         mail_from="mappa-bot@grampian.example", smtp_timeout=5)
     server = BotServer(build_asgi(settings, sqlite_engine, today=lambda: TODAY))
@@ -85,6 +86,19 @@ def test_the_reply_says_who_was_not_reached_and_the_outbox_retries_them(bot):
     reply = bot.command(CHAIR1, TEXT, "t3")
     assert "Told: Kirsty SOG (Slack)." in reply
     assert ":warning: Not reached: em-provider (email): " in reply and "(will retry)" in reply
+    assert "Please phone them" in reply
+    assert bot.outbox() == [("email", "email:lorna@em.example", "pending"),
+                            ("email", "email:ops@em.example", "pending"),
+                            ("slack", "g-sog", "sent")]
+
+
+@pytest.mark.parametrize("bot", ["no-smtp"], indirect=True)
+def test_with_no_smtp_host_the_reply_says_the_email_waits_and_why(bot):
+    """Email not set up: the agencies' emails are not attempted but wait; the person raising
+    the issue is told why ("not sent" alone said nothing) and to phone them."""
+    reply = bot.command(CHAIR1, TEXT, "t5")
+    assert "Told: Kirsty SOG (Slack)." in reply
+    assert ":warning: Not reached: em-provider (email): SMTP_HOST is not set" in reply, reply
     assert "Please phone them" in reply
     assert bot.outbox() == [("email", "email:lorna@em.example", "pending"),
                             ("email", "email:ops@em.example", "pending"),

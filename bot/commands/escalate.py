@@ -41,12 +41,16 @@ async def _deliver(engine, settings, slack: Transport, rows: list[Notice], now: 
     keys = [r.group_key for r in rows]
     notes = frame(rows)
     await asyncio.to_thread(outbox.plan, engine, notes, now, settings.nudge_rules())
-    await deliver_pending(engine, settings, slack, now, groups=keys)
+    report = await deliver_pending(engine, settings, slack, now, groups=keys)
     waited = 0.0
     while True:
         found = await asyncio.to_thread(outbox.outcomes, engine, keys)
         if waited >= WAIT_FOR_OTHER_WORKER or all(
                 f["status"] != "sending" for f in found.values()):
+            for key, f in found.items():  # not attempted: its channel is not set up here
+                channel = next((r.channel for r in rows if r.group_key == key), None)
+                if f["status"] == "pending" and channel in report.waiting:
+                    found[key] = {**f, "last_error": report.waiting[channel][2]}
             return found
         await asyncio.sleep(0.1)
         waited += 0.1

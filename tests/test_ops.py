@@ -611,7 +611,9 @@ def test_jobs_and_delivery_log_one_line_each_without_refs_or_secrets(grampian, c
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     for job in jobs[:-1]:
         assert sum(m.startswith(f"job {job}: planned ") for m in lines) == 1, lines
-    assert any(m.startswith("job deliver: sent ") for m in lines), lines
+    sent = [m for m in lines if m.startswith("job deliver: sent ")]
+    # In words, not a dict ("{'slack': 12}").
+    assert any(" by Slack)" in m for m in sent) and not any("{" in m for m in sent), sent
     assert bot.stand_in.posts("/api/chat.postMessage"), "the delivery sent nothing"
     for line in lines:
         assert not any(ref in line for ref in GRAMPIAN_REFS), line

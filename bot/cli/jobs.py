@@ -55,8 +55,7 @@ def cmd_jobs(args) -> int:
     if args.name == "deliver":
         report = asyncio.run(_deliver(store, now, args.console, args.dry_run))
         if report is not None:
-            print(f"delivered {report.rows_sent} item(s) in {sum(report.sent.values())} message(s) "
-                  f"({report.by_channel()}); {report.retrying} to retry; "
+            print(f"delivered {report.summary()}; {report.retrying} to retry; "
                   f"{report.failed} given up")
             for line in report.waiting_lines():
                 print(line)

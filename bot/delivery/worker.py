@@ -37,9 +37,11 @@ class DeliveryReport:
     # configured the channel (no SMTP_HOST): they wait in the outbox, uncounted.
     waiting: dict[str, tuple[int, int, str]] = field(default_factory=dict)
 
-    def by_channel(self) -> str:
-        """The messages sent, in words: "12 by Slack, 3 by email" ("none")."""
-        return ", ".join(f"{n} by {channels.label(c)}" for c, n in self.sent.items()) or "none"
+    def summary(self) -> str:
+        """What was sent, in words: "166 item(s) in 15 message(s) (12 by Slack, 3 by email)"."""
+        by = ", ".join(f"{n} by {channels.label(c)}" for c, n in self.sent.items())
+        return (f"{self.rows_sent} item(s) in {sum(self.sent.values())} message(s)"
+                + (f" ({by})" if by else ""))
 
     def waiting_lines(self) -> list[str]:
         """One sentence for each channel whose messages wait for it to be configured."""

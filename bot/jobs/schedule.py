@@ -82,9 +82,8 @@ def build_scheduler(engine, rules: NudgeRules, deliver, tz: dt.tzinfo = LONDON,
         if report is None:
             log.info("job deliver: done in %.1f s", took)
         else:
-            log.info("job deliver: sent %d item(s) in %d message(s) (%s), %d to retry, %d "
-                     "given up in %.1f s", report.rows_sent, sum(report.sent.values()),
-                     report.by_channel(), report.retrying, report.failed, took)
+            log.info("job deliver: sent %s, %d to retry, %d given up in %.1f s",
+                     report.summary(), report.retrying, report.failed, took)
             for line in report.waiting_lines():
                 log.info("job deliver: %s", line)
 

@@ -83,9 +83,8 @@ def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None =
                                              start + dt.timedelta(hours=1)))
     finally:
         sink.close()
-    print(f"{(start + dt.timedelta(hours=1)):%H:%M} deliver           {report.rows_sent} item(s) "
-          f"in {sum(report.sent.values())} message(s); {report.retrying} to retry; "
-          f"{report.failed} given up\n", file=out)
+    print(f"{(start + dt.timedelta(hours=1)):%H:%M} deliver           {report.summary()}; "
+          f"{report.retrying} to retry; {report.failed} given up\n", file=out)
     names = _slack_names(engine)
     for address, message in console.sent[:show]:
         asyncio.run(ConsoleTransport(out, names).send(address, message))

@@ -50,7 +50,8 @@ async def _deliver(engine, settings, slack: Transport, rows: list[Notice], now: 
             for key, f in found.items():  # not attempted: its channel is not set up here
                 channel = next((r.channel for r in rows if r.group_key == key), None)
                 if f["status"] == "pending" and channel in report.waiting:
-                    found[key] = {**f, "last_error": report.waiting[channel][2]}
+                    found[key] = {**f, "last_error": report.waiting[channel][2],
+                                  "waiting": True}
             return found
         await asyncio.sleep(0.1)
         waited += 0.1
@@ -65,6 +66,8 @@ def _problem(outcome: dict | None) -> str | None:
     if outcome["status"] == "sending":
         return "still being sent"
     reason = outcome["last_error"] or "not sent"
+    if outcome.get("waiting"):  # a channel not set up here: it waits, unattempted
+        return f"{reason}; it goes out once that is set"
     return reason if outcome["status"] == "dead" else f"{reason} (will retry)"
 
 

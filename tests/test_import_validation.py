@@ -119,6 +119,23 @@ def test_a_nul_byte_in_a_text_column_is_an_error_with_its_line(engine, tmp_path,
     assert set(_counts(engine).values()) == {0}
 
 
+def test_a_utf16_file_and_a_huge_cell_say_what_they_are_and_write_nothing(sqlite_engine,
+                                                                        tmp_path):
+    """A spreadsheet saved as "Unicode text" and a cell of megabytes (an unclosed quote):
+    the errors named a byte and Python's csv module's wording."""
+    d = _copy(tmp_path)
+    text = (d / "agencies.csv").read_text(encoding="utf-8")
+    (d / "agencies.csv").write_bytes(text.encode("utf-16"))
+    meetings = (d / "meetings.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    meetings[2] = meetings[2].replace(",", ',"' + "x" * 200_000, 1)
+    (d / "meetings.csv").write_text("".join(meetings), encoding="utf-8")
+    report = import_directory(sqlite_engine, d)
+    assert "agencies.csv:1: -: UTF-16 text: save it as CSV UTF-8" in report.errors
+    assert any(e.startswith("meetings.csv:") and "a cell longer than 131,072 characters" in e
+               for e in report.errors), report.errors
+    assert set(_counts(sqlite_engine).values()) == {0}
+
+
 def test_a_huge_all_invalid_file_gives_a_capped_list_in_bounded_memory(sqlite_engine, tmp_path):
     rows = 300_000
     d = tmp_path / "big"

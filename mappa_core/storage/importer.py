@@ -189,7 +189,10 @@ def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
             return _parse_rows(csv.reader(handle), spec, errors)
         except UnicodeDecodeError:
             line, byte = _bad_utf8(path)
-            errors.add(path.name, line, "-", f"not UTF-8 text (byte {byte:#04x})")
+            with path.open("rb") as raw:
+                utf16 = raw.read(2) in (b"\xff\xfe", b"\xfe\xff")
+            errors.add(path.name, line, "-", "UTF-16 text: save it as CSV UTF-8" if utf16 else
+                       f"not UTF-8 text (byte {byte:#04x})")
             return None
 
 
@@ -230,7 +233,11 @@ def _parse_rows(reader, spec: FileSpec, errors: _Errors) -> _Parsed | None:
         except StopIteration:
             break
         except csv.Error as exc:
-            errors.add(spec.filename, reader.line_num, "-", f"not readable as CSV ({exc})")
+            errors.add(spec.filename, reader.line_num, "-", (
+                f"a cell longer than {csv.field_size_limit():,} characters (no column of a MAPPA "
+                "export is near that; an unclosed quote can make one)"
+                if "field larger than field limit" in str(exc) else
+                f"not readable as CSV ({exc})"))
             break
         line_start = line + 1
         line = reader.line_num

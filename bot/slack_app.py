@@ -329,9 +329,11 @@ class MappaSlack:
         act = (body.get("actions") or [{}])[0]
         value = page_value(str(act.get("value") or ""))
         name = value.get("c") if value.get("c") in ("due", "overdue") else "due"
-        days = value.get("d") if isinstance(value.get("d"), int) else DUE_SOON_DAYS
+        days = value.get("d")
+        days = days if isinstance(days, int) and not isinstance(days, bool) else DUE_SOON_DAYS
         # The filters as the reply set them; forged ones are checked as typed ones are.
-        kind = value.get("k") if value.get("k") in ITEM_KINDS else None
+        kind = value.get("k") if isinstance(value.get("k"), str) and value["k"] in ITEM_KINDS \
+            else None
         area = value.get("a") if isinstance(value.get("a"), str) else None
         cmd = Command(name, days=0 if name == "overdue" else min(max(days, 0), 365),
                       page=value["p"], kind=kind, area=area[:MAX_AREA] if area else None)
@@ -460,7 +462,7 @@ def _reason_metadata(metadata: str) -> tuple[str, tuple | None]:
         data = json.loads(metadata)
         where = (str(data["c"]), str(data["ts"]), int(data["o"]), max(1, int(data["p"])))
         return str(data["k"]), where
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         return "", None
 
 

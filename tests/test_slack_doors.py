@@ -29,7 +29,7 @@ from mappa_core.storage import db
 from mappa_core.storage.importer import import_directory
 from tests import test_slack_pages
 from tests.conftest import GRAMPIAN
-from tests.slack_harness import Bot, SmtpSink
+from tests.slack_harness import Bot, SmtpSink, post, sign, view_body
 from tests.test_delivery import NOW, settings_for
 from tests.test_import_validation import _counts
 from tests.test_slack_pages import (
@@ -64,7 +64,10 @@ def _quiet(bot, before: int) -> None:
 
 GARBAGE = ["", "not json", "[]", "null", '"2"', "[" * 1500, '{"p": "2"}', '{"p": null}',
            '{"p": true}', '{"p": 1.5}', '{"p": 1e999}', '{"p": {"p": 2}}',
-           '{"c": "case GRA-1", "p": 1}', '{"c": "due", "d": "365", "p": "x"}']
+           '{"c": "case GRA-1", "p": 1}', '{"c": "due", "d": "365", "p": "x"}',
+           # a bool is an int to Python (pd.Timedelta(days=True) raised); a list cannot be
+           # looked up among the kinds (the press had no answer at all)
+           '{"d": true, "p": 1}', '{"k": [1], "p": 1}', '{"k": {"x": 1}, "a": [], "p": 1}']
 
 
 @pytest.mark.parametrize("value", GARBAGE, ids=range(len(GARBAGE)))
@@ -157,6 +160,38 @@ def test_a_garbage_notice_page_value_is_refused_politely(bot, value):
     reply = bot.act(CHAIRS[0], "page_notice_next", value, message=message, channel=channel)
     assert reply["text"] == notices.GONE and reply["response_type"] == "ephemeral"
     _quiet(bot, before)
+
+
+def test_a_notice_reference_in_other_digits_is_no_notice_and_breaks_no_button(bot):
+    """"²" is a digit to str.isdigit() but not to int(): a forged block_id made the page
+    press go unanswered and a snooze answer both "Snoozed" and an error id."""
+    channel, message = _message(bot, CHAIRS[1], "Your MAPPA items")
+    blocks = json.loads(json.dumps(message["blocks"]).replace('"notice:', '"notice:\\u00b2'))
+    assert "notice:\u00b2" in json.dumps(blocks, ensure_ascii=False)
+    forged = {**message, "blocks": blocks}
+    before = bot.calls("/api/chat.update")
+    nxt = nav_button(blocks, "next")
+    reply = bot.act(CHAIRS[1], nxt["action_id"], nxt["value"], message=forged, channel=channel)
+    assert reply["text"] == notices.GONE
+    snooze = next(e for b in blocks if b["type"] == "actions" for e in b["elements"]
+                  if e.get("action_id") == "snooze_1wd")
+    answer = bot.act(CHAIRS[1], "snooze_1wd", snooze["value"], message=forged, channel=channel)
+    assert "Snoozed" in json.dumps(answer) and "went wrong" not in json.dumps(answer)
+    _quiet(bot, before)
+
+
+@pytest.mark.parametrize("metadata", ['{"k": "K", "c": "D1", "ts": "1", "o": 1e400, "p": 1}',
+                                      '{"k": "K", "c": "D1", "ts": "1", "o": 1, "p": 1e400}',
+                                      "{" + '"k": [' * 2900])
+def test_reason_form_metadata_that_cannot_be_read_still_records_the_reason(bot, metadata):
+    """Forged private_metadata: an overflowing number or JSON nested too deep was a 400
+    (OverflowError, RecursionError) and the form showed Slack's own error."""
+    key = next(e["value"] for body in bot.sent.get(CHAIRS[1], []) for b in body["blocks"]
+               if b["type"] == "actions" for e in b["elements"]
+               if e.get("action_id") == "record_reason")
+    body = view_body(CHAIRS[1], metadata.replace('"K"', json.dumps(key)), "information_late")
+    status, out, _ = post(bot.server.url + "/slack/events", body, sign(body))
+    assert status == 200, out
 
 
 # ------------------------------------------------------------------------------ chasers

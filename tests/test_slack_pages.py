@@ -530,7 +530,7 @@ def test_a_page_of_a_notice_sent_before_its_place_was_kept_is_not_drawn(bot):
         conn.execute(text("UPDATE outbox SET posted_channel = NULL, posted_ts = NULL "
                           "WHERE id = :i"), {"i": first})
     try:
-        assert _refused_page(bot, CHAIRS[0], message, channel)["text"] == notices.ELSEWHERE
+        assert _refused_page(bot, CHAIRS[0], message, channel)["text"] == notices.BEFORE_KEPT
     finally:
         with bot.engine.begin() as conn:
             conn.execute(text("UPDATE outbox SET posted_channel = :c, posted_ts = :t "
@@ -663,6 +663,9 @@ def test_a_long_list_narrows_by_kind_and_area_with_true_totals(bot, national):
     first = bot.command(national, f"overdue {prefix.lower()}")
     refs = [s.split("`")[1] for s in _every_page(bot, national, first)]
     assert len(refs) == counts[busiest] and {areas[r] for r in refs} == {busiest}
+
+    ambiguous = json.dumps(bot.command(national, "overdue f"))
+    assert "Several areas start with 'f'. Areas: Fife, Forth Valley." in ambiguous
 
     # Both at once, with days, in any order.
     both = bot.command(national, f"due {busiest} 7 reviews")

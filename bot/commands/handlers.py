@@ -354,14 +354,13 @@ def _example(cmd: Command) -> str:
     return f"{cmd.days} " if cmd.name == "due" else ""
 
 
-def area_named(engine: Engine, typed: str) -> str | None:
-    """The known area `typed` names: the same name in any case, else the one area whose
-    name starts with it (`lothian`: Lothian and Borders); None if none or several."""
+def areas_named(engine: Engine, typed: str) -> tuple[list[str], list[str]]:
+    """(the known areas `typed` may name, every known area): the one with the same name in
+    any case, else each whose name starts with it (`lothian`: Lothian and Borders)."""
     areas = known_areas(engine)
     typed = " ".join(typed.split()).casefold()
     exact = [a for a in areas if a.casefold() == typed]
-    starts = [a for a in areas if a.casefold().startswith(typed)]
-    return exact[0] if exact else starts[0] if len(starts) == 1 else None
+    return exact or [a for a in areas if a.casefold().startswith(typed)], areas
 
 
 def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
@@ -369,10 +368,13 @@ def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
     item and one area where the command names them."""
     area = None
     if cmd.area is not None:
-        area = area_named(ctx.engine, cmd.area)
-        if area is None:
-            return help_reply(f"No area is called '{mrkdwn_escape(cmd.area)}'. Areas: "
-                              f"{', '.join(mrkdwn_escape(a) for a in known_areas(ctx.engine))}.")
+        named, areas = areas_named(ctx.engine, cmd.area)
+        if len(named) != 1:
+            some = f"Several areas start with '{mrkdwn_escape(cmd.area)}'" if named else \
+                f"No area is called '{mrkdwn_escape(cmd.area)}'"
+            return help_reply(f"{some}. Areas: "
+                              f"{', '.join(mrkdwn_escape(a) for a in named or areas)}.")
+        area = named[0]
     if caller.oversees:
         if area is not None and not caller.covers_area(area):
             return message(f"You oversee {mrkdwn_escape(caller.area)}: its due lists only.")

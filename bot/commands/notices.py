@@ -32,6 +32,8 @@ GONE = ("That message's items are no longer kept, so it cannot be shown again. "
 NOT_YOURS = "That message was sent to someone else; only its reader can page it."
 ELSEWHERE = ("That message cannot be drawn again here, so the page cannot be shown. "
              "`/mappa due` lists what is open now.")
+BEFORE_KEPT = ("That message was sent before mappa-bot kept where its messages are posted, so "
+               "it cannot be drawn again. `/mappa due` lists what is open now.")
 
 
 class NoticeError(ValueError):
@@ -135,7 +137,9 @@ def notice_page(ctx: Context, caller: Caller, first_id: int, page: int,
     if rows[0]["recipient_id"] != caller.person_id:
         raise NoticeError(NOT_YOURS)
     posted = (rows[0]["posted_channel"], rows[0]["posted_ts"])
-    if None in posted or posted != tuple(at):
+    if None in posted:
+        raise NoticeError(BEFORE_KEPT)
+    if posted != tuple(at):
         raise NoticeError(ELSEWHERE)
     return render_slack(rows, page,
                         states=lambda shown: item_states(ctx, caller.person_id, shown))

@@ -6,6 +6,8 @@ escalate`). The buttons' action ids are the ones bot/slack_app.py listens for.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -86,7 +88,8 @@ def notice_ref(blocks: list | None) -> tuple[int, int] | None:
         block_id = str((block or {}).get("block_id") or "")
         if block_id.startswith(NOTICE_REF):
             first, _, page = block_id[len(NOTICE_REF):].partition(":")
-            if first.isdigit() and page.isdigit() and len(first) <= 18 and len(page) <= 9:
+            # ASCII digits only: str.isdigit() takes "²", which int() then refuses.
+            if re.fullmatch("[0-9]{1,18}", first) and re.fullmatch("[0-9]{1,9}", page):
                 return int(first), max(1, int(page))
     return None
 

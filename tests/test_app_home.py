@@ -143,3 +143,29 @@ def test_before_any_case_is_imported_the_home_and_the_lists_say_nothing_is_due(e
             assert "0 overdue, 0 due soon" in answer and "Nothing overdue or due soon" in answer
     finally:
         b.close()
+
+
+def test_a_person_whose_area_no_case_has_is_told_so_not_that_nothing_is_overdue(engine,
+                                                                                  tmp_path):
+    """A misspelt area in people.csv (Grampain): the import warns, naming the area it
+    probably meant, and the person's Home says no case is in that area, where it said
+    'Nothing overdue' for ever."""
+    import shutil
+
+    data = tmp_path / "g"
+    shutil.copytree(GRAMPIAN, data)
+    people = (data / "people.csv").read_text()
+    (data / "people.csv").write_text(people.replace(
+        "U1COORD1,coordinator,Grampian", "U1COORD1,coordinator,Grampain"))
+    assert "U1COORD1,coordinator,Grampain" in (data / "people.csv").read_text()
+    report = import_directory(engine, data)
+    assert report.ok and report.warnings == [
+        "people.csv: area 'Grampain' of g-coord is no case's area, so they will see no cases "
+        "(did you mean 'Grampian'?)"], report.warnings
+    b = Bot(engine, TODAY)
+    try:
+        text = shown(b.home(COORD))
+        assert "no case in the records is in the area Grampain" in text
+        assert "no case in the records" not in shown(b.home(CHAIR1))
+    finally:
+        b.close()

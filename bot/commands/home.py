@@ -24,6 +24,7 @@ from bot.commands.access import Caller
 from bot.commands.parser import Command
 from bot.templates import mrkdwn_escape, render_json
 from mappa_core.rules.due import due_items
+from mappa_core.storage.queries import known_areas
 from mappa_core.rules.planner.notice import items_payload
 from mappa_core.rules.vocabulary import Rule
 from mappa_core.rules.status import status_of
@@ -64,12 +65,16 @@ def _build(ctx: handlers.Context, caller: Caller) -> dict:
     overdue_total = week_total = 0
     if caller.oversees:  # the same scope as `/mappa due` gives them
         items = due_items(computed, days)
-        scope = f"all cases in {area_label}"
+        scope = f"all cases in {mrkdwn_escape(area_label)}"
     elif caller.chairs:
         items = due_items(computed, days, chair=caller.person_id)
         scope = "cases and meetings you chair"
     else:
         items, scope = None, "MAPPA staff"
+    if caller.area is not None and caller.area not in known_areas(ctx.engine):
+        # A misspelt area in people.csv would otherwise read as "nothing overdue" for ever.
+        scope += (f" (no case in the records is in the area {mrkdwn_escape(caller.area)}: "
+                  "your co-ordinator can check your area in the people list)")
     if items is not None:
         items = handlers.with_agency_names(items, computed)
         late, coming = items[items["overdue"]], items[~items["overdue"]]

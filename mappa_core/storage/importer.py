@@ -639,6 +639,31 @@ def unread_files(directory: Path) -> list[str]:
     return out
 
 
+def people_in_no_area(conn: Connection) -> list[str]:
+    """A person whose area no case has (a misspelt `Grampain`): their lists would say
+    "nothing overdue" for ever. One line per such area, with the area probably meant."""
+    import difflib
+
+    person, ind = SQLModel.metadata.tables["person"], SQLModel.metadata.tables["individual"]
+    areas = set(conn.execute(select(ind.c.area).distinct()).scalars())
+    if not areas:  # no case imported yet: every area would be named
+        return []
+    out = []
+    rows = conn.execute(select(person.c.area, person.c.person_id)
+                        .where(person.c.area.is_not(None), person.c.area.not_in(areas))
+                        .order_by(person.c.area, person.c.person_id)).all()
+    by_area: dict[str, list[str]] = {}
+    for area, person_id in rows:
+        by_area.setdefault(area, []).append(person_id)
+    for area, ids in by_area.items():
+        close = difflib.get_close_matches(area, sorted(areas), n=1)
+        out.append(f"people.csv: area {area!r} of {ids[0]}"
+                   + (f" and {len(ids) - 1} more" if len(ids) > 1 else "")
+                   + " is no case's area, so they will see no cases"
+                   + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return out
+
+
 def import_directory(engine: Engine, directory: Path | str, dry_run: bool = False) -> ImportReport:
     """Validate every CSV file of SPEC section 5 in `directory`, then upsert them all or none."""
     directory = Path(directory)
@@ -677,6 +702,7 @@ def import_directory(engine: Engine, directory: Path | str, dry_run: bool = Fals
             if spec.filename == "custody.csv" and not dry_run:
                 _drop_replaced_periods(conn, parsed[spec.filename])
             report.files.append(_upsert(conn, parsed[spec.filename], write=not dry_run))
+        report.warnings += people_in_no_area(conn)
         if dry_run:
             conn.rollback()
         else:

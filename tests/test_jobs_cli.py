@@ -1,8 +1,10 @@
 """`mappa jobs list|run`, `mappa demo-day`, and the schedule's fixed job ids."""
 
 import datetime as dt
+import json
 
 import pytest
+from sqlalchemy import text
 
 from bot.cli import main
 from bot.jobs.schedule import build_scheduler, next_runs
@@ -287,6 +289,44 @@ def test_slack_waits_while_slack_bot_token_is_not_set_and_email_goes_out(grampia
         assert {r[0] for r in _outbox_rows(engine, "email")} == {"sent"}
     finally:
         smtp.close()
+
+
+def test_digests_that_waited_days_for_slack_are_replaced_by_the_latest(grampian_cli,
+                                                                      monkeypatch, capsys):
+    """Slack set up only after three days of digests: each reader gets the latest digest
+    (it lists all that is still open), not three at once; the older two are kept as
+    superseded, never sent."""
+    from mappa_core.storage import db
+    from tests.helpers import run_cli
+    from tests.slack_harness import SlackStandIn
+
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("SMTP_HOST", raising=False)
+    for day in ("2026-12-01", "2026-12-02", "2026-12-03"):
+        assert main(["jobs", "run", "digest", "--as-of", day]) == 0
+    engine = db.make_engine(grampian_cli)
+    with engine.connect() as conn:
+        groups = conn.execute(text(
+            "SELECT recipient_id, group_key, status FROM outbox WHERE channel = 'slack' "
+            "AND group_key LIKE 'digest|%' ORDER BY group_key")).all()
+    readers = {r for r, _g, _s in groups}
+    assert {s for *_x, s in groups if "|2026-12-03" in _x[1]} == {"pending"}
+    assert {s for *_x, s in groups if "|2026-12-03" not in _x[1]} == {"superseded"}
+    stand_in = SlackStandIn()
+    try:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("SLACK_API_URL", stand_in.api_url())
+        code, out, err = run_cli(capsys, "jobs", "run", "deliver", "--as-of", "2026-12-03T10:00")
+        assert code == 0, err
+        posts = stand_in.posts("/api/chat.postMessage")
+        assert sorted(p["body"]["channel"] for p in posts) == sorted(
+            {p["body"]["channel"] for p in posts})  # one message per reader
+        assert len(posts) == len(readers)
+        assert all("2026-12-03" in json.dumps(p["body"]) for p in posts)
+        listed = run_cli(capsys, "outbox", "list", "--state", "superseded")[1]
+        assert "replaced by a later digest" in listed
+    finally:
+        stand_in.close()
 
 
 def test_deliver_says_in_words_how_messages_went(grampian_cli, monkeypatch, capsys):

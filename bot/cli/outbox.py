@@ -11,7 +11,7 @@ def register(sub) -> None:
     o = sub.add_parser("outbox", help="see and replay notifications that failed")
     osub = o.add_subparsers(dest="outbox_command", required=True)
     ol = osub.add_parser("list", help="the newest outbox rows, optionally of one state")
-    ol.add_argument("--state", choices=["pending", "sending", "sent", "dead", "failed"],
+    ol.add_argument("--state", choices=["pending", "sending", "sent", "dead", "failed", "superseded"],
                     help="failed is the same as dead: given up")
     ol.add_argument("--limit", type=int, default=50)
     ol.set_defaults(func=cmd_outbox)

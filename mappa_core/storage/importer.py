@@ -27,8 +27,10 @@ from ..rules.values import shown as _show
 
 INT_COLUMNS = {"category", "level", "release_level", "birth_year", "population"}
 BATCH = 5000
-# Line breaks (CR, LF, NEL, U+2028/9) and the other control characters but tab.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+# Line breaks (CR, LF, NEL, U+2028/9), the other control characters but tab, and the
+# bidirectional overrides and isolates (U+202A-E, U+2066-9), which reverse how the rest of a
+# line reads (a name in a Slack header, an email subject); right-to-left text itself is fine.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # Errors kept word for word; the rest are counted ("... and N more errors"), so that a huge
 # file of bad rows cannot fill memory with messages nobody reads.
 MAX_ERRORS = 1000
@@ -276,7 +278,10 @@ def _parse_rows(reader, spec: FileSpec, errors: _Errors) -> _Parsed | None:
                 # A line break in a name would end an email's subject early or add lines
                 # to a message; no column of SPEC section 5 holds more than one line.
                 errors.add(spec.filename, line_start, col.name,
-                           f"contains a line break or control character (U+{ord(bad[0]):04X})")
+                           f"contains a line break or control character (U+{ord(bad[0]):04X})"
+                           if bad[0] < "\u202a" else
+                           f"contains a bidirectional override (U+{ord(bad[0]):04X}), which "
+                           "would reverse how the rest of a message reads")
                 ok = False
         if not ok:
             continue

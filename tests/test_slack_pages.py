@@ -682,6 +682,8 @@ def test_narrowing_keeps_to_what_the_person_may_see(bot, national):
     assert "You oversee Grampian: its due lists only." in refused and "`" not in refused
     own = bot.command(COORD, "due grampian")["blocks"]
     assert _totals(own) == _totals(bot.command(COORD, "due")["blocks"])
+    elsewhere = json.dumps(bot.command(CHAIRS[0], f"due {other}")["blocks"])
+    assert "Your due lists cover the cases you chair in Grampian." in elsewhere
     chair = bot.command(CHAIRS[0], "due contributions")["blocks"]
     assert "cases you chair; written contribution only" in chair[1]["elements"][0]["text"]
     assert all(" written contribution: `" in s for s in sections(chair))

@@ -383,6 +383,10 @@ def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
         where = area or caller.area
         scope = f"all cases in {mrkdwn_escape(where)}" if where else "all cases in every area"
     elif caller.chairs:
+        if area is not None and caller.area is not None and area != caller.area:
+            # A chair's lists are of their own area's records: "0 in Fife" would not be true.
+            return message(f"Your due lists cover the cases you chair in "
+                           f"{mrkdwn_escape(caller.area)}.")
         computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
         items = due_items(computed, cmd.days, chair=caller.person_id)
         scope = "cases you chair" + (f" in {mrkdwn_escape(area)}" if area else "")

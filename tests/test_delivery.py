@@ -138,6 +138,40 @@ def test_smtp_down_then_back_delivers_everything(engine):
         smtp.close()
 
 
+def test_a_second_run_never_takes_the_rows_a_live_run_is_still_sending(engine):
+    """Run A sends slowly (a slow SMTP server); run B starts, on the same clock, after A's
+    claim would count as stale. A renews its claim while it sends, so B releases nothing
+    and each email goes once; without the renewal B re-sent every one A had not finished
+    (found by the attacker with a 10-minute window; here the window is 1 s)."""
+    import threading
+
+    from mappa_core.storage import db
+
+    outbox.plan(engine, email_notes(4), NOW, RULES)
+    smtp = SmtpSink(delay=1.0)  # each message held a second: A runs about 4 s
+    settings = settings_for(smtp.port)
+    quick = dict(stale_after=dt.timedelta(seconds=1), renew_every=0.2)
+    results = {}
+
+    def run_a():
+        other = db.make_engine(str(engine.url))  # another worker: its own connections
+        results["a"] = asyncio.run(deliver_pending(other, settings, None, NOW, **quick))
+        other.dispose()
+
+    try:
+        a = threading.Thread(target=run_a)
+        a.start()
+        time.sleep(2.5)  # A is still sending; its claim was made 2.5 s ago
+        b = asyncio.run(deliver_pending(engine, settings, None,
+                                        NOW + dt.timedelta(seconds=2.5), **quick))
+        a.join(30)
+        assert b.rows_sent == 0 and results["a"].rows_sent == 4
+        assert sorted(smtp.groups()) == sorted(set(smtp.groups())) and len(smtp.groups()) == 4
+        assert statuses(engine) == {"sent": 4}
+    finally:
+        smtp.close()
+
+
 def _one_slack_note(engine, address="U1CHAIR1"):
     notes = email_notes(1)
     notes["rule"] = "digest"

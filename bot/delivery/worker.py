@@ -20,7 +20,10 @@ from mappa_core.rules.vocabulary import Channel
 from mappa_core.storage import outbox
 
 log = logging.getLogger("mappa.delivery")
+# A claim no worker has renewed for this long was left by a stopped worker: its rows are
+# given back. A live run renews its claim every CLAIM_RENEW seconds, however long it sends.
 STALE_CLAIM = dt.timedelta(minutes=10)
+CLAIM_RENEW = 60.0
 # A replica that finds every due row locked by another's claim waits this long, this many
 # times, before deciding there is nothing for it (a claim commits in milliseconds).
 BUSY_PAUSE, BUSY_WAITS = 0.05, 40
@@ -97,6 +100,7 @@ class _Run:
 async def deliver_pending(
     engine, settings: Settings, slack: Transport | None, now: dt.datetime, max_rounds: int = 50,
     groups: list[str] | None = None, transports: dict[str, Transport] | None = None,
+    stale_after: dt.timedelta = STALE_CLAIM, renew_every: float = CLAIM_RENEW,
 ) -> DeliveryReport:
     """Send everything due in the outbox now (only `groups`, if given); returns what happened.
 
@@ -115,7 +119,7 @@ async def deliver_pending(
         found = await asyncio.to_thread(outbox.due_by_channel, engine, now, unconfigured, groups)
         report.waiting = {name: (rows, messages, unconfigured[name])
                           for name, (rows, messages) in found.items()}
-    released, given_up = outbox.release_stale(engine, now, STALE_CLAIM)
+    released, given_up = outbox.release_stale(engine, now, stale_after)
     if released:
         log.warning("released %d outbox row(s) left sending by a stopped worker", released)
     for row_id in given_up:
@@ -132,40 +136,61 @@ async def deliver_pending(
                 continue
             break
         rounds += 1
-        batches: dict[str, list[tuple[list[dict], str, object]]] = {}
-        for rows in claimed.groups.values():
-            first = rows[0]
-            channel, address = first["channel"], first["address"] or ""
-            transport = transports.get(channel)
-            if transport is None:
-                await run.failed(rows, "no Slack user id or email address" if channel == Channel.NONE
-                                 else f"no transport for the channel {_safe(channel)!r}",
-                                 permanent=True)
-                continue
-            problem = transport.address_problem(address)
-            if problem:
-                # The value itself stays out of the reason: it is shown and logged.
-                await run.failed(rows, transport.address_label + problem, permanent=True)
-                continue
-            try:
-                message = await transport.prepare(rows, transport.render(rows), ctx)
-            except Exception as exc:  # the same rows would fail the same way again
-                log.debug("could not prepare outbox %s", first["id"], exc_info=True)
-                await run.failed(rows, f"could not prepare the message ({type(exc).__name__}: "
-                                 f"{_safe(exc)[:200]})", permanent=True)
-                continue
-            batches.setdefault(channel, []).append((rows, address, message))
-        for channel, batch in batches.items():
-            async def on_result(i: int, error: DeliveryError | None,
-                                posted: tuple[str, str] | None = None, batch=batch) -> None:
-                rows = batch[i][0]
-                if error is None:
-                    await run.sent(rows, posted)
-                else:
-                    await run.failed(rows, str(error), error.permanent, error.retry_after)
-
-            await transports[channel].send_all([(a, m) for _, a, m in batch], on_result)
+        # While this round sends (a hung SMTP server can hold it for minutes), its claim
+        # is renewed, so that another run never takes the rows for a stopped worker's.
+        keeping = asyncio.create_task(_keep_claim(engine, claimed.token, now, renew_every))
+        try:
+            await _send_round(claimed, transports, run, ctx)
+        finally:
+            keeping.cancel()
     return report
+
+
+async def _keep_claim(engine, token: str, now: dt.datetime, every: float) -> None:
+    """Renew claim `token` every `every` seconds, as of `now` plus the time since."""
+    started = asyncio.get_running_loop().time()
+    while True:
+        await asyncio.sleep(every)
+        at = now + dt.timedelta(seconds=asyncio.get_running_loop().time() - started)
+        await asyncio.to_thread(outbox.renew_claim, engine, token, at)
+
+
+async def _send_round(claimed, transports: dict[str, Transport], run: _Run,
+                      ctx: SendContext) -> None:
+    """One claim's groups: each rendered, addressed and sent by its channel's transport."""
+    batches: dict[str, list[tuple[list[dict], str, object]]] = {}
+    for rows in claimed.groups.values():
+        first = rows[0]
+        channel, address = first["channel"], first["address"] or ""
+        transport = transports.get(channel)
+        if transport is None:
+            await run.failed(rows, "no Slack user id or email address" if channel == Channel.NONE
+                             else f"no transport for the channel {_safe(channel)!r}",
+                             permanent=True)
+            continue
+        problem = transport.address_problem(address)
+        if problem:
+            # The value itself stays out of the reason: it is shown and logged.
+            await run.failed(rows, transport.address_label + problem, permanent=True)
+            continue
+        try:
+            message = await transport.prepare(rows, transport.render(rows), ctx)
+        except Exception as exc:  # the same rows would fail the same way again
+            log.debug("could not prepare outbox %s", first["id"], exc_info=True)
+            await run.failed(rows, f"could not prepare the message ({type(exc).__name__}: "
+                             f"{_safe(exc)[:200]})", permanent=True)
+            continue
+        batches.setdefault(channel, []).append((rows, address, message))
+    for channel, batch in batches.items():
+        async def on_result(i: int, error: DeliveryError | None,
+                            posted: tuple[str, str] | None = None, batch=batch) -> None:
+            rows = batch[i][0]
+            if error is None:
+                await run.sent(rows, posted)
+            else:
+                await run.failed(rows, str(error), error.permanent, error.retry_after)
+
+        await transports[channel].send_all([(a, m) for _, a, m in batch], on_result)
 
 
 class _Unreachable(Transport):

@@ -110,6 +110,15 @@ class Claimed:
     busy: bool = False
 
 
+def renew_claim(engine: Engine, token: str, at: dt.datetime) -> None:
+    """A live worker's claim renewed (release_stale takes only claims not renewed)."""
+    table = _table()
+    with engine.begin() as conn:
+        conn.execute(update(table).where(and_(table.c.claim_token == token,
+                                              table.c.status == "sending"))
+                     .values(claimed_at=at))
+
+
 def release_stale(engine: Engine, now: dt.datetime, stale_after: dt.timedelta) -> tuple[int, list[int]]:
     """Give back claims a crashed worker left behind: (rows released, ids given up).
 

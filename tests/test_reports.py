@@ -470,3 +470,24 @@ def test_annual_report_of_a_year_in_progress_says_so(grampian_cli, tmp_path, cap
     assert "in progress" not in capsys.readouterr().out
     html = (out / "annual.html").read_text()
     assert "<th>RSOs at liberty on 31 March</th>" in html and "progress" not in html
+
+
+def test_a_result_that_rounds_up_to_its_target_but_falls_short_is_explained(engine):
+    """SPEC 3: `percent` is rounded to one decimal, `met` is decided unrounded, so 246/259
+    (94.98%) reads "95.0%" beside "not met" against 95%. The pack says why, for that
+    indicator only; a pack with no such result carries no such note."""
+    import dataclasses
+
+    from mappa_core.storage.importer import import_directory
+
+    assert import_directory(engine, GRAMPIAN).ok
+    period, as_of = parse_period("2026-27-Q3"), D("2027-01-31")
+    records = load_records(engine, since=reports.pack_since(period, as_of))
+    pack = quarterly_pack(records, period, as_of)
+    names = dict(zip(records.agencies["agency"], records.agencies["name"]))
+    assert "Results are shown to one decimal" not in quarterly_html(pack, names)
+    l2 = next(i for i in pack.indicators if i["id"] == "l2-reviews")
+    shy = {**l2, "numerator": 246, "denominator": 259, "percent": 95.0, "met": False}
+    html = quarterly_html(dataclasses.replace(pack, indicators=[
+        shy if i is l2 else i for i in pack.indicators]), names)
+    assert (f"So {l2['title']} shows the target but falls just short of it.") in html

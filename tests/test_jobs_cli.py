@@ -12,6 +12,19 @@ from bot.jobs.ticks import LONDON, parse_when
 from mappa_core.rules.planner import NudgeRules
 
 
+
+def _use_slack(monkeypatch, stand_in) -> None:
+    """The CLI's Slack: a token and the Web API stand-in."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_API_URL", stand_in.api_url())
+
+
+def _use_smtp(monkeypatch, smtp) -> None:
+    """The CLI's email: the SMTP sink, plain (no STARTTLS)."""
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(smtp.port))
+    monkeypatch.setenv("SMTP_STARTTLS", "no")
+
 def test_jobs_list_shows_each_job_and_its_next_run(capsys):
     assert main(["jobs", "list", "--as-of", "2026-11-28T10:00"]) == 0  # a Saturday
     out = capsys.readouterr().out
@@ -106,11 +119,8 @@ def test_deliver_exits_1_when_a_message_is_given_up(grampian_cli, monkeypatch, c
 
     stand_in, smtp = SlackStandIn(), SmtpSink()
     try:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
-        monkeypatch.setenv("SLACK_API_URL", stand_in.api_url())
-        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("SMTP_PORT", str(smtp.port))
-        monkeypatch.setenv("SMTP_STARTTLS", "no")
+        _use_slack(monkeypatch, stand_in)
+        _use_smtp(monkeypatch, smtp)
         assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
         engine = db.make_engine(grampian_cli)
         with engine.begin() as conn:  # an address the importer would refuse, stored anyway
@@ -236,8 +246,7 @@ def test_email_waits_uncounted_while_smtp_host_is_not_set_then_goes_out(grampian
 
     stand_in, smtp = SlackStandIn(), SmtpSink()
     try:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
-        monkeypatch.setenv("SLACK_API_URL", stand_in.api_url())
+        _use_slack(monkeypatch, stand_in)
         monkeypatch.delenv("SMTP_HOST", raising=False)
         assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
         engine = db.make_engine(grampian_cli)
@@ -254,9 +263,7 @@ def test_email_waits_uncounted_while_smtp_host_is_not_set_then_goes_out(grampian
         assert outbox.unreported_failures(engine).empty
         assert smtp.messages == []
 
-        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("SMTP_PORT", str(smtp.port))
-        monkeypatch.setenv("SMTP_STARTTLS", "no")
+        _use_smtp(monkeypatch, smtp)
         code, out, err = run_cli(capsys, "jobs", "run", "deliver", "--as-of", "2026-12-01T14:00")
         assert code == 0, err
         assert "SMTP_HOST" not in out and " by email" in out
@@ -276,9 +283,7 @@ def test_slack_waits_while_slack_bot_token_is_not_set_and_email_goes_out(grampia
     smtp = SmtpSink()
     try:
         monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
-        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("SMTP_PORT", str(smtp.port))
-        monkeypatch.setenv("SMTP_STARTTLS", "no")
+        _use_smtp(monkeypatch, smtp)
         assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
         engine = db.make_engine(grampian_cli)
         slack = _outbox_rows(engine, "slack")
@@ -314,8 +319,7 @@ def test_digests_that_waited_days_for_slack_are_replaced_by_the_latest(grampian_
     assert {s for *_x, s in groups if "|2026-12-03" not in _x[1]} == {"superseded"}
     stand_in = SlackStandIn()
     try:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
-        monkeypatch.setenv("SLACK_API_URL", stand_in.api_url())
+        _use_slack(monkeypatch, stand_in)
         code, out, err = run_cli(capsys, "jobs", "run", "deliver", "--as-of", "2026-12-03T10:00")
         assert code == 0, err
         posts = stand_in.posts("/api/chat.postMessage")
@@ -335,11 +339,8 @@ def test_deliver_says_in_words_how_messages_went(grampian_cli, monkeypatch, caps
 
     stand_in, smtp = SlackStandIn(), SmtpSink()
     try:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
-        monkeypatch.setenv("SLACK_API_URL", stand_in.api_url())
-        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("SMTP_PORT", str(smtp.port))
-        monkeypatch.setenv("SMTP_STARTTLS", "no")
+        _use_slack(monkeypatch, stand_in)
+        _use_smtp(monkeypatch, smtp)
         assert main(["jobs", "run", "digest", "--as-of", "2026-12-01"]) == 0
         code, out, err = run_cli(capsys, "jobs", "run", "deliver", "--as-of", "2026-12-01T10:00")
         assert code == 0, err

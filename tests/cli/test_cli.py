@@ -276,7 +276,7 @@ def test_version_is_the_installed_distributions_and_needs_no_settings(tmp_path, 
     from importlib.metadata import version
     from pathlib import Path
 
-    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     # Even with a settings file that would stop every command: --version reads none.
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("MAPPA_TIMEZONE=Nowhere/Nothing\n")

@@ -17,7 +17,7 @@ from mappa_core.rules.planner import NudgeRules
 from tests.conftest import GRAMPIAN
 from tests.helpers import run_cli as _run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / ".env.example"
 
 
@@ -291,7 +291,7 @@ def test_every_setting_is_in_the_readme_and_the_operator_guide():
 
     from bot.settings import env_names
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text(encoding="utf-8")
     readme = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
     guide = (root / "docs" / "operator-guide.md").read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from tests.conftest import GRAMPIAN
 from tests.slack_harness import (
     SIGNING_SECRET, BotServer, SlackStandIn, SmtpSink, command_body, free_port, post, sign,
 )
-from tests.test_slack import CHAIR1, SOG, TODAY, text_of
+from tests.channels.slack.test_commands_and_buttons import CHAIR1, SOG, TODAY, text_of
 
 TEXT = "escalate Housing placement for em-provider tag failed"
 

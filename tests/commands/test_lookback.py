@@ -13,7 +13,7 @@ from mappa_core.rules.due import open_items
 from mappa_core.rules.indicators import operational_counts, restrict
 from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
-from tests.test_slack import COORD, TODAY
+from tests.channels.slack.test_commands_and_buttons import COORD, TODAY
 
 PAPERWORK = {"minutes", "contribution", "disclosure"}
 

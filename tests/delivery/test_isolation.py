@@ -23,7 +23,7 @@ from mappa_core.storage import outbox
 from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import SlackStandIn, SmtpSink, free_port
-from tests.test_delivery import NOW, RULES, _slack_transport, email_notes, settings_for
+from tests.delivery.test_delivery import NOW, RULES, _slack_transport, email_notes, settings_for
 
 POISON = "ailsa@grampian.example\r\nBcc: leak@evil.example"
 

@@ -34,7 +34,7 @@ from bot.server import build_asgi
 from bot.settings import Settings
 from mappa_core.storage import db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "slack" / "manifest.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "compose.yaml"

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from bot.exports import quarterly_html
-from tests.test_reports import _grampian_pack
+from tests.rules.test_reports import _grampian_pack
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -26,7 +26,7 @@ from packaging.requirements import Requirement
 
 from tests.slack_harness import SlackStandIn, SmtpSink, free_port, stop, wait_until_up
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)", re.MULTILINE)
 

@@ -167,7 +167,7 @@ def test_vectorised_chain_matches_the_spec_loop(h):
 def test_the_hand_built_frames_are_what_the_loader_gives(h):
     """The property test builds its frames by hand: tests/frames.py costs about 15 ms a
     build (nine seconds over 600 examples). Each column it builds has the loader's dtype
-    and values (tests/frames.py equals the loader: tests/test_frames.py)."""
+    and values (tests/frames.py equals the loader: tests/storage/test_frames.py)."""
     meetings, periods, end, level, level_from, _as_of = _history(h)
     hand = _records(meetings, periods, end, level, level_from)
     iso = lambda d: d.isoformat() if d is not None else ""

@@ -10,8 +10,8 @@ import pytest
 
 from bench.load import run_load
 from bot.settings import Settings, load_settings
-from tests.test_slack import slack  # noqa: F401  (the fixture)
-from tests.test_slack import CHAIR1, CHAIR2, COORD, SOG, STAFF, text_of
+from tests.channels.slack.test_commands_and_buttons import slack  # noqa: F401  (the fixture)
+from tests.channels.slack.test_commands_and_buttons import CHAIR1, CHAIR2, COORD, SOG, STAFF, text_of
 
 UNKNOWN = "U999NOBODY"
 

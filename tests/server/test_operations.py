@@ -35,7 +35,7 @@ from tests.slack_harness import (
     SIGNING_SECRET, BotServer, SlackStandIn, action_body, command_body, free_port, post, sign,
     wait_until_up,
 )
-from tests.test_slack import CHAIR1, CHAIR2, COORD, SOG, STAFF, TODAY, text_of
+from tests.channels.slack.test_commands_and_buttons import CHAIR1, CHAIR2, COORD, SOG, STAFF, TODAY, text_of
 
 GRAMPIAN_REFS = [line.split(",")[0] for line in
                  (GRAMPIAN / "individuals.csv").read_text().splitlines()[1:] if line]

@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (the `slack` fixture is imported from tests.test_slack)
+# ruff: noqa: F811  (the `slack` fixture is imported from tests.channels.slack.test_commands_and_buttons)
 """Nothing a person recorded through the bot is lost on re-import (issue 12, finding 3).
 
 A value recorded with a button or the reason modal (by a real signed request to the served
@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 from bot.cli import main
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import post, sign, view_body
-from tests.test_slack import CHAIR1, CHAIR2, TODAY, slack, text_of  # noqa: F401  (fixture)
+from tests.channels.slack.test_commands_and_buttons import CHAIR1, CHAIR2, TODAY, slack, text_of  # noqa: F401  (fixture)
 
 
 def _export(tmp_path, name: str, file: str, key: dict, column: str, value: str):

@@ -16,7 +16,7 @@ from sqlalchemy import inspect, text
 
 from mappa_core.storage import db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 N = 6
 
 

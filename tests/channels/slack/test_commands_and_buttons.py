@@ -370,7 +370,7 @@ def test_acknowledge_all_shown_records_what_the_sog_chair_was_shown(slack):
     from mappa_core.rules.planner import plan_escalations
     from mappa_core.rules.indicators import compute_deadlines
     from mappa_core.storage.queries import load_records
-    from tests.test_escalation_messages import slack_problems
+    from tests.channels.test_escalation import slack_problems
 
     records = load_records(slack.engine)
     planned = plan_escalations(compute_deadlines(records, TODAY), records.people,

@@ -1,5 +1,5 @@
 """Forged presses on the escalation's Acknowledge buttons and the page buttons, over signed
-HTTP to the bot (the demo region and harness of tests/test_slack_pages.py): what a button
+HTTP to the bot (the demo region and harness of tests/channels/slack/test_paging.py): what a button
 of ours never carries is refused, said, and audited as such.
 
 - "Acknowledge all shown" never acknowledges an urgent item (each needs its own look).
@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
-from tests import test_slack_pages
+from tests.channels.slack import test_paging
 from tests.slack_harness import action_body, post, sign
-from tests.test_slack_pages import CHAIRS, COORD, SOG, _message
+from tests.channels.slack.test_paging import CHAIRS, COORD, SOG, _message
 
-# The demo region and bot of test_slack_pages, built again for this module (these tests
+# The demo region and bot of test_paging, built again for this module (these tests
 # change its outbox and acknowledgements).
-database, bot = test_slack_pages.database, test_slack_pages.bot
+database, bot = test_paging.database, test_paging.bot
 
 
 def acks(bot) -> set[tuple[str, str]]:

@@ -2,7 +2,7 @@
 that is someone else's or that the press does not come from, and header-ish text in what
 a chaser email is written from.
 
-The Slack side is the demo region of tests/test_slack_pages.py (its digests and escalations
+The Slack side is the demo region of tests/channels/slack/test_paging.py (its digests and escalations
 delivered to the stand-in for Slack's Web API), served by tests/slack_harness.Bot; every
 press is a signed request. The email side is the Grampian worked example imported by the
 real importer, its chasers planned by the real job and received by a real SMTP server.
@@ -27,17 +27,17 @@ from bot.jobs.ticks import run_planning_job
 from mappa_core.rules.planner import NudgeRules
 from mappa_core.storage import db
 from mappa_core.storage.importer import import_directory
-from tests import test_slack_pages
+from tests.channels.slack import test_paging
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import Bot, SmtpSink, post, sign, view_body
-from tests.test_delivery import NOW, settings_for
-from tests.test_import_validation import _counts
-from tests.test_slack_pages import (
+from tests.delivery.test_delivery import NOW, settings_for
+from tests.storage.test_import_validation import _counts
+from tests.channels.slack.test_paging import (
     CHAIRS, COORD, LATER, SOG, _message, _outcome, delivered, demo_region, nav_button,
 )
 
-# A SQLite file, then a PostgreSQL database of its own (test_slack_pages' fixture).
-database = test_slack_pages.database
+# A SQLite file, then a PostgreSQL database of its own (test_paging's fixture).
+database = test_paging.database
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from tests.helpers import AGENCIES, load_scenario
 from tests.slack_harness import (
     SIGNING_SECRET, BotServer, SlackStandIn, action_body, post, sign, view_body,
 )
-from tests.test_delivery import LONDON
+from tests.delivery.test_delivery import LONDON
 
 TODAY = dt.date(2026, 11, 26)
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=LONDON)

@@ -42,7 +42,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check mappa_core bot tests
 
 # requirements-test.lock first, then requirements.lock constrained by it, so the two pin
-# the same release of every package they share (tests/test_wheel.py checks it).
+# the same release of every package they share (tests/e2e/test_wheel.py checks it).
 lock:
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/pip install --quiet 'pip-tools>=7.4,<8'

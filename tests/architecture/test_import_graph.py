@@ -45,6 +45,7 @@ def test_the_folders_are_the_architecture_picture():
         m.name for m in pkgutil.iter_modules(storage.__path__)} | {"migrations"}
 
 
+@pytest.mark.process
 def test_rules_load_no_database_library_no_storage_and_no_bot():
     loaded = _loaded_after_importing(_modules(rules))
     assert not _top(loaded) & {"sqlalchemy", "sqlmodel", "alembic", "psycopg", "bot"}, sorted(
@@ -52,12 +53,14 @@ def test_rules_load_no_database_library_no_storage_and_no_bot():
     assert not {m for m in loaded if m.startswith(("mappa_core.storage", "mappa_core.answers"))}
 
 
+@pytest.mark.process
 def test_storage_loads_nothing_of_the_bot():
     loaded = _loaded_after_importing([m for m in _modules(storage) if not m.endswith("migrations")])
     assert "bot" not in _top(loaded)
     assert "mappa_core.answers" not in loaded
 
 
+@pytest.mark.process
 def test_the_graph_check_can_fail():
     # The same check on a module that does load a database library and the bot's code.
     loaded = _loaded_after_importing(["mappa_core.storage.queries", "bot.settings"])

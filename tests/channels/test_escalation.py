@@ -140,6 +140,7 @@ def expected_kinds(notes: pd.DataFrame) -> Counter:
 # --------------------------------------------------------------------------- Slack
 
 
+@pytest.mark.http
 def test_four_thousand_breaches_read_as_a_summary_in_slack(sqlite_engine):
     """4,044 items (one SOG chair's escalation at 100,000 individuals): the DM that reaches
     Slack leads with the true counts by kind and chair, lists five with Acknowledge, and is
@@ -232,6 +233,7 @@ def test_hostile_chair_names_keep_the_escalation_valid_and_inert():
 # --------------------------------------------------------------------------- email
 
 
+@pytest.mark.http
 def test_four_thousand_breaches_by_email_summary_first_with_the_csv_attached(sqlite_engine):
     """The email as received: summary and the ten most overdue in a body far under 100 KB,
     every item once in the attached CSV (in the body's order), Reply-To the co-ordinator."""
@@ -313,6 +315,7 @@ def test_the_longest_list_a_body_holds_stays_under_100_kb_at_the_longest_ids_and
 # --------------------------------------------------------------------------- chasers
 
 
+@pytest.mark.http
 def test_the_agency_chaser_says_what_to_send_by_when_and_to_whom(sqlite_engine):
     """The Scottish Prison Service did not attend GRA-0106's Level 3 meeting G13 on Monday
     12 October 2026 (chair: Calum Chair) and sent nothing: on 26 November its contact is

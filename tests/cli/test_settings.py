@@ -148,6 +148,7 @@ def test_a_bad_setting_stops_every_command_with_one_line(clean, monkeypatch, cap
     assert list(clean.iterdir()) == ([] if where == "environment" else [clean / ".env"])
 
 
+@pytest.mark.process
 def test_a_bad_setting_as_a_subprocess_is_one_line_and_exit_2(tmp_path):
     env = {**os.environ, "MAPPA_REVIEW_NUDGE_WD": "abc", "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-m", "bot.cli", "status"], cwd=tmp_path, env=env,
@@ -184,6 +185,7 @@ def test_an_unreadable_env_file_is_one_line(clean, capsys):
     assert sorted(p.name for p in clean.iterdir()) == [".env"]
 
 
+@pytest.mark.process
 def test_unreadable_env_file_as_a_subprocess(tmp_path):
     (tmp_path / ".env").mkdir()
     env = {k: v for k, v in os.environ.items() if k not in env_names()}

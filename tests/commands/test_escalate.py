@@ -16,6 +16,8 @@ from tests.slack_harness import (
 )
 from tests.channels.slack.test_commands_and_buttons import CHAIR1, SOG, TODAY, text_of
 
+pytestmark = pytest.mark.http
+
 TEXT = "escalate Housing placement for em-provider tag failed"
 
 

@@ -69,6 +69,7 @@ def test_planning_the_same_day_twice_inserts_nothing_new(engine):
     assert statuses(engine) == {"pending": first.inserted}
 
 
+@pytest.mark.http
 def test_no_digest_at_weekends_and_non_urgent_escalations_wait_for_monday(engine):
     assert import_directory(engine, GRAMPIAN).ok
     saturday = dt.datetime(2026, 11, 28, 10, 0, tzinfo=LONDON)
@@ -91,6 +92,7 @@ def test_no_digest_at_weekends_and_non_urgent_escalations_wait_for_monday(engine
     assert urgent > 0 and report.rows_sent == urgent  # only the urgent ones go at a weekend
 
 
+@pytest.mark.http
 def test_day_of_digests_goes_out_one_message_per_recipient(engine):
     assert import_directory(engine, GRAMPIAN).ok
     stand_in, smtp = SlackStandIn(), SmtpSink()
@@ -118,6 +120,7 @@ def test_day_of_digests_goes_out_one_message_per_recipient(engine):
         smtp.close()
 
 
+@pytest.mark.http
 def test_smtp_down_then_back_delivers_everything(engine):
     port = free_port()
     outbox.plan(engine, email_notes(5), NOW, RULES)
@@ -138,6 +141,7 @@ def test_smtp_down_then_back_delivers_everything(engine):
         smtp.close()
 
 
+@pytest.mark.http
 def test_a_second_run_never_takes_the_rows_a_live_run_is_still_sending(engine):
     """Run A sends slowly (a slow SMTP server); run B starts, on the same clock, after A's
     claim would count as stale. A renews its claim while it sends, so B releases nothing
@@ -186,6 +190,7 @@ def _slack_transport(stand_in):
     return SlackTransport(AsyncWebClient(token="xoxb-test", base_url=stand_in.api_url()))
 
 
+@pytest.mark.http
 def test_slack_rate_limit_is_retried_after_retry_after(engine):
     stand_in = SlackStandIn()
     try:
@@ -202,6 +207,7 @@ def test_slack_rate_limit_is_retried_after_retry_after(engine):
         stand_in.close()
 
 
+@pytest.mark.http
 def test_slack_server_errors_are_retried(engine):
     stand_in = SlackStandIn()
     try:
@@ -217,6 +223,7 @@ def test_slack_server_errors_are_retried(engine):
         stand_in.close()
 
 
+@pytest.mark.http
 def test_permanent_failure_stops_and_reaches_the_coordinators_next_digest(engine):
     assert import_directory(engine, GRAMPIAN).ok
     stand_in = SlackStandIn()
@@ -258,6 +265,8 @@ def _deliver_process(db_url: str, smtp_port: int, when: str) -> subprocess.Popen
     )
 
 
+@pytest.mark.http
+@pytest.mark.process
 def test_two_replicas_racing_deliver_every_message_exactly_once(postgres_url):
     from mappa_core.storage import db
 
@@ -279,6 +288,7 @@ def test_two_replicas_racing_deliver_every_message_exactly_once(postgres_url):
         engine.dispose()
 
 
+@pytest.mark.http
 def test_a_replica_arriving_mid_claim_waits_for_it_instead_of_giving_up(postgres_url):
     """SKIP LOCKED passes over rows another replica is claiming; finding every due row
     locked means "busy", not "nothing to send" (the race the two-replica test hit)."""
@@ -305,6 +315,8 @@ def test_a_replica_arriving_mid_claim_waits_for_it_instead_of_giving_up(postgres
         engine.dispose()
 
 
+@pytest.mark.http
+@pytest.mark.process
 def test_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_one(db_url):
     from mappa_core.storage import db
 
@@ -335,6 +347,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_one(db_url):
         engine.dispose()
 
 
+@pytest.mark.http
 def test_quarterly_reminder_by_email_carries_the_pack(engine):
     import email
     import email.policy
@@ -400,6 +413,8 @@ def _pg_cluster():
     return versions[-1] if versions else None
 
 
+@pytest.mark.http
+@pytest.mark.process
 def test_postgresql_restart_during_delivery_loses_nothing(postgres_url):
     """Restart the real PostgreSQL server while a worker is sending: the worker fails, the
     next run finishes the job, every message arrives, at most the in-flight one twice."""

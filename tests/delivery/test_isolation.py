@@ -42,6 +42,7 @@ def _outbox_rows(engine, **where):
         return conn.execute(query).mappings().all()
 
 
+@pytest.mark.http
 def test_one_poisoned_address_in_twenty_fails_alone_and_is_reported_once(engine, caplog):
     """A chair's email holds CR/LF and a Bcc (written straight into the database, as the
     importer refuses it): 19 of the 20 messages arrive, that one is dead with its reason,
@@ -106,6 +107,7 @@ def test_one_poisoned_address_in_twenty_fails_alone_and_is_reported_once(engine,
     ("rmt@sps.example, spy@evil.example", "more than one address"),
     ("C0GENERAL", "channel"),
 ])
+@pytest.mark.http
 def test_an_address_that_is_not_one_recipient_is_never_used(sqlite_engine, caplog, address, reason):
     """Rows already in the outbox (planned before validation existed) are refused at
     delivery: a list of addresses is not sent to both, a channel id is not posted to."""
@@ -130,6 +132,7 @@ def test_an_address_that_is_not_one_recipient_is_never_used(sqlite_engine, caplo
         smtp.close()
 
 
+@pytest.mark.http
 def test_slack_refusals_that_retrying_cannot_help_are_permanent(sqlite_engine, caplog):
     caplog.set_level(logging.INFO, logger="mappa.delivery")
     notes = email_notes(3)
@@ -154,6 +157,7 @@ def test_slack_refusals_that_retrying_cannot_help_are_permanent(sqlite_engine, c
         stand_in.close()
 
 
+@pytest.mark.http
 def test_a_message_that_cannot_be_rendered_fails_alone(sqlite_engine, caplog):
     caplog.set_level(logging.INFO, logger="mappa.delivery")
     notes = email_notes(3)
@@ -171,6 +175,7 @@ def test_a_message_that_cannot_be_rendered_fails_alone(sqlite_engine, caplog):
         smtp.close()
 
 
+@pytest.mark.http
 def test_a_claim_that_keeps_killing_the_worker_is_given_up(sqlite_engine, caplog):
     """The stale-claim release counts as an attempt: a row left `sending` again and again
     (a worker that dies on it each time) ends dead and reported, not claimed for ever."""
@@ -192,6 +197,7 @@ def test_a_claim_that_keeps_killing_the_worker_is_given_up(sqlite_engine, caplog
 # ------------------------------------------------------------------ email headers and TLS
 
 
+@pytest.mark.http
 def test_every_email_carries_date_message_id_auto_submitted_and_reply_to(engine):
     assert import_directory(engine, GRAMPIAN).ok
     notes = email_notes(2)
@@ -233,6 +239,8 @@ def self_signed(tmp_path):
     return str(cert), str(key)
 
 
+@pytest.mark.http
+@pytest.mark.process
 def test_an_untrusted_smtp_certificate_is_permanent_and_names_smtp_ca_file(sqlite_engine, self_signed, caplog):
     caplog.set_level(logging.INFO, logger="mappa.delivery")
     cert, key = self_signed
@@ -260,6 +268,7 @@ def test_an_untrusted_smtp_certificate_is_permanent_and_names_smtp_ca_file(sqlit
         smtp.close()
 
 
+@pytest.mark.process
 def test_smtp_ca_file_setting(tmp_path, monkeypatch, self_signed):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SMTP_CA_FILE", self_signed[0])

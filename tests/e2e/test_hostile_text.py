@@ -181,6 +181,7 @@ def hostile(engine, tmp_path, monkeypatch):
     return engine
 
 
+@pytest.mark.http
 def test_hostile_text_is_inert_in_every_slack_reply(hostile, capsys):
     engine = hostile
     stand_in, smtp = SlackStandIn(), SmtpSink()

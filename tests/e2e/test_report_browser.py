@@ -9,6 +9,8 @@ import pytest
 from bot.exports import quarterly_html
 from tests.rules.test_reports import _grampian_pack
 
+pytestmark = [pytest.mark.process, pytest.mark.browser]
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -121,6 +121,7 @@ def installed(tmp_path_factory):
     return bindir, wheel
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_the_wheel_carries_every_template_and_migration(installed):
     _, wheel = installed
@@ -134,6 +135,8 @@ def test_the_wheel_carries_every_template_and_migration(installed):
     assert migrations <= names, sorted(migrations - names)
 
 
+@pytest.mark.http
+@pytest.mark.process
 @pytest.mark.slow
 def test_installed_wheel_runs_outside_the_checkout(installed, tmp_path):
     bindir, _ = installed

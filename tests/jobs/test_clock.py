@@ -202,6 +202,7 @@ def _run(capsys, job: str, instant: dt.datetime, *extra) -> str:
         return cli(capsys, "jobs", "run", job, *extra)
 
 
+@pytest.mark.http
 def test_the_digest_on_the_monday_after_the_clocks_go_back_plans_at_half_past_eight_gmt(
         mail, capsys):
     out = _run(capsys, "digest", utc(2026, 10, 26, 8, 30))
@@ -215,6 +216,7 @@ def test_the_digest_on_the_monday_after_the_clocks_go_back_plans_at_half_past_ei
     assert {r["status"] for r in outbox_rows(mail)} == {"sent"}
 
 
+@pytest.mark.http
 def test_the_digest_on_the_monday_after_the_clocks_go_forward_plans_at_half_past_eight_bst(
         mail, capsys):
     out = _run(capsys, "digest", utc(2027, 3, 29, 7, 30))
@@ -230,6 +232,7 @@ def test_the_digest_on_the_monday_after_the_clocks_go_forward_plans_at_half_past
     (utc(2026, 10, 26, 8, 29), "GMT"),   # Monday 26 October, 08:29 GMT
     (utc(2027, 3, 29, 7, 29), "BST"),    # Monday 29 March, 08:29 BST
 ])
+@pytest.mark.http
 def test_a_digest_planned_at_twenty_nine_minutes_past_eight_waits_for_half_past_london_time(
         mail, capsys, plan_at, side):
     out = _run(capsys, "digest", plan_at)
@@ -248,6 +251,7 @@ def test_a_digest_planned_at_twenty_nine_minutes_past_eight_waits_for_half_past_
     # 08:30 BST.
     (utc(2027, 3, 25, 17, 30), "GMT", utc(2027, 3, 29, 7, 30)),
 ])
+@pytest.mark.http
 def test_a_non_urgent_message_planned_at_half_past_five_london_time_waits_for_the_next_working_morning(
         mail, capsys, plan_at, side, next_morning):
     out = _run(capsys, "escalations", plan_at)
@@ -288,6 +292,7 @@ def test_mappa_due_without_as_of_just_after_midnight_bst_counts_from_the_london_
         assert "as of 2026-06-30" in cli(capsys, "due").splitlines()[-1]
 
 
+@pytest.mark.http
 def test_the_digest_dedupe_day_is_the_london_day_not_the_utc_day(mail, capsys):
     # Wednesday 1 July 08:30 BST: the day's digests.
     first = _run(capsys, "digest", utc(2026, 7, 1, 7, 30))
@@ -318,6 +323,7 @@ def test_the_digest_dedupe_day_is_the_london_day_not_the_utc_day(mail, capsys):
     (utc(2027, 1, 1, 8, 30), utc(2027, 1, 5, 8, 30)),
     (utc(2027, 1, 4, 8, 30), utc(2027, 1, 5, 8, 30)),
 ])
+@pytest.mark.http
 def test_no_digest_on_a_bank_holiday_and_the_next_goes_at_half_past_eight_on_the_next_working_day(
         mail, capsys, holiday, next_day):
     # The trigger fires on the holiday (a weekday) ...
@@ -337,6 +343,7 @@ def test_no_digest_on_a_bank_holiday_and_the_next_goes_at_half_past_eight_on_the
     assert f"delivered {len(rows)} item(s)" in _run(capsys, "deliver", next_day)
 
 
+@pytest.mark.http
 def test_on_a_bank_holiday_monday_urgent_messages_go_and_the_rest_wait_for_tuesday_morning(
         mail, capsys):
     # Monday 28 December 2026 (Boxing Day observed), escalation tick at 09:05 GMT.
@@ -353,6 +360,7 @@ def test_on_a_bank_holiday_monday_urgent_messages_go_and_the_rest_wait_for_tuesd
     assert by_status(outbox_rows(mail)) == {("urgent", "sent"): 2, ("normal", "sent"): 11}
 
 
+@pytest.mark.http
 def test_a_non_urgent_message_on_christmas_eve_evening_waits_until_the_twenty_ninth(mail, capsys):
     # Thursday 24 December 2026, 17:30 GMT: the next working morning is Tuesday 29th.
     assert "new in the outbox" in _run(capsys, "escalations", utc(2026, 12, 24, 17, 30))
@@ -364,6 +372,7 @@ def test_a_non_urgent_message_on_christmas_eve_evening_waits_until_the_twenty_ni
     assert f"delivered {normal} item(s)" in _run(capsys, "deliver", utc(2026, 12, 29, 8, 30))
 
 
+@pytest.mark.http
 def test_slack_mappa_status_just_after_midnight_bst_answers_for_the_new_quarter(sqlite_engine):
     """The served bot's own today (no `today` passed in: the one `mappa serve` uses)."""
     from bot.server import build_asgi

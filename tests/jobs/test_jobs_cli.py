@@ -111,6 +111,7 @@ def test_deliver_console_previews_every_due_message_and_marks_nothing(grampian_c
     assert outbox.counts(engine) == before == {"pending": before["pending"]}
 
 
+@pytest.mark.http
 def test_deliver_exits_1_when_a_message_is_given_up(grampian_cli, monkeypatch, capsys):
     from sqlalchemy import text
 
@@ -235,6 +236,7 @@ def _outbox_rows(engine, channel):
             "SELECT status, attempts, last_error FROM outbox WHERE channel = :c"), {"c": channel})]
 
 
+@pytest.mark.http
 def test_email_waits_uncounted_while_smtp_host_is_not_set_then_goes_out(grampian_cli,
                                                                           monkeypatch, capsys):
     """No SMTP_HOST: no email is attempted (no attempt counted, nothing given up, no
@@ -274,6 +276,7 @@ def test_email_waits_uncounted_while_smtp_host_is_not_set_then_goes_out(grampian
         smtp.close()
 
 
+@pytest.mark.http
 def test_slack_waits_while_slack_bot_token_is_not_set_and_email_goes_out(grampian_cli,
                                                                           monkeypatch, capsys):
     from mappa_core.storage import db
@@ -296,6 +299,7 @@ def test_slack_waits_while_slack_bot_token_is_not_set_and_email_goes_out(grampia
         smtp.close()
 
 
+@pytest.mark.http
 def test_digests_that_waited_days_for_slack_are_replaced_by_the_latest(grampian_cli,
                                                                       monkeypatch, capsys):
     """Slack set up only after three days of digests: each reader gets the latest digest
@@ -333,6 +337,7 @@ def test_digests_that_waited_days_for_slack_are_replaced_by_the_latest(grampian_
         stand_in.close()
 
 
+@pytest.mark.http
 def test_deliver_says_in_words_how_messages_went(grampian_cli, monkeypatch, capsys):
     from tests.helpers import run_cli
     from tests.slack_harness import SlackStandIn, SmtpSink

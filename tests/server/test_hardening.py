@@ -16,6 +16,8 @@ from tests.channels.slack.test_commands_and_buttons import CHAIR1, CHAIR2, COORD
 UNKNOWN = "U999NOBODY"
 
 
+@pytest.mark.http
+@pytest.mark.process
 def test_fifty_concurrent_commands_are_all_acknowledged_within_three_seconds(sqlite_url, tmp_path):
     """`mappa serve` in its own process, 50 clients sending signed commands for 10 seconds."""
     import os
@@ -66,6 +68,7 @@ TABLE = [
 ROLES = [UNKNOWN, STAFF, CHAIR1, CHAIR2, COORD, SOG]
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("row", TABLE, ids=[r[0] for r in TABLE])
 def test_authorisation_table(slack, row):  # noqa: F811
     command, *expected = row
@@ -93,6 +96,7 @@ def test_authorisation_table(slack, row):  # noqa: F811
         assert call["body"]["channel"].startswith("U")
 
 
+@pytest.mark.http
 def test_secrets_never_reach_logs_answers_or_reprs(slack, caplog, monkeypatch, tmp_path):  # noqa: F811
     from sqlalchemy import text
 

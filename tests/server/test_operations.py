@@ -150,6 +150,7 @@ def test_cache_entries_expire_by_age(sqlite_engine):
     assert handlers.status_reply(ctx, caller, parse("status")) is not first
 
 
+@pytest.mark.http
 def test_a_period_longer_than_ten_years_is_refused_in_slack_and_the_cli(grampian, grampian_cli, capsys):
     bot = grampian()
     for command in ("status 2010-04-01..2026-04-01", "status compare 2000-01-01..2026-11-26"):
@@ -180,6 +181,7 @@ def meetings_locked(url):
         eng.dispose()
 
 
+@pytest.mark.http
 def test_one_person_cannot_starve_the_others(postgres_url, tmp_path):
     engine = db.make_engine(postgres_url)
     db.ensure_schema(engine)
@@ -217,6 +219,7 @@ def test_one_person_cannot_starve_the_others(postgres_url, tmp_path):
         engine.dispose()
 
 
+@pytest.mark.http
 def test_an_answer_that_takes_too_long_is_promised_in_time(postgres_url):
     """Past MAPPA_ANSWER_SECONDS the person is told to ask again; the work goes on, holds
     the person's slot until it ends, and fills the cache so that asking again is quick."""
@@ -256,6 +259,7 @@ def _raw_post(url, body: bytes, headers: dict) -> int:
         return exc.code
 
 
+@pytest.mark.http
 def test_malformed_and_unsigned_requests_get_400_or_401_with_one_log_line(grampian, caplog):
     bot = grampian()
     url = bot.url + "/slack/events"
@@ -289,6 +293,7 @@ def test_malformed_and_unsigned_requests_get_400_or_401_with_one_log_line(grampi
     assert not bot.stand_in.calls  # nothing reached the handlers
 
 
+@pytest.mark.http
 def test_signed_requests_bolt_cannot_use_get_a_4xx_and_no_traceback(grampian, caplog):
     bot = grampian()
     url = bot.url + "/slack/events"
@@ -345,6 +350,8 @@ def _peak_mb(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
+@pytest.mark.http
+@pytest.mark.process
 def test_eight_concurrent_oversized_bodies_are_refused_unread(sqlite_url, tmp_path):
     """`mappa serve` in its own process; eight unsigned 100 MB bodies at once, half declared
     (Content-Length) and half streamed (chunked): each gets 413 and the server's peak
@@ -378,6 +385,7 @@ def test_eight_concurrent_oversized_bodies_are_refused_unread(sqlite_url, tmp_pa
     assert log.count("refused 413") == 8 and "Traceback" not in log, log[-3000:]
 
 
+@pytest.mark.http
 def test_a_body_just_over_the_limit_is_refused_and_one_under_is_served(grampian):
     bot = grampian(max_body_bytes=4096)
     body = command_body(STAFF, "help", bot.stand_in.response_url("edge"))
@@ -405,6 +413,7 @@ def _metric(text_: str, name: str, **labels) -> float | None:
     return None
 
 
+@pytest.mark.http
 def test_metrics_show_the_outbox_commands_and_deliveries(grampian):
     import asyncio
 
@@ -442,6 +451,7 @@ def test_metrics_show_the_outbox_commands_and_deliveries(grampian):
     assert _metric(out, "mappa_answer_cache_entries", kind="frames") >= 1
 
 
+@pytest.mark.http
 def test_readyz_reports_database_schema_and_scheduler(grampian, tmp_path, caplog):
     from mappa_core.rules.planner import NudgeRules
 
@@ -473,6 +483,7 @@ def test_readyz_reports_database_schema_and_scheduler(grampian, tmp_path, caplog
         broken.close()
 
 
+@pytest.mark.http
 def test_scheduler_running_makes_the_process_ready(sqlite_engine):
     """Under uvicorn's lifespan the scheduler starts, and /readyz says so."""
     from mappa_core.rules.planner import NudgeRules
@@ -503,6 +514,8 @@ def test_scheduler_running_makes_the_process_ready(sqlite_engine):
         stand_in.close()
 
 
+@pytest.mark.http
+@pytest.mark.process
 def test_socket_mode_serves_health_readiness_and_metrics_on_its_own_port(sqlite_url, tmp_path):
     engine = db.make_engine(sqlite_url)
     db.ensure_schema(engine)
@@ -533,6 +546,8 @@ def test_socket_mode_serves_health_readiness_and_metrics_on_its_own_port(sqlite_
     assert server.returncode == 0, lines[-5:]  # SIGTERM: a clean stop
 
 
+@pytest.mark.http
+@pytest.mark.process
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_exits_0_after_a_clean_stop_on_sigterm_or_sigint(sig, sqlite_url, tmp_path):
     """uvicorn raises the signal again once it has shut down; with the default handler that
@@ -586,6 +601,7 @@ def test_json_logs_carry_uvicorn_and_the_bot_in_one_format():
     assert "ValueError: boom" in records[2]["traceback"]
 
 
+@pytest.mark.http
 def test_jobs_and_delivery_log_one_line_each_without_refs_or_secrets(grampian, caplog):
     """Every scheduled job run on the Grampian records, then a delivery: one INFO line each
     with its counts; no case reference of individuals.csv and no token in any of them."""
@@ -623,6 +639,7 @@ def test_jobs_and_delivery_log_one_line_each_without_refs_or_secrets(grampian, c
 # --------------------------------------------------------------------------- replicas
 
 
+@pytest.mark.http
 def test_a_button_on_one_replica_is_reflected_by_the_other_at_once(grampian):
     one, two = grampian(), grampian()
     with one.engine.begin() as conn:
@@ -635,6 +652,7 @@ def test_a_button_on_one_replica_is_reflected_by_the_other_at_once(grampian):
     assert "G12" not in text_of(one.command(CHAIR2, "due"))
 
 
+@pytest.mark.http
 def test_an_import_on_one_replica_is_reflected_by_the_other_at_once(grampian, tmp_path):
     import shutil
 
@@ -698,6 +716,8 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.http
+@pytest.mark.process
 def test_serve_with_worker_processes_is_ready_once_they_started_and_leaves_none_behind(
         sqlite_url, tmp_path):
     """`mappa serve` computes answers in worker processes: /readyz says so only once they

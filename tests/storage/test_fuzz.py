@@ -7,6 +7,7 @@ import re
 import shutil
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -76,6 +77,7 @@ MUTATIONS = st.sampled_from([
 ])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(data=st.data())
 def test_mutated_files_import_completely_or_not_at_all(tmp_path_factory, data):
@@ -95,6 +97,7 @@ def test_mutated_files_import_completely_or_not_at_all(tmp_path_factory, data):
     _import_all_or_nothing(work)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(raw=st.binary(max_size=400), name=st.sampled_from([s.filename for s in FILES]))
 def test_arbitrary_bytes_as_a_csv_file_never_crash(tmp_path_factory, raw, name):
@@ -103,6 +106,7 @@ def test_arbitrary_bytes_as_a_csv_file_never_crash(tmp_path_factory, raw, name):
     _import_all_or_nothing(work)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(rows=st.lists(st.lists(st.text(alphabet=string.printable, max_size=30), min_size=1, max_size=16),
                      max_size=8))

@@ -136,6 +136,7 @@ def test_a_utf16_file_and_a_huge_cell_say_what_they_are_and_write_nothing(sqlite
     assert set(_counts(sqlite_engine).values()) == {0}
 
 
+@pytest.mark.slow
 def test_a_huge_all_invalid_file_gives_a_capped_list_in_bounded_memory(sqlite_engine, tmp_path):
     rows = 300_000
     d = tmp_path / "big"

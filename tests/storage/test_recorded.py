@@ -148,6 +148,7 @@ def _check_kept_then_replaced(slack, tmp_path, monkeypatch, capsys, *, table, fi
     assert _import(engine, other, monkeypatch, capsys)[:2] == (0, 0)
 
 
+@pytest.mark.http
 def test_minutes_date_recorded_by_button_survives_a_blank_reimport(slack, tmp_path,
                                                                      monkeypatch, capsys):
     key = {"meeting_id": "G12"}
@@ -164,6 +165,7 @@ def test_minutes_date_recorded_by_button_survives_a_blank_reimport(slack, tmp_pa
         person="g-chair-2", slack_user=CHAIR2)
 
 
+@pytest.mark.http
 def test_contribution_received_by_button_survives_a_blank_reimport(slack, tmp_path,
                                                                      monkeypatch, capsys):
     key = {"meeting_id": "G2", "agency": "em-provider"}
@@ -178,6 +180,7 @@ def test_contribution_received_by_button_survives_a_blank_reimport(slack, tmp_pa
         export_value=False, export_text="no", person="g-chair-1", slack_user=CHAIR1)
 
 
+@pytest.mark.http
 def test_reason_recorded_in_the_modal_survives_a_blank_reimport(slack, tmp_path,
                                                                  monkeypatch, capsys):
     key = {"meeting_id": "G8"}
@@ -192,6 +195,7 @@ def test_reason_recorded_in_the_modal_survives_a_blank_reimport(slack, tmp_path,
         slack_user=CHAIR1)
 
 
+@pytest.mark.http
 def test_contribution_reason_recorded_in_the_modal_survives_a_blank_reimport(
         slack, tmp_path, monkeypatch, capsys):
     key = {"meeting_id": "G2", "agency": "em-provider"}
@@ -205,6 +209,7 @@ def test_contribution_reason_recorded_in_the_modal_survives_a_blank_reimport(
         person="g-chair-1", slack_user=CHAIR1)
 
 
+@pytest.mark.http
 def test_export_agreeing_with_a_recorded_value_changes_nothing(slack, tmp_path, monkeypatch,
                                                               capsys):
     """The export catching up with the chair's date is neither kept nor replaced, and the

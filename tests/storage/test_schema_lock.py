@@ -80,6 +80,7 @@ def _at_once(url: str, call: str, n: int = N) -> list[subprocess.CompletedProces
     return [subprocess.CompletedProcess(p.args, p.wait(120), *p.communicate()) for p in procs]
 
 
+@pytest.mark.process
 def test_processes_creating_the_schema_at_once_end_with_one_schema(db_url):
     for result in _at_once(db_url, "db.ensure_schema(engine)"):
         assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "ok", "")
@@ -88,6 +89,7 @@ def test_processes_creating_the_schema_at_once_end_with_one_schema(db_url):
     engine.dispose()
 
 
+@pytest.mark.process
 def test_processes_upgrading_an_out_of_date_schema_at_once(db_url):
     from alembic import command
 
@@ -110,6 +112,8 @@ def test_the_postgresql_lock_is_released_after(postgres_url):
     engine.dispose()
 
 
+@pytest.mark.http
+@pytest.mark.process
 def test_two_mappa_serve_processes_start_at_once_on_a_new_postgresql(postgres_url, tmp_path):
     """Two replicas, started together on an empty database: both answer /healthz, neither
     logs a traceback (before the lock, one crashed on a duplicate alembic_version)."""

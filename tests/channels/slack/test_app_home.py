@@ -41,6 +41,7 @@ def refs(text: str) -> set[str]:
     return set(REF.findall(text))
 
 
+@pytest.mark.http
 def test_a_chair_sees_their_own_overdue_and_due_items_and_nothing_of_others(bot):
     published = bot.home(CHAIR1)
     assert published["user_id"] == CHAIR1
@@ -58,6 +59,7 @@ def test_a_chair_sees_their_own_overdue_and_due_items_and_nothing_of_others(bot)
     assert others and not refs(text) & others
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("user, name", [(COORD, "Niall Coordinator"), (SOG, "Kirsty SOG")])
 def test_coordinators_and_sog_chairs_see_the_area_and_its_indicators_with_margins(bot, user, name):
     text = shown(bot.home(user))
@@ -74,6 +76,7 @@ def test_coordinators_and_sog_chairs_see_the_area_and_its_indicators_with_margin
     assert refs(text) <= refs(json.dumps(bot.command(user, "due 365")["blocks"]))
 
 
+@pytest.mark.http
 def test_staff_see_no_case_and_a_stranger_is_told_they_are_not_authorised(bot):
     text = shown(bot.home(STAFF))
     assert not refs(text) and "Indicators" not in text
@@ -84,6 +87,7 @@ def test_staff_see_no_case_and_a_stranger_is_told_they_are_not_authorised(bot):
     assert problems(stranger["view"]) == []
 
 
+@pytest.mark.http
 def test_the_view_is_rebuilt_each_time_it_is_opened(bot):
     before = shown(bot.home(CHAIR1))
     assert "Written contribution from Electronic Monitoring Scotland for `GRA-0101` (meeting G2)" in before
@@ -93,6 +97,7 @@ def test_the_view_is_rebuilt_each_time_it_is_opened(bot):
     assert bot.calls("/api/views.publish") == 2
 
 
+@pytest.mark.http
 def test_the_event_is_acknowledged_at_once_audited_and_the_messages_tab_ignored(bot):
     body = event_body(SOG, tab="messages")
     status, out, _ = post(bot.server.url + "/slack/events", body, sign(body), "application/json")
@@ -125,6 +130,7 @@ def test_this_week_runs_to_sunday_and_at_a_weekend_to_the_next():
     assert week_days(dt.date(2026, 11, 28)) == 8  # Saturday
 
 
+@pytest.mark.http
 def test_before_any_case_is_imported_the_home_and_the_lists_say_nothing_is_due(engine):
     """A new deployment: its people known, no case yet. The national co-ordinator's App
     Home was the error view and `/mappa overdue` an error id: with nothing open at all the
@@ -145,6 +151,7 @@ def test_before_any_case_is_imported_the_home_and_the_lists_say_nothing_is_due(e
         b.close()
 
 
+@pytest.mark.http
 def test_a_person_whose_area_no_case_has_is_told_so_not_that_nothing_is_overdue(engine,
                                                                                   tmp_path):
     """A misspelt area in people.csv (Grampain): the import warns, naming the area it

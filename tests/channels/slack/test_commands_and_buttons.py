@@ -91,6 +91,7 @@ def audit_rows(engine, at_least: int = 1):
 # ------------------------------------------------------------------ signatures
 
 
+@pytest.mark.http
 def test_unsigned_stale_and_tampered_requests_are_rejected(slack):
     body = command_body(STAFF, "status", slack.stand_in.response_url("x"))
     url = slack.server.url + "/slack/events"
@@ -105,6 +106,7 @@ def test_unsigned_stale_and_tampered_requests_are_rejected(slack):
     assert len(slack.stand_in.posts("/response/x")) == 1  # only the genuine request answered
 
 
+@pytest.mark.http
 def test_acknowledgement_is_an_empty_200_before_the_answer(slack):
     body = command_body(STAFF, "status", slack.stand_in.response_url("ack"))
     status, out, _ = post(slack.server.url + "/slack/events", body, sign(body))
@@ -112,6 +114,7 @@ def test_acknowledgement_is_an_empty_200_before_the_answer(slack):
     slack.stand_in.wait_for("/response/ack")
 
 
+@pytest.mark.http
 def test_health_check_reports_the_database(slack, tmp_path):
     import urllib.request
 
@@ -130,6 +133,7 @@ def test_health_check_reports_the_database(slack, tmp_path):
 # ------------------------------------------------------------------ commands
 
 
+@pytest.mark.http
 def test_unknown_user_is_not_authorised_and_audited(slack):
     reply = slack.command("U999NOBODY", "status")
     assert "not authorised" in text_of(reply)
@@ -137,6 +141,7 @@ def test_unknown_user_is_not_authorised_and_audited(slack):
     assert audit_rows(slack.engine)[-1]["outcome"] == "denied:unknown-user"
 
 
+@pytest.mark.http
 def test_status_shows_every_indicator_with_tick_cross_margin_and_pending(slack):
     reply = slack.command(STAFF, "status")
     assert reply["response_type"] == "ephemeral"
@@ -149,18 +154,21 @@ def test_status_shows_every_indicator_with_tick_cross_margin_and_pending(slack):
     assert "GRA-0" not in body  # aggregates only
 
 
+@pytest.mark.http
 def test_status_topic_and_period(slack):
     body = text_of(slack.command(STAFF, "status level2 2026-27"))
     assert "2026-04-01 to 2027-03-31" in body
     assert "Level 2 cases" in body and "Level 3 cases" not in body
 
 
+@pytest.mark.http
 def test_status_compare_sets_areas_side_by_side(slack):
     body = text_of(slack.command(STAFF, "status compare 2026-27-Q3"))
     assert "MAPPA areas side by side" in body and "*Grampian* (Level 2 cases" in body
     assert "l3-reviews 66.7%" in body and "GRA-0" not in body
 
 
+@pytest.mark.http
 def test_scr_list_and_update_from_slack(slack):
     from mappa_core.storage import oversight
 
@@ -174,6 +182,7 @@ def test_scr_list_and_update_from_slack(slack):
     assert "No open actions" in text_of(slack.command(STAFF, "scr"))
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("text_", ["frobnicate", "status nonsense", "due many", "case", "case a b",
                                    "escalate", "<script>", "status level2 2026-27 extra"])
 def test_unknown_or_malformed_commands_get_the_help_text(slack, text_):
@@ -183,11 +192,13 @@ def test_unknown_or_malformed_commands_get_the_help_text(slack, text_):
     assert "<script>" not in body
 
 
+@pytest.mark.http
 def test_help(slack):
     assert "/mappa escalate TEXT" in text_of(slack.command(STAFF, "help"))
     assert "/mappa escalate TEXT" in text_of(slack.command(STAFF, ""))
 
 
+@pytest.mark.http
 def test_due_for_a_chair_lists_only_their_cases(slack):
     body = text_of(slack.command(CHAIR1, "due"))
     assert "cases you chair" in body
@@ -197,17 +208,20 @@ def test_due_for_a_chair_lists_only_their_cases(slack):
     assert "meeting G2 (Electronic Monitoring Scotland)" in body and "em-provider" not in body
 
 
+@pytest.mark.http
 def test_due_for_the_coordinator_covers_the_area(slack):
     body = text_of(slack.command(COORD, "due 14"))
     assert "all cases in Grampian" in body
     assert "GRA-0103" in body and "GRA-0102" in body
 
 
+@pytest.mark.http
 def test_staff_get_no_case_lists(slack):
     body = text_of(slack.command(STAFF, "due"))
     assert "Due lists are for meeting chairs" in body and "GRA-" not in body
 
 
+@pytest.mark.http
 def test_overdue_shows_only_breaches(slack):
     body = text_of(slack.command(COORD, "overdue"))
     assert "Overdue MAPPA items" in body
@@ -218,6 +232,7 @@ def test_overdue_shows_only_breaches(slack):
 @pytest.mark.parametrize("user, allowed", [
     (COORD, True), (SOG, True), (CHAIR2, True), (CHAIR1, False), (STAFF, False),
 ])
+@pytest.mark.http
 def test_case_detail_only_for_coordinator_sog_chair_and_the_cases_chair(slack, user, allowed):
     reply = slack.command(user, "case GRA-0102")
     body = text_of(reply)
@@ -229,6 +244,7 @@ def test_case_detail_only_for_coordinator_sog_chair_and_the_cases_chair(slack, u
         assert "not authorised to see case" in body and "Category" not in body
 
 
+@pytest.mark.http
 def test_unknown_case_gives_the_same_answer_as_a_forbidden_one(slack):
     assert "not authorised to see case" in text_of(slack.command(COORD, "case GRA-9999"))
 
@@ -236,6 +252,7 @@ def test_unknown_case_gives_the_same_answer_as_a_forbidden_one(slack):
 # ------------------------------------------------------------------ escalate
 
 
+@pytest.mark.http
 def test_escalate_reaches_the_sog_chair_and_named_agencies_at_once(slack):
     reply = slack.command(CHAIR1, "escalate Housing placement for em-provider tag failed <@U0>",
                           trigger_id="trig-esc-1")
@@ -266,6 +283,7 @@ def _meeting(engine, mid):
         return dict(conn.execute(select(m).where(m.c.meeting_id == mid)).mappings().one())
 
 
+@pytest.mark.http
 def test_minutes_and_rmp_buttons_record_today_once(slack):
     # G12's minutes are dated 2026-11-27 in the files; clear them as if not yet issued.
     with slack.engine.begin() as conn:
@@ -280,6 +298,7 @@ def test_minutes_and_rmp_buttons_record_today_once(slack):
     assert (m["minutes_issued"], m["rmp_ratified"]) == (TODAY, TODAY)
 
 
+@pytest.mark.http
 def test_contribution_received_button(slack):
     r = slack.act(CHAIR1, "contribution_received", "contribution:G2:em-provider")
     assert "Written contribution from Electronic Monitoring Scotland" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
@@ -294,6 +313,7 @@ def test_contribution_received_button(slack):
     ("snooze_3wd", {}, dt.date(2026, 12, 2)),   # 27 Nov, (30 Nov St Andrew's Day), 1, 2 Dec
     ("snooze_until", {"type": "datepicker", "selected_date": "2026-12-10"}, dt.date(2026, 12, 10)),
 ])
+@pytest.mark.http
 def test_snooze_buttons(slack, action_id, extra, until):
     r = slack.act(CHAIR1, action_id, "review:GRA-0103:L2:2026-11-12", **extra)
     assert "Escalations to the SOG chair are not silenced" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
@@ -302,6 +322,7 @@ def test_snooze_buttons(slack, action_id, extra, until):
         assert conn.execute(select(snooze.c.until)).scalar() == until
 
 
+@pytest.mark.http
 def test_record_reason_opens_a_modal_and_saves_the_submission(slack):
     slack.act(CHAIR1, "record_reason", "minutes:G8")
     view = slack.stand_in.wait_for("/api/views.open")[0]["body"]["view"]
@@ -322,12 +343,14 @@ def test_record_reason_opens_a_modal_and_saves_the_submission(slack):
         assert len(conn.execute(select(note.c.id)).all()) == 1
 
 
+@pytest.mark.http
 def test_reason_modal_without_a_reason_shows_an_error_in_the_modal(slack):
     body = view_body(CHAIR1, "minutes:G8", None)
     status, out, _ = post(slack.server.url + "/slack/events", body, sign(body))
     assert status == 200 and json.loads(out)["response_action"] == "errors"
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("user", [STAFF, CHAIR1, "U999NOBODY"])
 def test_buttons_refuse_people_who_may_not_act_on_the_case(slack, user):
     # GRA-0102 / G5 is chaired by g-chair-2.
@@ -347,6 +370,7 @@ def escalate(engine) -> None:
     assert not run_planning_job(engine, "escalations", now, NudgeRules()).planned.empty
 
 
+@pytest.mark.http
 def test_sog_chair_acknowledges_an_escalation_once(slack):
     value = "review:GRA-0103:L2:2026-11-12|breach"
     r = slack.act(SOG, "ack_escalation", value)  # not escalated yet: not acknowledged
@@ -363,6 +387,7 @@ def test_sog_chair_acknowledges_an_escalation_once(slack):
             ("review:GRA-0103:L2:2026-11-12", "breach", "g-sog")]
 
 
+@pytest.mark.http
 def test_acknowledge_all_shown_records_what_the_sog_chair_was_shown(slack):
     """The real escalation's bulk button, pressed over signed HTTP: exactly the shown items
     are acknowledged, once; a stale key in the value is named, not fatal; a chair may not."""
@@ -400,6 +425,7 @@ def test_acknowledge_all_shown_records_what_the_sog_chair_was_shown(slack):
     assert "no longer matches" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
 
 
+@pytest.mark.http
 def test_stale_button_is_explained(slack):
     r = slack.act(CHAIR1, "minutes_issued", "minutes:NO-SUCH")
     assert "no longer matches a record" in text_of(slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
@@ -408,6 +434,7 @@ def test_stale_button_is_explained(slack):
 # ------------------------------------------------------------------ failures and audit
 
 
+@pytest.mark.http
 def test_handler_failure_apologises_with_an_error_id_that_the_log_holds(slack, caplog):
     with slack.engine.begin() as conn:
         conn.execute(text("DROP TABLE invitation"))
@@ -419,6 +446,7 @@ def test_handler_failure_apologises_with_an_error_id_that_the_log_holds(slack, c
     assert audit_rows(slack.engine)[-1]["outcome"] == f"error:{error_id}"
 
 
+@pytest.mark.http
 def test_every_command_is_audited(slack):
     slack.command(STAFF, "status level3")
     slack.command(CHAIR1, "case GRA-0102")
@@ -444,6 +472,7 @@ def test_serve_without_the_signing_secret_names_it(monkeypatch, capsys, tmp_path
     assert "SLACK_BOT_TOKEN=***: does not start with xoxb-" in err and "not-a-token" not in err
 
 
+@pytest.mark.http
 def test_a_snooze_counts_the_working_days_of_the_case_s_area(slack):
     # Grampian keeps 27 November as a local holiday: one working day on from Thursday 26th
     # is then Tuesday 1 December (28-29 weekend, 30 St Andrew's Day).

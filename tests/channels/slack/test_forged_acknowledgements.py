@@ -24,6 +24,8 @@ from tests.channels.slack import test_paging
 from tests.slack_harness import action_body, post, sign
 from tests.channels.slack.test_paging import CHAIRS, COORD, SOG, _message
 
+pytestmark = pytest.mark.http
+
 # The demo region and bot of test_paging, built again for this module (these tests
 # change its outbox and acknowledgements).
 database, bot = test_paging.database, test_paging.bot

@@ -70,6 +70,7 @@ GARBAGE = ["", "not json", "[]", "null", '"2"', "[" * 1500, '{"p": "2"}', '{"p":
            '{"d": true, "p": 1}', '{"k": [1], "p": 1}', '{"k": {"x": 1}, "a": [], "p": 1}']
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("value", GARBAGE, ids=range(len(GARBAGE)))
 def test_a_garbage_due_page_value_shows_the_presser_the_first_page_of_their_list(bot, value):
     """Whatever a forged value holds, the answer is the presser's own `/mappa due` (first
@@ -80,6 +81,7 @@ def test_a_garbage_due_page_value_shows_the_presser_the_first_page_of_their_list
     assert reply["blocks"] == first["blocks"]
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("page", [-1, 0, 10**6, 2**63, 2**64 + 1, 10**100])
 def test_a_due_page_number_out_of_range_shows_a_page_that_exists(bot, page):
     first = bot.command(COORD, "due")
@@ -95,6 +97,7 @@ def test_a_due_page_number_out_of_range_shows_a_page_that_exists(bot, page):
     assert shown.split("-")[1].split(" of ")[0] == shown.split(" of ")[1]
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("days", [-5, 366, 10**9, 2**63, 10**100])
 def test_a_due_day_count_out_of_range_keeps_to_the_presser_own_cases(bot, days):
     """A forged day count is held to 0..365, and the list is the presser's own."""
@@ -104,6 +107,7 @@ def test_a_due_day_count_out_of_range_keeps_to_the_presser_own_cases(bot, days):
     assert reply["blocks"] == own["blocks"]
 
 
+@pytest.mark.http
 def test_a_due_page_value_naming_another_person_or_area_shows_the_presser_own_list(bot):
     chair = CHAIRS[1]
     own = bot.command(chair, "due 365")
@@ -119,6 +123,7 @@ def test_a_due_page_value_naming_another_person_or_area_shows_the_presser_own_li
 # ------------------------------------------------------------------------------ notices
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("reader, presser", [(SOG, COORD), (SOG, CHAIRS[0]), (CHAIRS[0], SOG),
                                              (CHAIRS[0], COORD)],
                          ids=["escalation-by-coordinator", "escalation-by-chair",
@@ -138,6 +143,7 @@ def test_only_a_notice_reader_may_page_it(bot, reader, presser):
     assert _outcome(bot, "action:page_notice", f"notice {first} page 2") == "refused"
 
 
+@pytest.mark.http
 def test_a_page_press_without_its_message_is_refused_politely(bot):
     """A notice's Next pressed with no `message` in the payload (nothing says which message
     to draw over): told privately the page cannot be shown, audited, nothing updated."""
@@ -152,6 +158,7 @@ def test_a_page_press_without_its_message_is_refused_politely(bot):
     assert _outcome(bot, "action:page_notice", f"notice {first} page 2") == "refused"
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("value", ["not json", "[" * 1500, '{"o": "1", "p": 2}', '{"p": 2}'],
                          ids=["not-json", "nested-too-deep", "o-a-string", "no-o"])
 def test_a_garbage_notice_page_value_is_refused_politely(bot, value):
@@ -162,6 +169,7 @@ def test_a_garbage_notice_page_value_is_refused_politely(bot, value):
     _quiet(bot, before)
 
 
+@pytest.mark.http
 def test_a_notice_reference_in_other_digits_is_no_notice_and_breaks_no_button(bot):
     """"²" is a digit to str.isdigit() but not to int(): a forged block_id made the page
     press go unanswered and a snooze answer both "Snoozed" and an error id."""
@@ -180,6 +188,7 @@ def test_a_notice_reference_in_other_digits_is_no_notice_and_breaks_no_button(bo
     _quiet(bot, before)
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("metadata", ['{"k": "K", "c": "D1", "ts": "1", "o": 1e400, "p": 1}',
                                       '{"k": "K", "c": "D1", "ts": "1", "o": 1, "p": 1e400}',
                                       "{" + '"k": [' * 2900])
@@ -248,6 +257,7 @@ EXPECTED_HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "Auto-Submitt
                     "X-Mappa-Group", "MIME-Version", "Content-Type"}
 
 
+@pytest.mark.http
 def test_a_chaser_from_header_ish_agency_names_has_one_line_subject_to_and_reply_to(
         engine, tmp_path):
     """Agency names that read like headers, or hold an encoded word that decodes to a line

@@ -30,6 +30,8 @@ from tests.slack_harness import (
 )
 from tests.delivery.test_delivery import LONDON
 
+pytestmark = pytest.mark.http
+
 TODAY = dt.date(2026, 11, 26)
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=LONDON)
 REF = "R:1|x é"

@@ -205,6 +205,7 @@ def _message(bot, user, rule_title: str) -> tuple[str, dict]:
 # ------------------------------------------------------------------------------ /mappa due
 
 
+@pytest.mark.http
 def test_due_pages_in_place_with_the_true_totals(bot):
     first = bot.command(COORD, "due")
     blocks = first["blocks"]
@@ -242,6 +243,7 @@ def test_due_pages_in_place_with_the_true_totals(bot):
     assert len(seen) == total and nav_button(page["blocks"], "prev") is not None
 
 
+@pytest.mark.http
 def test_overdue_pages_keep_to_breaches(bot):
     blocks = bot.command(COORD, "overdue")["blocks"]
     check_blocks(blocks)
@@ -253,6 +255,7 @@ def test_overdue_pages_keep_to_breaches(bot):
     assert all(":red_circle:" in s for s in sections(page)[1:])
 
 
+@pytest.mark.http
 def test_a_page_button_shows_only_what_the_presser_may_see(bot):
     blocks = bot.command(COORD, "due")["blocks"]
     nxt = nav_button(blocks, "next")
@@ -272,6 +275,7 @@ def test_a_page_button_shows_only_what_the_presser_may_see(bot):
 # ------------------------------------------------------------------------------ notices
 
 
+@pytest.mark.http
 def test_a_digest_that_does_not_fit_pages_in_place(bot):
     chair = max(CHAIRS, key=lambda u: max(
         (len(b["blocks"]) for b in bot.sent.get(u, [])), default=0))
@@ -307,6 +311,7 @@ def test_a_digest_that_does_not_fit_pages_in_place(bot):
     assert sum(1 for b in page2 if b["type"] == "actions") == len(sections(page2)) - 1 + 1
 
 
+@pytest.mark.http
 def test_an_escalation_that_does_not_fit_pages_too(bot):
     channel, message = _message(bot, SOG, "MAPPA escalation")
     blocks = message["blocks"]
@@ -339,6 +344,7 @@ def _line_of(blocks: list[dict], key: str) -> str:
     raise AssertionError(key)
 
 
+@pytest.mark.http
 def test_buttons_redraw_the_digest_with_who_and_when(bot):
     chair = CHAIRS[1]
     channel, message = _message(bot, chair, "Your MAPPA items")
@@ -386,6 +392,7 @@ def test_buttons_redraw_the_digest_with_who_and_when(bot):
         assert back == redrawn
 
 
+@pytest.mark.http
 def test_a_refused_button_leaves_the_message_as_it_was(bot):
     chair = CHAIRS[2]
     channel, message = _message(bot, chair, "Your MAPPA items")
@@ -399,6 +406,7 @@ def test_a_refused_button_leaves_the_message_as_it_was(bot):
     assert len(bot.stand_in.posts("/api/chat.update")) == before
 
 
+@pytest.mark.http
 def test_contribution_received_and_a_reason_redraw_the_digest(bot):
     chair = next(u for u in CHAIRS[2:] + CHAIRS[:2] if any(
         k.startswith("contribution:") for k in _item_buttons(_message(bot, u, "Your")[1]["blocks"])))
@@ -430,6 +438,7 @@ def test_contribution_received_and_a_reason_redraw_the_digest(bot):
     assert other in _item_buttons(redrawn)  # a reason leaves the item open
 
 
+@pytest.mark.http
 def test_acknowledge_redraws_the_escalation(bot):
     channel, message = _message(bot, SOG, "MAPPA escalation")
     acks = _item_buttons(message["blocks"])
@@ -450,6 +459,7 @@ def test_acknowledge_redraws_the_escalation(bot):
     assert len(_item_buttons(redrawn)) >= len(acks) - 3
 
 
+@pytest.mark.http
 def test_acknowledge_all_shown_redraws_the_escalation_with_each_one_acknowledged(bot):
     channel, message = _message(bot, SOG, "MAPPA escalation")
     buttons = _item_buttons(message["blocks"])
@@ -471,6 +481,7 @@ def test_acknowledge_all_shown_redraws_the_escalation_with_each_one_acknowledged
 # ------------------------------------------------------------------------------ where
 
 
+@pytest.mark.http
 def test_a_notice_keeps_where_slack_posted_it(bot):
     """Each DM's outbox rows hold the channel id and ts chat.postMessage answered (the DM's
     own D... id, not the user id it was addressed to)."""
@@ -505,6 +516,7 @@ def _outcome(bot, action: str, detail: str) -> str:
     raise AssertionError(f"no audit row for {action} {detail}")
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("forged", ["channel", "ts"])
 def test_a_page_pressed_on_another_message_is_not_drawn_there(bot, forged):
     """A signed press whose container names another message (another channel the bot can
@@ -521,6 +533,7 @@ def test_a_page_pressed_on_another_message_is_not_drawn_there(bot, forged):
     assert _outcome(bot, "action:page_notice", f"notice {first} page 2") == "refused"
 
 
+@pytest.mark.http
 def test_a_page_of_a_notice_sent_before_its_place_was_kept_is_not_drawn(bot):
     channel, message = _message(bot, CHAIRS[0], "Your MAPPA items")
     first = page_value(nav_button(message["blocks"], "next")["value"])["o"]
@@ -537,6 +550,7 @@ def test_a_page_of_a_notice_sent_before_its_place_was_kept_is_not_drawn(bot):
                               "WHERE id = :i"), {"c": kept[0], "t": kept[1], "i": first})
 
 
+@pytest.mark.http
 @pytest.mark.parametrize("forged", ["channel", "ts"])
 def test_a_button_pressed_on_another_message_does_its_work_but_draws_nothing(bot, forged):
     """Snooze (a redraw after the answer) and a reason (its modal carries where to redraw)
@@ -630,6 +644,7 @@ def _every_page(bot, user, first: dict) -> list[str]:
         page = bot.press(user, nxt["action_id"], nxt["value"])
 
 
+@pytest.mark.http
 def test_a_long_list_narrows_by_kind_and_area_with_true_totals(bot, national):
     whole = bot.command(national, "overdue")
     check_blocks(whole["blocks"])
@@ -674,6 +689,7 @@ def test_a_long_list_narrows_by_kind_and_area_with_true_totals(bot, national):
     assert all(" review due: `" in s for s in _every_page(bot, national, both))
 
 
+@pytest.mark.http
 def test_narrowing_keeps_to_what_the_person_may_see(bot, national):
     with bot.engine.connect() as conn:
         other = conn.execute(text(
@@ -691,6 +707,7 @@ def test_narrowing_keeps_to_what_the_person_may_see(bot, national):
     assert "Due lists are for meeting chairs" in staff
 
 
+@pytest.mark.http
 def test_an_unknown_or_forged_area_gets_the_help_with_the_areas_named(bot, national):
     reply = json.dumps(bot.command(COORD, "due 7 <!channel> Nowhere"))
     assert "No area is called '&lt;!channel&gt; Nowhere'. Areas: " in reply

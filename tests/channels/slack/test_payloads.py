@@ -244,6 +244,7 @@ def demo(tmp_path_factory):
     engine.dispose()
 
 
+@pytest.mark.http
 def test_every_payload_on_the_demo_region_is_valid_and_every_template_is_rendered(demo):
     engine, until = demo
     environment().cache.clear()  # to see which templates this test renders
@@ -292,6 +293,7 @@ def adversarial(tmp_path_factory):
     engine.dispose()
 
 
+@pytest.mark.http
 def test_every_payload_with_adversarial_text_is_valid(adversarial):
     engine = adversarial
     monday = dt.datetime(2027, 1, 11, 9, 0, tzinfo=LONDON)
@@ -339,6 +341,7 @@ def test_the_escalation_of_the_issue_is_split_not_refused():
 # ------------------------------------------------------------------ 100,000 individuals
 
 
+@pytest.mark.http
 @pytest.mark.scale
 def test_every_payload_on_a_100000_individual_region_is_valid(tmp_path):
     engine = synthetic(tmp_path, 100_000, seed=1, until=dt.date(2026, 11, 26))

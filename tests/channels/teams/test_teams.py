@@ -165,6 +165,7 @@ def _statuses(engine, channel: str) -> dict[str, list[str]]:
     return found
 
 
+@pytest.mark.http
 def test_each_case_free_notice_reaches_the_areas_teams_channel_as_a_valid_card(sqlite_engine, teams):
     assert import_directory(sqlite_engine, GRAMPIAN).ok
     settings = _settings(teams, ["Grampian"])
@@ -236,6 +237,7 @@ def test_no_case_reference_ever_reaches_a_teams_channel(sqlite_engine, tmp_path,
     (400, {}, "dead", None),
     (404, {}, "dead", None),
 ])
+@pytest.mark.http
 def test_teams_errors_say_whether_to_retry(sqlite_engine, teams, status, headers, state, retry_after):
     assert import_directory(sqlite_engine, GRAMPIAN).ok
     settings = _settings(teams, ["Grampian"])
@@ -254,6 +256,7 @@ def test_teams_errors_say_whether_to_retry(sqlite_engine, teams, status, headers
             now + dt.timedelta(seconds=retry_after)).astimezone(dt.UTC).replace(tzinfo=None)
 
 
+@pytest.mark.http
 def test_an_area_without_a_webhook_is_a_permanent_failure_that_names_no_secret(sqlite_engine, teams):
     assert import_directory(sqlite_engine, GRAMPIAN).ok
     planned = Settings(teams_webhooks=json.dumps({"Grampian": teams.url("Grampian")}))
@@ -301,6 +304,7 @@ def test_the_teams_webhooks_are_a_secret_in_mappa_config(monkeypatch, tmp_path, 
     assert line.split()[0] == "MAPPA_TEAMS_WEBHOOKS=***"
 
 
+@pytest.mark.http
 def test_teams_notices_wait_uncounted_while_no_webhook_is_set(sqlite_engine, teams):
     """MAPPA_TEAMS_WEBHOOKS emptied after planning: the Teams cards are not attempted (no
     attempt counted, nothing given up) but wait, and go out once it is set again."""

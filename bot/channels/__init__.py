@@ -1,7 +1,7 @@
 """The delivery seam: every channel the product speaks through, registered by name.
 
 A channel is one folder here (its transport, beside its templates in templates/<name>/ and
-its tests in tests/test_channel_<name>.py) and one line in TRANSPORTS. The outbox and the
+its tests in tests/channels/<name>/) and one line in TRANSPORTS. The outbox and the
 delivery worker (bot/delivery/worker.py) know only this registry and the Transport
 interface in base.py: render a group of outbox rows, send it to an address, raise
 DeliveryError saying whether a failure is permanent.

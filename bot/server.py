@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from bot import channels, metrics
 from bot.settings import Settings
-from bot.slack_app import build_app
+from bot.channels.slack.app import build_app
 from mappa_core.storage import db
 
 log = logging.getLogger("mappa.server")

@@ -21,7 +21,7 @@ _cache = None
 def init(url: str, log_format: str, lookback_days: int, today: dt.date | None = None) -> None:
     global _engine, _cache
     from bot.commands.handlers import Context, DeadlineCache
-    from bot.commands.home import warm
+    from bot.channels.slack.home import warm
     from bot.logs import configure_logging
     from mappa_core.storage import db
 

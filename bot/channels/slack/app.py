@@ -27,7 +27,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.channels.slack import NOTICE_NAV, SlackTransport, notice_ref
 from bot.channels.slack.paging import page_value
-from bot.commands import actions, escalate, handlers, home, notices, workers
+from bot.channels.slack import home, redraw as notices
+from bot.commands import actions, escalate, handlers, workers
 from bot.commands.access import Caller, audit_row, find_caller, write_audit_rows
 from bot.commands.parser import MAX_AREA, Command, ParseError, parse
 from bot.settings import Settings

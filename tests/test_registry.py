@@ -16,7 +16,7 @@ import bot
 import mappa_core
 from bot.channels import notice
 from bot.channels.slack import nudge_buttons
-from bot.channels.slack.app import ACTION_IDS
+from bot.channels.slack.listeners.actions import ACTION_IDS
 from mappa_core.rules import indicators as ind_mod
 from mappa_core.rules.due import open_items
 from mappa_core.rules.indicators import (

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from sqlalchemy import and_, select
 from sqlmodel import SQLModel
 
-from bot.channels.escalation import parse_ack_value
 from bot.commands.access import Caller
 from bot.commands.handlers import Context, Reply, message
 from bot.templates import mrkdwn_escape
@@ -303,10 +302,10 @@ def _write_acks(ctx: Context, caller: Caller, pairs: list[tuple[str, str]]) -> N
         bump_change_stamp(conn)
 
 
-def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
-    """A SOG chair acknowledges an escalation: it stops repeating at that stage. Only one
-    that was escalated to them (an item they were sent, at that stage)."""
-    key, _, stage = (value or "").rpartition("|")
+def acknowledge(ctx: Context, caller: Caller, key: str, stage: str) -> Reply:
+    """A SOG chair acknowledges an escalation of `key` at `stage`: it stops repeating at
+    that stage. Only one that was escalated to them (an item they were sent, at that
+    stage)."""
     _check_ack(ctx, caller, key, stage)
     if (key, stage) not in _escalated(ctx, caller, [(key, stage)]):
         raise ActionError(NOT_ESCALATED)
@@ -318,16 +317,17 @@ def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
 MAX_ACK_SHOWN = 10  # an escalation shows a few items (bot/channels/escalation.py)
 
 
-def acknowledge_shown(ctx: Context, caller: Caller, value: str) -> tuple[Reply, str]:
-    """"Acknowledge all shown" on an escalation: the items whose keys the button carries
-    (those the SOG chair had in front of them), each checked as if acknowledged alone, and
+def acknowledge_shown(ctx: Context, caller: Caller, shown: list[tuple[str, str]]
+                      ) -> tuple[Reply, str]:
+    """"Acknowledge all shown" on an escalation: the (key, stage) pairs of the items the
+    SOG chair had in front of them, each checked as if acknowledged alone, and
     each one that was escalated to them and is not urgent (an urgent one needs its own
     look: the button never carries one). Those refused are named with why; the others are
     recorded. Returns the reply and the audit outcome: "ok" when all were acknowledged,
     "partial" when some were refused, "refused" when none were acknowledged."""
     if "sog_chair" not in caller.roles:
         raise ActionError("Only a SOG chair can acknowledge an escalation.")
-    pairs = list(dict.fromkeys(parse_ack_value(value)))
+    pairs = list(dict.fromkeys(shown))
     if not pairs or len(pairs) > MAX_ACK_SHOWN:
         raise ActionError("That button no longer matches a record.")
     done, refused = [], []

@@ -13,19 +13,21 @@ message's stage.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from bot.channels.base import Rendered
-from bot.channels.slack import ItemState, render_slack
+from bot.channels.slack import ItemState, notice_ref, render_slack
 from bot.commands.access import Caller
 from bot.commands.handlers import Context
 from mappa_core.rules.kinds import ITEM_KINDS, ItemKind, read_key
 from mappa_core.rules.reports import reason_label
 from mappa_core.storage import outbox, recorded
 
+log = logging.getLogger("mappa.slack")
 LONDON = ZoneInfo("Europe/London")
 GONE = ("That message's items are no longer kept, so it cannot be shown again. "
         "`/mappa due` lists what is open now.")
@@ -143,3 +145,43 @@ def notice_page(ctx: Context, caller: Caller, first_id: int, page: int,
         raise NoticeError(ELSEWHERE)
     return render_slack(rows, page,
                         states=lambda shown: item_states(ctx, caller.person_id, shown))
+
+
+Where = tuple[str, str, int, int]  # channel, ts, first outbox row id, page
+
+
+def message_at(body: dict) -> Where | None:
+    """(channel, ts, first outbox row id, page) of the notice a button was pressed on, from
+    the interaction's payload; None when it is not one of our notices."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or message.get("ts")
+    ref = notice_ref(message.get("blocks"))
+    if not channel or not ts or ref is None:
+        return None
+    return str(channel), str(ts), ref[0], ref[1]
+
+
+async def redraw(bot, caller: Caller, client, where: Where | None) -> None:
+    """After a button: the notice it was pressed on, drawn again in place (chat.update)
+    with what was done to each item. A message that is not a notice of ours (or is no
+    longer kept, or is not where that notice was posted) stays as it is; the person has
+    had their answer either way."""
+    if where is None:
+        return
+    channel, ts, first_id, page = where
+    try:
+        message = await bot.quick_work(notice_page, bot.context(), caller, first_id, page,
+                                       (channel, ts))
+        await client.chat_update(channel=channel, ts=ts, text=message.text,
+                                 blocks=message.blocks)
+    except NoticeError as exc:
+        if str(exc) == ELSEWHERE:
+            log.warning("did not redraw notice %s for %s: the press named another "
+                        "message than the one it was posted as", first_id,
+                        caller.person_id)
+        return
+    except Exception as exc:
+        log.warning("could not redraw notice %s for %s: %s", first_id, caller.person_id,
+                    type(exc).__name__)

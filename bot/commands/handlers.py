@@ -14,10 +14,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
 from bot.commands.access import Caller
 from bot.channels.slack.paging import page_items
@@ -31,8 +30,12 @@ from mappa_core.rules.indicators import Computed, compute_deadlines
 from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.periods import parse_period
 from mappa_core.rules.records import DUE_SOON_DAYS, LOOKBACK_DAYS, window_start
+from mappa_core.storage import people as people_store, urgent_issues
 from mappa_core.storage.queries import known_areas, load_records
 from mappa_core.rules.status import status_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 MAX_ITEMS = 40  # Slack allows 50 blocks a message
 DUE_NAV = "page_due"  # the due list's Previous / Next buttons (bot/channels/slack/paging.py)
@@ -480,32 +483,22 @@ def raise_urgent_issue(
     ctx: Context, caller: Caller, text: str, request_key: str, at: dt.datetime
 ) -> Escalation:
     """Record the issue once (a retried request finds it) and work out who must be told."""
-    t = SQLModel.metadata.tables
-    issue, person, agency = t["urgent_issue"], t["person"], t["agency"]
     dedupe = hashlib.sha256(f"{caller.person_id}\n{request_key}\n{text}".encode()).hexdigest()[:64]
-    with ctx.engine.begin() as conn:
-        agencies = [dict(r) for r in conn.execute(select(agency)).mappings()]
-        words = {w.lower() for w in re.findall(r"[A-Za-z0-9_-]+", text)}
-        named = [a for a in agencies if a["agency"].lower() in words]
-        contacts = [dict(r) for r in conn.execute(
-            select(person).where(person.c.agency.in_([a["agency"] for a in named]))
-        ).mappings()] if named else []
-        for a in named:
-            a["contacts"] = sorted({a["email"]} - {None} | {
-                c["email"] for c in contacts
-                if c["agency"] == a["agency"] and c["email"] and "agency_contact" in (c["roles"] or "")
-            })
-        people = pd.DataFrame([dict(r) for r in conn.execute(select(person)).mappings()],
-                              columns=list(person.c.keys()))
-        # The same SOG chairs the planner escalates to (national ones where the area has none).
-        chosen = planner.sog_chairs_by_area(people, [caller.area])["person_id"].tolist()
-        sog = [p for p in people.astype(object).where(people.notna(), None).to_dict("records")
-               if p["person_id"] in chosen]
-        existing = conn.execute(select(issue.c.id).where(issue.c.dedupe_key == dedupe)).scalar()
-        if existing is not None:
-            return Escalation(existing, False, sog, named)
-        result = conn.execute(issue.insert().values(
-            dedupe_key=dedupe, raised_at=at, raised_by=caller.person_id, area=caller.area,
-            text=text, agencies=";".join(a["agency"] for a in named),
-        ))
-        return Escalation(result.inserted_primary_key[0], True, sog, named)
+    agencies, everyone, columns = people_store.directory(ctx.engine)
+    words = {w.lower() for w in re.findall(r"[A-Za-z0-9_-]+", text)}
+    named = [a for a in agencies if a["agency"].lower() in words]
+    named_ids = {a["agency"] for a in named}
+    contacts = [p for p in everyone if p["agency"] in named_ids]
+    for a in named:
+        a["contacts"] = sorted({a["email"]} - {None} | {
+            c["email"] for c in contacts
+            if c["agency"] == a["agency"] and c["email"] and "agency_contact" in (c["roles"] or "")
+        })
+    people = pd.DataFrame(everyone, columns=columns)
+    # The same SOG chairs the planner escalates to (national ones where the area has none).
+    chosen = planner.sog_chairs_by_area(people, [caller.area])["person_id"].tolist()
+    sog = [p for p in people.astype(object).where(people.notna(), None).to_dict("records")
+           if p["person_id"] in chosen]
+    issue_id, created = urgent_issues.record(
+        ctx.engine, dedupe, at, caller.person_id, caller.area, text, [a["agency"] for a in named])
+    return Escalation(issue_id, created, sog, named)

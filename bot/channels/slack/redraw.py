@@ -16,16 +16,13 @@ import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import SQLModel
-
 from bot.channels.base import Rendered
 from bot.channels.slack import ItemState, notice_ref, render_slack
 from bot.commands.access import Caller
 from bot.commands.handlers import Context
 from mappa_core.rules.kinds import ITEM_KINDS, ItemKind, read_key
 from mappa_core.rules.reports import reason_label
-from mappa_core.storage import outbox, recorded
+from mappa_core.storage import item_actions, outbox, recorded
 
 log = logging.getLogger("mappa.slack")
 LONDON = ZoneInfo("Europe/London")
@@ -53,7 +50,6 @@ def _when(at) -> str:
 def item_states(ctx: Context, viewer: str, rows: list[dict]) -> dict[str, ItemState]:
     """The state of each row's item as `viewer` (a person id) sees it, by block id (the
     item key cut to 255), for the items people acted on through the buttons."""
-    t = SQLModel.metadata.tables
     keys = {(r["payload"].get("item_key") or r["item_key"]): r for r in rows}
     keys = {k: r for k, r in keys.items() if k}
     if not keys:
@@ -67,51 +63,30 @@ def item_states(ctx: Context, viewer: str, rows: list[dict]) -> dict[str, ItemSt
         elif kind is ITEM_KINDS[ItemKind.CONTRIBUTION]:
             invitations[recorded.row_key((part["meeting_id"], part["agency"]))] = key
     found: dict[str, list[tuple]] = {k: [] for k in keys}  # key -> [(at, line, action id)]
-    person, rv = t["person"], t["recorded_value"]
-    snooze, note, ack = t["snooze"], t["item_note"], t["escalation_ack"]
-    wanted = list(keys)
-    with ctx.engine.connect() as conn:
-        done = []
-        if meetings:
-            done += conn.execute(select(rv).where(
-                (rv.c.target_table == "meeting") & rv.c.row_key.in_(list(meetings))
-                & rv.c.target_column.in_(["minutes_issued", "rmp_ratified"]))).mappings().all()
-        if invitations:
-            done += conn.execute(select(rv).where(
-                (rv.c.target_table == "invitation") & rv.c.row_key.in_(list(invitations))
-                & (rv.c.target_column == "written_contribution")
-                & (rv.c.value == "yes"))).mappings().all()
-        snoozes = conn.execute(select(snooze).where(
-            snooze.c.item_key.in_(wanted) & (snooze.c.person_id == viewer))).mappings().all()
-        notes = conn.execute(select(note).where(note.c.item_key.in_(wanted))
-                             .order_by(note.c.at, note.c.id)).mappings().all()
-        acks = conn.execute(select(ack).where(ack.c.item_key.in_(wanted))).mappings().all()
-        who = {r["person_id"] for r in [*done, *snoozes, *notes, *acks] if r["person_id"]}
-        names = dict(conn.execute(select(person.c.person_id, person.c.name)
-                                  .where(person.c.person_id.in_(list(who))))
-                     .all()) if who else {}
+    done = item_actions.history(ctx.engine, viewer, list(keys), list(meetings),
+                                list(invitations))
 
     def by(person_id, at) -> str:
-        return f"by {names.get(person_id) or person_id or 'someone'}, {_when(at)}"
+        return f"by {done.names.get(person_id) or person_id or 'someone'}, {_when(at)}"
 
     labels = {"minutes_issued": "Minutes issued", "rmp_ratified": "RMP ratified",
               "written_contribution": "Contribution received"}
-    for r in done:
+    for r in done.done:
         key = (meetings if r["target_table"] == "meeting" else invitations)[r["row_key"]]
         column = r["target_column"]
         action = "contribution_received" if column == "written_contribution" else column
         found[key].append((r["recorded_at"], f":white_check_mark: {labels[column]}: recorded "
                            f"{by(r['person_id'], r['recorded_at'])}", action))
-    for r in snoozes:
+    for r in done.snoozes:
         if r["until"] > ctx.today:
             found[r["item_key"]].append((r["created_at"], f":zzz: Snoozed until "
                                          f"{r['until'].isoformat()} {by(r['person_id'], r['created_at'])}",
                                          "snooze"))
-    latest_note = {r["item_key"]: r for r in notes}
+    latest_note = {r["item_key"]: r for r in done.notes}
     for key, r in latest_note.items():
         found[key].append((r["at"], f":memo: Reason \"{reason_label(r['reason'])}\" recorded "
                            f"{by(r['person_id'], r['at'])}", "record_reason"))
-    for r in acks:
+    for r in done.acks:
         row = keys[r["item_key"]]
         if row["rule"] == "escalation" and row["stage"] == r["stage"]:
             found[r["item_key"]].append((r["at"], f":ok_hand: Acknowledged {by(r['person_id'], r['at'])}",

@@ -23,8 +23,9 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from bot import metrics
 from bot.channels.slack import home
 from bot.commands import handlers, workers
-from bot.commands.access import Caller, audit_row, find_caller, write_audit_rows
+from bot.commands.access import Caller, audit_row, find_caller
 from bot.settings import Settings
+from mappa_core.storage import audit as audit_log
 
 log = logging.getLogger("mappa.slack")
 STILL_WORKING = ("Still working on your last request: its answer will come here in a moment. "
@@ -136,7 +137,7 @@ class MappaSlack:
         while self._audit_rows:
             batch, self._audit_rows = self._audit_rows[:500], self._audit_rows[500:]
             try:
-                await self.quick_work(write_audit_rows, self.engine, batch)
+                await self.quick_work(audit_log.write_rows, self.engine, batch)
             except Exception:  # the answers matter more than their audit rows; the log keeps it
                 log.exception("audit write failed for %d row(s)", len(batch))
 

@@ -12,6 +12,7 @@ from bot.channels.slack.guard import guarded
 from bot.commands import escalate, handlers
 from bot.commands.access import Caller
 from bot.commands.parser import ParseError, parse
+from bot.delivery.worker import deliver_pending
 
 
 def register(app, bot) -> None:
@@ -61,8 +62,12 @@ async def _escalate(bot, caller: Caller, text: str, body: dict, client) -> handl
         handlers.raise_urgent_issue, bot.context(), caller, text, request_key,
         now.astimezone(dt.UTC),
     )
-    return await escalate.escalate(bot.engine, bot.settings, esc, caller, text, now,
-                                   SlackTransport(client))
+    slack = SlackTransport(client)
+
+    async def deliver(groups: list[str], at: dt.datetime):
+        return await deliver_pending(bot.engine, bot.settings, slack, at, groups=groups)
+
+    return await escalate.escalate(bot.engine, bot.settings, esc, caller, text, now, deliver)
 
 
 def _audit_detail(cmd, text: str) -> str:

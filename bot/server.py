@@ -6,6 +6,7 @@ HTTP port. What a request means is the channel's business (bot/channels/<name>/)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import sys
@@ -118,7 +119,7 @@ def channel_routes(settings: Settings, slack_app) -> list[Route]:
 
 def build_asgi(settings: Settings, engine, today=None, scheduler_rules=None) -> Starlette:
     """The ASGI app; with `scheduler_rules` the job scheduler runs in the same process."""
-    app = build_app(settings, engine, today)
+    app = build_app(settings, engine, today, functools.partial(deliver_pending, engine, settings))
     state = OpsState(expect_scheduler=scheduler_rules is not None)
     state.bot = app.mappa
 
@@ -202,7 +203,8 @@ def _serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
                 loop.call_soon_threadsafe(main.cancel)
 
             _on_stop_signals(stop)  # serve() puts the handlers back
-            app = build_app(settings, engine)
+            app = build_app(settings, engine,
+                            deliver=functools.partial(deliver_pending, engine, settings))
             state = OpsState(expect_scheduler=True)
             state.bot = app.mappa
             state.scheduler = build_scheduler(engine, rules, make_deliver(settings, engine, app.client),

@@ -21,7 +21,8 @@ import pandas as pd
 from bot.commands.access import Caller
 from bot.channels.slack.paging import page_items
 from bot.commands.parser import Command
-from bot.templates import mrkdwn_escape, render_json, weekday
+from bot.channels.slack.blocks import render_blocks
+from bot.templates import mrkdwn_escape, weekday
 from mappa_core.storage import db
 from mappa_core.rules import planner
 from mappa_core.rules.details import agency_names
@@ -52,11 +53,11 @@ class Reply:
 
 
 def message(text: str) -> Reply:
-    return Reply(render_json("slack/message.json.j2", text=text), text)
+    return Reply(render_blocks("slack/message.json.j2", text=text), text)
 
 
 def help_reply(problem: str | None = None) -> Reply:
-    return Reply(render_json("slack/help.json.j2", problem=problem, due_soon_days=DUE_SOON_DAYS),
+    return Reply(render_blocks("slack/help.json.j2", problem=problem, due_soon_days=DUE_SOON_DAYS),
                  "mappa-bot help")
 
 
@@ -231,7 +232,7 @@ def _status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind["counts"].items())
         indicators.append({**ind, "breakdown_text": _breakdown_text(ind), "counts_text": counts})
     area_label = caller.area or "all areas"
-    blocks = render_json(
+    blocks = render_blocks(
         "slack/status.json.j2", area_label=area_label, period=data["period"],
         as_of=data["as_of"], indicators=indicators,
     )
@@ -257,8 +258,8 @@ def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
             cells.append(f"{i} {'-' if pct is None or pct != pct else f'{pct:.1f}%'}")
         areas.append({"area": mrkdwn_escape(row["area"]), "level2": row["level2_cases"],
                       "level3": row["level3_cases"], "figures": ", ".join(cells)})
-    blocks = render_json("slack/compare.json.j2", period=period.to_dict(),
-                         as_of=ctx.today.isoformat(), areas=areas[:45])
+    blocks = render_blocks("slack/compare.json.j2", period=period.to_dict(),
+                           as_of=ctx.today.isoformat(), areas=areas[:45])
     return Reply(blocks, f"MAPPA areas compared, {period.label}")
 
 
@@ -285,8 +286,8 @@ def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     rows = [{"id": int(a.id), "title": mrkdwn_escape(a.title), "owner": mrkdwn_escape(a.owner_agency),
              "description": mrkdwn_escape(a.description), "due": pd.Timestamp(a.due).date().isoformat(),
              "overdue": bool(a.overdue)} for a in open_.head(MAX_ITEMS).itertuples(index=False)]
-    blocks = render_json("slack/scr.json.j2", actions=rows, area=caller.area or "all areas",
-                         overdue=int(open_["overdue"].sum()), total=len(open_))
+    blocks = render_blocks("slack/scr.json.j2", actions=rows, area=caller.area or "all areas",
+                           overdue=int(open_["overdue"].sum()), total=len(open_))
     return Reply(blocks, f"{len(open_)} open SCR action(s)")
 
 
@@ -344,7 +345,7 @@ def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
         f"`/mappa {cmd.name} {_example(cmd)}{mrkdwn_escape(listed['example_area'])}`."
         if listed["example_area"] else
         f"Narrow it by kind, e.g. `/mappa {cmd.name} {_example(cmd)}minutes`.")
-    blocks = render_json(
+    blocks = render_blocks(
         "slack/due.json.j2", title=listed["title"], scope=listed["scope"],
         as_of=ctx.today.isoformat(), overdue=listed["overdue"], upcoming=listed["upcoming"],
         items=_item_rows(shown, ctx.today), nav=page.nav, hint=hint,
@@ -463,8 +464,8 @@ def case_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
         "release_level": "" if pd.isna(case["release_level"]) else int(case["release_level"]),
         "mappa_end": _iso(case["mappa_end"]),
     }
-    blocks = render_json("slack/case.json.j2", case=view, open_lines=open_lines,
-                         review_lines=review_lines, meeting_lines=meeting_lines)
+    blocks = render_blocks("slack/case.json.j2", case=view, open_lines=open_lines,
+                           review_lines=review_lines, meeting_lines=meeting_lines)
     return Reply(blocks, f"Case {ref}")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from slack_bolt import BoltResponse
@@ -57,8 +57,10 @@ async def _unusable(error, response):
     return None
 
 
-def build_app(settings: Settings, engine,
-              today: Callable[[], dt.date] | None = None) -> AsyncApp:
+def build_app(settings: Settings, engine, today: Callable[[], dt.date] | None = None,
+              deliver: Callable[..., Awaitable] | None = None) -> AsyncApp:
+    """The app, its listeners registered; `deliver(transport, now, groups=...)` sends
+    outbox groups at once (bot.delivery.worker.deliver_pending: `mappa serve` gives it)."""
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret or None,
@@ -66,7 +68,7 @@ def build_app(settings: Settings, engine,
         process_before_response=False,
         request_verification_enabled=bool(settings.slack_signing_secret),
     )
-    bot = MappaSlack(settings, engine, today)
+    bot = MappaSlack(settings, engine, today, deliver)
     app.mappa = bot  # type: ignore[attr-defined]  (for the server's health check and tests)
     app.error(_unusable)
     listeners.register(app, bot)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.commands import handlers
-from bot.channels import notice
+from bot.channels import rendering
 from bot.commands.access import Caller
 from bot.commands.parser import Command
-from bot.templates import mrkdwn_escape, render_json
+from bot.channels.slack.blocks import render_blocks
+from bot.templates import mrkdwn_escape
 from mappa_core.rules.due import due_items
 from mappa_core.storage.queries import known_areas
 from mappa_core.rules.planner.notice import items_payload
@@ -36,8 +37,8 @@ def week_days(today: dt.date) -> int:
 def view_for(ctx: handlers.Context, caller: Caller | None) -> dict:
     """The Home view for `caller` (None: a Slack user not in the people list)."""
     if caller is None:
-        return render_json("slack/home.json.j2", authorised=False,
-                           not_authorised=handlers.NOT_AUTHORISED)
+        return render_blocks("slack/home.json.j2", authorised=False,
+                             not_authorised=handlers.NOT_AUTHORISED)
     key = ("home", caller.person_id, caller.area, caller.roles, ctx.today)
     return ctx.cache.memo(ctx.engine, key, lambda: _build(ctx, caller))
 
@@ -46,7 +47,7 @@ def _lines(items, today: dt.date) -> list[str]:
     """The digest's line for each item, escaped for mrkdwn as every Slack notice's is."""
     rows = [{"payload": p, "item_key": p["item_key"]}
             for p in items_payload(items.assign(stage=""))]
-    return [s["text"] for s in notice.sections(Rule.DIGEST, rows, escape=mrkdwn_escape, code="`",
+    return [s["text"] for s in rendering.sections(Rule.DIGEST, rows, escape=mrkdwn_escape, code="`",
                                                today=today.isoformat())]
 
 
@@ -80,7 +81,7 @@ def _build(ctx: handlers.Context, caller: Caller) -> dict:
         data = status_of(computed, "all", None, caller.area)
         indicators, period = data["indicators"], data["period"]
     week_end = ctx.today + dt.timedelta(days=days)
-    return render_json(
+    return render_blocks(
         "slack/home.json.j2", authorised=True, person=mrkdwn_escape(caller.name), scope=scope,
         as_of=ctx.today.isoformat(), week_end=f"{week_end:%A} {week_end.isoformat()}",
         week_days=days, lists=lists, overdue=overdue, overdue_total=overdue_total, week=week,
@@ -106,6 +107,6 @@ def warm(ctx: handlers.Context) -> None:
 
 
 def error_view(error_id: str) -> dict:
-    return render_json("slack/home.json.j2", authorised=False, not_authorised=(
+    return render_blocks("slack/home.json.j2", authorised=False, not_authorised=(
         "Sorry, this tab could not be built. Please tell your MAPPA Co-ordinator the "
         f"error id `{error_id}`."))

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from bot import metrics
@@ -38,9 +38,13 @@ SLOW = ("This is taking longer than usual: please ask again in a minute, when th
 class MappaSlack:
     """Holds the engine, settings and clock the listeners share."""
 
-    def __init__(self, settings: Settings, engine, today: Callable[[], dt.date] | None = None):
+    def __init__(self, settings: Settings, engine, today: Callable[[], dt.date] | None = None,
+                 deliver: Callable[..., Awaitable] | None = None):
         self.settings = settings
         self.engine = engine
+        # deliver(transport, now, groups=[...]): the outbox groups named, sent now
+        # (bot.delivery.worker.deliver_pending, given by `mappa serve`): `/mappa escalate`.
+        self.deliver = deliver
         # Today in the configured time zone (MAPPA_TIMEZONE), unless a test fixes the day.
         self.today = today or (lambda: dt.datetime.now(settings.tz).date())
         self.cache = handlers.DeadlineCache(lookback_days=settings.lookback_days)

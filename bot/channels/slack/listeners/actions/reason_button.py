@@ -3,7 +3,7 @@ item the person may act on, carrying where to redraw the notice once it is saved
 
 from __future__ import annotations
 
-from bot.templates import render_json
+from bot.channels.slack.blocks import render_blocks
 from bot.channels.slack.guard import guarded
 from bot.channels.slack.listeners.views.record_reason import metadata_for
 from bot.channels.slack.redraw import message_at
@@ -35,8 +35,8 @@ async def pressed(bot, body: dict, respond, client) -> None:
             return
         item = await bot.quick_work(actions.find_item, bot.context(), key)
         actions.check_may_act(caller, item)
-        view = render_json("slack/reason_modal.json.j2",
-                           item_key=metadata_for(key, message_at(body)),
-                           item_label=item.label, reasons=actions.REASON_LABELS)
+        view = render_blocks("slack/reason_modal.json.j2",
+                             item_key=metadata_for(key, message_at(body)),
+                             item_label=item.label, reasons=actions.REASON_LABELS)
         await client.views_open(trigger_id=body.get("trigger_id"), view=view)
         await bot.audit(user_id, caller, turn.action, key, "ok")

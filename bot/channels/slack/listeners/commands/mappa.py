@@ -12,7 +12,6 @@ from bot.channels.slack.guard import guarded
 from bot.commands import escalate, handlers
 from bot.commands.access import Caller
 from bot.commands.parser import ParseError, parse
-from bot.delivery.worker import deliver_pending
 
 
 def register(app, bot) -> None:
@@ -65,7 +64,7 @@ async def _escalate(bot, caller: Caller, text: str, body: dict, client) -> handl
     slack = SlackTransport(client)
 
     async def deliver(groups: list[str], at: dt.datetime):
-        return await deliver_pending(bot.engine, bot.settings, slack, at, groups=groups)
+        return await bot.deliver(slack, at, groups=groups)
 
     return await escalate.escalate(bot.engine, bot.settings, esc, caller, text, now, deliver)
 

@@ -29,9 +29,10 @@ from mappa_core.rules.details import agency_names
 from mappa_core.rules.due import due_items, open_items
 from mappa_core.rules.indicators import Computed, compute_deadlines
 from mappa_core.rules.kinds import ITEM_KINDS
-from mappa_core.rules.periods import parse_period
+from mappa_core.rules.periods import parse_period, quarter_of
+from mappa_core.rules.reports import compare_areas
 from mappa_core.rules.records import DUE_SOON_DAYS, LOOKBACK_DAYS, window_start
-from mappa_core.storage import people as people_store, urgent_issues
+from mappa_core.storage import oversight, people as people_store, urgent_issues
 from mappa_core.storage.queries import known_areas, load_records
 from mappa_core.rules.status import status_of
 
@@ -243,9 +244,6 @@ def _status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
 
 def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     """Every area side by side (aggregates only), with caseloads beside the figures."""
-    from mappa_core.rules.periods import quarter_of
-    from mappa_core.rules.reports import compare_areas
-
     period = parse_period(cmd.period) if cmd.period else quarter_of(ctx.today)
     computed = ctx.cache.get(ctx.engine, None, ctx.today, period.start)
     table = compare_areas(computed.records, period, ctx.today)
@@ -265,8 +263,6 @@ def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
 
 def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     """Open SCR actions for the caller's area, or an update to one of them."""
-    from mappa_core.storage import oversight
-
     if cmd.topic in ("update", "done"):
         actions = oversight.scr_actions(ctx.engine, ctx.today)
         match = actions[actions["id"] == int(cmd.ref)]

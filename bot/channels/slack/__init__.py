@@ -1,7 +1,12 @@
-"""Slack: direct messages through chat.postMessage, in Block Kit with the nudge buttons.
+"""Slack: everything the bot does in Slack, in this one package.
 
-Templates: templates/slack/notice_<rule>.json.j2 (and escalation.json.j2 for `/mappa
-escalate`). The buttons' action ids are the ones listeners/actions/ listens for.
+This module is the transport: direct messages through chat.postMessage, in Block Kit with
+the nudge buttons (templates/slack/notice_<rule>.json.j2, and escalation.json.j2 for
+`/mappa escalate`). The buttons' action ids are the ones listeners/actions/ listens for.
+Beside it: app.py (the Bolt app) with its listeners/ by kind, runtime.py (what they share)
+and guard.py (their audit row and error id); http.py (the HTTP door, /slack/events);
+home.py (the App Home) and redraw.py (a notice drawn again); blocks.py, limits.py and
+paging.py (Block Kit from the templates, within Slack's limits, in pages).
 """
 
 from __future__ import annotations

@@ -287,6 +287,7 @@ def _text_len_problems(blocks: list, where: str) -> list[str]:
 def problems(payload, where: str = "payload") -> list[str]:
     """What Slack would refuse in a message's blocks (a list) or a view (a dict): slack_sdk's
     own validation of every block or of the view, and the limits it does not check."""
+    # Here: only these checks (the tests') need slack_sdk's models; a running bot does not.
     from slack_sdk.errors import SlackObjectFormationError
     from slack_sdk.models.blocks import Block
     from slack_sdk.models.views import View

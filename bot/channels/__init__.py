@@ -5,6 +5,11 @@ its tests in tests/channels/<name>/) and one line in TRANSPORTS. The outbox and 
 delivery worker (bot/delivery/worker.py) know only this registry and the Transport
 interface in base.py: render a group of outbox rows, send it to an address, raise
 DeliveryError saying whether a failure is permanent.
+
+A channel people answer through keeps its door in its folder too: its HTTP routes
+(`routes()` in <name>/http.py, composed into `mappa serve` by bot/server.channel_routes)
+and its listeners (Slack: slack/app.py and slack/listeners/). rendering.py and
+escalation.py hold what every channel's rendering of a notice shares.
 """
 
 from __future__ import annotations

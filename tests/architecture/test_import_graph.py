@@ -95,3 +95,49 @@ def test_the_clock_check_can_fail(tmp_path):
     bad = tmp_path / "probe.py"
     bad.write_text("import datetime as dt, os\nx = dt.date.today()\ny = os.environ['A']\n")
     assert len(_clock_and_environ_reads(bad)) == 2
+
+
+# The bot reaches the database only through mappa_core/storage: no module of these layers
+# imports a database library or the table models (a type named for annotations only, under
+# `if TYPE_CHECKING:`, is no use of the database). Other layers join the list as they keep it.
+BOT = ROOT.parent / "bot"
+THROUGH_STORAGE = ["commands", "channels/slack", "server.py", "templates.py"]
+DATABASE = ("sqlalchemy", "sqlmodel", "psycopg", "mappa_core.storage.models")
+
+
+def _database_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and getattr(node.test, "id", None) == "TYPE_CHECKING"
+                   for n in ast.walk(node)}
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):  # `from mappa_core.storage import models` too
+            names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        hits = [n for n in names if n.split(".")[0] in DATABASE or n.startswith(DATABASE)]
+        found += [f"{path.name}:{node.lineno}: {hits[0]}"] if hits else []
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(
+    p for place in THROUGH_STORAGE for p in ([BOT / place] if place.endswith(".py")
+                                             else (BOT / place).rglob("*.py"))),
+    ids=lambda p: str(p.relative_to(BOT)))
+def test_the_bot_reaches_the_database_only_through_storage(path):
+    assert _database_imports(path) == []
+
+
+def test_the_storage_check_can_fail(tmp_path):
+    bad = tmp_path / "probe.py"
+    bad.write_text("from typing import TYPE_CHECKING\nfrom sqlalchemy import select\n"
+                   "import sqlmodel\nfrom mappa_core.storage import models\n"
+                   "from mappa_core.storage.models import Person\n"
+                   "if TYPE_CHECKING:\n    from sqlalchemy.engine import Engine\n")
+    assert [f.split(": ")[1] for f in _database_imports(bad)] == [
+        "sqlalchemy", "sqlmodel", "mappa_core.storage.models", "mappa_core.storage.models"]

@@ -7,7 +7,7 @@ import datetime as dt
 from bot.commands import handlers
 from bot.commands.access import find_caller
 from bot.commands.parser import parse
-from bot.slack_app import MappaSlack
+from bot.channels.slack.runtime import MappaSlack
 from bot.settings import Settings
 from mappa_core.rules.due import open_items
 from mappa_core.rules.indicators import operational_counts, restrict

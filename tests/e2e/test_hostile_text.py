@@ -30,7 +30,8 @@ from bot.exports import neutralise
 from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi
 from bot.settings import Settings
-from bot.templates import mrkdwn_escape, slack_safe
+from bot.channels.slack.blocks import slack_safe
+from bot.templates import mrkdwn_escape
 from mappa_core.storage import outbox
 from mappa_core.storage.importer import import_directory
 from mappa_core.rules.planner import NudgeRules

@@ -14,9 +14,9 @@ import pytest
 
 import bot
 import mappa_core
-from bot.channels import notice
+from bot.channels import rendering
 from bot.channels.slack import nudge_buttons
-from bot.slack_app import ACTION_IDS
+from bot.channels.slack.listeners.actions import ACTION_IDS
 from mappa_core.rules import indicators as ind_mod
 from mappa_core.rules.due import open_items
 from mappa_core.rules.indicators import (
@@ -178,7 +178,7 @@ def test_labels_buttons_and_lines_come_from_the_declarations():
         level = None if pd.isna(row["level"]) else int(row["level"])
         payload = {**row, "level": level, "deadline": "2026-12-01", "overdue": False,
                    "working_days_left": 3, "detail": "the detail", "stage": "due"}
-        (section,) = notice.sections("digest", [{"item_key": row["item_key"],
+        (section,) = rendering.sections("digest", [{"item_key": row["item_key"],
                                                  "payload": payload}])
         assert section["text"].startswith(spec.line_for(level, row["agency"]) + " for ")
         assert section["text"].endswith("; the detail") == spec.line_detail

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from bot.channels.slack.limits import problems
-from bot.commands.home import week_days
+from bot.channels.slack.home import week_days
 from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import Bot, event_body, post, sign

@@ -21,7 +21,7 @@ import shutil
 import pytest
 
 from bot.channels.slack.paging import page_value
-from bot.commands import notices
+from bot.channels.slack import redraw as notices
 from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import run_planning_job
 from mappa_core.rules.planner import NudgeRules

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from bot.channels.slack import SlackTransport
 from bot.channels.slack.paging import page_items, page_value
-from bot.commands import notices
+from bot.channels.slack import redraw as notices
 from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi

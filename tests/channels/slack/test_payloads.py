@@ -30,7 +30,8 @@ from bot.channels.slack.limits import (
     ELLIPSIS, MAX_HEADER_TEXT, MAX_SECTION_TEXT, fit, problems, split_text, units,
 )
 from bot.jobs.ticks import run_planning_job
-from bot.templates import environment, render_json
+from bot.channels.slack.blocks import render_blocks
+from bot.templates import environment
 from mappa_core.demo import write_demo_data
 from mappa_core.rules.planner import NudgeRules
 from mappa_core.storage import db, outbox, oversight
@@ -79,9 +80,9 @@ def test_problems_finds_what_slack_refuses_and_fit_repairs_it():
 
 
 def test_within_the_limits_fit_changes_nothing():
-    blocks = render_json("slack/help.json.j2", problem=None, due_soon_days=14)
+    blocks = render_blocks("slack/help.json.j2", problem=None, due_soon_days=14)
     assert fit(blocks) is blocks
-    view = render_json("slack/reason_modal.json.j2", item_key="k", item_label="l",
+    view = render_blocks("slack/reason_modal.json.j2", item_key="k", item_label="l",
                        reasons=[("a", "A")])
     assert fit(view) is view
 
@@ -331,7 +332,7 @@ def test_every_payload_with_adversarial_text_is_valid(adversarial):
 def test_the_escalation_of_the_issue_is_split_not_refused():
     """The issue's own numbers: 3,067 and 5,166 characters in one section before."""
     for text, before in (("x" * 3000, 3067), ("A & B < C " * 300, 5166)):
-        blocks = render_json("slack/escalation.json.j2", raised_by="Pat Smith", area="Grampian",
+        blocks = render_blocks("slack/escalation.json.j2", raised_by="Pat Smith", area="Grampian",
                              at="2026-11-26 10:00", text=text, issue_id=1, agencies=[])
         sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
         assert sum(units(s) for s in sections) >= before - 10

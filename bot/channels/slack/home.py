@@ -11,25 +11,20 @@ people list is told so. The view is rebuilt each time the person opens the tab (
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
-import time
-import uuid
 
-from bot import metrics
 from bot.commands import handlers
-from bot.channels import notice
+from bot.channels import rendering
 from bot.commands.access import Caller
 from bot.commands.parser import Command
-from bot.templates import mrkdwn_escape, render_json
+from bot.channels.slack.blocks import render_blocks
+from bot.templates import mrkdwn_escape
 from mappa_core.rules.due import due_items
 from mappa_core.storage.queries import known_areas
 from mappa_core.rules.planner.notice import items_payload
 from mappa_core.rules.vocabulary import Rule
 from mappa_core.rules.status import status_of
 
-log = logging.getLogger("mappa.home")
 MAX_SHOWN = 20  # of each list; with the indicators the view stays well under 100 blocks
 
 
@@ -42,8 +37,8 @@ def week_days(today: dt.date) -> int:
 def view_for(ctx: handlers.Context, caller: Caller | None) -> dict:
     """The Home view for `caller` (None: a Slack user not in the people list)."""
     if caller is None:
-        return render_json("slack/home.json.j2", authorised=False,
-                           not_authorised=handlers.NOT_AUTHORISED)
+        return render_blocks("slack/home.json.j2", authorised=False,
+                             not_authorised=handlers.NOT_AUTHORISED)
     key = ("home", caller.person_id, caller.area, caller.roles, ctx.today)
     return ctx.cache.memo(ctx.engine, key, lambda: _build(ctx, caller))
 
@@ -52,7 +47,7 @@ def _lines(items, today: dt.date) -> list[str]:
     """The digest's line for each item, escaped for mrkdwn as every Slack notice's is."""
     rows = [{"payload": p, "item_key": p["item_key"]}
             for p in items_payload(items.assign(stage=""))]
-    return [s["text"] for s in notice.sections(Rule.DIGEST, rows, escape=mrkdwn_escape, code="`",
+    return [s["text"] for s in rendering.sections(Rule.DIGEST, rows, escape=mrkdwn_escape, code="`",
                                                today=today.isoformat())]
 
 
@@ -86,7 +81,7 @@ def _build(ctx: handlers.Context, caller: Caller) -> dict:
         data = status_of(computed, "all", None, caller.area)
         indicators, period = data["indicators"], data["period"]
     week_end = ctx.today + dt.timedelta(days=days)
-    return render_json(
+    return render_blocks(
         "slack/home.json.j2", authorised=True, person=mrkdwn_escape(caller.name), scope=scope,
         as_of=ctx.today.isoformat(), week_end=f"{week_end:%A} {week_end.isoformat()}",
         week_days=days, lists=lists, overdue=overdue, overdue_total=overdue_total, week=week,
@@ -112,45 +107,6 @@ def warm(ctx: handlers.Context) -> None:
 
 
 def error_view(error_id: str) -> dict:
-    return render_json("slack/home.json.j2", authorised=False, not_authorised=(
+    return render_blocks("slack/home.json.j2", authorised=False, not_authorised=(
         "Sorry, this tab could not be built. Please tell your MAPPA Co-ordinator the "
         f"error id `{error_id}`."))
-
-
-def in_worker(caller: Caller, today: dt.date) -> dict:
-    """The view, computed in one of `mappa serve`'s worker processes (bot.commands.workers)."""
-    from bot.commands import workers
-
-    return view_for(handlers.Context(workers._engine, today, workers._cache), caller)
-
-
-async def opened(bot, event: dict, client) -> None:
-    """Slack's `app_home_opened`: publish the person's view (after Bolt has acknowledged)."""
-    if event.get("tab", "home") != "home":  # the Messages tab fires the event too
-        return
-    user_id = event.get("user", "")
-    caller = None
-    started = time.monotonic()
-    try:
-        caller = await bot.caller(user_id)
-        if caller is None:
-            view, outcome = view_for(bot.context(), None), "denied:unknown-user"
-        else:
-            if bot.processes is None or not bot.workers_ready():
-                view = await bot.work(view_for, bot.context(), caller)
-            else:
-                view = await asyncio.wrap_future(
-                    bot.processes.submit(in_worker, caller, bot.today()))
-            outcome = "ok"
-        await client.views_publish(user_id=user_id, view=view)
-        # Beside the commands' times on /metrics, as the command `home`.
-        metrics.COMMAND_SECONDS.labels("home").observe(time.monotonic() - started)
-        await bot.audit(user_id, caller, "home", "app_home_opened", outcome)
-    except Exception:
-        error_id = uuid.uuid4().hex[:10]
-        log.exception("error %s in the App Home of %s", error_id, user_id)
-        try:
-            await client.views_publish(user_id=user_id, view=error_view(error_id))
-        except Exception:  # Slack unreachable: the log holds both
-            log.warning("could not publish the error view to %s", user_id)
-        await bot.audit(user_id, caller, "home", "app_home_opened", f"error:{error_id}")

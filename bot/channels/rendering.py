@@ -1,5 +1,6 @@
 """What every channel's rendering of a notice shares: the template context of a group of
-outbox rows and one line per row (from templates/_items.j2)."""
+outbox rows, their order, and one line per row (from templates/_items.j2). Each
+transport (slack/, email/, teams/) builds its message from these."""
 
 from __future__ import annotations
 

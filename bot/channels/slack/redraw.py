@@ -13,19 +13,18 @@ message's stage.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import SQLModel
-
 from bot.channels.base import Rendered
-from bot.channels.slack import ItemState, render_slack
+from bot.channels.slack import ItemState, notice_ref, render_slack
 from bot.commands.access import Caller
 from bot.commands.handlers import Context
 from mappa_core.rules.kinds import ITEM_KINDS, ItemKind, read_key
 from mappa_core.rules.reports import reason_label
-from mappa_core.storage import outbox, recorded
+from mappa_core.storage import item_actions, outbox, recorded
 
+log = logging.getLogger("mappa.slack")
 LONDON = ZoneInfo("Europe/London")
 GONE = ("That message's items are no longer kept, so it cannot be shown again. "
         "`/mappa due` lists what is open now.")
@@ -51,7 +50,6 @@ def _when(at) -> str:
 def item_states(ctx: Context, viewer: str, rows: list[dict]) -> dict[str, ItemState]:
     """The state of each row's item as `viewer` (a person id) sees it, by block id (the
     item key cut to 255), for the items people acted on through the buttons."""
-    t = SQLModel.metadata.tables
     keys = {(r["payload"].get("item_key") or r["item_key"]): r for r in rows}
     keys = {k: r for k, r in keys.items() if k}
     if not keys:
@@ -65,51 +63,30 @@ def item_states(ctx: Context, viewer: str, rows: list[dict]) -> dict[str, ItemSt
         elif kind is ITEM_KINDS[ItemKind.CONTRIBUTION]:
             invitations[recorded.row_key((part["meeting_id"], part["agency"]))] = key
     found: dict[str, list[tuple]] = {k: [] for k in keys}  # key -> [(at, line, action id)]
-    person, rv = t["person"], t["recorded_value"]
-    snooze, note, ack = t["snooze"], t["item_note"], t["escalation_ack"]
-    wanted = list(keys)
-    with ctx.engine.connect() as conn:
-        done = []
-        if meetings:
-            done += conn.execute(select(rv).where(
-                (rv.c.target_table == "meeting") & rv.c.row_key.in_(list(meetings))
-                & rv.c.target_column.in_(["minutes_issued", "rmp_ratified"]))).mappings().all()
-        if invitations:
-            done += conn.execute(select(rv).where(
-                (rv.c.target_table == "invitation") & rv.c.row_key.in_(list(invitations))
-                & (rv.c.target_column == "written_contribution")
-                & (rv.c.value == "yes"))).mappings().all()
-        snoozes = conn.execute(select(snooze).where(
-            snooze.c.item_key.in_(wanted) & (snooze.c.person_id == viewer))).mappings().all()
-        notes = conn.execute(select(note).where(note.c.item_key.in_(wanted))
-                             .order_by(note.c.at, note.c.id)).mappings().all()
-        acks = conn.execute(select(ack).where(ack.c.item_key.in_(wanted))).mappings().all()
-        who = {r["person_id"] for r in [*done, *snoozes, *notes, *acks] if r["person_id"]}
-        names = dict(conn.execute(select(person.c.person_id, person.c.name)
-                                  .where(person.c.person_id.in_(list(who))))
-                     .all()) if who else {}
+    done = item_actions.history(ctx.engine, viewer, list(keys), list(meetings),
+                                list(invitations))
 
     def by(person_id, at) -> str:
-        return f"by {names.get(person_id) or person_id or 'someone'}, {_when(at)}"
+        return f"by {done.names.get(person_id) or person_id or 'someone'}, {_when(at)}"
 
     labels = {"minutes_issued": "Minutes issued", "rmp_ratified": "RMP ratified",
               "written_contribution": "Contribution received"}
-    for r in done:
+    for r in done.done:
         key = (meetings if r["target_table"] == "meeting" else invitations)[r["row_key"]]
         column = r["target_column"]
         action = "contribution_received" if column == "written_contribution" else column
         found[key].append((r["recorded_at"], f":white_check_mark: {labels[column]}: recorded "
                            f"{by(r['person_id'], r['recorded_at'])}", action))
-    for r in snoozes:
+    for r in done.snoozes:
         if r["until"] > ctx.today:
             found[r["item_key"]].append((r["created_at"], f":zzz: Snoozed until "
                                          f"{r['until'].isoformat()} {by(r['person_id'], r['created_at'])}",
                                          "snooze"))
-    latest_note = {r["item_key"]: r for r in notes}
+    latest_note = {r["item_key"]: r for r in done.notes}
     for key, r in latest_note.items():
         found[key].append((r["at"], f":memo: Reason \"{reason_label(r['reason'])}\" recorded "
                            f"{by(r['person_id'], r['at'])}", "record_reason"))
-    for r in acks:
+    for r in done.acks:
         row = keys[r["item_key"]]
         if row["rule"] == "escalation" and row["stage"] == r["stage"]:
             found[r["item_key"]].append((r["at"], f":ok_hand: Acknowledged {by(r['person_id'], r['at'])}",
@@ -143,3 +120,43 @@ def notice_page(ctx: Context, caller: Caller, first_id: int, page: int,
         raise NoticeError(ELSEWHERE)
     return render_slack(rows, page,
                         states=lambda shown: item_states(ctx, caller.person_id, shown))
+
+
+Where = tuple[str, str, int, int]  # channel, ts, first outbox row id, page
+
+
+def message_at(body: dict) -> Where | None:
+    """(channel, ts, first outbox row id, page) of the notice a button was pressed on, from
+    the interaction's payload; None when it is not one of our notices."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or message.get("ts")
+    ref = notice_ref(message.get("blocks"))
+    if not channel or not ts or ref is None:
+        return None
+    return str(channel), str(ts), ref[0], ref[1]
+
+
+async def redraw(bot, caller: Caller, client, where: Where | None) -> None:
+    """After a button: the notice it was pressed on, drawn again in place (chat.update)
+    with what was done to each item. A message that is not a notice of ours (or is no
+    longer kept, or is not where that notice was posted) stays as it is; the person has
+    had their answer either way."""
+    if where is None:
+        return
+    channel, ts, first_id, page = where
+    try:
+        message = await bot.quick_work(notice_page, bot.context(), caller, first_id, page,
+                                       (channel, ts))
+        await client.chat_update(channel=channel, ts=ts, text=message.text,
+                                 blocks=message.blocks)
+    except NoticeError as exc:
+        if str(exc) == ELSEWHERE:
+            log.warning("did not redraw notice %s for %s: the press named another "
+                        "message than the one it was posted as", first_id,
+                        caller.person_id)
+        return
+    except Exception as exc:
+        log.warning("could not redraw notice %s for %s: %s", first_id, caller.person_id,
+                    type(exc).__name__)

@@ -23,6 +23,8 @@ TODAY = dt.date(2026, 11, 26)
 CHAIR1, CHAIR2, COORD = "U1CHAIR1", "U1CHAIR2", "U1COORD1"
 REVIEW = "review:GRA-0103:L2:2026-11-12"  # chaired by g-chair-1
 
+pytestmark = pytest.mark.http
+
 
 @pytest.fixture
 def bot(engine):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import socket
 import subprocess
@@ -165,12 +166,21 @@ def post(url: str, body: str, headers: dict, content_type="application/x-www-for
         return exc.code, exc.read().decode(), time.perf_counter() - start
 
 
+_ONCE = itertools.count()
+
+
+def once() -> str:
+    """What Slack makes unique for each act (a trigger_id's tail, an action_ts's
+    fraction): two requests built here never share one, even at the same nanosecond."""
+    return f"{time.time_ns()}{next(_ONCE):06d}"
+
+
 def command_body(user_id: str, text: str, response_url: str, trigger_id: str | None = None) -> str:
     return urllib.parse.urlencode({
         "token": "unused", "team_id": "T1", "team_domain": "mappa", "channel_id": "C1",
         "channel_name": "mappa-grampian", "user_id": user_id, "user_name": "someone",
         "command": "/mappa", "text": text, "api_app_id": "A1", "is_enterprise_install": "false",
-        "response_url": response_url, "trigger_id": trigger_id or f"trig-{time.time_ns()}",
+        "response_url": response_url, "trigger_id": trigger_id or f"trig-{once()}",
     })
 
 
@@ -179,13 +189,13 @@ def action_body(user_id: str, action_id: str, value: str, response_url: str,
     """A button press. `message` ({"ts", "blocks"}) is the message the button is on, as
     Slack sends it back with the press (for a message the bot posted)."""
     action = {"action_id": action_id, "block_id": value, "type": "button", "value": value,
-              "action_ts": f"{time.time():.6f}"}
+              "action_ts": f"{time.time():.0f}.{once()[-12:]}"}
     action.update(extra)
     payload = {
         "type": "block_actions", "user": {"id": user_id, "team_id": "T1"},
         "api_app_id": "A1", "team": {"id": "T1", "domain": "mappa"},
         "container": {"type": "message", "channel_id": channel, "is_ephemeral": False},
-        "trigger_id": f"trig-{time.time_ns()}", "channel": {"id": channel},
+        "trigger_id": f"trig-{once()}", "channel": {"id": channel},
         "response_url": response_url, "actions": [action],
     }
     if message is not None:
@@ -201,8 +211,10 @@ def view_body(user_id: str, item_key: str, code: str | None, text: str = "") -> 
     payload = {
         "type": "view_submission", "user": {"id": user_id, "team_id": "T1"},
         "team": {"id": "T1", "domain": "mappa"}, "api_app_id": "A1",
-        "view": {"id": "V1", "type": "modal", "callback_id": "record_reason_modal",
-                 "private_metadata": item_key, "state": {"values": values}},
+        "trigger_id": f"trig-{once()}",
+        "view": {"id": "V1", "hash": "1700000000.abc", "type": "modal",
+                 "callback_id": "record_reason_modal", "private_metadata": item_key,
+                 "state": {"values": values}},
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 

@@ -34,9 +34,11 @@ class SlackStandIn:
     """Answers Slack Web API methods under /api/ and records response_url posts. Each call
     is kept with what the stand-in answered (`reply`: chat.postMessage's channel and ts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, answers: dict[str, dict] | None = None) -> None:
         self.calls: list[dict] = []
         self.fail_status: int | None = None
+        # Fields added to every answer of a method: {"/api/apps.connections.open": {...}}
+        self.answers = answers or {}
         # Scripted answers, used before the normal ones: path -> [(status, headers, json)]
         self.script: dict[str, list[tuple[int, dict, dict]]] = {}
         self._lock = threading.Lock()
@@ -78,7 +80,7 @@ class SlackStandIn:
                     self.send_response(stand_in.fail_status)
                     self.end_headers()
                     return
-                reply: dict = {"ok": True}
+                reply: dict = {"ok": True, **stand_in.answers.get(self.path, {})}
                 if self.path == "/api/auth.test":
                     reply.update(user_id="UBOT", bot_id="BBOT", team_id="T1", user="mappa-bot")
                 elif self.path == "/api/chat.postMessage":
@@ -146,6 +148,67 @@ class BotServer:
     def close(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class SocketModeStandIn:
+    """A local stand-in for Slack's Socket Mode endpoint: a websocket server (aiohttp) at
+    `url`, which apps.connections.open on the Web API stand-in hands out. Each connection
+    is greeted with Slack's `hello` and its pings answered; `stop()` closes every
+    connection and stops listening (reconnecting then fails, as when Slack cannot be
+    reached), `start()` listens again on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}/link"
+        self.connections = 0  # accepted so far
+        self.sockets: set = set()
+        self.runner = None
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.start()
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    async def _connect(self, request):
+        from aiohttp import web
+
+        ws = web.WebSocketResponse()  # answers pings itself
+        await ws.prepare(request)
+        self.connections += 1
+        self.sockets.add(ws)
+        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
+                                      "connection_info": {"app_id": "A1"}}))
+        async for _ in ws:  # nothing is sent to the bot here
+            pass
+        self.sockets.discard(ws)
+        return ws
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_get("/link", self._connect)
+        self.runner = web.AppRunner(app, handle_signals=False)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def _stop(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+        await self.runner.cleanup()
+        self.runner = None
+
+    def start(self) -> None:
+        self._call(self._start())
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self._call(self._stop())
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict:

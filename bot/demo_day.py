@@ -195,7 +195,7 @@ def demo_day_on_copy(source_url: str, day: dt.date, show: int = 3,
                 where = (f"a temporary copy of {shown_url or source_url} ({n} individuals); "
                          "the configured database is not written to")
             else:
-                from mappa_core.demo import write_demo_data
+                from mappa_core.synthetic_region import write_demo_data
                 from mappa_core.storage.importer import import_directory
 
                 write_demo_data(Path(tmp) / "csv", individuals=SYNTHETIC_INDIVIDUALS, years=2,

@@ -31,7 +31,7 @@ from bot.channels.slack.limits import (
 )
 from bot.jobs.ticks import run_planning_job
 from bot.templates import environment, render_json
-from mappa_core.demo import write_demo_data
+from mappa_core.synthetic_region import write_demo_data
 from mappa_core.rules.planner import NudgeRules
 from mappa_core.storage import db, outbox, oversight
 from mappa_core.storage.importer import import_directory

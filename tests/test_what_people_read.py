@@ -1,6 +1,6 @@
 """What a person reads never says `nan`, `NaN`, `NaT`, `None` or a count such as `4251.0`.
 
-A small demo region (mappa_core.demo) is imported into a real SQLite file; every report is
+A small demo region (mappa_core.synthetic_region) is imported into a real SQLite file; every report is
 rendered through the `mappa` command (HTML with its tags stripped, every CSV cell, and what
 the report commands print), and every Slack and email notice the planner can produce is
 rendered both ways. Whatever pandas the lock picks, none of those strings may appear.
@@ -20,7 +20,7 @@ import pytest
 
 from bot.cli import main
 from mappa_core.storage import db, oversight, outbox
-from mappa_core.demo import write_demo_data
+from mappa_core.synthetic_region import write_demo_data
 from mappa_core.storage.importer import import_directory
 from mappa_core.rules.planner import NudgeRules
 

@@ -35,7 +35,7 @@ def cmd_demo_day(args) -> int:
 
 
 def cmd_demo_data(args) -> int:
-    from mappa_core.demo import write_demo_data
+    from mappa_core.synthetic_region import write_demo_data
 
     if args.individuals < 1 or args.years < 1:
         raise UsageError("--individuals and --years must be at least 1")

@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 
 def cmd_demo_day(args) -> int:
-    from bot.demo_day import demo_day_on_copy
+    from bot.simulated_day import demo_day_on_copy
     from bot.settings import hide_password
 
     config = settings()

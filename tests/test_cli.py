@@ -218,7 +218,7 @@ def test_the_table_renderer_pads_each_column_but_not_past_the_last_cell():
 ])
 def test_one_yes_no_for_the_import_the_settings_and_the_cli(word, value, tmp_path):
     """The same words mean yes and no in a CSV file, a setting and `mappa audit record`."""
-    from bot.cli.oversight import _yes_no
+    from bot.cli.audits_and_scrs import _yes_no
     from bot.cli.common import UsageError
     from bot.settings import SettingsError, load
     from mappa_core.rules.schema import FILES

@@ -4,7 +4,7 @@ the bot itself, demo data and database upgrades.
 One module per group of commands, each with `register(sub)` adding its subcommands to
 the parser (in the order of GROUPS, which is the order of `mappa --help`):
 config, data (db, import), status (status, due, exceptions), serve, outbox, jobs,
-reports, oversight (audit, scr) and demo (demo-day, demo-data). What they share (the
+reports, audits_and_scrs (audit, scr) and demo (demo-day, demo-data). What they share (the
 settings, the database, today, the errors below and the one text-table renderer) is in
 common.py.
 
@@ -20,14 +20,16 @@ import sys
 
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from bot.cli import config, data, demo, jobs, outbox, oversight, reports, serve, status
+from bot.cli import (
+    audits_and_scrs, config, data, demo, jobs, outbox, reports, serve, status,
+)
 from bot.cli.common import EmptyDatabase, UsageError
 from bot.cli.jobs import print_messages
 from mappa_core.rules.periods import PeriodError
 from mappa_core.rules.status import TopicError
 from mappa_core.storage import db
 
-GROUPS = (config, data, status, serve, outbox, jobs, reports, oversight, demo)
+GROUPS = (config, data, status, serve, outbox, jobs, reports, audits_and_scrs, demo)
 
 __all__ = ["EmptyDatabase", "UsageError", "build_parser", "main", "print_messages"]
 

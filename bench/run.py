@@ -30,15 +30,17 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "bench" / "data"
-AS_OF = "2026-11-26"
-UNTIL = dt.date(2026, 11, 26)
-PG_ADMIN = os.environ.get("MAPPA_BENCH_POSTGRES_URL") or os.environ.get(
-    "MAPPA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+if str(ROOT) not in sys.path:  # run as a script (`python bench/run.py`): make `bench` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.regions import (  # noqa: E402
+    DATA, PG_ADMIN, UNTIL, drop_database, ensure_data, make_database,
+)
+
+AS_OF = UNTIL.isoformat()
 
 TARGETS = {  # SPEC benchmark issue: (7k, 100k, 1M)
     "status_inprocess": (0.3, 2, 20),
@@ -92,36 +94,6 @@ def summary(times: list[float]) -> dict:
 def p95(values: list[float]) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
-
-
-def make_database(kind: str, size: int) -> str:
-    if kind == "sqlite":
-        path = DATA / f"bench-{size}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"mappa_bench_{size}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = make_url(url).database
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 # --------------------------------------------------------------------------- children
@@ -398,20 +370,6 @@ def every_answer(engine, server, stand_in, runs: int) -> dict:
 # --------------------------------------------------------------------------- driver
 
 
-def ensure_data(size: int) -> Path:
-    path = DATA / f"region-{size}"
-    marker = path / ".done"
-    if marker.exists():
-        return path
-    # In a subprocess, so that this driver (which forks every measurement) stays small.
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bot.cli", "demo-data", str(path), "--individuals",
-                    str(size), "--years", "5", "--seed", "1", "--until", UNTIL.isoformat()],
-                   check=True, cwd=ROOT, capture_output=True)
-    marker.write_text(f"{time.perf_counter() - t:.1f}s\n")
-    return path
-
-
 def whole_command(url: str, runs: int) -> dict:
     env = {**os.environ, "MAPPA_DATABASE_URL": url}
     cmd = [sys.executable, "-m", "bot.cli", "status", "all", "--as-of", AS_OF, "--json"]
@@ -455,7 +413,7 @@ def commit() -> str:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                               capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "mappa_core", "bot",
-                                "bench/run.py", "pyproject.toml"], cwd=ROOT,
+                                "bench/run.py", "bench/regions.py", "pyproject.toml"], cwd=ROOT,
                                capture_output=True, text=True).stdout.strip()
     except OSError:
         return "?"
@@ -616,7 +574,6 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
 def measure_load(args, env: dict) -> int:
     """bench/load.py for each size and database, each in its own process; the figures go
     to bench/LOAD.md and bench/load_results.json."""
-    sys.path.insert(0, str(ROOT))
     json_path = ROOT / "bench" / "load_results.json"
     results = json.loads(json_path.read_text()) if json_path.exists() and not args.fresh else []
     ok = True
@@ -686,7 +643,6 @@ def write_load(results: list[dict], env: dict, path: Path) -> None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        sys.path.insert(0, str(ROOT))
         print(json.dumps(child(sys.argv[2:])))
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

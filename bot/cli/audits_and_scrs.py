@@ -1,16 +1,19 @@
 """`mappa audit` (case and meeting audits) and `mappa scr` (Significant Case Reviews:
-recommendations and actions)."""
+recommendations and actions).
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from bot.cli.common import UsageError, date_arg, engine, today
+from mappa_core.rules.periods import parse_period
 from mappa_core.rules.values import parse_yes_no
 
 
-def register(sub) -> None:
-    au = sub.add_parser("audit", help="case and meeting audits")
+def audit_arguments(au) -> None:
     ausub = au.add_subparsers(dest="audit_command", required=True)
     aus = ausub.add_parser("sample", help="a reproducible random sample of cases, by level")
     aus.add_argument("--year", required=True)
@@ -43,7 +46,8 @@ def register(sub) -> None:
     aul.add_argument("--year")
     aul.set_defaults(func=cmd_audit)
 
-    sc = sub.add_parser("scr", help="Significant Case Reviews: recommendations and actions")
+
+def scr_arguments(sc) -> None:
     scsub = sc.add_subparsers(dest="scr_command", required=True)
     sca = scsub.add_parser("add")
     sca.add_argument("title")
@@ -72,6 +76,9 @@ def register(sub) -> None:
     scl.set_defaults(func=cmd_scr)
 
 
+ARGUMENTS = {"audit": audit_arguments, "scr": scr_arguments}
+
+
 def _yes_no(text: str) -> bool:
     try:
         return parse_yes_no(text)
@@ -80,7 +87,6 @@ def _yes_no(text: str) -> bool:
 
 
 def cmd_audit(args) -> int:
-    from mappa_core.rules.periods import parse_period
     from mappa_core.storage import audits_and_scrs
 
     store = engine()

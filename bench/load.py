@@ -11,6 +11,10 @@ random N, `overdue`, `case REF` and `help`. One more person, otherwise idle, ask
 every second throughout. Checks: every acknowledgement within 3 s, every answer within
 10 s, the server's resident memory below 1 GB, the idle person's help within 2 s. Slack's
 side is a local stand-in; nothing leaves the machine.
+
+The product's modules, SQLAlchemy, pandas and the tests' Slack stand-in are imported inside
+the functions that measure with them: the driver that starts every measurement stays
+small, and each measuring process loads only what it measures.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ Each timing runs in a fresh subprocess so that its peak memory (max RSS) is its 
 Times are the median of --runs runs after a warm-up, with min and max. Results go to
 bench/RESULTS.md (and bench/results.json).
 
+The product's modules, SQLAlchemy, pandas and the tests' Slack stand-in are imported inside
+the functions that measure with them: the driver that starts every measurement stays
+small, and each measuring process loads only what it measures.
+
 `--load` measures instead the minute of load of bench/load.py (50 people sending a mix of
 commands to `mappa serve`, an idle person's `help`, the server's memory) for each size and
 database; its figures go to bench/LOAD.md (and bench/load_results.json).

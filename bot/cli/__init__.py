@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from bot.cli import config, data, demo, jobs, outbox, oversight, reports, serve, status
 from bot.cli.common import EmptyDatabase, UsageError
 from bot.cli.jobs import print_messages
+from bot.commands.checks import Mistake
 from mappa_core.rules.periods import PeriodError
 from mappa_core.rules.status import TopicError
 from mappa_core.storage import db
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mappa: warning: {warning}", file=sys.stderr)
     try:
         return args.func(args)
-    except (UsageError, PeriodError, TopicError) as exc:
+    except (UsageError, Mistake, PeriodError, TopicError) as exc:  # a person's mistake
         parser.exit(2, f"mappa: error: {exc}\n")
     except EmptyDatabase as exc:
         parser.exit(1, f"mappa: {exc}\n")

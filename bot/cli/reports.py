@@ -70,11 +70,12 @@ def cmd_report(args) -> int:
 def _quarterly(args) -> int:
     from bot.exports import quarterly_csv, quarterly_html
     from mappa_core.rules import reports
-    from mappa_core.rules.periods import parse_period, quarter_of
+    from bot.commands.checks import period_named
+    from mappa_core.rules.periods import quarter_of
     from mappa_core.storage.queries import load_records
 
     as_of = args.as_of or today()
-    period = parse_period(args.period) if args.period else quarter_of(as_of)
+    period = period_named(args.period) if args.period else quarter_of(as_of)
     if args.format == "csv":
         out = out_directory(args, f"pack-{period.label}", "a CSV file for each table")
     else:
@@ -102,13 +103,13 @@ def _quarterly(args) -> int:
 def _compare(args) -> int:
     from bot.exports import write_csv
     from mappa_core.rules import reports
-    from mappa_core.rules.periods import parse_period, quarter_of
+    from bot.commands.checks import period_asked
     from mappa_core.rules.records import window_start
     from mappa_core.storage.queries import load_records
 
     engine = records_engine(args)
     as_of = args.as_of or today()
-    period = parse_period(args.period) if args.period else quarter_of(as_of)
+    period = period_asked(args.period, as_of)  # as `/mappa status compare` checks it
     records = load_records(engine, since=window_start(as_of, period.start))
     compared = reports.compare_areas(records, period, as_of)
     if args.csv:
@@ -155,12 +156,13 @@ def _stats(args) -> int:
 
 
 def _annual(args) -> int:
+    from bot.commands.checks import period_named
     from bot.exports import text_table, write_csv
     from mappa_core.rules import reports
-    from mappa_core.rules.periods import parse_period, reporting_year
+    from mappa_core.rules.periods import reporting_year
     from mappa_core.storage.queries import area_populations, load_records
 
-    year = parse_period(args.year)
+    year = period_named(args.year)
     if year.label != args.year or "-Q" in args.year or ".." in args.year:
         raise UsageError("--year is a reporting year such as 2026-27")
     out = out_directory(args, f"annual-{year.label}", "table1.csv, table2.csv and annual.html")

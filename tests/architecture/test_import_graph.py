@@ -141,3 +141,53 @@ def test_the_storage_check_can_fail(tmp_path):
                    "if TYPE_CHECKING:\n    from sqlalchemy.engine import Engine\n")
     assert [f.split(": ")[1] for f in _database_imports(bad)] == [
         "sqlalchemy", "sqlmodel", "mappa_core.storage.models", "mappa_core.storage.models"]
+
+
+# The bot's layers, top down: the doors (each channel in bot/channels, the CLI, the server)
+# call what a command computes (bot/commands), which calls the core (mappa_core); the words
+# (bot/templates.py) serve every layer above them. A module imports only downward: what a
+# command computes knows no channel, so Slack, Teams and e-mail link pages render the same
+# answers. Any import counts, a function-level one too.
+UPWARD = {
+    "commands": ("bot.channels", "bot.cli", "bot.server", "bot.delivery", "bot.jobs"),
+    "templates.py": ("bot.channels", "bot.commands", "bot.cli", "bot.server"),
+}
+
+
+def _upward_imports(path: Path, above: tuple[str, ...]) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        hits = [n for n in names if n in above or n.startswith(tuple(f"{a}." for a in above))]
+        found += [f"{path.name}:{node.lineno}: {hits[0]}"] if hits else []
+    return found
+
+
+@pytest.mark.parametrize("path,above", [
+    (p, above) for place, above in UPWARD.items()
+    for p in ([BOT / place] if place.endswith(".py") else sorted((BOT / place).rglob("*.py")))],
+    ids=lambda v: str(v.relative_to(BOT)) if isinstance(v, Path) else "")
+def test_no_upward_import_in_the_bot(path, above):
+    assert _upward_imports(path, above) == []
+
+
+@pytest.mark.process
+def test_what_a_command_computes_loads_no_channel():
+    # Through any chain of imports, too: the whole of bot/commands in a fresh interpreter.
+    loaded = _loaded_after_importing([f"bot.commands.{m.name}" for m in pkgutil.iter_modules(
+        [str(BOT / "commands")])])
+    assert not {m for m in loaded if m.startswith(("bot.channels", "bot.cli", "bot.server"))}
+
+
+def test_the_upward_check_can_fail(tmp_path):
+    bad = tmp_path / "probe.py"
+    bad.write_text("import bot.channels.slack\nfrom bot.channels.slack.blocks import render_blocks\n"
+                   "from bot.channels import slack\nfrom bot.commands import answers\n"
+                   "def later():\n    from bot.cli.common import today\n")
+    assert [f.split(": ")[1] for f in _upward_imports(bad, UPWARD["commands"])] == [
+        "bot.channels.slack", "bot.channels.slack.blocks", "bot.channels", "bot.cli.common"]

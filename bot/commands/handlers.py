@@ -54,7 +54,7 @@ from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.periods import PeriodError
 from mappa_core.rules.reports import compare_areas
 from mappa_core.rules.records import DUE_SOON_DAYS, LOOKBACK_DAYS, window_start
-from mappa_core.storage import oversight, people as people_store, urgent_issues
+from mappa_core.storage import audits_and_scrs, people as people_store, urgent_issues
 from mappa_core.storage.queries import known_areas, load_records
 from mappa_core.rules.status import TopicError, status_of
 
@@ -274,7 +274,7 @@ def compare_answer(ctx: Context, caller: Caller, cmd: Command) -> Comparison:
 def scr_answer(ctx: Context, caller: Caller, cmd: Command) -> Said | ScrList:
     """Open SCR actions for the caller's area, or an update to one of them."""
     if cmd.topic in ("update", "done"):
-        actions = oversight.scr_actions(ctx.engine, ctx.today)
+        actions = audits_and_scrs.scr_actions(ctx.engine, ctx.today)
         match = actions[actions["id"] == int(cmd.ref)]
         if match.empty or not caller.covers_area(match.iloc[0]["area"]):
             return message(f"There is no SCR action {int(cmd.ref)} in your area.")
@@ -283,11 +283,11 @@ def scr_answer(ctx: Context, caller: Caller, cmd: Command) -> Said | ScrList:
             return message("Only the co-ordinator, the SOG chair or the owning agency's contact "
                            "can update an SCR action.")
         done = ctx.today if cmd.topic == "done" else None
-        oversight.add_update(ctx.engine, int(cmd.ref), cmd.text or "marked done",
-                             dt.datetime.now(dt.UTC), caller.person_id, done)
+        audits_and_scrs.add_update(ctx.engine, int(cmd.ref), cmd.text or "marked done",
+                                   dt.datetime.now(dt.UTC), caller.person_id, done)
         return message(f"SCR action {int(cmd.ref)} " + ("closed." if done else "updated."),
                        Mark.DONE)
-    actions = oversight.scr_actions(ctx.engine, ctx.today, caller.area)
+    actions = audits_and_scrs.scr_actions(ctx.engine, ctx.today, caller.area)
     open_ = actions[actions["status"] == "open"].sort_values(["overdue", "due"], ascending=[False, True])
     rows = tuple(ScrAction(int(a.id), a.title, a.owner_agency, a.description,
                            pd.Timestamp(a.due).date(), bool(a.overdue))

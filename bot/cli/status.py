@@ -104,10 +104,12 @@ def render_status(data: dict) -> str:
 
 
 def cmd_status(args) -> int:
+    from bot.commands.checks import period_asked
     from mappa_core.answers import status
 
     as_of = args.as_of or today()
-    data = status(records_engine(args), as_of, args.topic, args.period, args.area,
+    period = period_asked(args.period, as_of)  # read once, checked as every door checks it
+    data = status(records_engine(args), as_of, args.topic, period, args.area,
                   settings().lookback_days)
     if args.json:
         print(json.dumps(data, indent=1))
@@ -131,12 +133,13 @@ def cmd_exceptions(args) -> int:
         exceptions_frame,
         group_exceptions,
     )
+    from bot.commands.checks import period_asked
     from mappa_core.rules.records import window_start
     from mappa_core.rules.status import resolve
     from mappa_core.storage.queries import load_records
 
     as_of = args.as_of or today()
-    ids, period = resolve("all", args.period, as_of)
+    ids, period = resolve("all", period_asked(args.period, as_of), as_of)
     if args.indicator:
         if args.indicator not in INDICATORS:
             raise UsageError(f"unknown indicator {args.indicator!r}: use one of {', '.join(INDICATORS)}")

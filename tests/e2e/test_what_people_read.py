@@ -364,7 +364,7 @@ def test_a_deadline_today_says_due_today_and_one_at_the_weekend_names_its_day(ca
     from bot.channels import render
     from bot.channels.console import plain_text
     from bot.cli.jobs import print_messages
-    from bot.commands.handlers import _item_rows
+    from bot.commands.handlers import due_items_of
 
     payloads = [_item("minutes", FRIDAY, 0), _item("review", "2026-11-29", 0),
                 _item("review", "2026-11-30", 0), _item("review", "2026-12-01", 1)]
@@ -384,7 +384,7 @@ def test_a_deadline_today_says_due_today_and_one_at_the_weekend_names_its_day(ca
     # `/mappa due` says the same of each (its own layout).
     items = pd.DataFrame([{**p, "deadline": pd.Timestamp(p["deadline"]), "agency_name": None}
                           for p in payloads])
-    assert [r["days_text"] for r in _item_rows(items, dt.date(2026, 11, 27))] == [
+    assert [r.when for r in due_items_of(items, dt.date(2026, 11, 27))] == [
         "today", "a Sunday; no working day left before it",
         "a Monday; no working day left before it", "1 working day(s) left"]
 

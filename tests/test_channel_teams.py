@@ -196,8 +196,8 @@ def test_no_case_reference_ever_reaches_a_teams_channel(sqlite_engine, tmp_path,
     if region == "grampian":
         assert import_directory(sqlite_engine, GRAMPIAN).ok
     else:
-        write_demo_data(tmp_path / "demo", individuals=400, years=2, seed=5,
-                        until=MONDAY.date())
+        write_demo_data(tmp_path / "demo", individuals=750, years=2, seed=5,
+                        until=MONDAY.date(), areas=["Grampian"])
         assert import_directory(sqlite_engine, tmp_path / "demo").ok
     refs = _refs(sqlite_engine)
     assert refs

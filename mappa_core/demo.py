@@ -70,6 +70,7 @@ LEVEL_SHARE = {            # category -> (Level 2, Level 3) shares of the open c
     3: (0.97, 0.03),
 }
 MEAN_STAY_DAYS = 670       # a Level 2/3 spell: two intervals plus about 18 months
+MEAN_L3_STAY_DAYS = 300    # at Level 3
 CASES_PER_CHAIR = 30       # open Level 2/3 cases per meeting chair
 
 # Local holidays in the pattern Scottish councils keep (a spring and an autumn Monday; the
@@ -255,30 +256,43 @@ def generate(
     mappa_end = np.where(mappa_end <= start, np.nan, mappa_end)
     open_ = np.isnan(mappa_end) & ~cat3_closed
 
-    # Custody: about a quarter of registered sex offenders are in prison on any day (fewer
-    # Category 3); restricted patients are in hospital, a fifth conditionally discharged.
+    # Restricted patients are in hospital, a fifth conditionally discharged.
     g = np.random.default_rng([seed, 21])
     hospital = (category == 2) & (g.random(n) < 0.8)
-    in_custody = open_ & ~hospital & (category != 2) & (
-        g.random(n) < np.where(category == 1, 0.26, 0.1))
-    custody_from = np.where(in_custody, end - g.integers(60, 365 * 6, n), np.nan)
-    release = np.where(in_custody, end + g.integers(5, 365 * 2, n), np.nan)
-    # Spells that ended within the window (many more among Level 3 cases: the critical few
-    # are often long-sentence prisoners just released).
-    past = open_ & ~in_custody & ~hospital & (g.random(n) < np.select(
-        [level == 3, level == 2], [0.45, 0.08], 0.03))
-    past_from = g.integers(window - 300, end - 120, n)
-    past_release = np.minimum(past_from + g.integers(60, 500, n), end - 14)
-    custody_from = np.where(past, past_from, custody_from)
-    release = np.where(past, past_release, release)
-    release_level = np.where(~np.isnan(release), np.where(level >= 2, level, 1), np.nan)
-    status = np.where(in_custody, "custody", np.where(hospital, "hospital", "community"))
 
     # Level 2/3 spells: one for each open case at Level 2/3 (entered about MEAN_STAY_DAYS
     # ago on average, some of them through a change of level), and the ended spells of
     # cases now at Level 1 or closed, as many as keep the caseload steady over the window.
     spells = _spells(np.random.default_rng([seed, 14]), category, level, open_, cat3_closed,
-                     start, window, end)
+                     ~hospital & (category != 2), start, window, end)
+
+    # Custody: about a quarter of registered sex offenders are in prison on any day (fewer
+    # Category 3). A spell that begins at a pre-release meeting has its prison term end four
+    # to eight weeks after it (now and then sooner: the meeting was late).
+    pre = spells.release_entry
+    by_release = spells.individual[pre]
+    lead = np.where(g.random(len(by_release)) < 0.08, g.integers(5, 28, len(by_release)),
+                    g.integers(28, 59, len(by_release)))
+    released_at = np.full(n, np.nan)
+    released_at[by_release] = spells.entry[pre] + lead
+    went_in = np.full(n, np.nan)
+    went_in[by_release] = spells.entry[pre] - g.integers(180, 2200, len(by_release))
+    free = np.isnan(released_at)
+    in_custody = (open_ & ~hospital & (category != 2) & free & (
+        g.random(n) < np.where(category == 1, 0.26, 0.1))) | (released_at > end)
+    custody_from = np.where(free & in_custody, end - g.integers(60, 365 * 6, n), went_in)
+    release = np.where(free & in_custody, end + g.integers(5, 365 * 2, n), released_at)
+    # Spells that ended within the window (more among Level 3 cases: the critical few are
+    # often long-sentence prisoners just released).
+    past = open_ & free & ~in_custody & ~hospital & (g.random(n) < np.select(
+        [level == 3, level == 2], [0.3, 0.08], 0.03))
+    past_from = g.integers(window - 300, end - 120, n)
+    custody_from = np.where(past, past_from, custody_from)
+    release = np.where(past, np.minimum(past_from + g.integers(60, 500, n), end - 14), release)
+    past |= ~free & ~in_custody
+    release_level = np.where(~free, 3, np.where(~np.isnan(release), np.where(level >= 2, level, 1), np.nan))
+    status = np.where(in_custody, "custody", np.where(hospital, "hospital", "community"))
+
     # A case came under MAPPA before its first spell and its first custody period.
     first_entry = np.full(n, NO_DAY)
     np.minimum.at(first_entry, spells.individual, spells.entry)
@@ -294,7 +308,8 @@ def generate(
     level = np.where(outcome["level"] > 0, outcome["level"], level)
     level_from = np.where(outcome["level"] > 0, outcome["level_from"], np.nan)
     mappa_end = np.where(cat3_closed, outcome["exit_day"], mappa_end)
-    release_level = np.where(~np.isnan(release), np.where(level >= 2, level, 1), np.nan)
+    release_level = np.where(~np.isnan(release_level) & (release_level != 3) & (level >= 2),
+                             level, release_level)
 
     # Chairs: each area's in proportion to its open Level 2/3 caseload; every case that
     # has had a meeting keeps the chair of its meetings.
@@ -357,17 +372,20 @@ class _Spells:
     """Level 2/3 spells, one row each: the individual; the day it began (`entry`); the level
     at the start and, from the first meeting on or after `change`, the level after it
     (`after`, 0: no change); for an ended spell, the day from which its next meeting is its
-    last (`last`) and that meeting's outcome (`outcome_end`: '1' or 'exit')."""
+    last (`last`) and that meeting's outcome (`outcome_end`: '1' or 'exit'); whether its
+    first meeting is the initial Level 3 meeting before a release (`release_entry`)."""
 
     def __init__(self, **cols):
         self.__dict__.update(cols)
 
 
-def _spells(g, category, level, open_, cat3_closed, start, window, end) -> _Spells:
+def _spells(g, category, level, open_, cat3_closed, prison, start, window, end) -> _Spells:
     l2 = REVIEW_INTERVAL["2"]
-    # Open cases at Level 2/3: their spell began about MEAN_STAY_DAYS ago (memoryless).
+    # Open cases at Level 2/3: their spell began about MEAN_STAY_DAYS ago (memoryless;
+    # Level 3, the critical few, for shorter).
     cur = np.flatnonzero(open_ & (level >= 2))
-    age = 30 + g.exponential(MEAN_STAY_DAYS - 30, len(cur)).astype(np.int64)
+    stay = np.where(level[cur] == 3, MEAN_L3_STAY_DAYS, MEAN_STAY_DAYS) - 30
+    age = 30 + g.exponential(stay).astype(np.int64)
     entry = np.maximum(end - age, start[cur])
     # About one new entry in twelve waits too long for its first meeting.
     waited = (entry >= window) & (g.random(len(cur)) < 0.08)
@@ -387,15 +405,22 @@ def _spells(g, category, level, open_, cat3_closed, start, window, end) -> _Spel
     length = 2 * l2 + g.exponential(MEAN_STAY_DAYS - 2 * l2, len(ended)).astype(np.int64)
     ended_entry = np.maximum(last - length, start[ended])
     ended_waited = (ended_entry >= window) & (g.random(len(ended)) < 0.04)
-    ended_first = np.where(level[ended] == 3, 3, np.where(g.random(len(ended)) < 0.06, 3, 2))
+    ended_first = np.where(level[ended] == 3, 3, np.where(g.random(len(ended)) < 0.15, 3, 2))
     # Most ended Level 3 spells of a now lower case stepped down to 2 halfway.
     ended_change = np.where((ended_first == 3) & (level[ended] != 3) & (g.random(len(ended)) < 0.75),
                             ended_entry + (last - ended_entry) // 2, NO_DAY)
     individual = np.concatenate([cur, ended])
     entry = np.concatenate([entry, ended_entry])
+    first_level = np.concatenate([np.where(changed, 5 - level[cur], level[cur]), ended_first])
+    waited = np.concatenate([waited, ended_waited])
+    # Most who enter Level 3 directly (not stepped up at a review) do so at their initial
+    # meeting before a release from prison: the release follows it.
+    release_entry = ((first_level == 3) & (entry >= window) & ~waited & prison[individual]
+                     & (g.random(len(individual)) < 0.6))
+    release_entry[: len(cur)] &= ~changed
     return _Spells(
-        individual=individual, entry=entry,
-        first_level=np.concatenate([np.where(changed, 5 - level[cur], level[cur]), ended_first]),
+        individual=individual, entry=entry, first_level=first_level,
+        release_entry=release_entry,
         after=np.concatenate([np.where(changed, level[cur], 0), np.where(ended_change < NO_DAY, 2, 0)]),
         change=np.concatenate([change, ended_change]),
         last=np.concatenate([np.full(len(cur), NO_DAY), last]),
@@ -403,7 +428,7 @@ def _spells(g, category, level, open_, cat3_closed, start, window, end) -> _Spel
                                     np.where(category[ended] == 3, "exit", "1").astype(object)]),
         # A spell begun before the window: its meetings before the window are not exported.
         old=entry < window,
-        waited=np.concatenate([waited, ended_waited]),
+        waited=waited,
     )
 
 
@@ -438,7 +463,7 @@ def _meetings(g, sp: _Spells, area, custody_from, release, release_level, mappa_
     finite = sp.last < NO_DAY
 
     changed = np.zeros(m, dtype=bool)
-    pre_next = np.zeros(m, dtype=bool)   # the spell's next meeting is its pre-release one
+    pre_next = sp.release_entry.copy()   # the spell's next meeting is its pre-release one
     late_next = np.zeros(m, dtype=bool)  # the spell's next meeting is a late review
     exit_day = np.full(m, np.nan)
     active = day <= stop

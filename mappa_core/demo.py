@@ -214,6 +214,13 @@ class _Habits:
         return np.clip(np.asarray(base) * np.exp(logf), 0.002, 0.75)
 
 
+def _ids(prefix: str, count: int, width: int) -> np.ndarray:
+    """prefix + 1..count, zero-padded to `width` digits."""
+    if count == 0:
+        return np.zeros(0, dtype=object)
+    return np.char.add(prefix, np.char.zfill(np.arange(1, count + 1).astype(str), width)).astype(object)
+
+
 def _fmt(days: np.ndarray) -> np.ndarray:
     """Day numbers (NaN for blank) as ISO strings."""
     days = np.asarray(days, dtype=float)
@@ -323,7 +330,7 @@ def generate(
 
     rosh = rng.choice(["low", "medium", "high", "very_high"], n, p=[0.35, 0.4, 0.2, 0.05])
     rosh = np.where(level == 3, "very_high", np.where(level == 2, np.where(rosh == "low", "high", rosh), rosh))
-    refs = np.char.add("SYN-", np.char.zfill(np.arange(1, n + 1).astype(str), 7)).astype(object)
+    refs = _ids("SYN-", n, 7)
     ind = pd.DataFrame({
         "ref": refs, "area": area_names[area], "category": category, "level": level,
         "status": status, "mappa_start": _fmt(start), "mappa_end": _fmt(mappa_end),
@@ -529,7 +536,7 @@ def _meetings(g, sp: _Spells, area, custody_from, release, release_level, mappa_
     spell, date = spell[order], date[order].astype(np.int64)
     ind = who[spell]
     mt = pd.DataFrame({
-        "meeting_id": np.char.add("M", np.char.zfill(np.arange(1, len(order) + 1).astype(str), 8)),
+        "meeting_id": _ids("M", len(order), 8),
         "individual": ind, "area": area[ind], "date": date,
         "level": mlevel[order].astype(np.int64), "kind": kind[order], "setting": setting[order],
         "chair_id": "", "outcome_level": outcome[order],

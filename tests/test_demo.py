@@ -220,3 +220,11 @@ def test_the_command_keeps_the_areas_named_and_refuses_an_unknown_one(tmp_path, 
     code, _, err = run_cli(capsys, "demo-data", str(tmp_path / "e"), "--areas", "Grampain")
     assert code == 2 and "--areas: unknown area 'Grampain': the ten areas are" in err
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("n", [1, 30])
+def test_a_tiny_demo_still_writes_files_that_import(sqlite_engine, tmp_path, n):
+    counts = write_demo_data(tmp_path, individuals=n, years=1, seed=1, until=UNTIL)
+    assert counts["individuals"] == n
+    report = import_directory(sqlite_engine, tmp_path)
+    assert report.ok, report.errors[:5]

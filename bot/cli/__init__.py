@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audits_and_scrs", "case and meeting audits"),
     "scr": ("audits_and_scrs", "Significant Case Reviews: recommendations and actions"),
     "demo-day": ("demo", "simulate a working day of jobs (console Slack, local SMTP)"),
-    "demo-data": ("demo", "write a synthetic region's CSV files"),
+    "demo-data": ("demo", "write a synthetic Scotland's CSV files (ten MAPPA areas)"),
 }
 
 DISTRIBUTION = "mappa-bot"  # [project] name in pyproject.toml

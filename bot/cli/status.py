@@ -6,6 +6,7 @@ use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -80,10 +81,14 @@ def render_status(data: dict) -> str:
         if ind["counts"]:
             counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind["counts"].items())
             rows.append(f"  now: {counts}")
+    # The first column widens for agency ids longer than it (ten areas' `housing-north-
+    # strathclyde`), so that the figures stay in their columns.
+    first = max([STATUS_COLUMNS[0].width] + [len(r[0]) for r in rows if not isinstance(r, str)])
+    columns = (dataclasses.replace(STATUS_COLUMNS[0], width=first), *STATUS_COLUMNS[1:])
     lines = [
         f"MAPPA indicators - {area} - {per['start']} to {per['end']}, as of {data['as_of']}",
         "",
-        table(STATUS_COLUMNS, rows),
+        table(columns, rows),
     ]
     if "data_quality" in data:
         from mappa_core.rules.indicators import data_quality_counts

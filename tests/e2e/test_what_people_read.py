@@ -117,10 +117,13 @@ def problems_in_csv(text: str, where: str, all_decimal: bool = False) -> list[st
 
 @pytest.fixture(scope="module")
 def region(tmp_path_factory):
-    """A small demo region in a SQLite file, with an SCR action so that every kind of notice
-    exists, and areas.csv-style populations left unset (the annual rate says so)."""
+    """A small demo region (Grampian, of its real size) in a SQLite file, with an SCR action
+    so that every kind of notice exists, and its population left unset (areas.csv not
+    imported: the annual rate says so)."""
     base = tmp_path_factory.mktemp("region")
-    write_demo_data(base / "data", individuals=300, years=3, seed=3, until=AS_OF)
+    write_demo_data(base / "data", individuals=750, years=3, seed=3, until=AS_OF,
+                    areas=["Grampian"])
+    (base / "data" / "areas.csv").unlink()
     url = f"sqlite:///{base / 'mappa.db'}"
     engine = db.make_engine(url)
     db.ensure_schema(engine)

@@ -476,7 +476,8 @@ def measure(size: int, kind: str, runs: int, skip: set[str], measured_commit: st
     data = ensure_data(size)
     url = make_database(kind, size)
     result: dict = {"size": size, "db": kind, "commit": measured_commit,
-                    "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+                    "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                    "generate_s": float((data / ".done").read_text().strip().rstrip("s"))}
     try:
         print(f"[{size} {kind}] import ...", flush=True)
         result["import"] = run_child("import", url, str(data))
@@ -496,6 +497,7 @@ def measure(size: int, kind: str, runs: int, skip: set[str], measured_commit: st
         if "email" not in skip:
             print(f"[{size} {kind}] email ...", flush=True)
             result["email"] = run_child("email", url, str(runs))
+        result["load_average"] = os.getloadavg()[0]  # the machine is shared: say how busy
     finally:
         drop_database(url)
     return result
@@ -560,13 +562,17 @@ def write_results(results: list[dict], env: dict, path: Path,
         f"{AS_OF}, period 2026-27-Q3. Seconds: median of the runs after a warm-up (min-max); "
         "the Slack endpoint's figures are the 95th percentile of 20 signed requests, every "
         "fifth with the answer cache cleared. Peak MB: the largest of the measurements "
-        "below. Produced by `make bench` (`python bench/run.py`); what was changed after "
+        "below. demo-data s: writing the size's CSV files (`mappa demo-data`, once per size). "
+        "Load avg: the machine's (1 min) as the row's measurements ended; the machine is "
+        "shared with other work, so where it is above the cores the figures are pessimistic. "
+        "Produced by `make bench` (`python bench/run.py`); what was changed after "
         "profiling, with figures before and after, is in [PROFILING.md](PROFILING.md).",
         "",
         "| size | db | commit, date | import s | status all in-process s | status all command s | "
         "/mappa ack p95 s | /mappa answer p95 s | digest planning s | 1,000 emails s | "
-        "quarterly pack s | engine l2 s | SQL l2 s | ratio | peak MB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "quarterly pack s | engine l2 s | SQL l2 s | ratio | peak MB | demo-data s | load avg |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+        "| --- | --- |",
     ]
     for r in results:
         slack = r.get("slack") or {}
@@ -576,7 +582,8 @@ def write_results(results: list[dict], env: dict, path: Path,
             f"{fmt(r['status_command'])} | "
             f"{slack.get('ack_p95', float('nan')):.3f} | {slack.get('answer_p95', float('nan')):.3f} | "
             f"{fmt(r['digest'])} | {fmt(r.get('email'))} | {fmt(r.get('pack'))} | {fmt(r['l2only'])} | "
-            f"{fmt(r['baseline'])} | {ratio_of(r):.1f} | {peak_of(r):.0f} |"
+            f"{fmt(r['baseline'])} | {ratio_of(r):.1f} | {peak_of(r):.0f} | "
+            f"{fmt_seconds(r.get('generate_s'))} | {fmt_seconds(r.get('load_average'))} |"
         )
     lines += ["", "Checks against the targets of the benchmark issue:", ""]
     for r in results:

@@ -13,8 +13,8 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import and_, func, select
-from sqlmodel import SQLModel
+
+from mappa_core.storage import outbox
 
 log = logging.getLogger("mappa.metrics")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -48,14 +48,8 @@ class OutboxCollector:
         self.engine = engine
 
     def collect(self):
-        table = SQLModel.metadata.tables["outbox"]
         now = dt.datetime.now(dt.UTC)
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(table.c.status, table.c.channel, func.count())
-                                .group_by(table.c.status, table.c.channel)).all()
-            oldest = conn.execute(select(func.min(table.c.not_before)).where(and_(
-                table.c.status.in_(("pending", "sending")),
-                table.c.not_before <= now))).scalar()
+        rows, oldest = outbox.queue(self.engine, now)
         by_state = GaugeMetricFamily("mappa_outbox_rows", "Outbox rows by state and channel",
                                      labels=["state", "channel"])
         for status, channel, n in rows:
@@ -78,10 +72,10 @@ def exposition(engine, cache=None) -> bytes:
         CACHE_ENTRIES.labels("frames").set(frames)
         CACHE_ENTRIES.labels("answers").set(answers)
     out = generate_latest(REGISTRY)
-    outbox = CollectorRegistry(auto_describe=False)
-    outbox.register(OutboxCollector(engine))
+    queue = CollectorRegistry(auto_describe=False)
+    queue.register(OutboxCollector(engine))
     try:
-        out += generate_latest(outbox)
+        out += generate_latest(queue)
     except Exception as exc:  # the process's figures still help when the database is down
         log.warning("metrics: outbox unreadable: %s", type(exc).__name__)
     return out

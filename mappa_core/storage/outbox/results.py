@@ -81,6 +81,19 @@ def counts(engine: Engine) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
+def queue(engine: Engine, now: dt.datetime) -> tuple[list[tuple[str, str, int]], dt.datetime | None]:
+    """What an operator's metrics show: (state, channel, rows) for each pair that has rows,
+    and when the oldest row due at `now` (pending or sending) was released (None: none)."""
+    table = _table()
+    with engine.connect() as conn:
+        rows = conn.execute(select(table.c.status, table.c.channel, func.count())
+                            .group_by(table.c.status, table.c.channel)).all()
+        oldest = conn.execute(select(func.min(table.c.not_before)).where(and_(
+            table.c.status.in_(("pending", "sending")),
+            table.c.not_before <= now))).scalar()
+    return [(status, channel, n) for status, channel, n in rows], oldest
+
+
 def list_rows(engine: Engine, state: str | None = None, limit: int = 50) -> list[dict]:
     """The newest outbox rows (of one state), for `mappa outbox list`: no payload, no item key
     (those carry case references), just who, how and what went wrong."""

@@ -35,8 +35,9 @@ JOB_LAST_SUCCESS = Gauge(
     "mappa_job_last_success_timestamp_seconds", "Unix time of each job's last successful run",
     ["job"])
 DELIVERIES = Counter(
-    "mappa_deliveries_total", "Messages the delivery worker tried, by channel and outcome "
-    "(sent, retry, failed)", ["channel", "outcome"])
+    "mappa_deliveries_total", "Messages the delivery worker handled, by channel and outcome "
+    "(sent, retry, failed; not_tried: left uncharged for the next run as its channel paused)",
+    ["channel", "outcome"])
 CACHE_ENTRIES = Gauge(
     "mappa_answer_cache_entries", "Entries in the answer cache (bounded)", ["kind"])
 

@@ -19,8 +19,8 @@ from .backoff import MAX_ATTEMPTS, Next, after_failure
 from .claims import Claimed, claim, due_by_channel, due_groups, group_of, release_stale, renew_claim
 from .contacts import coordinator_emails
 from .results import (
-    counts, list_rows, mark_failed, mark_reported, mark_sent, outcomes, queue, retry,
-    unreported_failures,
+    counts, list_rows, mark_failed, mark_reported, mark_sent, outcomes, postpone, queue, release,
+    retry, unreported_failures,
 )
 from .planning import DIGEST_GROUP, held_for_working_hours, plan, recent_item_keys, snoozes_and_acks
 from .rows import STATES, _table
@@ -29,6 +29,7 @@ __all__ = [
     "DIGEST_GROUP", "MAX_ATTEMPTS", "STATES", "Claimed", "Next", "_table", "after_failure",
     "claim", "coordinator_emails", "counts", "due_by_channel", "due_groups", "group_of",
     "held_for_working_hours", "list_rows", "mark_failed", "mark_reported", "mark_sent",
-    "outcomes", "plan", "queue", "recent_item_keys", "release_stale", "renew_claim", "retry",
+    "outcomes", "plan", "postpone", "queue", "recent_item_keys", "release", "release_stale",
+    "renew_claim", "retry",
     "snoozes_and_acks", "unreported_failures",
 ]

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from ...rules.vocabulary import Rule
 from .backoff import after_failure
 from .contacts import current_address
-from .rows import _table
+from .rows import _due, _table
 
 
 def mark_sent(engine: Engine, ids: list[int], now: dt.datetime,
@@ -42,6 +42,36 @@ def mark_failed(
                         next_attempt_at=now + dt.timedelta(seconds=then.delay),
                         last_error=error[:500], claim_token=None)
             )
+
+
+def release(engine: Engine, ids: list[int], now: dt.datetime, delay: float,
+            reason: str) -> None:
+    """Rows claimed but not tried (their channel paused for this run) go back to the outbox,
+    due again after `delay` seconds, with no attempt counted; `reason` says why they wait."""
+    if not ids:
+        return
+    table = _table()
+    with engine.begin() as conn:
+        conn.execute(update(table).where(and_(table.c.id.in_(ids), table.c.status == "sending"))
+                     .values(status="pending", claim_token=None, last_error=reason[:500],
+                             next_attempt_at=now + dt.timedelta(seconds=delay)))
+
+
+def postpone(engine: Engine, now: dt.datetime, channel: str, delay: float, reason: str,
+             group_keys: list[str] | None = None) -> tuple[int, int]:
+    """Rows of `channel` due now (only in `group_keys`, if given) made due `delay` seconds
+    later, with no attempt counted: the channel is paused. Returns (rows, messages)."""
+    table = _table()
+    where = and_(_due(table, now), table.c.channel == channel)
+    if group_keys is not None:
+        where = and_(where, table.c.group_key.in_(list(group_keys)))
+    with engine.begin() as conn:
+        rows, messages = conn.execute(
+            select(func.count(), func.count(table.c.group_key.distinct())).where(where)).one()
+        if rows:
+            conn.execute(update(table).where(where).values(
+                next_attempt_at=now + dt.timedelta(seconds=delay), last_error=reason[:500]))
+    return rows, messages
 
 
 def outcomes(engine: Engine, group_keys: list[str]) -> dict[str, dict]:

@@ -25,7 +25,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.channels.slack import NOTICE_NAV, SlackTransport, notice_ref
+from bot.channels.slack import NOTICE_NAV, SlackTransport, interactive_client, notice_ref
 from bot.channels.slack.paging import page_value
 from bot.commands import actions, escalate, handlers, home, notices, workers
 from bot.commands.access import Caller, audit_row, find_caller, write_audit_rows
@@ -495,7 +495,7 @@ if not any(isinstance(f, _NotTokenUnused) for f in _BOLT_LOG.filters):
 
 def build_app(settings: Settings, engine,
               today: Callable[[], dt.date] | None = None) -> AsyncApp:
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    client = interactive_client(settings)  # retries a 429 after Retry-After
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret or None,
         client=client,

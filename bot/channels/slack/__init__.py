@@ -188,15 +188,24 @@ def interactive_client(settings) -> AsyncWebClient:
     return client
 
 
+class _DeliveryClient(AsyncWebClient):
+    """The Web API client delivery posts with: a redirect is never followed (aiohttp would
+    follow a 301, 302 or 303 as a GET without the message and count the target's answer),
+    so only Slack's own 200 for the POST counts as sent; any 3xx is a failure, retried."""
+
+    async def _request(self, *, http_verb, api_url, req_args):
+        return await super()._request(http_verb=http_verb, api_url=api_url,
+                                      req_args={**req_args, "allow_redirects": False})
+
+
 def _for_delivery(client: AsyncWebClient | None) -> AsyncWebClient | None:
-    """The client as delivery uses it: a 429 must reach the transport, which pauses the
-    channel for Retry-After and leaves the rest of the batch uncharged, instead of the call
-    sleeping inside the run. A client given with a rate-limit retry handler (the Slack
-    app's) is copied without it."""
-    if client is None or not any(isinstance(h, AsyncRateLimitErrorRetryHandler)
-                                 for h in client.retry_handlers):
+    """The client as delivery uses it (a _DeliveryClient with the same token, URL and
+    session). A 429 must reach the transport, which pauses the channel for Retry-After and
+    leaves the rest of the batch uncharged, instead of the call sleeping inside the run: a
+    client given with a rate-limit retry handler (the Slack app's) is copied without it."""
+    if client is None or isinstance(client, _DeliveryClient):
         return client
-    return AsyncWebClient(
+    return _DeliveryClient(
         token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl,
         proxy=client.proxy, session=client.session,
         trust_env_in_session=client.trust_env_in_session, logger=client._logger,

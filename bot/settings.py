@@ -318,13 +318,11 @@ def defaults() -> dict[str, Any]:
 
 
 def hide_password(url: str) -> str:
-    """The URL with any password as ***, even one that does not parse."""
-    from sqlalchemy.engine import make_url
+    """The URL with any password as ***, in the user-info or the query string
+    (`?password=`), even one that does not parse (mappa_core.storage.db.mask_url)."""
+    from mappa_core.storage.db import mask_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return mask_url(url)
 
 
 # ---------------------------------------------------------------------- loading

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DBAPIError, ArgumentError, NoSuchModuleError) as exc:
         safe = hide_password(loaded.settings.database_url)
         reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        reason = db.redact(reason, loaded.settings.database_url)
         if any(x in reason for x in ("no such table", "no such column", "does not exist")):
             reason = f"it is not a mappa-bot database, or not of this version ({reason})"
         parser.exit(2, f"mappa: cannot use the database {safe} (MAPPA_DATABASE_URL): {reason}\n")

@@ -71,7 +71,7 @@ def records_engine(args):
 
     found = engine()
     if not count_individuals(found):
-        where = found.url.render_as_string(hide_password=True)
+        where = db.mask_url(found.url.render_as_string(hide_password=False))
         if found.url.get_backend_name() == "sqlite" and found.url.database not in (None, "", ":memory:"):
             path = Path(found.url.database)
             where += "" if path.is_absolute() else f" ({path.resolve()})"

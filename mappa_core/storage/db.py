@@ -11,7 +11,10 @@ Linux keeps apart from flock's, so this one never blocks SQLite's reads and writ
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
@@ -34,9 +37,21 @@ class SchemaError(RuntimeError):
     """The database exists but its schema is not the one this version expects."""
 
 
+# Case data is for its owner only: the SQLite file (and SQLite's -wal and -shm beside it,
+# which SQLite creates with the database file's own mode), whatever the umask.
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
+        path = _sqlite_file(engine)
+
+        @event.listens_for(engine, "do_connect")
+        def _create_private(_dialect, _record, _cargs, _cparams):
+            if path is not None:  # before SQLite creates it with the umask's mode
+                _create_owner_only(path)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -48,9 +63,88 @@ def make_engine(url: str) -> Engine:
             # message, an audit row per command.
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            if path is not None:  # a file an earlier version made readable by others
+                for name in (path, f"{path}-wal", f"{path}-shm"):
+                    owner_only(name)
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    """The SQLite database's file, or None (in memory, or a `file:` URI)."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+def _create_owner_only(path: str) -> None:
+    """Create `path` empty and owner-only if it does not exist (SQLite takes an empty file
+    for a new database); anything else is left for SQLite to report."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except OSError:
+        pass
+
+
+def owner_only(path: str | Path, mode: int = PRIVATE_FILE) -> None:
+    """Take group and other permissions off a file or directory of ours, if it exists."""
+    try:
+        st = os.stat(path)
+        if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
+            os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o077 & mode | (mode & 0o700))
+    except OSError:
+        pass
+
+
+# Query-string keys that carry a password (psycopg/libpq's, and the common spellings).
+_SECRET_KEYS = {"password", "passwd", "pass", "pwd", "sslpassword"}
+
+
+def mask_url(url: str) -> str:
+    """The URL for people and logs: the password as ***, whether in the user-info
+    (`user:secret@`) or the query string (`?password=secret`), even when it does not parse."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return _mask_text(url)
+    query = {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in parsed.query.items()}
+    shown = parsed.set(query=query).render_as_string(hide_password=True)
+    return shown.replace("=%2A%2A%2A", "=***")  # (rendering quotes the query's values)
+
+
+def _mask_text(url: str) -> str:
+    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    keys = "|".join(sorted(_SECRET_KEYS))
+    return re.sub(rf"(?i)([?&](?:{keys})=)[^&#]*", r"\1***", url)
+
+
+def passwords(url: str) -> list[str]:
+    """Every password the URL holds (to take out of a driver's error message)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        found = re.findall(r"://[^:/@]*:([^@]*)@", url)
+        keys = "|".join(sorted(_SECRET_KEYS))
+        return [p for p in found + re.findall(rf"(?i)[?&](?:{keys})=([^&#]*)", url) if p]
+    values = [parsed.password] + [v for k, v in parsed.query.items() if k.lower() in _SECRET_KEYS]
+    out: list[str] = []
+    for v in values:
+        out += [v] if isinstance(v, str) else list(v or ())
+    return [str(v) for v in out if v]
+
+
+def redact(text: str, url: str) -> str:
+    """`text` (a driver's error, say) with every password of `url` as ***."""
+    for secret in sorted(passwords(url), key=len, reverse=True):
+        # Where it stands alone, so that a password of one letter leaves the words alone.
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
+    return text
 
 
 def _wal(cur, seconds: float = 30.0) -> None:
@@ -107,15 +201,16 @@ def schema_lock(engine: Engine):
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK_KEY})
         return
-    path = engine.url.database
-    if engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+    path = _sqlite_file(engine)
+    if path is None:
         with _thread_lock:
             yield
         return
     import fcntl
 
-    try:
-        handle = open(path, "ab")  # noqa: SIM115 (SQLite treats an empty file as empty)
+    try:  # (an empty file is an empty database to SQLite)
+        handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE),
+                           "ab")
     except OSError:
         with _thread_lock:  # SQLite itself will say why it cannot open the file
             yield
@@ -135,7 +230,7 @@ def known_revisions() -> set[str]:
 
 
 def _where(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    return mask_url(engine.url.render_as_string(hide_password=False))
 
 
 def _not_ours(engine: Engine, current: str) -> SchemaError:

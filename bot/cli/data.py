@@ -1,4 +1,8 @@
-"""`mappa db upgrade` and `mappa import DIR`: the schema and the records."""
+"""`mappa db upgrade`, `mappa import DIR` and `mappa recorded`: the schema, the records and
+the values people recorded through the bot.
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -6,25 +10,29 @@ import sys
 from pathlib import Path
 
 from bot.cli.common import Col, engine, settings, table
-from mappa_core.storage import db
 
 
-def register(sub) -> None:
-    d = sub.add_parser("db", help="database schema")
+def db_arguments(d) -> None:
     dsub = d.add_subparsers(dest="db_command", required=True)
     dsub.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db)
 
-    i = sub.add_parser("import", help="import the CSV files of a directory")
+
+def import_arguments(i) -> None:
     i.add_argument("dir")
     i.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
     i.set_defaults(func=cmd_import)
 
-    r = sub.add_parser("recorded", help="values people recorded through the bot, and those "
-                                         "an import replaced")
+
+def recorded_arguments(r) -> None:
     r.set_defaults(func=cmd_recorded)
 
 
+ARGUMENTS = {"db": db_arguments, "import": import_arguments, "recorded": recorded_arguments}
+
+
 def cmd_db(args) -> int:
+    from mappa_core.storage import db
+
     target = db.make_engine(settings().database_url)
     db.upgrade(target)
     print(f"schema is at revision {db.current_revision(target)}")
@@ -67,8 +75,7 @@ def cmd_recorded(args) -> int:
     where the export's cell is blank; and, from the audit log, each one an export replaced."""
     from mappa_core.storage import recorded
 
-    with engine().connect() as conn:
-        standing, replaced = recorded.listing(conn), recorded.replaced_by_imports(conn)
+    standing, replaced = recorded.standing_and_replaced(engine())
     print(f"values recorded through the bot: {len(standing)}")
     if standing:
         print(table(RECORDED_COLUMNS, [

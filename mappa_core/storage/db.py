@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sqlite3
 import stat
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 DEFAULT_URL = "sqlite:///mappa.db"
 # The newest migration in migrations/versions. Kept here so that the check every command
@@ -35,6 +35,24 @@ SCHEMA_LOCK_KEY = 0x6D61707061_0001  # "mappa", 1
 
 class SchemaError(RuntimeError):
     """The database exists but its schema is not the one this version expects."""
+
+
+# The errors that say the database cannot be used at all: unreachable, refused, a URL or
+# driver the engine cannot take, or tables that are not mappa-bot's.
+UNUSABLE = (DBAPIError, ArgumentError, NoSuchModuleError)
+
+
+def why_unusable(exc: Exception, url: str | None = None) -> str:
+    """One line on why the database could not be used (an error of UNUSABLE), with any
+    password of `url` taken out of the driver's words."""
+    from .urls import redact
+
+    reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+    if url:
+        reason = redact(reason, url)
+    if any(x in reason for x in ("no such table", "no such column", "does not exist")):
+        reason = f"it is not a mappa-bot database, or not of this version ({reason})"
+    return reason
 
 
 # Case data is for its owner only: the SQLite file (and SQLite's -wal and -shm beside it,
@@ -98,55 +116,6 @@ def owner_only(path: str | Path, mode: int = PRIVATE_FILE) -> None:
         pass
 
 
-# Query-string keys that carry a password (psycopg/libpq's, and the common spellings).
-_SECRET_KEYS = {"password", "passwd", "pass", "pwd", "sslpassword"}
-
-
-def mask_url(url: str) -> str:
-    """The URL for people and logs: the password as ***, whether in the user-info
-    (`user:secret@`) or the query string (`?password=secret`), even when it does not parse."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return _mask_text(url)
-    query = {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in parsed.query.items()}
-    shown = parsed.set(query=query).render_as_string(hide_password=True)
-    return shown.replace("=%2A%2A%2A", "=***")  # (rendering quotes the query's values)
-
-
-def _mask_text(url: str) -> str:
-    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    keys = "|".join(sorted(_SECRET_KEYS))
-    return re.sub(rf"(?i)([?&](?:{keys})=)[^&#]*", r"\1***", url)
-
-
-def passwords(url: str) -> list[str]:
-    """Every password the URL holds (to take out of a driver's error message)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:
-        found = re.findall(r"://[^:/@]*:([^@]*)@", url)
-        keys = "|".join(sorted(_SECRET_KEYS))
-        return [p for p in found + re.findall(rf"(?i)[?&](?:{keys})=([^&#]*)", url) if p]
-    values = [parsed.password] + [v for k, v in parsed.query.items() if k.lower() in _SECRET_KEYS]
-    out: list[str] = []
-    for v in values:
-        out += [v] if isinstance(v, str) else list(v or ())
-    return [str(v) for v in out if v]
-
-
-def redact(text: str, url: str) -> str:
-    """`text` (a driver's error, say) with every password of `url` as ***."""
-    for secret in sorted(passwords(url), key=len, reverse=True):
-        # Where it stands alone, so that a password of one letter leaves the words alone.
-        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
-    return text
-
-
 def _wal(cur, seconds: float = 30.0) -> None:
     """Put a SQLite file in WAL mode (it stays so). Only the first connection to a new file
     changes it; the change needs the file to itself and, unlike other statements, does not
@@ -178,6 +147,12 @@ def alembic_head() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+
+
+def ping(engine: Engine) -> None:
+    """A trivial query: raises when the database cannot be reached."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -230,7 +205,9 @@ def known_revisions() -> set[str]:
 
 
 def _where(engine: Engine) -> str:
-    return mask_url(engine.url.render_as_string(hide_password=False))
+    from .urls import hide_password
+
+    return hide_password(engine.url.render_as_string(hide_password=False))
 
 
 def _not_ours(engine: Engine, current: str) -> SchemaError:

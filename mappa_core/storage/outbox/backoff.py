@@ -1,7 +1,7 @@
 """When a message that failed is tried again, and when it is given up: the rule alone.
 
 Pure: numbers in, numbers out, no database and no clock, so that the rule can be read in
-one place and tested with a table (tests/test_delivery_backoff.py).
+one place and tested with a table (tests/storage/test_outbox_backoff.py).
 """
 
 from __future__ import annotations

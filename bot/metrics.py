@@ -10,10 +10,12 @@ import datetime as dt
 import logging
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info,
+    generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from mappa_core.rules.vocabulary import Channel
 from mappa_core.storage import outbox
 
 log = logging.getLogger("mappa.metrics")
@@ -40,6 +42,20 @@ DELIVERIES = Counter(
     ["channel", "outcome"])
 CACHE_ENTRIES = Gauge(
     "mappa_answer_cache_entries", "Entries in the answer cache (bounded)", ["kind"])
+BUILD = Info("mappa_build", "The version of mappa-bot this process runs")
+
+
+def installed_version() -> str:
+    """The installed distribution's version (as `mappa --version` says it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mappa-bot")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+BUILD.info({"version": installed_version()})
 
 
 class OutboxCollector:
@@ -51,10 +67,15 @@ class OutboxCollector:
     def collect(self):
         now = dt.datetime.now(dt.UTC)
         rows, oldest = outbox.queue(self.engine, now)
-        by_state = GaugeMetricFamily("mappa_outbox_rows", "Outbox rows by state and channel",
+        by_state = GaugeMetricFamily("mappa_outbox_rows", "Outbox rows by state and channel "
+                                     "(every state of every channel, 0 included)",
                                      labels=["state", "channel"])
-        for status, channel, n in rows:
-            by_state.add_metric([status, channel], n)
+        found = {(status, channel): n for status, channel, n in rows}
+        # Every pair, so that a query or an alert on a state sees 0 rather than no series.
+        channels = sorted({c.value for c in Channel} | {c for _, c in found})
+        for status in sorted({*outbox.STATES, *(s for s, _ in found)}):
+            for channel in channels:
+                by_state.add_metric([status, channel], found.get((status, channel), 0))
         yield by_state
         age = 0.0
         if oldest is not None:

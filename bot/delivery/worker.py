@@ -103,6 +103,7 @@ class _Run:
             "given up" if dead else "will retry",
             ",".join(str(r["id"]) for r in rows), first["rule"], first["channel"],
             _safe(first["recipient_id"]), attempts, _safe(reason),
+            extra={"outbox_ids": [r["id"] for r in rows], "channel": first["channel"]},
         )
 
     async def wait(self, rows: list[dict], error: DeliveryError) -> None:
@@ -117,7 +118,7 @@ class _Run:
         if channel not in self.paused:  # one line per pause, not one per message
             log.warning("delivery paused: channel=%s for the rest of this run, the rest of "
                         "its messages wait uncharged: %s", channel,
-                        _safe(str(error).removeprefix("not tried: ")))
+                        _safe(str(error).removeprefix("not tried: ")), extra={"channel": channel})
         self.paused.setdefault(channel, delay)
         metrics.DELIVERIES.labels(channel, "not_tried").inc()
 
@@ -155,7 +156,8 @@ async def deliver_pending(
         log.warning("released %d outbox row(s) left sending by a stopped worker", released)
     for row_id in given_up:
         log.warning("delivery failed (given up): outbox %d: the delivery worker stopped "
-                    "while sending it, %d times", row_id, outbox.MAX_ATTEMPTS)
+                    "while sending it, %d times", row_id, outbox.MAX_ATTEMPTS,
+                    extra={"outbox_ids": [row_id]})
     report.failed += len(given_up)
     rounds = waits = 0
     while rounds < max_rounds:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from zoneinfo import ZoneInfo
 
-import pandas as pd
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,27 +19,21 @@ from mappa_core.rules.planner import NudgeRules
 from mappa_core.storage import outbox
 from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
+from tests.delivery.test_delivery import NOW, email_notes
 from tests.slack_harness import Bot, SlackStandIn, event_body, post, sign
 
 pytestmark = pytest.mark.http
 
-NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 RATE_LIMITED = (429, {"Retry-After": "30"}, {"ok": False, "error": "ratelimited"})
 
 
 def _plan_slack(engine, n: int) -> None:
     """n digests to n different Slack users: n messages."""
-    outbox.plan(engine, pd.DataFrame([{
-        "rule": "digest", "item_key": f"contribution:M{i}:housing", "stage": "missing",
-        "recipient_id": f"p{i}", "channel": "slack", "address": f"U{i:07d}",
-        "urgency": "normal", "group_key": f"digest|p{i}|2026-11-26",
-        "dedupe_key": f"digest|contribution:M{i}:housing|p{i}|2026-11-26", "area": "Grampian",
-        "payload": {"kind": "contribution", "level": None, "ref": f"GRA-{i:04d}",
-                    "meeting_id": f"M{i}", "agency": "housing", "deadline": "2026-11-20",
-                    "overdue": True, "working_days_left": -4, "detail": None,
-                    "item_key": f"contribution:M{i}:housing", "stage": "missing",
-                    "area": "Grampian"},
-    } for i in range(n)]), NOW, NudgeRules())
+    notes = email_notes(n).assign(rule="digest", channel="slack")
+    notes["recipient_id"] = [f"p{i}" for i in range(n)]
+    notes["address"] = [f"U{i:07d}" for i in range(n)]
+    notes["group_key"] = [f"digest|p{i}|2026-11-26" for i in range(n)]
+    outbox.plan(engine, notes, NOW, NudgeRules())
 
 
 def _deliver(engine, stand_in: SlackStandIn, at: dt.datetime, client=None):

@@ -16,7 +16,6 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import uvicorn
 from sqlalchemy import text
 
 from bot.channels.slack import SlackTransport
@@ -29,7 +28,7 @@ from mappa_core.rules.planner import NudgeRules
 from mappa_core.storage import outbox
 from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
-from tests.slack_harness import SIGNING_SECRET, SlackStandIn, free_port
+from tests.slack_harness import SIGNING_SECRET, BotServer, SlackStandIn, free_port
 
 pytestmark = pytest.mark.http
 RULES = NudgeRules()
@@ -187,25 +186,15 @@ def test_mappa_serve_pings_after_its_scheduled_runs(sqlite_engine, monitor, slac
                         slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url(),
                         heartbeat_url=monitor.url)
     asgi = build_asgi(settings, sqlite_engine, scheduler_rules=RULES)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = BotServer(asgi, lifespan="on")
     try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as resp:
+        with urllib.request.urlopen(f"{server.url}/readyz", timeout=10) as resp:
             assert json.loads(resp.read())["scheduler"] == "running"
-        scheduler = asgi.state.ops.scheduler
-        scheduler.modify_job("deliver", next_run_time=dt.datetime.now(dt.UTC))
+        asgi.state.ops.scheduler.modify_job("deliver", next_run_time=dt.datetime.now(dt.UTC))
         ping = monitor.wait_for(1)[0]
         assert ping["path"] == "/ping/5f2a-check" and ping["body"].startswith("job deliver: ")
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.close()
 
 
 def test_the_heartbeat_url_is_a_secret_setting_of_http_urls(tmp_path):

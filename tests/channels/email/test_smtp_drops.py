@@ -14,9 +14,7 @@ import datetime as dt
 import email
 import itertools
 import threading
-from zoneinfo import ZoneInfo
 
-import pandas as pd
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -25,12 +23,11 @@ from bot.delivery.worker import deliver_pending
 from bot.settings import Settings
 from mappa_core.rules.planner import NudgeRules
 from mappa_core.storage import outbox
+from tests.delivery.test_delivery import NOW, email_notes
 from tests.slack_harness import free_port
 
 pytestmark = pytest.mark.http
 
-LONDON = ZoneInfo("Europe/London")
-NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=LONDON)
 TIMEOUT = 3.0  # SMTP_TIMEOUT: long enough that a loaded machine does not trip it by itself
 
 
@@ -106,18 +103,7 @@ def _settings(port: int) -> Settings:
 
 def _plan(engine, n: int) -> set[str]:
     """n chasers to n different agency contacts: n messages."""
-    notes = pd.DataFrame([{
-        "rule": "chaser", "item_key": f"contribution:M{i}:housing", "stage": "missing",
-        "recipient_id": f"email:c{i}@example.org", "channel": "email",
-        "address": f"c{i}@example.org", "urgency": "normal",
-        "group_key": f"chaser|email:c{i}@example.org|2026-11-26",
-        "dedupe_key": f"chaser|contribution:M{i}:housing|missing|c{i}|once", "area": "Grampian",
-        "payload": {"kind": "contribution", "level": None, "ref": f"GRA-{i:04d}",
-                    "meeting_id": f"M{i}", "agency": "housing", "deadline": "2026-11-20",
-                    "overdue": True, "working_days_left": -4, "detail": None,
-                    "item_key": f"contribution:M{i}:housing", "stage": "missing",
-                    "area": "Grampian"},
-    } for i in range(n)])
+    notes = email_notes(n)
     outbox.plan(engine, notes, NOW, NudgeRules())
     return set(notes["group_key"])
 

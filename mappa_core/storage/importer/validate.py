@@ -1,4 +1,5 @@
-"""CSV import: validate a whole file set, then upsert it in one transaction or write nothing.
+"""Validating an import: each cell against its column, each row against the rules within
+it, and the rules across files (references, duplicate keys, Slack ids, custody periods).
 
 Every error is reported as `file:line: column: reason`, all of them at once.
 """
@@ -11,22 +12,21 @@ import re
 import sys
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Table, and_, bindparam, func, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from . import db, models  # noqa: F401  (models registers the tables)
-from . import recorded as _recorded
-from ..rules.addresses import email_problem, slack_user_problem
-from ..rules.schema import FILES, Column, FileSpec
-from ..rules.values import parse_date, parse_yes_no
-from ..rules.values import shown as _show
+from .. import models  # noqa: F401  (models registers the tables)
+from ...rules.addresses import email_problem, slack_user_problem
+from ...rules.schema import Column, FileSpec
+from ...rules.values import parse_date, parse_yes_no
+from ...rules.values import shown as _show
+from .read import bad_utf8
 
 INT_COLUMNS = {"category", "level", "release_level", "birth_year", "population"}
-BATCH = 5000
 # Line breaks (CR, LF, NEL, U+2028/9), the other control characters but tab, and the
 # bidirectional overrides and isolates (U+202A-E, U+2066-9), which reverse how the rest of a
 # line reads (a name in a Slack header, an email subject); right-to-left text itself is fine.
@@ -36,42 +36,9 @@ _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029\u202a-\u202e\u206
 MAX_ERRORS = 1000
 
 
-@dataclass
-class FileReport:
-    filename: str
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    kept: int = 0  # values recorded through the bot that the export left blank
-    replaced: int = 0  # ... and that the export replaced (the old ones are in the audit log)
-
 
 @dataclass
-class ImportReport:
-    files: list[FileReport] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    dry_run: bool = False
-    error_count: int = 0  # every error found, including those past MAX_ERRORS
-    # Nothing wrong with what was imported, but worth a look: each CSV file in the
-    # directory that is not read (a misnamed meetings file would otherwise go unseen).
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def kept(self) -> int:
-        return sum(f.kept for f in self.files)
-
-    @property
-    def replaced(self) -> int:
-        return sum(f.replaced for f in self.files)
-
-
-@dataclass
-class _Parsed:
+class Parsed:
     spec: FileSpec
     rows: list[tuple]  # typed values in spec.column_names order (tuples: a million rows fit)
     lines: array  # file line of each row (4 bytes each, not an int object)
@@ -80,7 +47,7 @@ class _Parsed:
         return self.spec.column_names.index(column)
 
 
-class _Errors:
+class Errors:
     def __init__(self, limit: int = MAX_ERRORS) -> None:
         self.items: list[str] = []
         self.count = 0
@@ -97,7 +64,7 @@ class _Errors:
         return [*self.items, f"... and {self.count - self.limit} more errors"]
 
 
-def _converter(col: Column) -> Callable[[str], object]:
+def converter(col: Column) -> Callable[[str], object]:
     if col.kind == "date":
         # A file of a million rows holds a few thousand distinct dates: parse each once
         # and share the object (less time, and tens of bytes less per row).
@@ -158,28 +125,7 @@ def _converter(col: Column) -> Callable[[str], object]:
     return to_text
 
 
-def _bad_utf8(path: Path) -> tuple[int, int]:
-    """The line and value of the first byte that is not UTF-8, reading in chunks."""
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 16):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                pending = exc.object  # the undecoded tail of earlier chunks and this one
-                return line + pending[: exc.start].count(b"\n"), pending[exc.start]
-            line += chunk.count(b"\n")
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            return line, exc.object[exc.start]
-    return line, 0
-
-
-def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
+def parse_file(path: Path, spec: FileSpec, errors: Errors) -> Parsed | None:
     # Read as a stream: a file of any size costs memory only for its valid rows.
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
@@ -188,9 +134,9 @@ def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
         return None
     with handle:
         try:
-            return _parse_rows(csv.reader(handle), spec, errors)
+            return parse_rows(csv.reader(handle), spec, errors)
         except UnicodeDecodeError:
-            line, byte = _bad_utf8(path)
+            line, byte = bad_utf8(path)
             with path.open("rb") as raw:
                 utf16 = raw.read(2) in (b"\xff\xfe", b"\xfe\xff")
             errors.add(path.name, line, "-", "UTF-16 text: save it as CSV UTF-8" if utf16 else
@@ -198,7 +144,7 @@ def _parse_file(path: Path, spec: FileSpec, errors: _Errors) -> _Parsed | None:
             return None
 
 
-def _parse_rows(reader, spec: FileSpec, errors: _Errors) -> _Parsed | None:
+def parse_rows(reader, spec: FileSpec, errors: Errors) -> Parsed | None:
     try:
         header = next(reader)
     except StopIteration:
@@ -219,7 +165,7 @@ def _parse_rows(reader, spec: FileSpec, errors: _Errors) -> _Parsed | None:
     if missing:
         return None
 
-    columns = [(c, positions.get(c.name), _converter(c)) for c in spec.columns]
+    columns = [(c, positions.get(c.name), converter(c)) for c in spec.columns]
     width = len(header)
     rows: list[tuple] = []
     lines = array("I")
@@ -304,14 +250,14 @@ def _parse_rows(reader, spec: FileSpec, errors: _Errors) -> _Parsed | None:
             first_line[key] = line_start
         rows.append(row)
         lines.append(line_start)
-    return _Parsed(spec, rows, lines)
+    return Parsed(spec, rows, lines)
 
 
 def _key(row: tuple, key_idx: list[int]):
     return row[key_idx[0]] if len(key_idx) == 1 else tuple(row[i] for i in key_idx)
 
 
-def _row_rules(parsed: _Parsed, errors: _Errors) -> None:
+def row_rules(parsed: Parsed, errors: Errors) -> None:
     """Rules within one row that no single column can check."""
     name = parsed.spec.filename
     for values, line in zip(parsed.rows, parsed.lines):
@@ -332,7 +278,7 @@ def _row_rules(parsed: _Parsed, errors: _Errors) -> None:
                     errors.add(name, line, col, f"{col} is before the meeting date {row['date']}")
 
 
-def _unique_slack_ids(parsed: dict[str, _Parsed], conn: Connection, errors: _Errors) -> None:
+def unique_slack_ids(parsed: dict[str, Parsed], conn: Connection, errors: Errors) -> None:
     """A Slack user is one person: the bot looks callers up by Slack id."""
     p = parsed.get("people.csv")
     if p is None:
@@ -363,7 +309,7 @@ def _existing_keys(conn: Connection, table: str, column: str) -> set:
     return set(conn.execute(select(tbl.c[column])).scalars())
 
 
-def _reference_rules(parsed: dict[str, _Parsed], conn: Connection, errors: _Errors) -> None:
+def reference_rules(parsed: dict[str, Parsed], conn: Connection, errors: Errors) -> None:
     key_of = {"individual": "ref", "meeting": "meeting_id", "agency": "agency"}
     known: dict[str, set] = {}
     for spec_name, p in parsed.items():
@@ -387,11 +333,11 @@ def _reference_rules(parsed: dict[str, _Parsed], conn: Connection, errors: _Erro
 # period may begin on the day the one before ended. No release date: still in custody.
 
 
-def _overlap(a_from, a_rel, b_from, b_rel) -> bool:
+def overlap(a_from, a_rel, b_from, b_rel) -> bool:
     return (a_rel is None or b_from < a_rel) and (b_rel is None or a_from < b_rel)
 
 
-def _stored_periods(conn: Connection) -> tuple[dict, dict]:
+def stored_periods(conn: Connection) -> tuple[dict, dict]:
     """(current period by ref, past periods by ref) as stored."""
     ind = SQLModel.metadata.tables["individual"]
     cust = SQLModel.metadata.tables["custody_period"]
@@ -405,14 +351,14 @@ def _stored_periods(conn: Connection) -> tuple[dict, dict]:
     return current, past
 
 
-def _custody_rules(parsed: dict[str, _Parsed], conn: Connection, errors: _Errors) -> None:
+def custody_rules(parsed: dict[str, Parsed], conn: Connection, errors: Errors) -> None:
     """No two custody periods of one individual overlap: the past ones of custody.csv with
     each other and with the current one (of individuals.csv in this import, else stored),
     and the current one with the stored past ones custody.csv does not replace."""
     ind_p, cust_p = parsed.get("individuals.csv"), parsed.get("custody.csv")
     if ind_p is None and cust_p is None:
         return
-    stored_current, stored_past = _stored_periods(conn)
+    stored_current, stored_past = stored_periods(conn)
     current = {r: (cf, rel, None) for r, (cf, rel, _lvl) in stored_current.items()}
     if ind_p is not None:
         i_ref, i_cf, i_rel = (ind_p.index(c) for c in ("ref", "custody_from", "release_date"))
@@ -428,13 +374,13 @@ def _custody_rules(parsed: dict[str, _Parsed], conn: Connection, errors: _Errors
         for ref, periods in file_past.items():
             periods.sort()
             for (a_cf, a_rel, a_line), (b_cf, b_rel, b_line) in zip(periods, periods[1:]):
-                if _overlap(a_cf, a_rel, b_cf, b_rel):
+                if overlap(a_cf, a_rel, b_cf, b_rel):
                     errors.add("custody.csv", b_line, "custody_from",
                                f"the period from {b_cf} overlaps the one from {a_cf} to "
                                f"{a_rel} (line {a_line})")
             cur = current.get(ref)
             for cf, rel, line in periods:
-                if cur is not None and _overlap(cf, rel, cur[0], cur[1]):
+                if cur is not None and overlap(cf, rel, cur[0], cur[1]):
                     until = f" to {cur[1]}" if cur[1] else " (no release date)"
                     errors.add("custody.csv", line, "custody_from",
                                f"the period from {cf} to {rel} overlaps the current custody "
@@ -446,202 +392,12 @@ def _custody_rules(parsed: dict[str, _Parsed], conn: Connection, errors: _Errors
             continue
         replaced = file_past.get(ref, [])
         keep = [p for p in stored_past.get(ref, [])
-                if not any(p[0] == q[0] or _overlap(p[0], p[1], q[0], q[1]) for q in replaced)]
+                if not any(p[0] == q[0] or overlap(p[0], p[1], q[0], q[1]) for q in replaced)]
         for p_cf, p_rel, _lvl in keep:
-            if _overlap(cf, rel, p_cf, p_rel):
+            if overlap(cf, rel, p_cf, p_rel):
                 errors.add("individuals.csv", line, "custody_from",
                            f"the current custody period from {cf} overlaps a past one from "
                            f"{p_cf} to {p_rel}")
-
-
-def _keep_custody_history(conn: Connection, ind_p: _Parsed) -> None:
-    """Keep a stored current custody period as a past one when the import moves the
-    current period to one starting on or after its release (SPEC section 5): a quarter
-    already reported then keeps its answer. A change that does not start after the stored
-    release is a correction, and simply replaces it."""
-    stored_current, stored_past = _stored_periods(conn)
-    if not stored_current:
-        return
-    i_ref, i_cf = ind_p.index("ref"), ind_p.index("custody_from")
-    kept = []
-    for row in ind_p.rows:
-        old = stored_current.get(row[i_ref])
-        new_cf = row[i_cf]
-        if old is None or new_cf is None or new_cf == old[0]:
-            continue
-        old_cf, old_rel, old_lvl = old
-        if old_rel is not None and new_cf >= old_rel and \
-                old_cf not in {p[0] for p in stored_past.get(row[i_ref], [])}:
-            kept.append({"ref": row[i_ref], "custody_from": old_cf, "release_date": old_rel,
-                         "release_level": old_lvl})
-    if kept:
-        conn.execute(SQLModel.metadata.tables["custody_period"].insert(), kept)
-
-
-def _drop_replaced_periods(conn: Connection, cust_p: _Parsed) -> None:
-    """A stored past period that a period of custody.csv overlaps under another
-    custody_from was an earlier version of it (ViSOR's history is the record): it goes."""
-    _current, stored_past = _stored_periods(conn)
-    c_ref, c_cf, c_rel = (cust_p.index(c) for c in ("ref", "custody_from", "release_date"))
-    cust = SQLModel.metadata.tables["custody_period"]
-    gone = set()
-    for row in cust_p.rows:
-        for p_cf, p_rel, _lvl in stored_past.get(row[c_ref], []):
-            if p_cf != row[c_cf] and _overlap(p_cf, p_rel, row[c_cf], row[c_rel]):
-                gone.add((row[c_ref], p_cf))
-    for ref, cf in sorted(gone):
-        conn.execute(cust.delete().where(cust.c.ref == ref, cust.c.custody_from == cf))
-
-
-def _load_existing(conn: Connection, table: Table, spec: FileSpec) -> dict[tuple, tuple]:
-    cols = [table.c[c] for c in spec.column_names]
-    out = {}
-    key_idx = [spec.column_names.index(k) for k in spec.key]
-    for rec in conn.execute(select(*cols)):
-        out[tuple(rec[i] for i in key_idx)] = tuple(rec)
-    return out
-
-
-def _progress(filename: str, done: int, total: int) -> None:
-    if total >= 20000 and sys.stderr.isatty():
-        width = 30
-        filled = int(width * done / total)
-        sys.stderr.write(f"\r{filename:18} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def _copy_rows(conn: Connection, table: str, names: list[str], rows: list[tuple]) -> None:
-    """New rows by PostgreSQL's COPY, in the import's transaction: several times faster
-    than INSERT at a million cases (the values are already validated and typed)."""
-    from psycopg import sql
-
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)))
-    with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _upsert(conn: Connection, parsed: _Parsed, write: bool) -> FileReport:
-    spec = parsed.spec
-    table = SQLModel.metadata.tables[spec.table]
-    existing = _load_existing(conn, table, spec)
-    names = spec.column_names
-    report = FileReport(spec.filename, rows=len(parsed.rows))
-    inserts, updates = [], []
-    key_idx = [names.index(k) for k in spec.key]
-    recorded = _recorded.load(conn, spec.table)
-    replaced: list[tuple] = []
-    for values in parsed.rows:
-        key = tuple(values[i] for i in key_idx)
-        old = existing.get(key)
-        if old is not None and recorded and key in recorded:
-            values = _keep_recorded(key, values, old, recorded[key], names, report, replaced)
-        if old is None:
-            inserts.append(values)
-        elif old != values:
-            updates.append(values)
-        else:
-            report.unchanged += 1
-    report.created, report.updated = len(inserts), len(updates)
-    report.replaced = len(replaced)
-    if not write:
-        return report
-    _log_replaced(conn, spec.table, replaced)
-    total = len(inserts) + len(updates)
-    done = 0
-    copy = _copy_rows if conn.dialect.name == "postgresql" else None
-    for i in range(0, len(inserts), BATCH):
-        chunk = inserts[i : i + BATCH]
-        if copy:
-            copy(conn, spec.table, names, chunk)
-        else:
-            conn.execute(table.insert(), [dict(zip(names, r)) for r in chunk])
-        done += len(chunk)
-        _progress(spec.filename, done, total)
-    if updates:
-        stmt = (
-            table.update()
-            .where(and_(*[table.c[k] == bindparam(f"k_{k}") for k in spec.key]))
-            .values({c: bindparam(f"v_{c}") for c in names if c not in spec.key})
-        )
-        for i in range(0, len(updates), BATCH):
-            chunk = updates[i : i + BATCH]
-            params = [{("k_" if c in spec.key else "v_") + c: v for c, v in zip(names, r)}
-                      for r in chunk]
-            conn.execute(stmt, params)
-            done += len(chunk)
-            _progress(spec.filename, done, total)
-    return report
-
-
-def _keep_recorded(key: tuple, values: tuple, old: tuple, recorded: list, names: list[str],
-                   report: FileReport, replaced: list[tuple]) -> tuple:
-    """A row whose stored values include some a person recorded through the bot: a blank
-    cell keeps the stored value; a different value from the export wins, and the recorded
-    one is noted in `replaced` for the audit log."""
-    row = list(values)
-    for rec in recorded:
-        i = names.index(rec.column)
-        current = old[i]
-        if current is None:
-            continue
-        if row[i] is None:
-            row[i] = current
-            report.kept += 1
-        elif row[i] != current:
-            replaced.append((key, rec, current, row[i]))
-    return tuple(row)
-
-
-def _log_replaced(conn: Connection, table: str, replaced: list[tuple]) -> None:
-    """Each recorded value the export replaced: one audit-log row with who recorded it and
-    when, and its provenance dropped (the stored value is now the export's)."""
-    if not replaced:
-        return
-    audit = SQLModel.metadata.tables["audit_log"]
-    rows = []
-    for key, rec, current, new in replaced:
-        when = rec.recorded_at.strftime("%Y-%m-%d %H:%M:%S") if rec.recorded_at else "?"
-        detail = (f"{table} {_recorded.row_key(key)} {rec.column}: "
-                  f"{_recorded.show_value(current)} recorded by {rec.person_id or '?'} "
-                  f"at {when} UTC replaced by the export's {_recorded.show_value(new)}")
-        rows.append({"slack_user_id": rec.slack_user_id, "person_id": rec.person_id,
-                     "action": "import:replaced_recorded", "detail": detail[:500],
-                     "outcome": "replaced"})
-    # Stamped by the database's clock: the core reads none.
-    conn.execute(audit.insert().values(at=func.now()), rows)
-    _recorded.forget(conn, table, [(key, rec.column) for key, rec, _c, _n in replaced])
-
-
-def find_files(directory: Path) -> list[tuple[FileSpec, Path]]:
-    found = []
-    for spec in FILES:
-        path = directory / spec.filename
-        if path.is_file():
-            found.append((spec, path))
-    return found
-
-
-def unread_files(directory: Path) -> list[str]:
-    """A warning for each CSV file in `directory` that is not one of SPEC section 5's (and
-    so is skipped), with the name it probably meant: "Meetings.csv" beside the others
-    imported everything but the meetings, without a word."""
-    import difflib
-
-    # By stem: with ".csv" on both sides every name looks like some file's (notes/areas).
-    names = {spec.filename.lower().removesuffix(".csv"): spec.filename for spec in FILES}
-    out = []
-    for path in sorted(directory.iterdir()):
-        if path.suffix.lower() != ".csv" or path.name in names.values() or not path.is_file():
-            continue
-        close = difflib.get_close_matches(path.stem.lower(), list(names), n=1)
-        shown = path.name if path.name.isprintable() else ascii(path.name)
-        out.append(f"{shown}: not a file mappa reads"
-                   + (f" (did you mean {names[close[0]]}?)" if close else "") + "; skipped")
-    return out
 
 
 def people_in_no_area(conn: Connection) -> list[str]:
@@ -669,53 +425,3 @@ def people_in_no_area(conn: Connection) -> list[str]:
     return out
 
 
-def import_directory(engine: Engine, directory: Path | str, dry_run: bool = False) -> ImportReport:
-    """Validate every CSV file of SPEC section 5 in `directory`, then upsert them all or none."""
-    directory = Path(directory)
-    report = ImportReport(dry_run=dry_run)
-    if not directory.is_dir():
-        report.errors.append(f"{directory}: not a directory")
-        return report
-    report.warnings = unread_files(directory)
-    errors = _Errors()
-    for spec in FILES:
-        path = directory / spec.filename
-        if (path.exists() or path.is_symlink()) and not path.is_file():
-            kind = "a directory" if path.is_dir() else "not a regular file"
-            errors.add(spec.filename, 1, "-", f"is {kind}, not a CSV file")
-    files = find_files(directory)
-    if not files and not errors.count:
-        names = ", ".join(s.filename for s in FILES)
-        report.errors.append(f"{directory}: none of the import files is there ({names})")
-        return report
-    parsed: dict[str, _Parsed] = {}
-    for spec, path in files:
-        p = _parse_file(path, spec, errors)
-        if p is not None:
-            _row_rules(p, errors)
-            parsed[spec.filename] = p
-    with engine.begin() as conn:
-        _reference_rules(parsed, conn, errors)
-        _unique_slack_ids(parsed, conn, errors)
-        _custody_rules(parsed, conn, errors)
-        if errors.count:
-            report.errors, report.error_count = errors.report(), errors.count
-            return report
-        for spec, _path in files:
-            if spec.filename == "individuals.csv" and not dry_run:
-                _keep_custody_history(conn, parsed[spec.filename])
-            if spec.filename == "custody.csv" and not dry_run:
-                _drop_replaced_periods(conn, parsed[spec.filename])
-            report.files.append(_upsert(conn, parsed[spec.filename], write=not dry_run))
-        report.warnings += people_in_no_area(conn)
-        if dry_run:
-            conn.rollback()
-        else:
-            db.bump_change_stamp(conn)  # replicas' answer caches start again
-    if not dry_run and engine.dialect.name == "postgresql":
-        # Fresh statistics, or the planner guesses a few hundred rows where there are
-        # thousands and picks slow plans until autovacuum gets round to it.
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for spec, _path in files:
-                conn.exec_driver_sql(f"ANALYZE {spec.table}")
-    return report

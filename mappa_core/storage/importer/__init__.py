@@ -1,28 +1,37 @@
-"""CSV import: validate a whole file set, then upsert it in one transaction or write nothing.
+"""Import: validate a whole file set and upsert it in one transaction, or write nothing.
 
 Every error is reported as `file:line: column: reason`, all of them at once. The work is
-in three rooms: read.py (which files, their text), validate.py (every check, every error)
-and write.py (the upsert, the values recorded through the bot, the custody history).
+in three rooms: read.py (which files, and their cells), validate.py (every check, every
+error) and write.py (the upsert, the values recorded through the bot, the custody
+history). Files are taken one at a time in SPEC order, a batch of rows at a time: each
+batch is checked, then counted and written, in the one transaction; once any error is
+found nothing more is written, the rest is still checked (so every error is reported),
+and the transaction is rolled back. Memory stays bounded at any size: what outlives a
+batch is the keys later files refer to, a hash of every other key, and custody periods.
 """
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from .. import db
-from ...rules.schema import FILES
-from .read import find_files, unread_files
+from ...rules.schema import CUSTODY, FILES, INDIVIDUALS, PEOPLE
+from .read import BATCH, CsvSource, Source, find_files, not_files, show_progress, unread_files
 from .validate import (
-    MAX_ERRORS, Errors, Parsed, converter, custody_rules, parse_file, parse_rows,
-    people_in_no_area, reference_rules, row_rules, unique_slack_ids,
+    MAX_ERRORS, Custody, Errors, FileCheck, References, SlackIds, converter, parse_rows,
+    people_in_no_area, row_rules,
 )
-from .write import BATCH, FileReport, drop_replaced_periods, keep_custody_history, upsert
+from .write import FileReport, Writer, drop_replaced_periods, keep_custody_history
 
-__all__ = ["BATCH", "MAX_ERRORS", "FileReport", "ImportReport", "find_files", "import_directory",
-           "people_in_no_area", "unread_files"]
+__all__ = ["BATCH", "MAX_ERRORS", "FileReport", "ImportReport", "Source", "find_files",
+           "import_directory", "import_sources", "people_in_no_area", "unread_files"]
+
+# SQLite's page cache during an import, in KiB (see _bigger_sqlite_cache).
+SQLITE_CACHE_KB = 196_608
 
 # The parser's own names, for the tests that read rows as the importer does
 # (tests/frames.py, tests/test_cli.py).
@@ -61,45 +70,129 @@ def import_directory(engine: Engine, directory: Path | str, dry_run: bool = Fals
         return report
     report.warnings = unread_files(directory)
     errors = Errors()
-    for spec in FILES:
-        path = directory / spec.filename
-        if (path.exists() or path.is_symlink()) and not path.is_file():
-            kind = "a directory" if path.is_dir() else "not a regular file"
-            errors.add(spec.filename, 1, "-", f"is {kind}, not a CSV file")
-    files = find_files(directory)
-    if not files and not errors.count:
+    for name, reason in not_files(directory):
+        errors.add(name, 1, "-", reason)
+    sources: list[Source] = [CsvSource(path, spec) for spec, path in find_files(directory)]
+    if not sources and not errors.count:
         names = ", ".join(s.filename for s in FILES)
         report.errors.append(f"{directory}: none of the import files is there ({names})")
         return report
-    parsed: dict[str, Parsed] = {}
-    for spec, path in files:
-        p = parse_file(path, spec, errors)
-        if p is not None:
-            row_rules(p, errors)
-            parsed[spec.filename] = p
+    return import_sources(engine, sources, report, errors)
+
+
+def import_sources(engine: Engine, sources: list[Source], report: ImportReport,
+                   errors: Errors | None = None) -> ImportReport:
+    """Check and write `sources` (in SPEC order) in one transaction; nothing is written if
+    any error is found."""
+    errors = errors or Errors()
+    order = {spec.filename: i for i, spec in enumerate(FILES)}
+    sources = sorted(sources, key=lambda s: order[s.spec.filename])
     with engine.begin() as conn:
-        reference_rules(parsed, conn, errors)
-        unique_slack_ids(parsed, conn, errors)
-        custody_rules(parsed, conn, errors)
+        # Read before anything is written: the stored periods the custody rules compare with.
+        specs = {s.spec.filename for s in sources}
+        custody = Custody(conn) if specs & {INDIVIDUALS.filename, CUSTODY.filename} else None
+        collecting = gc.isenabled()
+        # The import makes no reference cycles, but millions of short-lived rows; the
+        # collector would walk the kept key sets each time (a third of a 1,000,000-case
+        # import's time). It runs again as soon as the import ends.
+        gc.disable()
+        cache = _bigger_sqlite_cache(conn)
+        try:
+            files = _import_all(conn, sources, custody, errors, report.dry_run)
+        finally:
+            if collecting:
+                gc.enable()
+            if cache is not None:
+                conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
         if errors.count:
+            conn.rollback()
             report.errors, report.error_count = errors.report(), errors.count
             return report
-        for spec, _path in files:
-            if spec.filename == "individuals.csv" and not dry_run:
-                keep_custody_history(conn, parsed[spec.filename])
-            if spec.filename == "custody.csv" and not dry_run:
-                drop_replaced_periods(conn, parsed[spec.filename])
-            report.files.append(upsert(conn, parsed[spec.filename], write=not dry_run))
+        report.files = files
         report.warnings += people_in_no_area(conn)
-        if dry_run:
+        if report.dry_run:
             conn.rollback()
         else:
             db.bump_change_stamp(conn)  # replicas' answer caches start again
-    if not dry_run and engine.dialect.name == "postgresql":
+    if not report.dry_run and engine.dialect.name == "postgresql":
         # Fresh statistics, or the planner guesses a few hundred rows where there are
         # thousands and picks slow plans until autovacuum gets round to it.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for spec, _path in files:
-                conn.exec_driver_sql(f"ANALYZE {spec.table}")
+            for source in sources:
+                conn.exec_driver_sql(f"ANALYZE {source.spec.table}")
     return report
 
+
+def _bigger_sqlite_cache(conn) -> int | None:
+    """SQLite's page cache raised for the import (2 MB by default): a million cases' rows
+    go into B-trees of hundreds of MB, and with the small cache every insert read its
+    pages again. Returns the setting to put back (the connection goes back to the pool)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+    return before
+
+
+def _import_all(conn, sources: list[Source], custody: Custody | None, errors: Errors,
+                dry_run: bool) -> list[FileReport]:
+    refs = References(conn)
+    files = []
+    last_custody = [s for s in sources if s.spec in (INDIVIDUALS, CUSTODY)][-1:]
+    for source in sources:
+        file_report, held = _import_file(conn, source, refs, custody, errors, dry_run)
+        if file_report is not None:
+            files.append(file_report)
+        if source in last_custody:
+            custody.check(errors)
+        if held is not None and not errors.count:
+            if not dry_run:
+                drop_replaced_periods(conn, CUSTODY, held)
+            writer = Writer(conn, CUSTODY, file_report)
+            writer.add(held, write=not dry_run)
+            writer.close()
+    return files
+
+
+def _import_file(conn, source: Source, refs: References, custody: Custody | None,
+                 errors: Errors, dry_run: bool) -> tuple[FileReport | None, list | None]:
+    """One file, batch by batch: each checked, then counted and written. custody.csv's
+    rows are held to the end (a few thousand), for the custody rules and because the
+    stored periods the file replaces go before it is written."""
+    spec = source.spec
+    check = FileCheck(source, errors, refs)
+    slack = SlackIds(source) if spec is PEOPLE else None
+    file_report = FileReport(source.label)
+    writer: Writer | None = None  # made by the first batch (is the table empty then?)
+    held: list[tuple] = []
+
+    def take(rows: list[tuple], lines: list[int]) -> None:
+        nonlocal writer
+        if slack is not None:
+            slack.add(rows, lines)
+        if spec is INDIVIDUALS:
+            custody.add_individuals(source, rows, lines)
+        if spec is CUSTODY:
+            custody.add_custody(source, rows, lines)
+            held.extend(rows)
+            return
+        if not rows or errors.count:  # after an error, only checking: nothing is written
+            return
+        if writer is None:
+            writer = Writer(conn, spec, file_report)
+        if spec is INDIVIDUALS and not dry_run:
+            keep_custody_history(conn, spec, rows, custody.stored_current, custody.stored_past)
+        writer.add(rows, write=not dry_run)
+
+    for rows, lines in check.batches():
+        take(rows, lines)
+        show_progress(source.label, source.progress())
+    take(*check.finish())
+    if writer is not None:
+        writer.close()
+    show_progress(source.label, source.progress(), done=True)
+    if slack is not None:
+        slack.check(conn, errors)
+    if not check.read:
+        return None, None
+    return file_report, (held if spec is CUSTODY else None)

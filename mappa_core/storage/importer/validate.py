@@ -1,20 +1,24 @@
-"""Validating an import: each cell against its column, each row against the rules within
-it, and the rules across files (references, duplicate keys, Slack ids, custody periods).
+"""Validating an import, file by file and batch by batch: each cell against its column,
+each row against the rules within it, keys against duplicates, references against the
+files before it and the database, and at the end the rules that need a whole file
+(custody periods, Slack ids).
 
-Every error is reported as `file:line: column: reason`, all of them at once.
+Every error is reported as `file:line: column: reason`, all of them at once. A file is
+never held whole: what outlives a batch is the keys other files refer to (agencies,
+individuals, meetings), a 64-bit hash of every other key, and the custody periods.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 import re
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from operator import itemgetter
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
@@ -24,7 +28,7 @@ from ...rules.addresses import email_problem, slack_user_problem
 from ...rules.schema import Column, FileSpec
 from ...rules.values import parse_date, parse_yes_no
 from ...rules.values import shown as _show
-from .read import bad_utf8
+from .read import BATCH, RowsSource, Source
 
 INT_COLUMNS = {"category", "level", "release_level", "birth_year", "population"}
 # Line breaks (CR, LF, NEL, U+2028/9), the other control characters but tab, and the
@@ -34,17 +38,12 @@ _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029\u202a-\u202e\u206
 # Errors kept word for word; the rest are counted ("... and N more errors"), so that a huge
 # file of bad rows cannot fill memory with messages nobody reads.
 MAX_ERRORS = 1000
-
-
-
-@dataclass
-class Parsed:
-    spec: FileSpec
-    rows: list[tuple]  # typed values in spec.column_names order (tuples: a million rows fit)
-    lines: array  # file line of each row (4 bytes each, not an int object)
-
-    def index(self, column: str) -> int:
-        return self.spec.column_names.index(column)
+# The tables other files refer to: their keys are kept exactly (for the references, and
+# they tell a duplicate at once). Other files' keys are kept as hashes (HashedKeys).
+REFERENCED = {"agency": "agency", "individual": "ref", "meeting": "meeting_id"}
+# Distinct cells remembered per column (dates, enumerations, yes/no): a million-row file
+# holds a few thousand, and each is then read once.
+MEMO_LIMIT = 100_000
 
 
 class Errors:
@@ -62,6 +61,13 @@ class Errors:
         if self.count <= self.limit:
             return self.items
         return [*self.items, f"... and {self.count - self.limit} more errors"]
+
+
+class _Ignored(Errors):
+    """Errors nobody reads: a file read a second time (duplicate keys' first lines)."""
+
+    def add(self, filename: str, line: int, column: str, reason: str) -> None:
+        self.count += 1
 
 
 def converter(col: Column) -> Callable[[str], object]:
@@ -116,8 +122,6 @@ def converter(col: Column) -> Callable[[str], object]:
             return text
         return to_slack_user
 
-    # Identifiers repeat across rows and files (an agency or meeting id on every
-    # invitation): one shared string each keeps a million-case import within memory.
     def to_text(text: str) -> str:
         if "\x00" in text:  # PostgreSQL cannot store it
             raise ValueError(f"{_show(text)} contains a NUL byte")
@@ -125,207 +129,450 @@ def converter(col: Column) -> Callable[[str], object]:
     return to_text
 
 
-def parse_file(path: Path, spec: FileSpec, errors: Errors) -> Parsed | None:
-    # Read as a stream: a file of any size costs memory only for its valid rows.
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        errors.add(spec.filename, 1, "-", f"cannot be read ({exc.strerror or exc})")
-        return None
-    with handle:
+class Cells:
+    """How the cells of one column become values: cell by cell (`careful`, which says
+    what is wrong), or a batch at a time where nothing is (`column`)."""
+
+    def __init__(self, col: Column, source: Source) -> None:
+        self.col = col
+        self.label = source.column_label(col.name)
+        self.convert = converter(col)
+        self.translate = {k.strip().lower(): v for k, v in source.values.get(col.name, {}).items()}
+        # Identifiers and names are nearly all different: checked a batch at a time.
+        # Everything else has few distinct cells: each is read once and remembered.
+        plain = col.kind == "text" and col.name not in ("email", "slack_user_id")
+        self.memo: dict | None = None if plain and not self.translate else {}
+
+    def careful(self, text: str) -> tuple[bool, object]:
+        """(True, value) or (False, what is wrong with the cell)."""
+        col = self.col
+        raw = text.strip()
+        if self.translate:
+            raw = self.translate.get(raw.lower(), raw)
+        if not raw:
+            if col.required:
+                return False, "a value is required"
+            return True, col.blank
+        if len(raw) > col.max_length:
+            return False, f"longer than {col.max_length} characters"
         try:
-            return parse_rows(csv.reader(handle), spec, errors)
-        except UnicodeDecodeError:
-            line, byte = bad_utf8(path)
-            with path.open("rb") as raw:
-                utf16 = raw.read(2) in (b"\xff\xfe", b"\xfe\xff")
-            errors.add(path.name, line, "-", "UTF-16 text: save it as CSV UTF-8" if utf16 else
-                       f"not UTF-8 text (byte {byte:#04x})")
-            return None
-
-
-def parse_rows(reader, spec: FileSpec, errors: Errors) -> Parsed | None:
-    try:
-        header = next(reader)
-    except StopIteration:
-        errors.add(spec.filename, 1, "-", "the file is empty (a header row is required)")
-        return None
-    except csv.Error as exc:
-        errors.add(spec.filename, 1, "-", f"not a readable CSV header ({exc})")
-        return None
-    header = [h.strip().lstrip("\ufeff").lower() for h in header]
-    positions = {}
-    for i, name in enumerate(header):
-        if name in spec.column_names and name in positions:
-            errors.add(spec.filename, 1, name, "the column appears twice in the header")
-        positions.setdefault(name, i)
-    missing = [c.name for c in spec.columns if c.required and c.name not in positions]
-    for name in missing:
-        errors.add(spec.filename, 1, name, "required column is missing from the header")
-    if missing:
-        return None
-
-    columns = [(c, positions.get(c.name), converter(c)) for c in spec.columns]
-    width = len(header)
-    rows: list[tuple] = []
-    lines = array("I")
-    # Keys seen so far: a set (no line number per row); where each key first came is
-    # worked out only once a duplicate turns up. A one-column key is its value.
-    seen: set = set()
-    first_line: dict | None = None
-    key_idx = [spec.column_names.index(k) for k in spec.key]
-    line = reader.line_num
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.add(spec.filename, reader.line_num, "-", (
-                f"a cell longer than {csv.field_size_limit():,} characters (no column of a MAPPA "
-                "export is near that; an unclosed quote can make one)"
-                if "field larger than field limit" in str(exc) else
-                f"not readable as CSV ({exc})"))
-            break
-        line_start = line + 1
-        line = reader.line_num
-        if not record or all(not v.strip() for v in record):
-            continue
-        if len(record) != width:
-            errors.add(
-                spec.filename, line_start, "-",
-                f"has {len(record)} fields but the header has {width}",
-            )
-            continue
-        row: dict = {}
-        ok = True
-        for col, pos, convert in columns:
-            raw = record[pos].strip() if pos is not None else ""
-            if not raw:
-                if col.required:
-                    errors.add(spec.filename, line_start, col.name, "a value is required")
-                    ok = False
-                row[col.name] = col.blank
-                continue
-            if len(raw) > col.max_length:
-                errors.add(
-                    spec.filename, line_start, col.name,
-                    f"longer than {col.max_length} characters",
-                )
-                ok = False
-                continue
-            try:
-                row[col.name] = convert(raw)
-            except ValueError as exc:
-                errors.add(spec.filename, line_start, col.name, str(exc))
-                ok = False
-                continue
-            if bad := _CONTROL.search(raw):
-                # A line break in a name would end an email's subject early or add lines
-                # to a message; no column of SPEC section 5 holds more than one line.
-                errors.add(spec.filename, line_start, col.name,
-                           f"contains a line break or control character (U+{ord(bad[0]):04X})"
+            value = self.convert(raw)
+        except ValueError as exc:
+            return False, str(exc)
+        if bad := _CONTROL.search(raw):
+            # A line break in a name would end an email's subject early or add lines to a
+            # message; no column of SPEC section 5 holds more than one line.
+            return False, (f"contains a line break or control character (U+{ord(bad[0]):04X})"
                            if bad[0] < "\u202a" else
                            f"contains a bidirectional override (U+{ord(bad[0]):04X}), which "
                            "would reverse how the rest of a message reads")
-                ok = False
-        if not ok:
-            continue
-        row = tuple(row[c] for c in spec.column_names)
-        key = _key(row, key_idx)
-        if key in seen:
-            if first_line is None:
-                first_line = {}
-                for r, n in zip(rows, lines):
-                    first_line.setdefault(_key(r, key_idx), n)
-            shown = key if isinstance(key, tuple) else (key,)
-            errors.add(
-                spec.filename, line_start, ",".join(spec.key),
-                f"duplicate key {_show('/'.join(map(str, shown)))} "
-                f"(first on line {first_line[key]})",
-            )
-            continue
-        seen.add(key)
-        if first_line is not None:
-            first_line[key] = line_start
-        rows.append(row)
-        lines.append(line_start)
-    return Parsed(spec, rows, lines)
+        return True, value
+
+    def column(self, texts) -> tuple[list, dict[int, str]]:
+        """The values of a batch of cells, and what is wrong by position (None where wrong)."""
+        memo = self.memo
+        if memo is not None:
+            try:
+                return list(map(memo.__getitem__, texts)), {}
+            except KeyError:
+                pass
+            bad = {}
+            for text in set(texts).difference(memo):
+                ok, value = self.careful(text)
+                if ok:
+                    memo[text] = value
+                else:
+                    bad[text] = value
+            if bad:
+                values = [memo.get(t) for t in texts]
+                problems = {i: bad[t] for i, t in enumerate(texts) if t in bad}
+            else:
+                values, problems = list(map(memo.__getitem__, texts)), {}
+            if len(memo) > MEMO_LIMIT:
+                memo.clear()
+            return values, problems
+        stripped = list(map(str.strip, texts))
+        if stripped and max(map(len, stripped)) <= self.col.max_length and \
+                not _CONTROL.search("\t".join(stripped)):
+            if all(stripped):
+                return stripped, {}
+            if not self.col.required:
+                blank = self.col.blank
+                return [s or blank for s in stripped], {}
+        values, problems = [], {}
+        for i, text in enumerate(texts):
+            ok, value = self.careful(text)
+            if ok:
+                values.append(value)
+            else:
+                values.append(None)
+                problems[i] = value
+        return values, problems
 
 
-def _key(row: tuple, key_idx: list[int]):
-    return row[key_idx[0]] if len(key_idx) == 1 else tuple(row[i] for i in key_idx)
+# ----------------------------------------------------------------- keys
 
 
-def row_rules(parsed: Parsed, errors: Errors) -> None:
-    """Rules within one row that no single column can check."""
-    name = parsed.spec.filename
-    for values, line in zip(parsed.rows, parsed.lines):
-        row = dict(zip(parsed.spec.column_names, values))
-        if name == "individuals.csv":
-            if row["category"] == 3 and row["level"] == 1:
-                errors.add(name, line, "level", "a Category 3 individual is managed at Level 2 or 3, never Level 1")
-            if row["release_date"] and row["custody_from"] and row["release_date"] < row["custody_from"]:
-                errors.add(name, line, "release_date", "the release date is before custody_from")
-            if row["mappa_end"] and row["mappa_end"] < row["mappa_start"]:
-                errors.add(name, line, "mappa_end", "the case was archived before it started (mappa_start)")
-        elif name == "custody.csv":
-            if row["release_date"] < row["custody_from"]:
-                errors.add(name, line, "release_date", "the release date is before custody_from")
-        elif name == "meetings.csv":
-            for col in ("minutes_issued", "rmp_ratified"):
-                if row[col] and row[col] < row["date"]:
-                    errors.add(name, line, col, f"{col} is before the meeting date {row['date']}")
+def _key_of(key_idx: list[int]) -> Callable[[tuple], object]:
+    """A row's key: its value for a one-column key, else a tuple."""
+    return itemgetter(*key_idx)
 
 
-def unique_slack_ids(parsed: dict[str, Parsed], conn: Connection, errors: Errors) -> None:
-    """A Slack user is one person: the bot looks callers up by Slack id."""
-    p = parsed.get("people.csv")
-    if p is None:
-        return
-    person, slack = p.index("person_id"), p.index("slack_user_id")
-    in_file = {row[person] for row in p.rows}
-    tbl = SQLModel.metadata.tables["person"]
-    owner: dict[str, str] = {
-        sid: pid for pid, sid in conn.execute(
-            select(tbl.c.person_id, tbl.c.slack_user_id).where(tbl.c.slack_user_id.is_not(None)))
-        if pid not in in_file
-    }
-    where = {sid: "already in the database" for sid in owner}
-    for row, line in zip(p.rows, p.lines):
-        sid = row[slack]
-        if sid is None:
-            continue
-        if sid in owner:
-            errors.add("people.csv", line, "slack_user_id",
-                       f"{_show(sid)} is also person {_show(owner[sid])}'s ({where[sid]}); "
-                       "each Slack user is one person")
-            continue
-        owner[sid], where[sid] = row[person], f"line {line}"
+class ExactKeys:
+    """Every key of the file so far (for a table other files refer to)."""
+
+    exact = True
+
+    def __init__(self) -> None:
+        self.keys: set = set()
+
+    def repeated(self, keys: list) -> list[int]:
+        """Positions in `keys` of keys seen before (in earlier batches or this one)."""
+        fresh = set(keys)
+        if len(fresh) == len(keys) and self.keys.isdisjoint(fresh):
+            self.keys |= fresh
+            return []
+        out = []
+        for i, key in enumerate(keys):
+            if key in self.keys:
+                out.append(i)
+            else:
+                self.keys.add(key)
+        return out
 
 
-def _existing_keys(conn: Connection, table: str, column: str) -> set:
-    tbl = SQLModel.metadata.tables[table]
-    return set(conn.execute(select(tbl.c[column])).scalars())
+class HashedKeys:
+    """A 64-bit hash of every key of the file so far, in an open-addressing table held in
+    a numpy array: 8 bytes a key (the table at most 70% full), so the 4 million
+    invitations of ten times Scotland's cases take 64 MB where a set of their keys took
+    400, and a batch is checked in a few vectorised steps. A repeated hash marks a suspect,
+    which the file's second reading tells from two keys that merely share a hash
+    (FileCheck.finish)."""
+
+    exact = False
+    _MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing spreads the slots
+
+    def __init__(self) -> None:
+        self.bits = 16
+        self.table = np.zeros(1 << self.bits, dtype=np.uint64)  # 0: an empty slot
+        self.count = 0
+
+    def repeated(self, keys: list) -> list[int]:
+        """Positions in `keys` of keys whose hash came before (in earlier batches or this
+        one)."""
+        n = len(keys)
+        if not n:
+            return []
+        h = np.fromiter(map(hash, keys), dtype=np.int64, count=n).view(np.uint64)
+        h[h == 0] = 1
+        order = np.argsort(h, kind="stable")
+        ordered = h[order]
+        seen = np.zeros(n, dtype=bool)
+        seen[order[1:][ordered[1:] == ordered[:-1]]] = True  # the later of two in this batch
+        todo = np.flatnonzero(~seen)
+        while (self.count + len(todo)) * 10 > len(self.table) * 7:
+            self._grow()
+        found = self._insert(h[todo])
+        seen[todo[found]] = True
+        return np.flatnonzero(seen).tolist()
+
+    def _insert(self, values: np.ndarray) -> np.ndarray:
+        """Put distinct hashes in the table; True where one was there already."""
+        table, mask = self.table, np.uint64(len(self.table) - 1)
+        with np.errstate(over="ignore"):
+            slot = (values * self._MIX) >> np.uint64(64 - self.bits)
+        found = np.zeros(len(values), dtype=bool)
+        pending = np.arange(len(values))
+        while len(pending):
+            current = table[slot]
+            hit = current == values
+            empty = current == 0
+            table[slot[empty]] = values[empty]  # of two claiming one slot, one wins
+            won = empty & (table[slot] == values)
+            found[pending[hit]] = True
+            self.count += int(won.sum())
+            rest = ~(hit | won)
+            pending, values, slot = pending[rest], values[rest], (slot[rest] + 1) & mask
+        return found
+
+    def _grow(self) -> None:
+        old = self.table[self.table != 0]
+        self.bits += 1
+        self.table = np.zeros(1 << self.bits, dtype=np.uint64)
+        self.count = 0
+        self._insert(old)
 
 
-def reference_rules(parsed: dict[str, Parsed], conn: Connection, errors: Errors) -> None:
-    key_of = {"individual": "ref", "meeting": "meeting_id", "agency": "agency"}
-    known: dict[str, set] = {}
-    for spec_name, p in parsed.items():
-        for column, table in p.spec.references.items():
-            if table not in known:
-                known[table] = _existing_keys(conn, table, key_of[table])
-                for other in parsed.values():
-                    if other.spec.table == table:
-                        i = other.index(key_of[table])
-                        known[table] |= {r[i] for r in other.rows}
-            names = known[table]
-            col = p.index(column)
-            for row, line in zip(p.rows, p.lines):
-                value = row[col]
-                if value is not None and value not in names:
-                    errors.add(spec_name, line, column, f"unknown {table} {_show(value)}")
+# ----------------------------------------------------------------- one file
+
+
+class FileCheck:
+    """One file checked batch by batch: `batches()` yields (rows, lines) of the rows that
+    read correctly, as typed tuples in the spec's column order; `finish()` then reports
+    duplicate keys (reading the file a second time only if there are any) and gives back
+    rows held back on a shared hash that turned out not to be duplicates."""
+
+    def __init__(self, source: Source, errors: Errors, refs: References | None = None,
+                 rules: bool = True) -> None:
+        self.source, self.spec, self.errors, self.refs = source, source.spec, errors, refs
+        self.rules = rules
+        spec = self.spec
+        self.key_idx = [spec.column_names.index(k) for k in spec.key]
+        self.key = _key_of(self.key_idx)
+        self.keys = ExactKeys() if spec.table in REFERENCED else HashedKeys()
+        if refs is not None and isinstance(self.keys, ExactKeys):
+            refs.file_keys[spec.table] = self.keys.keys
+        self.suspects: list[tuple[int, tuple]] = []  # (line, row) held back as repeats
+        self.read = False  # the header was usable
+        self.cells: list[tuple[Cells, int | None]] = []
+
+    def _header(self, header: list[str], errors: Errors) -> bool:
+        spec, label = self.spec, self.source.label
+        positions: dict[str, int] = {}
+        for i, name in enumerate(header):
+            if name in spec.column_names and name in positions:
+                errors.add(label, 1, self.source.column_label(name),
+                           "the column appears twice in the header")
+            positions.setdefault(name, i)
+        missing = [c.name for c in spec.columns if c.required and c.name not in positions]
+        for name in missing:
+            errors.add(label, 1, self.source.column_label(name),
+                       "required column is missing from the header")
+        if missing:
+            return False
+        self.cells = [(Cells(c, self.source), positions.get(c.name)) for c in spec.columns]
+        return True
+
+    def _convert(self, lines, records: list) -> tuple[list[tuple], list[int], list[tuple]]:
+        """Typed rows and their lines, and the problems (line, order, column, reason) of
+        the rows left out. A row of blank cells is no row at all."""
+        lines = list(lines)
+        columns = list(zip(*records))
+        n = len(records)
+        values, problems = [], {}
+        for order, (cells, pos) in enumerate(self.cells):
+            if pos is None:
+                values.append([cells.col.blank] * n)
+                continue
+            vals, probs = cells.column(columns[pos])
+            values.append(vals)
+            for i, reason in probs.items():
+                problems.setdefault(i, []).append((order, cells.label, reason))
+        rows = list(zip(*values))
+        if not problems:
+            return rows, lines, []
+        out = []
+        for i in sorted(problems):
+            if not any(v.strip() for v in records[i]):
+                continue
+            out += [(lines[i], order, label, reason) for order, label, reason in problems[i]]
+        keep = [i for i in range(n) if i not in problems]
+        return [rows[i] for i in keep], [lines[i] for i in keep], out
+
+    def batches(self, batch: int = BATCH) -> Iterator[tuple[list[tuple], list[int]]]:
+        source, errors = self.source, self.errors
+        records = source.records(errors, batch)
+        header = next(records, None)
+        if header is None or not self._header(header, errors):
+            records.close()
+            return
+        self.read = True
+        for chunk in records:
+            rows, lines, problems = self._convert(*chunk)
+            rows, lines = self._drop_repeats(rows, lines)
+            if self.rules:
+                problems += rule_problems(self.spec, rows, lines)
+            if self.refs is not None:
+                problems += self.refs.problems(source, rows, lines)
+            if problems:
+                problems.sort(key=lambda p: (p[0], p[1]))  # by line, then column
+                for line, _order, column, reason in problems:
+                    errors.add(source.label, line, column, reason)
+            if rows:
+                yield rows, lines
+
+    def _drop_repeats(self, rows: list, lines: list) -> tuple[list, list]:
+        again = self.keys.repeated(list(map(self.key, rows)))
+        if not again:
+            return rows, lines
+        held = set(again)
+        self.suspects += [(lines[i], rows[i]) for i in again]
+        return ([r for i, r in enumerate(rows) if i not in held],
+                [n for i, n in enumerate(lines) if i not in held])
+
+    def finish(self) -> tuple[list[tuple], list[int]]:
+        """Report each duplicate key with the line it first came on; return the rows held
+        back that are not duplicates after all (two keys with one hash), checked."""
+        if not self.suspects:
+            return [], []
+        spec, key = self.spec, self.key
+        if self.keys.exact:
+            wanted = {key(row) for _line, row in self.suspects}
+            match = wanted.__contains__
+        else:
+            hashes = {hash(key(row)) for _line, row in self.suspects}
+            match = lambda k: hash(k) in hashes  # noqa: E731
+        first: dict = {}
+        again = RowsAgain(self)
+        for rows, lines in again.batches():
+            for row, line in zip(rows, lines):
+                k = key(row)
+                if match(k):
+                    first.setdefault(k, line)
+        label = ",".join(self.source.column_label(k) for k in spec.key)
+        released_rows, released_lines = [], []
+        for line, row in sorted(self.suspects, key=lambda s: s[0]):
+            k = key(row)
+            if first.get(k, line) < line:
+                shown = k if isinstance(k, tuple) else (k,)
+                self.errors.add(self.source.label, line, label,
+                                f"duplicate key {_show('/'.join(map(str, shown)))} "
+                                f"(first on line {first[k]})")
+            else:
+                released_rows.append(row)
+                released_lines.append(line)
+        if released_rows:
+            problems = rule_problems(spec, released_rows, released_lines) if self.rules else []
+            if self.refs is not None:
+                problems += self.refs.problems(self.source, released_rows, released_lines)
+            for line, _order, column, reason in sorted(problems, key=lambda p: (p[0], p[1])):
+                self.errors.add(self.source.label, line, column, reason)
+        return released_rows, released_lines
+
+
+class RowsAgain(FileCheck):
+    """A second reading of a file, for the lines its duplicate keys first came on: the
+    same cells, no errors, no keys kept."""
+
+    def __init__(self, first: FileCheck) -> None:
+        super().__init__(first.source, _Ignored(), refs=None, rules=False)
+
+    def _drop_repeats(self, rows: list, lines: list) -> tuple[list, list]:
+        return rows, lines
+
+
+# ----------------------------------------------------------------- rules within a row
+
+
+def rule_problems(spec: FileSpec, rows: list[tuple], lines: list[int]) -> list[tuple]:
+    """Rules within one row that no single column can check: (line, order, column, reason)."""
+    if spec.filename not in _RULES or not rows:
+        return []
+    return _RULES[spec.filename](spec.column_names, rows, lines)
+
+
+def _individual_rules(names, rows, lines) -> list[tuple]:
+    cat, lvl, cf, rel, start, end = (names.index(c) for c in (
+        "category", "level", "custody_from", "release_date", "mappa_start", "mappa_end"))
+    out = []
+    order = 100  # after the columns' own problems on the same line
+    for row, line in zip(rows, lines):
+        if row[cat] == 3 and row[lvl] == 1:
+            out.append((line, order, "level",
+                        "a Category 3 individual is managed at Level 2 or 3, never Level 1"))
+        if row[rel] and row[cf] and row[rel] < row[cf]:
+            out.append((line, order + 1, "release_date", "the release date is before custody_from"))
+        if row[end] and row[end] < row[start]:
+            out.append((line, order + 2, "mappa_end",
+                        "the case was archived before it started (mappa_start)"))
+    return out
+
+
+def _custody_row_rules(names, rows, lines) -> list[tuple]:
+    cf, rel = names.index("custody_from"), names.index("release_date")
+    return [(line, 100, "release_date", "the release date is before custody_from")
+            for row, line in zip(rows, lines) if row[rel] < row[cf]]
+
+
+def _meeting_rules(names, rows, lines) -> list[tuple]:
+    date = names.index("date")
+    out = []
+    for n, col in enumerate(("minutes_issued", "rmp_ratified")):
+        i = names.index(col)
+        out += [(line, 100 + n, col, f"{col} is before the meeting date {row[date]}")
+                for row, line in zip(rows, lines) if row[i] and row[i] < row[date]]
+    return out
+
+
+_RULES = {"individuals.csv": _individual_rules, "custody.csv": _custody_row_rules,
+          "meetings.csv": _meeting_rules}
+
+
+# ----------------------------------------------------------------- across files
+
+
+class References:
+    """A reference must name a row of a file earlier in the import or of the database.
+    The earlier files' keys are those their checks keep (ExactKeys); a value they do not
+    hold is looked for in the database, a batch's worth in one query."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.file_keys: dict[str, set] = {}
+
+    def problems(self, source: Source, rows: list[tuple], lines: list[int]) -> list[tuple]:
+        if not rows:
+            return []
+        names = source.spec.column_names
+        out = []
+        for n, (column, table) in enumerate(source.spec.references.items()):
+            i = names.index(column)
+            values = [r[i] for r in rows]
+            missing = set(values)
+            missing.discard(None)
+            missing -= self.file_keys.get(table, set())
+            if missing:
+                missing -= self.in_database(table, missing)
+            if missing:
+                label = source.column_label(column)
+                out += [(line, 200 + n, label, f"unknown {table} {_show(v)}")
+                        for v, line in zip(values, lines) if v in missing]
+        return out
+
+    def in_database(self, table: str, values: set) -> set:
+        tbl = SQLModel.metadata.tables[table]
+        col = tbl.c[REFERENCED[table]]
+        found: set = set()
+        values = list(values)
+        for i in range(0, len(values), 1000):
+            found.update(self.conn.execute(select(col).where(col.in_(values[i:i + 1000])))
+                         .scalars())
+        return found
+
+
+class SlackIds:
+    """A Slack user is one person: the bot looks callers up by Slack id. people.csv is
+    staff, a few hundred rows: its ids are kept to the end of the file."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        names = source.spec.column_names
+        self.person, self.slack = names.index("person_id"), names.index("slack_user_id")
+        self.in_file: set = set()
+        self.ids: list[tuple[str, str, int]] = []
+
+    def add(self, rows: list[tuple], lines: list[int]) -> None:
+        for row, line in zip(rows, lines):
+            self.in_file.add(row[self.person])
+            if row[self.slack] is not None:
+                self.ids.append((row[self.slack], row[self.person], line))
+
+    def check(self, conn: Connection, errors: Errors) -> None:
+        tbl = SQLModel.metadata.tables["person"]
+        owner: dict[str, str] = {
+            sid: pid for pid, sid in conn.execute(
+                select(tbl.c.person_id, tbl.c.slack_user_id).where(tbl.c.slack_user_id.is_not(None)))
+            if pid not in self.in_file
+        }
+        where = {sid: "already in the database" for sid in owner}
+        label = self.source.column_label("slack_user_id")
+        for sid, pid, line in sorted(self.ids, key=lambda t: t[2]):
+            if sid in owner:
+                errors.add(self.source.label, line, label,
+                           f"{_show(sid)} is also person {_show(owner[sid])}'s ({where[sid]}); "
+                           "each Slack user is one person")
+                continue
+            owner[sid], where[sid] = pid, f"line {line}"
 
 
 # ----------------------------------------------------------------- custody periods
@@ -351,53 +598,84 @@ def stored_periods(conn: Connection) -> tuple[dict, dict]:
     return current, past
 
 
-def custody_rules(parsed: dict[str, Parsed], conn: Connection, errors: Errors) -> None:
+class Custody:
     """No two custody periods of one individual overlap: the past ones of custody.csv with
     each other and with the current one (of individuals.csv in this import, else stored),
-    and the current one with the stored past ones custody.csv does not replace."""
-    ind_p, cust_p = parsed.get("individuals.csv"), parsed.get("custody.csv")
-    if ind_p is None and cust_p is None:
-        return
-    stored_current, stored_past = stored_periods(conn)
-    current = {r: (cf, rel, None) for r, (cf, rel, _lvl) in stored_current.items()}
-    if ind_p is not None:
-        i_ref, i_cf, i_rel = (ind_p.index(c) for c in ("ref", "custody_from", "release_date"))
-        current = {**current}
-        for row, line in zip(ind_p.rows, ind_p.lines):
-            current[row[i_ref]] = (row[i_cf], row[i_rel], line) if row[i_cf] else None
-        current = {r: v for r, v in current.items() if v is not None}
-    file_past: dict[str, list] = {}
-    if cust_p is not None:
-        c_ref, c_cf, c_rel = (cust_p.index(c) for c in ("ref", "custody_from", "release_date"))
-        for row, line in zip(cust_p.rows, cust_p.lines):
-            file_past.setdefault(row[c_ref], []).append((row[c_cf], row[c_rel], line))
-        for ref, periods in file_past.items():
-            periods.sort()
-            for (a_cf, a_rel, a_line), (b_cf, b_rel, b_line) in zip(periods, periods[1:]):
-                if overlap(a_cf, a_rel, b_cf, b_rel):
-                    errors.add("custody.csv", b_line, "custody_from",
-                               f"the period from {b_cf} overlaps the one from {a_cf} to "
-                               f"{a_rel} (line {a_line})")
-            cur = current.get(ref)
-            for cf, rel, line in periods:
-                if cur is not None and overlap(cf, rel, cur[0], cur[1]):
-                    until = f" to {cur[1]}" if cur[1] else " (no release date)"
-                    errors.add("custody.csv", line, "custody_from",
-                               f"the period from {cf} to {rel} overlaps the current custody "
-                               f"period from {cur[0]}{until} in individuals.csv")
-    if ind_p is None:
-        return
-    for ref, (cf, rel, line) in current.items():
-        if line is None:
-            continue
-        replaced = file_past.get(ref, [])
-        keep = [p for p in stored_past.get(ref, [])
-                if not any(p[0] == q[0] or overlap(p[0], p[1], q[0], q[1]) for q in replaced)]
-        for p_cf, p_rel, _lvl in keep:
-            if overlap(cf, rel, p_cf, p_rel):
-                errors.add("individuals.csv", line, "custody_from",
-                           f"the current custody period from {cf} overlaps a past one from "
-                           f"{p_cf} to {p_rel}")
+    and the current one with the stored past ones custody.csv does not replace. The stored
+    periods are read once, before the import writes anything; of the files, only the
+    periods are kept (a fraction of the rows)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.stored_current, self.stored_past = stored_periods(conn)
+        self.file_current: dict = {}  # ref -> (custody_from, release_date, line)
+        self.cleared: set = set()  # refs the import gives no current period
+        self.file_past: dict[str, list] = {}  # ref -> [(custody_from, release_date, line)]
+        self.individuals: Source | None = None
+        self.custody: Source | None = None
+
+    def add_individuals(self, source: Source, rows: list[tuple], lines: list[int]) -> None:
+        self.individuals = source
+        names = source.spec.column_names
+        i_ref, i_cf, i_rel = (names.index(c) for c in ("ref", "custody_from", "release_date"))
+        for row, line in zip(rows, lines):
+            if row[i_cf]:
+                self.file_current[row[i_ref]] = (row[i_cf], row[i_rel], line)
+            elif row[i_ref] in self.stored_current:
+                self.cleared.add(row[i_ref])
+
+    def add_custody(self, source: Source, rows: list[tuple], lines: list[int]) -> None:
+        self.custody = source
+        names = source.spec.column_names
+        c_ref, c_cf, c_rel = (names.index(c) for c in ("ref", "custody_from", "release_date"))
+        for row, line in zip(rows, lines):
+            self.file_past.setdefault(row[c_ref], []).append((row[c_cf], row[c_rel], line))
+
+    def check(self, errors: Errors) -> None:
+        file_current = self.file_current
+
+        def current(ref):
+            if ref in file_current:
+                return file_current[ref]
+            if ref in self.cleared or ref not in self.stored_current:
+                return None
+            cf, rel, _lvl = self.stored_current[ref]
+            return cf, rel, None
+
+        if self.custody is not None:
+            label = self.custody.label
+            column = self.custody.column_label("custody_from")
+            for ref, periods in self.file_past.items():
+                periods.sort()
+                for (a_cf, a_rel, a_line), (b_cf, b_rel, b_line) in zip(periods, periods[1:]):
+                    if overlap(a_cf, a_rel, b_cf, b_rel):
+                        errors.add(label, b_line, column,
+                                   f"the period from {b_cf} overlaps the one from {a_cf} to "
+                                   f"{a_rel} (line {a_line})")
+                cur = current(ref)
+                for cf, rel, line in periods:
+                    if cur is not None and overlap(cf, rel, cur[0], cur[1]):
+                        until = f" to {cur[1]}" if cur[1] else " (no release date)"
+                        errors.add(label, line, column,
+                                   f"the period from {cf} to {rel} overlaps the current custody "
+                                   f"period from {cur[0]}{until} in individuals.csv")
+        if self.individuals is None:
+            return
+        label = self.individuals.label
+        column = self.individuals.column_label("custody_from")
+        found = []
+        for ref, (cf, rel, line) in file_current.items():
+            replaced = self.file_past.get(ref, [])
+            keep = [p for p in self.stored_past.get(ref, [])
+                    if not any(p[0] == q[0] or overlap(p[0], p[1], q[0], q[1]) for q in replaced)]
+            for p_cf, p_rel, _lvl in keep:
+                if overlap(cf, rel, p_cf, p_rel):
+                    found.append((line, f"the current custody period from {cf} overlaps a "
+                                        f"past one from {p_cf} to {p_rel}"))
+        for line, reason in sorted(found, key=lambda f: f[0]):
+            errors.add(label, line, column, reason)
+
+
+# ----------------------------------------------------------------- after the write
 
 
 def people_in_no_area(conn: Connection) -> list[str]:
@@ -425,3 +703,37 @@ def people_in_no_area(conn: Connection) -> list[str]:
     return out
 
 
+# ----------------------------------------------------------------- rows in memory
+
+
+@dataclass
+class Parsed:
+    """A file's rows held whole (tests/frames.py reads rows as the importer does)."""
+
+    spec: FileSpec
+    rows: list[tuple]  # typed values in spec.column_names order
+    lines: array  # file line of each row
+
+    def index(self, column: str) -> int:
+        return self.spec.column_names.index(column)
+
+
+def parse_rows(reader, spec: FileSpec, errors: Errors) -> Parsed | None:
+    """Every row of a CSV reader, checked cell by cell and for duplicate keys, held in
+    memory (no row rules: row_rules; no references)."""
+    check = FileCheck(RowsSource(spec, list(reader)), errors, refs=None, rules=False)
+    rows: list[tuple] = []
+    lines = array("I")
+    for r, n in check.batches():
+        rows += r
+        lines.extend(n)
+    late_rows, late_lines = check.finish()
+    rows += late_rows
+    lines.extend(late_lines)
+    return Parsed(spec, rows, lines) if check.read else None
+
+
+def row_rules(parsed: Parsed, errors: Errors) -> None:
+    for line, _order, column, reason in sorted(
+            rule_problems(parsed.spec, parsed.rows, list(parsed.lines)), key=lambda p: p[:2]):
+        errors.add(parsed.spec.filename, line, column, reason)

@@ -7,7 +7,7 @@
 # in HTTP mode on port 3000 (Slack posts to /slack/events; /healthz answers the health
 # check). Settings come from the environment (see .env.example); compose.yaml runs two
 # replicas on PostgreSQL. docs/operator-guide.md says which parts of this file the test
-# suite checks (tests/test_deploy_files.py) and which it cannot (the build itself).
+# suite checks (tests/deploy/test_deploy_files.py) and which it cannot (the build itself).
 
 # The Python of the image; requirements.lock is compiled for 3.11, so change both together.
 ARG PYTHON_VERSION=3.11

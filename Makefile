@@ -11,7 +11,7 @@ LOCK_ARGS ?=
 PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
 
-.PHONY: demo test test-scale bench bench-load lint clean lock
+.PHONY: demo test test-fast test-scale bench bench-load lint clean lock
 
 # Re-installed whenever a lock or pyproject.toml changes. setuptools comes from the lock too
 # (hence --no-build-isolation); `pip check` fails if pyproject.toml asks for a package the
@@ -34,6 +34,16 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest -q -m "not scale"
 
+# The loop for a developer changing a rule (about a minute): the core's tests (rules, storage,
+# core), the check that keeps the rules pure and what people read of the rules' answers, on
+# SQLite alone, without servers, processes, Chromium or the slow tests (docs/architecture.md,
+# Tests). `make test` remains the whole suite.
+FAST_TESTS := tests/rules tests/storage tests/core tests/architecture \
+	tests/e2e/test_grampian.py tests/e2e/test_what_people_read.py
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest -q $(FAST_TESTS) --durations=5 \
+		-m "not postgres and not http and not process and not browser and not slow and not scale"
+
 # The tests at 100,000 individuals (minutes each); CI runs them after `make test`.
 test-scale: $(BIN)/.installed
 	$(BIN)/pytest -q -m scale
@@ -42,7 +52,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check mappa_core bot tests
 
 # requirements-test.lock first, then requirements.lock constrained by it, so the two pin
-# the same release of every package they share (tests/test_wheel.py checks it).
+# the same release of every package they share (tests/e2e/test_wheel.py checks it).
 lock:
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/pip install --quiet 'pip-tools>=7.4,<8'

@@ -1,28 +1,32 @@
-"""`mappa serve`: the Bolt app over HTTP (ASGI: /slack/events, /healthz, /readyz, /metrics)
-or Socket Mode (with the same three operator endpoints on a small HTTP port)."""
+"""`mappa serve`: one ASGI app of the operator endpoints (/healthz, /readyz, /metrics)
+and each channel's HTTP door (`channel_routes`: Slack's /slack/events), with the job
+scheduler beside them; or Slack's Socket Mode, with the operator endpoints on a small
+HTTP port. What a request means is the channel's business (bot/channels/<name>/)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
+import functools
 import logging
 import signal
 import sys
 import time
-import urllib.parse
+from contextlib import asynccontextmanager
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import text
+from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot import channels, metrics
+from bot.channels.slack import SlackTransport
+from bot.channels.slack import http as slack_http
+from bot.channels.slack.app import build_app
+from bot.delivery.worker import deliver_pending
+from bot.jobs.schedule import build_scheduler
+from bot.logs import configure_logging
 from bot.settings import Settings
-from bot.slack_app import build_app
 from mappa_core.storage import db
 
 log = logging.getLogger("mappa.server")
@@ -31,11 +35,6 @@ WARMING = "worker processes still starting"  # /readyz's reason while they start
 
 def make_deliver(settings: Settings, engine, client=None):
     """The delivery callable the scheduler runs: Slack through the Web API, email by SMTP."""
-    from slack_sdk.web.async_client import AsyncWebClient
-
-    from bot.channels.slack import SlackTransport
-    from bot.delivery.worker import deliver_pending
-
     client = client or AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     transport = SlackTransport(client)
 
@@ -43,59 +42,6 @@ def make_deliver(settings: Settings, engine, client=None):
         return await deliver_pending(engine, settings, transport, now)
 
     return deliver
-
-
-class Refused(Exception):
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status, self.reason = status, reason
-
-
-async def read_bounded(request: Request, limit: int) -> bytes:
-    """The body, refused (413) as soon as it is known to exceed `limit`: from the declared
-    Content-Length before reading anything, else by counting while it streams in."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise Refused(400, "malformed Content-Length")
-        if int(declared) > limit:
-            raise Refused(413, f"body of {int(declared)} bytes declared (limit {limit})")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def check_slack_request(body: bytes, headers, verifier: SignatureVerifier | None) -> None:
-    """Refuse what Bolt should never see: unsigned or badly signed requests (401), and
-    bodies that are not the form or JSON object Slack sends (400)."""
-    try:
-        text_ = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Refused(400, "body is not UTF-8") from None
-    ctype = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    form = urllib.parse.parse_qs(text_, keep_blank_values=True) if ctype != "application/json" else {}
-    if verifier is not None and not form.get("ssl_check"):
-        timestamp = headers.get("x-slack-request-timestamp")
-        signature = headers.get("x-slack-signature")
-        if not timestamp or not signature:
-            raise Refused(401, "no Slack signature")
-        if not re.fullmatch(r"[0-9]{1,12}", timestamp.strip()):
-            raise Refused(401, "malformed X-Slack-Request-Timestamp")
-        if not verifier.is_valid(body=text_, timestamp=timestamp.strip(), signature=signature):
-            raise Refused(401, "invalid or stale Slack signature")
-    try:
-        if ctype == "application/json":
-            if not isinstance(json.loads(text_ or "null"), dict):
-                raise Refused(400, "JSON body is not an object")
-        elif "payload" in form:
-            if not isinstance(json.loads(form["payload"][0]), dict):
-                raise Refused(400, "payload is not a JSON object")
-    except ValueError:  # json.JSONDecodeError
-        raise Refused(400, "payload is not JSON") from None
 
 
 class OpsState:
@@ -112,8 +58,7 @@ def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
 
     async def _database() -> tuple[bool, str | None]:
         def check() -> str | None:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            db.ping(engine)
             return db.current_revision(engine)
         try:
             return True, await asyncio.wait_for(asyncio.to_thread(check), timeout=5)
@@ -162,56 +107,24 @@ def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
             Route("/metrics", metrics_endpoint, methods=["GET"])]
 
 
+def channel_routes(settings: Settings, slack_app) -> list[Route]:
+    """Each channel's HTTP door, composed into `mappa serve` here: a channel that people
+    answer through (a button, a form, a link) keeps its requests' checks and handling in
+    its own folder and hands over a list of routes; adding one is a line below.
+
+    - Slack: POST /slack/events (bot/channels/slack/http.py), to the Bolt app `slack_app`.
+    """
+    return [*slack_http.routes(slack_app, settings)]
+
+
 def build_asgi(settings: Settings, engine, today=None, scheduler_rules=None) -> Starlette:
     """The ASGI app; with `scheduler_rules` the job scheduler runs in the same process."""
-    app = build_app(settings, engine, today)
-    handler = AsyncSlackRequestHandler(app)
-    verifier = SignatureVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
-    limit = settings.max_body_bytes
+    app = build_app(settings, engine, today, functools.partial(deliver_pending, engine, settings))
     state = OpsState(expect_scheduler=scheduler_rules is not None)
-    bot = state.bot = app.mappa
-
-    async def events(request: Request):
-        try:
-            body = await read_bounded(request, limit)
-            check_slack_request(body, request.headers, verifier)
-        except Refused as exc:
-            # One line per refused request; nothing of the body (it may be anything).
-            client = request.client.host if request.client else "?"
-            log.warning("refused %d %s from %s: %s", exc.status, request.url.path, client,
-                        exc.reason)
-            metrics.HTTP_REFUSED.labels(str(exc.status)).inc()
-            return PlainTextResponse(exc.reason, status_code=exc.status,
-                                     headers={"Connection": "close"} if exc.status == 413 else None)
-
-        # A person who already has a command being worked on, or anyone while the work
-        # queue is full, is answered at once in the acknowledgement itself: a flood costs
-        # almost nothing and never reaches the handlers.
-        early = bot.refuse_early(body)
-        if early:
-            user, answer, outcome = early
-            metrics.COMMANDS_REFUSED.labels(outcome.split(":")[1]).inc()
-            await bot.audit(user, None, "command", "(refused at once)", outcome)
-            return JSONResponse({"response_type": "ephemeral", "text": answer})
-
-        async def replay():
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        try:
-            return await handler.handle(Request(request.scope, replay))
-        except Exception as exc:  # a signed request Bolt cannot make sense of
-            log.warning("refused 400 %s: Bolt could not handle the request (%s)",
-                        request.url.path, type(exc).__name__)
-            log.debug("Bolt's error", exc_info=True)
-            metrics.HTTP_REFUSED.labels("400").inc()
-            return PlainTextResponse("malformed Slack request", status_code=400)
+    state.bot = app.mappa
 
     lifespan = None
     if scheduler_rules is not None:
-        from contextlib import asynccontextmanager
-
-        from bot.jobs.schedule import build_scheduler
-
         @asynccontextmanager
         async def lifespan(_app):
             scheduler = build_scheduler(engine, scheduler_rules,
@@ -226,10 +139,8 @@ def build_asgi(settings: Settings, engine, today=None, scheduler_rules=None) -> 
                 scheduler.shutdown(wait=False)
                 app.mappa.close()
 
-    asgi = Starlette(routes=[
-        Route("/slack/events", events, methods=["POST"]),
-        *ops_routes(engine, state, app.mappa.cache),
-    ], lifespan=lifespan)
+    asgi = Starlette(routes=[*channel_routes(settings, app),
+                             *ops_routes(engine, state, app.mappa.cache)], lifespan=lifespan)
     asgi.state.bolt = app
     asgi.state.ops = state
     return asgi
@@ -272,9 +183,7 @@ def serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
 
 def _serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
            health_port: int | None = None) -> None:
-    import uvicorn
-
-    from bot.logs import configure_logging
+    import uvicorn  # here: only a running server needs it (build_asgi's callers do not)
 
     configure_logging(settings.log_format)
     # The event loop (acknowledgements, help) shares the GIL with the threads computing
@@ -283,9 +192,8 @@ def _serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
     engine = db.make_engine(settings.database_url)
     db.ensure_schema(engine)
     if socket_mode:
+        # Here: only Socket Mode needs its adapter (and the websocket client it loads).
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        from bot.jobs.schedule import build_scheduler
 
         async def run() -> None:
             loop, main = asyncio.get_running_loop(), asyncio.current_task()
@@ -295,7 +203,8 @@ def _serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
                 loop.call_soon_threadsafe(main.cancel)
 
             _on_stop_signals(stop)  # serve() puts the handlers back
-            app = build_app(settings, engine)
+            app = build_app(settings, engine,
+                            deliver=functools.partial(deliver_pending, engine, settings))
             state = OpsState(expect_scheduler=True)
             state.bot = app.mappa
             state.scheduler = build_scheduler(engine, rules, make_deliver(settings, engine, app.client),

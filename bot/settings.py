@@ -14,7 +14,7 @@ To add a setting:
      `smtp_ca_file: str = setting("SMTP_CA_FILE", "", "a readable PEM file of CA certificates")`
      (a check beyond the type and bounds goes in a `@field_validator` that raises ValueError);
   2. the variable, its default and a comment in `.env.example`
-     (tests/test_settings.py fails until the two list the same names and defaults).
+     (tests/cli/test_settings.py fails until the two list the same names and defaults).
 It then shows in `mappa config` and is `settings.smtp_ca_file` everywhere.
 
 `Settings(...)` built directly (tests, the demo) takes only its arguments and defaults; it

@@ -1,4 +1,7 @@
-"""Jinja2 templates (templates/): words live there, code passes data.
+"""Jinja2 templates (templates/): words live there, code passes data. One environment for
+every channel (templates/<channel>/...) and the reports, with the filters they share. It
+knows no channel: a channel's own finishing (Slack's escaping and size limits) is in its
+package.
 
 The folder is installed as the package `mappa_templates` (see pyproject.toml), so the
 templates are found the same way from an editable install, a wheel or a container image."""
@@ -26,23 +29,6 @@ def mrkdwn_escape(text) -> str:
     escaped, then the whole block when it is rendered). Nothing can come out as `<`.
     """
     return _BARE_AMPERSAND.sub("&amp;", str(text)).replace("<", "&lt;").replace(">", "&gt;")
-
-
-def slack_safe(blocks):
-    """Every text object (mrkdwn or plain_text) in Block Kit blocks or a view, escaped.
-
-    Escaping is the default for everything the product shows in Slack: the product's own
-    words never use `<...>` links or mentions, so whatever text a template composed, from
-    files or from people, reaches Slack inert. Ids (button values, block ids, a modal's
-    private_metadata) are not text objects and pass unchanged, so they still round-trip.
-    """
-    if isinstance(blocks, list):
-        return [slack_safe(b) for b in blocks]
-    if isinstance(blocks, dict):
-        if blocks.get("type") in ("mrkdwn", "plain_text") and isinstance(blocks.get("text"), str):
-            return {**blocks, "text": mrkdwn_escape(blocks["text"])}
-        return {k: slack_safe(v) for k, v in blocks.items()}
-    return blocks
 
 
 # English whatever the server's locale (strftime's %A and %B follow it).
@@ -92,13 +78,7 @@ def render_text(name: str, **context) -> str:
 
 
 def render_json(name: str, **context):
-    """Render a template that writes JSON (Block Kit blocks or a view); a Slack template's
-    text is escaped (slack_safe) whatever the template did, then fitted to Slack's size
-    limits (bot/channels/slack/limits.py): long text is split or cut with a marker, never
-    refused by Slack."""
-    data = json.loads(render_text(name, **context))
-    if not name.startswith("slack/"):
-        return data
-    from bot.channels.slack.limits import fit  # here: that package imports this module
-
-    return fit(slack_safe(data))
+    """Render a template that writes JSON (Block Kit blocks, a view, an Adaptive Card).
+    Slack's are rendered through bot/channels/slack/blocks.render_blocks, which escapes
+    their text and fits them to Slack's limits."""
+    return json.loads(render_text(name, **context))

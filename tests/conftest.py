@@ -92,3 +92,15 @@ def grampian_cli(sqlite_url, monkeypatch, capsys):
     assert main(["import", str(GRAMPIAN)]) == 0
     capsys.readouterr()
     return sqlite_url
+
+
+def pytest_collection_modifyitems(items):
+    """Mark `postgres` every test that runs on PostgreSQL: one using the postgres_url fixture
+    (itself or through another fixture) or a fixture parametrised with "postgres" (db_url,
+    engine, scenario, a module's own `database`). Its SQLite twin stays unmarked, so
+    `-m "not postgres"` keeps it."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgres_url" in item.fixturenames or any(
+                isinstance(v, str) and v == "postgres" for v in params.values()):
+            item.add_marker(pytest.mark.postgres)

@@ -8,7 +8,7 @@ defaults) and each cell is read by the importer's own parser, so "yes", "2" and
 value, a missing required one, a reference to no such meeting) is refused here too.
 Each frame then takes the loader's shape: the model's columns in its order, dates as
 datetime64[s] (`queries.DATE_COLUMNS`), yes/no columns as pandas "boolean"
-(`queries.BOOL_COLUMNS`). tests/test_frames.py proves the frames equal load_records's for
+(`queries.BOOL_COLUMNS`). tests/storage/test_frames.py proves the frames equal load_records's for
 the same rows, on SQLite and on PostgreSQL.
 
 It is load_records(engine) with no `area` and no `since`; the events are loaded (as with

@@ -1,10 +1,15 @@
 """The delivery seam: every channel the product speaks through, registered by name.
 
 A channel is one folder here (its transport, beside its templates in templates/<name>/ and
-its tests in tests/test_channel_<name>.py) and one line in TRANSPORTS. The outbox and the
+its tests in tests/channels/<name>/) and one line in TRANSPORTS. The outbox and the
 delivery worker (bot/delivery/worker.py) know only this registry and the Transport
 interface in base.py: render a group of outbox rows, send it to an address, raise
 DeliveryError saying whether a failure is permanent.
+
+A channel people answer through keeps its door in its folder too: its HTTP routes
+(`routes()` in <name>/http.py, composed into `mappa serve` by bot/server.channel_routes)
+and its listeners (Slack: slack/app.py and slack/listeners/). rendering.py and
+escalation.py hold what every channel's rendering of a notice shares.
 """
 
 from __future__ import annotations

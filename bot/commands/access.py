@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from typing import TYPE_CHECKING
 
-from mappa_core.storage import models  # noqa: F401
+from mappa_core.storage import people
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,9 @@ class Caller:
 
 
 def find_caller(engine: Engine, slack_user_id: str) -> Caller | None:
-    person = SQLModel.metadata.tables["person"]
     if not slack_user_id:
         return None
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(person).where(person.c.slack_user_id == slack_user_id)
-        ).mappings().first()
+    row = people.by_slack_user(engine, slack_user_id)
     if row is None:
         return None
     roles = frozenset(r for r in (row["roles"] or "").split(";") if r)
@@ -58,29 +55,9 @@ def find_caller(engine: Engine, slack_user_id: str) -> Caller | None:
                   row["slack_user_id"], row["agency"] or None)
 
 
-def write_audit(
-    engine: Engine, slack_user_id: str | None, caller: Caller | None, action: str,
-    detail: str, outcome: str, at: dt.datetime | None = None,
-) -> None:
-    audit = SQLModel.metadata.tables["audit_log"]
-    with engine.begin() as conn:
-        conn.execute(audit.insert().values(
-            at=at or dt.datetime.now(dt.UTC),
-            slack_user_id=(slack_user_id or "")[:32] or None,
-            person_id=caller.person_id if caller else None,
-            action=action[:64], detail=detail[:500], outcome=outcome[:64],
-        ))
-
-
 def audit_row(slack_user_id: str | None, caller: Caller | None, action: str, detail: str,
               outcome: str, at: dt.datetime | None = None) -> dict:
+    """The audit log's row for one request (mappa_core.storage.audit writes them)."""
     return {"at": at or dt.datetime.now(dt.UTC), "slack_user_id": (slack_user_id or "")[:32] or None,
             "person_id": caller.person_id if caller else None, "action": action[:64],
             "detail": detail[:500], "outcome": outcome[:64]}
-
-
-def write_audit_rows(engine: Engine, rows: list[dict]) -> None:
-    """Several audit rows in one transaction."""
-    if rows:
-        with engine.begin() as conn:
-            conn.execute(SQLModel.metadata.tables["audit_log"].insert(), rows)

@@ -1,23 +1,22 @@
-"""Buttons on nudges and the reason modal: each checks who acts, writes, and is idempotent
-(a retried or double-clicked action finds the work done and says so)."""
+"""What a person does to an item, whatever carried it (a Slack button or the reason form
+today; a Teams card or an e-mail link the same way): minutes issued, RMP ratified, a
+contribution received, a snooze, a reason, a SOG chair's acknowledgement. Each checks who
+acts, records it through mappa_core.storage.item_actions, and is idempotent (a retried or
+double-clicked action finds the work done and says so). They take an item key and what
+was chosen, never a channel's payload; the listener reads its payload."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
-from sqlmodel import SQLModel
-
-from bot.channels.escalation import parse_ack_value
 from bot.commands.access import Caller
 from bot.commands.handlers import Context, Reply, message
 from bot.templates import mrkdwn_escape
-from mappa_core.storage import recorded
 from mappa_core.rules.calendar import calendar_for
 from mappa_core.rules.kinds import ITEM_KINDS, MAX_ITEM_KEY, key_parts, read_key
 from mappa_core.rules.planner import ESCALATION_STAGES
-from mappa_core.storage.db import bump_change_stamp
+from mappa_core.storage import item_actions
 from mappa_core.storage.queries import local_holidays
 from mappa_core.rules.reports import reason_label
 from mappa_core.rules.schema import REASON_CODES
@@ -63,8 +62,6 @@ def find_item(ctx: Context, key: str) -> Item:
     """The record behind an item key, read back as its kind declares it
     (mappa_core.rules.kinds): a meeting (with an agency, that agency's absence from it),
     or a case."""
-    t = SQLModel.metadata.tables
-    meeting, individual, invitation = t["meeting"], t["individual"], t["invitation"]
     # What a button of ours carries: a declared kind, its parts, a real due date, and a
     # Level 2 or 3 chain.
     read = read_key(check_key(key))
@@ -72,31 +69,17 @@ def find_item(ctx: Context, key: str) -> Item:
     if read is None:
         raise gone
     spec, part = read
-    with ctx.engine.connect() as conn:
-        if spec.names_meeting():
-            row = conn.execute(
-                select(meeting.c.meeting_id, meeting.c.ref, meeting.c.chair_id,
-                       individual.c.area, individual.c.chair_id.label("case_chair"))
-                .join(individual, individual.c.ref == meeting.c.ref)
-                .where(meeting.c.meeting_id == part["meeting_id"])
-            ).mappings().first()
-            if row is None:
-                raise gone
-            agency = part.get("agency")
-            if agency is not None:
-                # Only an agency that was absent owes a written contribution.
-                found = conn.execute(select(invitation.c.agency).where(and_(
-                    invitation.c.meeting_id == part["meeting_id"], invitation.c.agency == agency,
-                    invitation.c.attendance == "absent"))).first()
-                if found is None:
-                    raise gone
-            return Item(key, spec.kind, row["ref"], row["area"], row["case_chair"],
-                        row["meeting_id"], row["chair_id"], agency)
-        row = conn.execute(select(individual.c.ref, individual.c.area, individual.c.chair_id)
-                           .where(individual.c.ref == part["ref"])).mappings().first()
+    if spec.names_meeting():
+        agency = part.get("agency")
+        row = item_actions.meeting_item(ctx.engine, part["meeting_id"], agency)
         if row is None:
             raise gone
-        return Item(key, spec.kind, row["ref"], row["area"], row["chair_id"])
+        return Item(key, spec.kind, row["ref"], row["area"], row["case_chair"],
+                    row["meeting_id"], row["chair_id"], agency)
+    row = item_actions.case_item(ctx.engine, part["ref"])
+    if row is None:
+        raise gone
+    return Item(key, spec.kind, row["ref"], row["area"], row["chair_id"])
 
 
 def check_may_act(caller: Caller, item: Item) -> None:
@@ -108,30 +91,21 @@ def check_may_act(caller: Caller, item: Item) -> None:
                       "SOG chair can act on this item.")
 
 
+def _who(caller: Caller) -> item_actions.Who:
+    return item_actions.Who(caller.person_id, caller.slack_user_id)
+
+
 def _set_meeting_date(ctx: Context, caller: Caller, item: Item, column: str, what: str) -> Reply:
     if item.kind != "minutes":
         raise ActionError(f"{what} applies to minutes items only.")
-    meeting = SQLModel.metadata.tables["meeting"]
-    with ctx.engine.begin() as conn:
-        current = conn.execute(select(meeting.c[column]).where(
-            meeting.c.meeting_id == item.meeting_id)).scalar()
-        if current is not None:
-            return message(f"{what} for meeting `{mrkdwn_escape(item.meeting_id)}` was already "
-                           f"recorded on {current.isoformat()}; nothing changed.")
-        conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
-                     .values({column: ctx.today}))
-        _provenance(conn, caller, "meeting", (item.meeting_id,), column, ctx.today)
-        bump_change_stamp(conn)
+    current = item_actions.set_meeting_date(ctx.engine, item.meeting_id, column, ctx.today,
+                                            _who(caller), dt.datetime.now(dt.UTC))
+    if current is not None:
+        return message(f"{what} for meeting `{mrkdwn_escape(item.meeting_id)}` was already "
+                       f"recorded on {current.isoformat()}; nothing changed.")
     ctx.cache.clear()
     return message(f":white_check_mark: {what} for meeting `{mrkdwn_escape(item.meeting_id)}` "
                    f"recorded on {ctx.today.isoformat()}.")
-
-
-def _provenance(conn, caller: Caller, table: str, key: tuple, column: str, value) -> None:
-    """Who recorded this value and when, in the same transaction: a later import keeps it
-    where the export's cell is blank (mappa_core.storage.recorded)."""
-    recorded.record(conn, table, key, column, value, person_id=caller.person_id,
-                    slack_user_id=caller.slack_user_id, at=dt.datetime.now(dt.UTC))
 
 
 def minutes_issued(ctx: Context, caller: Caller, key: str) -> Reply:
@@ -151,19 +125,13 @@ def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
     check_may_act(caller, item)
     if item.kind != "contribution":
         raise ActionError("Contribution received applies to written-contribution items only.")
-    inv, agency = (SQLModel.metadata.tables[t] for t in ("invitation", "agency"))
-    where = and_(inv.c.meeting_id == item.meeting_id, inv.c.agency == item.agency)
-    with ctx.engine.begin() as conn:
-        # Named as every notice names it: by its display name, the id when it has none.
-        name = mrkdwn_escape(conn.execute(select(agency.c.name).where(
-            agency.c.agency == item.agency)).scalar() or item.agency)
-        if conn.execute(select(inv.c.written_contribution).where(where)).scalar() is True:
-            return message(f"The written contribution from {name} was "
-                           "already recorded; nothing changed.")
-        conn.execute(inv.update().where(where).values(written_contribution=True))
-        _provenance(conn, caller, "invitation", (item.meeting_id, item.agency),
-                    "written_contribution", True)
-        bump_change_stamp(conn)
+    # Named as every notice names it: by its display name, the id when it has none.
+    name, already = item_actions.record_contribution(ctx.engine, item.meeting_id, item.agency,
+                                                     _who(caller), dt.datetime.now(dt.UTC))
+    name = mrkdwn_escape(name)
+    if already:
+        return message(f"The written contribution from {name} was "
+                       "already recorded; nothing changed.")
     ctx.cache.clear()
     return message(f":white_check_mark: Written contribution from {name} "
                    f"for meeting `{mrkdwn_escape(item.meeting_id)}` recorded.")
@@ -188,16 +156,7 @@ def snooze(ctx: Context, caller: Caller, key: str, choice: str, picked: str | No
     item = find_item(ctx, key)
     check_may_act(caller, item)
     until = snooze_until(ctx, item, choice, picked)
-    table = SQLModel.metadata.tables["snooze"]
-    now = dt.datetime.now(dt.UTC)
-    where = and_(table.c.item_key == key, table.c.person_id == caller.person_id)
-    with ctx.engine.begin() as conn:
-        if conn.execute(select(table.c.until).where(where)).scalar() is None:
-            conn.execute(table.insert().values(item_key=key, person_id=caller.person_id,
-                                               until=until, created_at=now))
-        else:
-            conn.execute(table.update().where(where).values(until=until, created_at=now))
-        bump_change_stamp(conn)
+    item_actions.snooze(ctx.engine, key, caller.person_id, until, dt.datetime.now(dt.UTC))
     return message(f":zzz: Snoozed {mrkdwn_escape(item.label)} until {until.isoformat()}. "
                    "Escalations to the SOG chair are not silenced by a snooze.")
 
@@ -208,27 +167,10 @@ def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) 
     if code not in REASON_CODES:
         raise ActionError("Choose one of the listed reasons.")
     text = (text or "").strip()[:2000]
-    t = SQLModel.metadata.tables
-    now = dt.datetime.now(dt.UTC)
-    with ctx.engine.begin() as conn:
-        note = t["item_note"]
-        same = conn.execute(select(note.c.id).where(and_(
-            note.c.item_key == key, note.c.person_id == caller.person_id,
-            note.c.reason == code, note.c.text == text))).first()
-        if same is None:
-            conn.execute(note.insert().values(item_key=key, person_id=caller.person_id,
-                                              reason=code, text=text, at=now))
-        if item.kind == "contribution":
-            inv = t["invitation"]
-            conn.execute(inv.update().where(and_(inv.c.meeting_id == item.meeting_id,
-                                                 inv.c.agency == item.agency)).values(reason=code))
-            _provenance(conn, caller, "invitation", (item.meeting_id, item.agency), "reason", code)
-        elif item.meeting_id:
-            meeting = t["meeting"]
-            conn.execute(meeting.update().where(meeting.c.meeting_id == item.meeting_id)
-                         .values(reason=code))
-            _provenance(conn, caller, "meeting", (item.meeting_id,), "reason", code)
-        bump_change_stamp(conn)
+    item_actions.record_reason(
+        ctx.engine, key, _who(caller), code, text, dt.datetime.now(dt.UTC),
+        on=("invitation", (item.meeting_id, item.agency)) if item.kind == "contribution"
+        else ("meeting", (item.meeting_id,)) if item.meeting_id else None)
     ctx.cache.clear()
     return message(f":memo: Reason \"{reason_label(code)}\" recorded for "
                    f"{mrkdwn_escape(item.label)}.")
@@ -239,16 +181,10 @@ def _scr_action_area(ctx: Context, key: str) -> str | None:
     parts = key_parts(key)
     if len(parts) != 2 or not parts[1].isdigit() or len(parts[1]) > 18:
         raise ActionError("That escalation no longer matches a record.")
-    t = SQLModel.metadata.tables
-    scr, rec, action = t["scr"], t["scr_recommendation"], t["scr_action"]
-    with ctx.engine.connect() as conn:
-        row = conn.execute(
-            select(scr.c.area).join(rec, rec.c.scr_id == scr.c.id)
-            .join(action, action.c.recommendation_id == rec.c.id)
-            .where(action.c.id == int(parts[1]))).first()
-    if row is None:
-        raise ActionError("That escalation no longer matches a record.")
-    return row[0]
+    try:
+        return item_actions.scr_action_area(ctx.engine, int(parts[1]))
+    except KeyError:
+        raise ActionError("That escalation no longer matches a record.") from None
 
 
 def _check_ack(ctx: Context, caller: Caller, key: str, stage: str) -> None:
@@ -278,39 +214,23 @@ def _escalated(ctx: Context, caller: Caller, pairs: list[tuple[str, str]]) -> di
     """{(key, stage): urgent?} for the pairs that were escalated to the caller (an outbox
     row of an escalation or below-target alert with them as its recipient); a pair that
     is not a key is absent."""
-    table = SQLModel.metadata.tables["outbox"]
     keys = sorted({key for key, _ in pairs})
     found: dict = {}
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(select(table.c.item_key, table.c.stage, table.c.urgency).where(and_(
-            table.c.rule.in_(ACK_RULES), table.c.recipient_id == caller.person_id,
-            table.c.item_key.in_(keys))))
-        for key, stage, urgency in rows:
-            found[(key, stage)] = found.get((key, stage), False) or urgency == Urgency.URGENT
+    for key, stage, urgency in item_actions.escalations_to(ctx.engine, caller.person_id,
+                                                           keys, ACK_RULES):
+        found[(key, stage)] = found.get((key, stage), False) or urgency == Urgency.URGENT
     return found
 
 
-def _write_acks(ctx: Context, caller: Caller, pairs: list[tuple[str, str]]) -> None:
-    """Record each (key, stage) once, whoever acknowledged it first (idempotent)."""
-    table = SQLModel.metadata.tables["escalation_ack"]
-    with ctx.engine.begin() as conn:
-        for key, stage in pairs:
-            where = and_(table.c.item_key == key, table.c.stage == stage)
-            if conn.execute(select(table.c.person_id).where(where)).first() is None:
-                conn.execute(table.insert().values(item_key=key, stage=stage,
-                                                   person_id=caller.person_id,
-                                                   at=dt.datetime.now(dt.UTC)))
-        bump_change_stamp(conn)
-
-
-def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
-    """A SOG chair acknowledges an escalation: it stops repeating at that stage. Only one
-    that was escalated to them (an item they were sent, at that stage)."""
-    key, _, stage = (value or "").rpartition("|")
+def acknowledge(ctx: Context, caller: Caller, key: str, stage: str) -> Reply:
+    """A SOG chair acknowledges an escalation of `key` at `stage`: it stops repeating at
+    that stage. Only one that was escalated to them (an item they were sent, at that
+    stage)."""
     _check_ack(ctx, caller, key, stage)
     if (key, stage) not in _escalated(ctx, caller, [(key, stage)]):
         raise ActionError(NOT_ESCALATED)
-    _write_acks(ctx, caller, [(key, stage)])
+    item_actions.acknowledge(ctx.engine, [(key, stage)], caller.person_id,
+                             dt.datetime.now(dt.UTC))
     return message(f":ok_hand: Acknowledged: {mrkdwn_escape(key)} ({mrkdwn_escape(stage)}). "
                    "It will not be repeated at this stage.")
 
@@ -318,16 +238,17 @@ def acknowledge(ctx: Context, caller: Caller, value: str) -> Reply:
 MAX_ACK_SHOWN = 10  # an escalation shows a few items (bot/channels/escalation.py)
 
 
-def acknowledge_shown(ctx: Context, caller: Caller, value: str) -> tuple[Reply, str]:
-    """"Acknowledge all shown" on an escalation: the items whose keys the button carries
-    (those the SOG chair had in front of them), each checked as if acknowledged alone, and
-    each one that was escalated to them and is not urgent (an urgent one needs its own
-    look: the button never carries one). Those refused are named with why; the others are
+def acknowledge_shown(ctx: Context, caller: Caller, shown: list[tuple[str, str]]
+                      ) -> tuple[Reply, str]:
+    """"Acknowledge all shown" on an escalation: the (key, stage) pairs of the items the
+    SOG chair had in front of them, each checked as if acknowledged alone, and each one
+    that was escalated to them and is not urgent (an urgent one needs its own look: the
+    button never carries one). Those refused are named with why; the others are
     recorded. Returns the reply and the audit outcome: "ok" when all were acknowledged,
     "partial" when some were refused, "refused" when none were acknowledged."""
     if "sog_chair" not in caller.roles:
         raise ActionError("Only a SOG chair can acknowledge an escalation.")
-    pairs = list(dict.fromkeys(parse_ack_value(value)))
+    pairs = list(dict.fromkeys(shown))
     if not pairs or len(pairs) > MAX_ACK_SHOWN:
         raise ActionError("That button no longer matches a record.")
     done, refused = [], []
@@ -349,7 +270,7 @@ def acknowledge_shown(ctx: Context, caller: Caller, value: str) -> tuple[Reply, 
             checked.append((key, stage))
     done = checked
     if done:
-        _write_acks(ctx, caller, done)
+        item_actions.acknowledge(ctx.engine, done, caller.person_id, dt.datetime.now(dt.UTC))
     lines = [f":ok_hand: Acknowledged {len(done)} of {len(pairs)}; they will not be repeated "
              "at this stage."] if done else ["Nothing acknowledged."]
     lines += [f"• {mrkdwn_escape(key)}: {mrkdwn_escape(why)}" for key, why in refused]

@@ -1,5 +1,7 @@
 """`/mappa escalate`: record the issue, plan its messages into the outbox as urgent, deliver
-them at once through the delivery seam, and tell the person who raised it what happened.
+them at once through the delivery seam (the `deliver` the channel that carried the request
+gives: bot/delivery/worker.deliver_pending with its transport), and tell the person who
+raised it what happened.
 
 The messages get the outbox's guarantees like every other notice: one row per recipient
 under a dedupe key (a retried request plans nothing new), exactly-once sending, and a
@@ -11,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 
-from bot.channels import Transport
 from bot.commands import handlers
 from bot.commands.access import Caller
-from bot.delivery.worker import deliver_pending
 from mappa_core.storage import outbox
 from mappa_core.rules.planner import Notice, frame
 from mappa_core.rules.planner.directory import email_recipient_id
@@ -24,6 +25,8 @@ from mappa_core.rules.vocabulary import Channel, Rule, Stage, Urgency
 log = logging.getLogger("mappa.escalate")
 RULE = Rule.URGENT_ISSUE
 WAIT_FOR_OTHER_WORKER = 5.0  # seconds: a row another replica's worker is sending
+# Deliver the outbox groups named, now: its bot.delivery.worker.DeliveryReport.
+Deliver = Callable[[list[str], dt.datetime], Awaitable]
 
 
 def _row(issue_id: int, recipient: str, channel: Channel, address: str, area, payload: dict
@@ -35,13 +38,13 @@ def _row(issue_id: int, recipient: str, channel: Channel, address: str, area, pa
                   payload=payload)
 
 
-async def _deliver(engine, settings, slack: Transport, rows: list[Notice], now: dt.datetime
+async def _deliver(engine, settings, deliver: Deliver, rows: list[Notice], now: dt.datetime
                    ) -> dict[str, dict]:
     """Plan `rows` and deliver exactly them now; each group's outcome."""
     keys = [r.group_key for r in rows]
     notes = frame(rows)
     await asyncio.to_thread(outbox.plan, engine, notes, now, settings.nudge_rules())
-    report = await deliver_pending(engine, settings, slack, now, groups=keys)
+    report = await deliver(keys, now)
     waited = 0.0
     while True:
         found = await asyncio.to_thread(outbox.outcomes, engine, keys)
@@ -72,7 +75,7 @@ def _problem(outcome: dict | None) -> str | None:
 
 
 async def escalate(engine, settings, esc: handlers.Escalation, caller: Caller, text: str,
-                   now: dt.datetime, slack: Transport) -> handlers.Reply:
+                   now: dt.datetime, deliver: Deliver) -> handlers.Reply:
     """The reply to `/mappa escalate` once `esc` (the recorded issue) is known."""
     if not esc.created:
         return handlers.message(f"This issue was already raised as issue #{esc.issue_id}.")
@@ -97,7 +100,7 @@ async def escalate(engine, settings, esc: handlers.Escalation, caller: Caller, t
             r = _row(esc.issue_id, email_recipient_id(address), Channel.EMAIL, address, caller.area, payload)
             labels[r.group_key] = f"{agency['agency']} (email)"
             rows.append(r)
-    found = await _deliver(engine, settings, slack, rows, utc) if rows else {}
+    found = await _deliver(engine, settings, deliver, rows, utc) if rows else {}
     told, failed = [], []
     # A SOG chair not reached on Slack is emailed instead, through the outbox too.
     fallback = []
@@ -110,7 +113,7 @@ async def escalate(engine, settings, esc: handlers.Escalation, caller: Caller, t
             labels[r.group_key] = f"{sog['name']} (email)"
             fallback.append(r)
     if fallback:
-        found.update(await _deliver(engine, settings, slack, fallback, utc))
+        found.update(await _deliver(engine, settings, deliver, fallback, utc))
     instead = {r.recipient_id: r for r in fallback}
     for r in rows:
         if r.channel == Channel.SLACK and r.recipient_id in instead:

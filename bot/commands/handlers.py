@@ -14,25 +14,30 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
 from bot.commands.access import Caller
 from bot.channels.slack.paging import page_items
 from bot.commands.parser import Command
-from bot.templates import mrkdwn_escape, render_json, weekday
+from bot.channels.slack.blocks import render_blocks
+from bot.templates import mrkdwn_escape, weekday
 from mappa_core.storage import db
 from mappa_core.rules import planner
 from mappa_core.rules.details import agency_names
 from mappa_core.rules.due import due_items, open_items
 from mappa_core.rules.indicators import Computed, compute_deadlines
 from mappa_core.rules.kinds import ITEM_KINDS
-from mappa_core.rules.periods import parse_period
+from mappa_core.rules.periods import parse_period, quarter_of
+from mappa_core.rules.reports import compare_areas
 from mappa_core.rules.records import DUE_SOON_DAYS, LOOKBACK_DAYS, window_start
+from mappa_core.storage import oversight, people as people_store, urgent_issues
 from mappa_core.storage.queries import known_areas, load_records
 from mappa_core.rules.status import status_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 MAX_ITEMS = 40  # Slack allows 50 blocks a message
 DUE_NAV = "page_due"  # the due list's Previous / Next buttons (bot/channels/slack/paging.py)
@@ -49,11 +54,11 @@ class Reply:
 
 
 def message(text: str) -> Reply:
-    return Reply(render_json("slack/message.json.j2", text=text), text)
+    return Reply(render_blocks("slack/message.json.j2", text=text), text)
 
 
 def help_reply(problem: str | None = None) -> Reply:
-    return Reply(render_json("slack/help.json.j2", problem=problem, due_soon_days=DUE_SOON_DAYS),
+    return Reply(render_blocks("slack/help.json.j2", problem=problem, due_soon_days=DUE_SOON_DAYS),
                  "mappa-bot help")
 
 
@@ -228,7 +233,7 @@ def _status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind["counts"].items())
         indicators.append({**ind, "breakdown_text": _breakdown_text(ind), "counts_text": counts})
     area_label = caller.area or "all areas"
-    blocks = render_json(
+    blocks = render_blocks(
         "slack/status.json.j2", area_label=area_label, period=data["period"],
         as_of=data["as_of"], indicators=indicators,
     )
@@ -239,9 +244,6 @@ def _status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
 
 def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     """Every area side by side (aggregates only), with caseloads beside the figures."""
-    from mappa_core.rules.periods import quarter_of
-    from mappa_core.rules.reports import compare_areas
-
     period = parse_period(cmd.period) if cmd.period else quarter_of(ctx.today)
     computed = ctx.cache.get(ctx.engine, None, ctx.today, period.start)
     table = compare_areas(computed.records, period, ctx.today)
@@ -254,15 +256,13 @@ def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
             cells.append(f"{i} {'-' if pct is None or pct != pct else f'{pct:.1f}%'}")
         areas.append({"area": mrkdwn_escape(row["area"]), "level2": row["level2_cases"],
                       "level3": row["level3_cases"], "figures": ", ".join(cells)})
-    blocks = render_json("slack/compare.json.j2", period=period.to_dict(),
-                         as_of=ctx.today.isoformat(), areas=areas[:45])
+    blocks = render_blocks("slack/compare.json.j2", period=period.to_dict(),
+                           as_of=ctx.today.isoformat(), areas=areas[:45])
     return Reply(blocks, f"MAPPA areas compared, {period.label}")
 
 
 def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     """Open SCR actions for the caller's area, or an update to one of them."""
-    from mappa_core.storage import oversight
-
     if cmd.topic in ("update", "done"):
         actions = oversight.scr_actions(ctx.engine, ctx.today)
         match = actions[actions["id"] == int(cmd.ref)]
@@ -282,8 +282,8 @@ def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     rows = [{"id": int(a.id), "title": mrkdwn_escape(a.title), "owner": mrkdwn_escape(a.owner_agency),
              "description": mrkdwn_escape(a.description), "due": pd.Timestamp(a.due).date().isoformat(),
              "overdue": bool(a.overdue)} for a in open_.head(MAX_ITEMS).itertuples(index=False)]
-    blocks = render_json("slack/scr.json.j2", actions=rows, area=caller.area or "all areas",
-                         overdue=int(open_["overdue"].sum()), total=len(open_))
+    blocks = render_blocks("slack/scr.json.j2", actions=rows, area=caller.area or "all areas",
+                           overdue=int(open_["overdue"].sum()), total=len(open_))
     return Reply(blocks, f"{len(open_)} open SCR action(s)")
 
 
@@ -341,7 +341,7 @@ def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
         f"`/mappa {cmd.name} {_example(cmd)}{mrkdwn_escape(listed['example_area'])}`."
         if listed["example_area"] else
         f"Narrow it by kind, e.g. `/mappa {cmd.name} {_example(cmd)}minutes`.")
-    blocks = render_json(
+    blocks = render_blocks(
         "slack/due.json.j2", title=listed["title"], scope=listed["scope"],
         as_of=ctx.today.isoformat(), overdue=listed["overdue"], upcoming=listed["upcoming"],
         items=_item_rows(shown, ctx.today), nav=page.nav, hint=hint,
@@ -460,8 +460,8 @@ def case_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
         "release_level": "" if pd.isna(case["release_level"]) else int(case["release_level"]),
         "mappa_end": _iso(case["mappa_end"]),
     }
-    blocks = render_json("slack/case.json.j2", case=view, open_lines=open_lines,
-                         review_lines=review_lines, meeting_lines=meeting_lines)
+    blocks = render_blocks("slack/case.json.j2", case=view, open_lines=open_lines,
+                           review_lines=review_lines, meeting_lines=meeting_lines)
     return Reply(blocks, f"Case {ref}")
 
 
@@ -480,32 +480,22 @@ def raise_urgent_issue(
     ctx: Context, caller: Caller, text: str, request_key: str, at: dt.datetime
 ) -> Escalation:
     """Record the issue once (a retried request finds it) and work out who must be told."""
-    t = SQLModel.metadata.tables
-    issue, person, agency = t["urgent_issue"], t["person"], t["agency"]
     dedupe = hashlib.sha256(f"{caller.person_id}\n{request_key}\n{text}".encode()).hexdigest()[:64]
-    with ctx.engine.begin() as conn:
-        agencies = [dict(r) for r in conn.execute(select(agency)).mappings()]
-        words = {w.lower() for w in re.findall(r"[A-Za-z0-9_-]+", text)}
-        named = [a for a in agencies if a["agency"].lower() in words]
-        contacts = [dict(r) for r in conn.execute(
-            select(person).where(person.c.agency.in_([a["agency"] for a in named]))
-        ).mappings()] if named else []
-        for a in named:
-            a["contacts"] = sorted({a["email"]} - {None} | {
-                c["email"] for c in contacts
-                if c["agency"] == a["agency"] and c["email"] and "agency_contact" in (c["roles"] or "")
-            })
-        people = pd.DataFrame([dict(r) for r in conn.execute(select(person)).mappings()],
-                              columns=list(person.c.keys()))
-        # The same SOG chairs the planner escalates to (national ones where the area has none).
-        chosen = planner.sog_chairs_by_area(people, [caller.area])["person_id"].tolist()
-        sog = [p for p in people.astype(object).where(people.notna(), None).to_dict("records")
-               if p["person_id"] in chosen]
-        existing = conn.execute(select(issue.c.id).where(issue.c.dedupe_key == dedupe)).scalar()
-        if existing is not None:
-            return Escalation(existing, False, sog, named)
-        result = conn.execute(issue.insert().values(
-            dedupe_key=dedupe, raised_at=at, raised_by=caller.person_id, area=caller.area,
-            text=text, agencies=";".join(a["agency"] for a in named),
-        ))
-        return Escalation(result.inserted_primary_key[0], True, sog, named)
+    agencies, everyone, columns = people_store.directory(ctx.engine)
+    words = {w.lower() for w in re.findall(r"[A-Za-z0-9_-]+", text)}
+    named = [a for a in agencies if a["agency"].lower() in words]
+    named_ids = {a["agency"] for a in named}
+    contacts = [p for p in everyone if p["agency"] in named_ids]
+    for a in named:
+        a["contacts"] = sorted({a["email"]} - {None} | {
+            c["email"] for c in contacts
+            if c["agency"] == a["agency"] and c["email"] and "agency_contact" in (c["roles"] or "")
+        })
+    people = pd.DataFrame(everyone, columns=columns)
+    # The same SOG chairs the planner escalates to (national ones where the area has none).
+    chosen = planner.sog_chairs_by_area(people, [caller.area])["person_id"].tolist()
+    sog = [p for p in people.astype(object).where(people.notna(), None).to_dict("records")
+           if p["person_id"] in chosen]
+    issue_id, created = urgent_issues.record(
+        ctx.engine, dedupe, at, caller.person_id, caller.area, text, [a["agency"] for a in named])
+    return Escalation(issue_id, created, sog, named)

@@ -5,6 +5,10 @@ process that starves the event loop, which must acknowledge every request within
 Slack's 3 seconds and answer `help` at once. In their own processes the computations
 cannot. Each worker keeps its own bounded answer cache, checked against the database's
 change stamp like the in-process one.
+
+The functions here are what the bot's process submits (by reference: the pool spawns):
+`init` once per worker, then `run` (a command) or `with_context` (any computation that
+takes a Context, such as the App Home's view).
 """
 
 from __future__ import annotations
@@ -13,24 +17,28 @@ import datetime as dt
 import logging
 import os
 import time
+from collections.abc import Callable
+
+from bot.commands.handlers import Context, DeadlineCache, answer
+from bot.logs import configure_logging
+from mappa_core.storage import db
 
 _engine = None
 _cache = None
 
 
-def init(url: str, log_format: str, lookback_days: int, today: dt.date | None = None) -> None:
+def init(url: str, log_format: str, lookback_days: int, today: dt.date | None = None,
+         warm: Callable[[Context], None] | None = None) -> None:
+    """Open the worker's engine and cache; with `today` and `warm`, run `warm` once (a
+    first national answer, so that the first person's does not also pay for the code
+    paths' first use) before the worker counts as ready."""
     global _engine, _cache
-    from bot.commands.handlers import Context, DeadlineCache
-    from bot.commands.home import warm
-    from bot.logs import configure_logging
-    from mappa_core.storage import db
-
     configure_logging(log_format)
     # Below the bot's own process in the CPU's queue: acknowledgements and `help` first.
     os.nice(5)
     _engine = db.make_engine(url)
     _cache = DeadlineCache(lookback_days=lookback_days)
-    if today is not None:
+    if today is not None and warm is not None:
         started = time.monotonic()
         try:
             warm(Context(_engine, today, _cache))
@@ -49,8 +57,11 @@ def ready() -> int:
 def run(caller, cmd, today: dt.date, queued_at: float, max_wait: float):
     """The reply, or None when the command waited longer than `max_wait` seconds (the
     monotonic clock is the machine's, so comparable across processes)."""
-    from bot.commands.handlers import Context, answer
-
     if time.monotonic() - queued_at > max_wait:
         return None
     return answer(Context(_engine, today, _cache), caller, cmd)
+
+
+def with_context(func: Callable, today: dt.date, *args):
+    """`func(context, *args)`, with this worker's engine and cache as of `today`."""
+    return func(Context(_engine, today, _cache), *args)

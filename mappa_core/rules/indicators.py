@@ -12,7 +12,7 @@ and the quarterly pack all read INDICATORS. To add an indicator: write its `comp
 period's result, through `_count`) and `count` (the live view's counts) beside the others;
 declare it with its id, title, short name, target, topic (a new topic is a `Topic` member),
 the frames it reads and whether a breach is urgent; add its row to docs/data-contract.md.
-tests/test_registry.py then checks it is declared once and reads only what it declares.
+tests/rules/test_registry.py then checks it is declared once and reads only what it declares.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ To add a kind of item: add a member to `ItemKind` and a `_declare(KindSpec(...))
 (labels, urgency rank, buttons, key fields); make `due.open_items` produce its rows;
 give the planner a nudge rule for it (NudgeRules); a button that does something new needs
 its action in bot/commands/actions.py and its id in bot/slack_app.ACTION_IDS.
-tests/test_registry.py checks every declaration: labels, urgency, key round-trip, buttons.
+tests/rules/test_registry.py checks every declaration: labels, urgency, key round-trip, buttons.
 """
 
 from __future__ import annotations

@@ -86,6 +86,12 @@ def alembic_head() -> str | None:
     return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
 
 
+def ping(engine: Engine) -> None:
+    """A trivial query: raises when the database cannot be reached."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 def current_revision(engine: Engine) -> str | None:
     if not inspect(engine).has_table("alembic_version"):
         return None

@@ -102,7 +102,7 @@ def load_records(
     meeting (which alone can carry a chain of late due dates forward) and its initial Level
     3 community meetings (for pre-release deadlines); invitations to the meetings from then.
     The answers for any period starting on or after `since` are the same as from a full
-    load (tests/test_loading.py checks it); the load is several times smaller.
+    load (tests/storage/test_loading.py checks it); the load is several times smaller.
     Without invitations (the largest table) only the review, custody, minutes and
     disclosure indicators can be computed; the attendance and written ones come out empty,
     and the agencies (read only with the invitations) are not loaded either. The people

@@ -12,7 +12,7 @@ import asyncio
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from bot.channels import escalation, notice
+from bot.channels import escalation, rendering
 from bot.channels.base import DeliveryError, OnResult, Rendered, SendContext, Transport
 from bot.channels.email.attachments import attachments_for, escalation_csv_name
 from bot.channels.email.smtp import build_email, send_batch
@@ -25,19 +25,19 @@ __all__ = ["EmailTransport", "DeliveryError", "build_email", "send_batch", "rend
 
 
 def render_email(rows: list[dict]) -> Rendered:
-    rule = notice.rule_of(rows)
+    rule = rendering.rule_of(rows)
     if rule == Rule.URGENT_ISSUE:
         p = rows[0]["payload"]
         ctx = {k: p[k] for k in ("raised_by", "area", "at", "issue_id", "text")}
         return Rendered(render_text("email/escalation.txt.j2", **ctx), None,
                         f"URGENT MAPPA issue #{p['issue_id']} ({p['area']})",
                         render_text("email/escalation.html.j2", **ctx))
-    ctx = notice.context(rows)
+    ctx = rendering.context(rows)
     if rule == "escalation":
         return _render_escalation(rows, ctx)
     if rule == "chaser":
         return _render_chaser(rows, ctx)
-    sections = notice.sections(rule, notice.ordered(rows))
+    sections = rendering.sections(rule, rendering.ordered(rows))
     text = render_text(f"email/notice_{rule}.txt.j2", sections=sections, **ctx)
     subject, _, body = text.partition("\n")
     html = render_text(f"email/notice_{rule}.html.j2", sections=sections, **ctx)
@@ -49,7 +49,7 @@ def _render_escalation(rows: list[dict], ctx: dict) -> Rendered:
     few and the whole list as an attached CSV (attachments.py), so that no body is long."""
     attachment = escalation_csv_name(rows)
     s = escalation.summarise(rows, escalation.EMAIL_SHOWN if attachment else len(rows))
-    sections = notice.sections("escalation", s.shown)
+    sections = rendering.sections("escalation", s.shown)
     text = render_text("email/notice_escalation.txt.j2", s=s, sections=sections,
                        attachment=attachment, **ctx)
     subject, _, body = text.partition("\n")
@@ -61,12 +61,12 @@ def _render_escalation(rows: list[dict], ctx: dict) -> Rendered:
 def _render_chaser(rows: list[dict], ctx: dict) -> Rendered:
     """An agency contact's chaser: per meeting its date, level and case ref, the deadline
     in working days and the chair (name, email) to send the contribution to."""
-    items = [r["payload"] for r in notice.ordered(rows)]
+    items = [r["payload"] for r in rendering.ordered(rows)]
     agencies = list(dict.fromkeys(str(i.get("agency_name") or i.get("agency")) for i in items
                                   if i.get("agency_name") or i.get("agency")))
     areas = list(dict.fromkeys(str(r["area"]) for r in rows if r.get("area")))
     ctx = {**ctx, "area": " and ".join(areas) if areas else ctx["area"]}
-    m = notice.macros()
+    m = rendering.macros()
     # Plain strings (not the macros' output), so that the HTML template escapes them.
     lines = [{"meeting": str(m.chaser_meeting(i)),
               "deadline": str(m.chaser_deadline(i, MINUTES_WORKING_DAYS)),

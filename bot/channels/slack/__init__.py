@@ -1,7 +1,12 @@
-"""Slack: direct messages through chat.postMessage, in Block Kit with the nudge buttons.
+"""Slack: everything the bot does in Slack, in this one package.
 
-Templates: templates/slack/notice_<rule>.json.j2 (and escalation.json.j2 for `/mappa
-escalate`). The buttons' action ids are the ones bot/slack_app.py listens for.
+This module is the transport: direct messages through chat.postMessage, in Block Kit with
+the nudge buttons (templates/slack/notice_<rule>.json.j2, and escalation.json.j2 for
+`/mappa escalate`). The buttons' action ids are the ones listeners/actions/ listens for.
+Beside it: app.py (the Bolt app) with its listeners/ by kind, runtime.py (what they share)
+and guard.py (their audit row and error id); http.py (the HTTP door, /slack/events);
+home.py (the App Home) and redraw.py (a notice drawn again); blocks.py, limits.py and
+paging.py (Block Kit from the templates, within Slack's limits, in pages).
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels import escalation, notice
+from bot.channels import escalation, rendering
 from bot.channels.base import DeliveryError, Rendered, Transport
 from bot.channels.slack.paging import page_items
-from bot.templates import mrkdwn_escape, render_json
+from bot.channels.slack.blocks import render_blocks
+from bot.templates import mrkdwn_escape
 from mappa_core.rules.addresses import slack_user_problem
 from mappa_core.rules.kinds import ITEM_KINDS, Button
 from mappa_core.rules.vocabulary import Channel, Rule
@@ -61,7 +67,7 @@ def nudge_buttons(item_key: str, kind: str) -> list[dict]:
 def _buttons(rule: str, row: dict, p: dict) -> list | None:
     if rule == Rule.ESCALATION:
         return [ack_button(p.get("item_key") or row["item_key"], row["stage"])]
-    if rule == Rule.DIGEST and p.get("kind") not in notice.PLAIN_KINDS:
+    if rule == Rule.DIGEST and p.get("kind") not in rendering.PLAIN_KINDS:
         return nudge_buttons(p["item_key"], p["kind"])[0]["elements"]
     return None
 
@@ -119,30 +125,30 @@ def render_slack(rows: list[dict], page: int = 1, states: States | None = None) 
     """One group of outbox rows as one Slack message: page `page` of its items (most urgent
     first, MAX_SLACK_ITEMS a page) with "Previous" / "Next" buttons when they do not all fit,
     each item with what was done to it (`states`) when the message is drawn again."""
-    rule = notice.rule_of(rows)
+    rule = rendering.rule_of(rows)
     if rule == Rule.URGENT_ISSUE:
         p = rows[0]["payload"]
-        blocks = render_json("slack/escalation.json.j2", raised_by=p["raised_by"], area=p["area"],
-                             at=p["at"], text=p["text"], issue_id=p["issue_id"],
-                             agencies=p["agencies"])
+        blocks = render_blocks("slack/escalation.json.j2", raised_by=p["raised_by"], area=p["area"],
+                               at=p["at"], text=p["text"], issue_id=p["issue_id"],
+                               agencies=p["agencies"])
         return Rendered(f"Urgent MAPPA issue #{p['issue_id']}", blocks)
-    ctx = notice.context(rows)
+    ctx = rendering.context(rows)
     if rule == "escalation":
         return _render_escalation(rows, ctx, page, states)
     first_id = rows[0].get("id")
     # Rows are paged before their lines are made: an escalation may hold thousands.
-    shown = page_items(notice.ordered(rows), page, MAX_SLACK_ITEMS, NOTICE_NAV,
+    shown = page_items(rendering.ordered(rows), page, MAX_SLACK_ITEMS, NOTICE_NAV,
                        {"o": first_id} if first_id is not None else {})
     found = states(shown.items) if states else {}
     sections = [{**s, "text": _fit(s["text"])} for s in (
-        _with_state(s, found.get(s["block_id"])) for s in notice.sections(
+        _with_state(s, found.get(s["block_id"])) for s in rendering.sections(
             rule, shown.items, escape=mrkdwn_escape, code="`", buttons=_buttons))]
     ref = f"{NOTICE_REF}{first_id}:{shown.page}" if first_id is not None else ""
     # Whether any line is a data-quality check (the weekly summary's intro says so on
     # every page, wherever they fall).
     checks = any(r["payload"].get("check") for r in rows)
-    blocks = render_json(f"slack/notice_{rule}.json.j2", sections=sections, nav=shown.nav,
-                         ref=ref, checks=checks, **ctx)
+    blocks = render_blocks(f"slack/notice_{rule}.json.j2", sections=sections, nav=shown.nav,
+                           ref=ref, checks=checks, **ctx)
     text = f"{blocks[0]['text']['text']}: {len(rows)} item(s)"
     return Rendered(text, blocks)
 
@@ -159,16 +165,16 @@ def _render_escalation(rows: list[dict], ctx: dict, page: int = 1,
     s = escalation.summarise(rows, shown.items)
     found = states(shown.items) if states else {}
     sections = [{**x, "text": _fit(x["text"])} for x in (
-        _with_state(x, found.get(x["block_id"])) for x in notice.sections(
+        _with_state(x, found.get(x["block_id"])) for x in rendering.sections(
             "escalation", shown.items, escape=mrkdwn_escape, code="`", buttons=_buttons))]
     # An item already acknowledged (its line says so) is not acknowledged again in bulk.
     s.ack_all = ack_all = escalation.ack_all_rows(
         [r for r in shown.items if not getattr(found.get(r["item_key"][:255]), "closed", False)])
     ref = f"{NOTICE_REF}{first_id}:{shown.page}" if first_id is not None else ""
-    blocks = render_json("slack/notice_escalation.json.j2", s=s, sections=sections,
-                         ack_all=escalation.ack_value(ack_all) if ack_all else "",
-                         nav=shown.nav, ref=ref, page=shown.page, first=shown.first,
-                         last=shown.last, **ctx)
+    blocks = render_blocks("slack/notice_escalation.json.j2", s=s, sections=sections,
+                           ack_all=escalation.ack_value(ack_all) if ack_all else "",
+                           nav=shown.nav, ref=ref, page=shown.page, first=shown.first,
+                           last=shown.last, **ctx)
     return Rendered(f"{blocks[0]['text']['text']}: {s.total:,} item(s)", blocks)
 
 

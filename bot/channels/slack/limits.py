@@ -3,7 +3,7 @@
 Slack refuses a whole message, modal or App Home (`invalid_blocks`) when one part is too
 long, so a person's long text must never reach it as it is: `/mappa escalate` allows 3,000
 characters, and the prefix and the escaping (`&` becomes `&amp;`) made a section of up to
-15,000. Every Slack payload the product renders passes `fit` (bot.templates.render_json
+15,000. Every Slack payload the product renders passes `fit` (blocks.render_blocks
 calls it after escaping), which:
 
 - splits a section's text that is too long into consecutive sections, each cut at a line
@@ -287,6 +287,7 @@ def _text_len_problems(blocks: list, where: str) -> list[str]:
 def problems(payload, where: str = "payload") -> list[str]:
     """What Slack would refuse in a message's blocks (a list) or a view (a dict): slack_sdk's
     own validation of every block or of the view, and the limits it does not check."""
+    # Here: only these checks (the tests') need slack_sdk's models; a running bot does not.
     from slack_sdk.errors import SlackObjectFormationError
     from slack_sdk.models.blocks import Block
     from slack_sdk.models.views import View

@@ -8,7 +8,8 @@ the listener answers by replacing the message in place (`respond(replace_origina
 for a command's reply, `chat.update` for a message the bot posted).
 
 The buttons' action ids are `<nav_action>_prev` and `<nav_action>_next` (`nav_actions`):
-bot/slack_app.py listens for both under one handler, which reads the page from the value.
+bot/channels/slack/listeners/actions/page_due.py and page_notice.py each listen for both
+under one handler, which reads the page from the value.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import json
 import urllib.error
 import urllib.request
 
-from bot.channels import notice
+from bot.channels import rendering
 from bot.channels.base import DeliveryError, Rendered, Transport
 from bot.templates import render_text
 from mappa_core.rules.planner import CASE_FREE_RULES
@@ -34,13 +34,13 @@ FIGURE_FIELDS = ("indicator", "title", "target", "percent", "numerator", "denomi
 
 def card(rows: list[dict]) -> dict:
     """The Adaptive Card for one group of outbox rows (one area, one rule)."""
-    rule = notice.rule_of(rows)
+    rule = rendering.rule_of(rows)
     if rule not in CASE_FREE_RULES:
         raise ValueError(f"a {rule!r} notice may carry case references: never sent to Teams")
     # Indicator figures only: whatever else a payload may come to hold stays out.
     items = [{k: r["payload"].get(k) for k in FIGURE_FIELDS}
-             for r in notice.ordered(rows) if "indicator" in r["payload"]]
-    ctx = notice.context(rows)
+             for r in rendering.ordered(rows) if "indicator" in r["payload"]]
+    ctx = rendering.context(rows)
     while True:
         content = json.loads(render_text(f"teams/notice_{rule}.json.j2", items=items, **ctx))
         if len(json.dumps(envelope(content)).encode()) <= MAX_PAYLOAD_BYTES or not items:

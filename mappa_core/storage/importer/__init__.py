@@ -12,6 +12,7 @@ batch is the keys later files refer to, a hash of every other key, and custody p
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +26,14 @@ from .validate import (
     MAX_ERRORS, Custody, Errors, FileCheck, References, SlackIds, converter, parse_rows,
     people_in_no_area, row_rules,
 )
-from .write import FileReport, Writer, drop_replaced_periods, keep_custody_history
+from .write import FileReport, Pipe, Writer, drop_replaced_periods, keep_custody_history
 
 __all__ = ["BATCH", "MAX_ERRORS", "FileReport", "ImportReport", "Source", "find_files",
            "import_directory", "import_sources", "people_in_no_area", "unread_files"]
 
 # SQLite's page cache during an import, in KiB (see _bigger_sqlite_cache).
 SQLITE_CACHE_KB = 196_608
+
 
 # The parser's own names, for the tests that read rows as the importer does
 # (tests/frames.py, tests/test_cli.py).
@@ -87,7 +89,12 @@ def import_sources(engine: Engine, sources: list[Source], report: ImportReport,
     errors = errors or Errors()
     order = {spec.filename: i for i, spec in enumerate(FILES)}
     sources = sorted(sources, key=lambda s: order[s.spec.filename])
-    with engine.begin() as conn:
+    # The checks' reads of what is already stored (committed rows, as before this import)
+    # go through a second connection while the writes go on in the first, on the Pipe's
+    # thread. An in-memory SQLite database is one connection's own: one thread does all.
+    memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+    with engine.begin() as conn, \
+            (contextlib.nullcontext(conn) if memory else engine.connect()) as reads:
         # Read before anything is written: the stored periods the custody rules compare with.
         specs = {s.spec.filename for s in sources}
         custody = Custody(conn) if specs & {INDIVIDUALS.filename, CUSTODY.filename} else None
@@ -97,9 +104,12 @@ def import_sources(engine: Engine, sources: list[Source], report: ImportReport,
         # import's time). It runs again as soon as the import ends.
         gc.disable()
         cache = _bigger_sqlite_cache(conn)
+        pipe = Pipe(threaded=not memory)
         try:
-            files = _import_all(conn, sources, custody, errors, report.dry_run)
+            files = _import_all(conn, reads, pipe, sources, custody, errors, report.dry_run)
+            pipe.wait()
         finally:
+            pipe.close()
             if collecting:
                 gc.enable()
             if cache is not None:
@@ -134,40 +144,50 @@ def _bigger_sqlite_cache(conn) -> int | None:
     return before
 
 
-def _import_all(conn, sources: list[Source], custody: Custody | None, errors: Errors,
-                dry_run: bool) -> list[FileReport]:
-    refs = References(conn)
+def _import_all(conn, reads, pipe: Pipe, sources: list[Source], custody: Custody | None,
+                errors: Errors, dry_run: bool) -> list[FileReport]:
+    refs = References(reads)
     files = []
     last_custody = [s for s in sources if s.spec in (INDIVIDUALS, CUSTODY)][-1:]
     for source in sources:
-        file_report, held = _import_file(conn, source, refs, custody, errors, dry_run)
+        file_report, held = _import_file(conn, reads, pipe, source, refs, custody, errors,
+                                         dry_run)
         if file_report is not None:
             files.append(file_report)
         if source in last_custody:
             custody.check(errors)
         if held is not None and not errors.count:
-            if not dry_run:
-                drop_replaced_periods(conn, CUSTODY, held)
-            writer = Writer(conn, CUSTODY, file_report)
-            writer.add(held, write=not dry_run)
-            writer.close()
+            def write_custody(rows=held, file_report=file_report) -> None:
+                if not dry_run:
+                    drop_replaced_periods(conn, CUSTODY, rows)
+                writer = Writer(conn, CUSTODY, file_report)
+                writer.add(rows, write=not dry_run)
+                writer.close()
+            pipe.put(write_custody)
     return files
 
 
-def _import_file(conn, source: Source, refs: References, custody: Custody | None,
-                 errors: Errors, dry_run: bool) -> tuple[FileReport | None, list | None]:
-    """One file, batch by batch: each checked, then counted and written. custody.csv's
-    rows are held to the end (a few thousand), for the custody rules and because the
-    stored periods the file replaces go before it is written."""
+def _import_file(conn, reads, pipe: Pipe, source: Source, refs: References,
+                 custody: Custody | None, errors: Errors,
+                 dry_run: bool) -> tuple[FileReport | None, list | None]:
+    """One file, batch by batch: each checked here, then counted and written on the Pipe's
+    thread. custody.csv's rows are held to the end (a few thousand), for the custody rules
+    and because the stored periods the file replaces go before it is written."""
     spec = source.spec
     check = FileCheck(source, errors, refs)
     slack = SlackIds(source) if spec is PEOPLE else None
     file_report = FileReport(source.label)
-    writer: Writer | None = None  # made by the first batch (is the table empty then?)
+    writer: list[Writer] = []  # made on the Pipe's thread by the first batch (empty table?)
     held: list[tuple] = []
 
+    def write(rows: list[tuple]) -> None:
+        if not writer:
+            writer.append(Writer(conn, spec, file_report))
+        if spec is INDIVIDUALS and not dry_run:
+            keep_custody_history(conn, spec, rows, custody.stored_current, custody.stored_past)
+        writer[0].add(rows, write=not dry_run)
+
     def take(rows: list[tuple], lines: list[int]) -> None:
-        nonlocal writer
         if slack is not None:
             slack.add(rows, lines)
         if spec is INDIVIDUALS:
@@ -175,24 +195,17 @@ def _import_file(conn, source: Source, refs: References, custody: Custody | None
         if spec is CUSTODY:
             custody.add_custody(source, rows, lines)
             held.extend(rows)
-            return
-        if not rows or errors.count:  # after an error, only checking: nothing is written
-            return
-        if writer is None:
-            writer = Writer(conn, spec, file_report)
-        if spec is INDIVIDUALS and not dry_run:
-            keep_custody_history(conn, spec, rows, custody.stored_current, custody.stored_past)
-        writer.add(rows, write=not dry_run)
+        elif rows and not errors.count:  # after an error, only checking: nothing is written
+            pipe.put(lambda: write(rows))
 
     for rows, lines in check.batches():
         take(rows, lines)
         show_progress(source.label, source.progress())
     take(*check.finish())
-    if writer is not None:
-        writer.close()
+    pipe.put(lambda: writer and writer[0].close())
     show_progress(source.label, source.progress(), done=True)
     if slack is not None:
-        slack.check(conn, errors)
+        slack.check(reads, errors)
     if not check.read:
         return None, None
     return file_report, (held if spec is CUSTODY else None)

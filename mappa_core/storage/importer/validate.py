@@ -347,8 +347,10 @@ class FileCheck:
         """Typed rows and their lines, and the problems (line, order, column, reason) of
         the rows left out. A row of blank cells is no row at all."""
         lines = list(lines)
-        columns = list(zip(*records))
         n = len(records)
+        if not n:
+            return [], [], []
+        columns = list(zip(*records))
         values, problems = [], {}
         for order, (cells, pos) in enumerate(self.cells):
             if pos is None:

@@ -11,7 +11,9 @@ without SQLAlchemy's per-row parameter processing; the values are already typed.
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import sqlite3
+import threading
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -41,6 +43,54 @@ class FileReport:
     unchanged: int = 0
     kept: int = 0  # values recorded through the bot that the export left blank
     replaced: int = 0  # ... and that the export replaced (the old ones are in the audit log)
+
+
+class Pipe:
+    """The import's database work on a thread of its own, in order, while the next batch
+    is read and checked: the database does its part (SQLite in the driver, without
+    Python's lock; PostgreSQL in its own process) while Python checks the next. A bounded
+    queue (two batches) keeps memory bounded; a job that fails stops the rest, and `wait`
+    raises its error. `threaded=False` runs each job at once (an in-memory SQLite
+    database, which a second connection cannot see)."""
+
+    def __init__(self, threaded: bool = True) -> None:
+        self.error: BaseException | None = None
+        self.jobs: queue.Queue | None = queue.Queue(maxsize=2) if threaded else None
+        if self.jobs is not None:
+            self.thread = threading.Thread(target=self._run, name="mappa-import-writes",
+                                           daemon=True)
+            self.thread.start()
+
+    def put(self, job) -> None:
+        if self.jobs is None:
+            job()
+        else:
+            self.jobs.put(job)
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            try:
+                if job is None:
+                    return
+                if self.error is None:
+                    job()
+            except BaseException as exc:  # noqa: BLE001 (raised again by wait, in the caller)
+                self.error = exc
+            finally:
+                self.jobs.task_done()
+
+    def wait(self) -> None:
+        """Until every job is done; raises a job's error."""
+        if self.jobs is not None:
+            self.jobs.join()
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.put(None)
+            self.thread.join()
 
 
 class Writer:

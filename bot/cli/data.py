@@ -21,6 +21,10 @@ def register(sub) -> None:
 
     r = sub.add_parser("recorded", help="values people recorded through the bot, and those "
                                          "an import replaced")
+    r.add_argument("--pending", action="store_true",
+                   help="only those the latest export does not show yet: what to key into "
+                        "ViSOR, by case and meeting")
+    r.add_argument("--csv", action="store_true", help="print CSV (one row a value)")
     r.set_defaults(func=cmd_recorded)
 
 
@@ -51,7 +55,8 @@ def cmd_import(args) -> int:
         return 1
     print(table(IMPORT_COLUMNS, [(f.filename, f.rows, f.created, f.updated, f.unchanged)
                                  for f in report.files]))
-    print(f"values recorded through the bot: {report.kept} kept (blank in the export), "
+    print(f"values recorded through the bot: {report.kept} kept (the export does not show "
+          f"them yet), {report.caught_up} caught up (the export now agrees), "
           f"{report.replaced} replaced by the export (the old values are in the audit log)")
     if report.dry_run:
         print("dry run: nothing was written; the counts say what an import would do")
@@ -59,24 +64,89 @@ def cmd_import(args) -> int:
 
 
 RECORDED_COLUMNS = (Col("recorded (UTC)", 16), Col("table", 10), Col("row", None),
-                    Col("column", 20), Col("value", None), Col("by", None))
+                    Col("column", 20), Col("value", None), Col("in the export", None),
+                    Col("by", None))
+# What each recordable column is, in words, for the co-ordinator keying it into ViSOR.
+WHAT = {"minutes_issued": "minutes issued", "rmp_ratified": "RMP ratified",
+        "written_contribution": "written contribution received", "reason": "reason"}
+PENDING_CSV = ("ref", "meeting_id", "meeting_date", "agency", "column", "value", "export_value",
+               "recorded_by", "recorded_at")
 
 
 def cmd_recorded(args) -> int:
     """What chairs recorded with the buttons and the reason form, which an import keeps
-    where the export's cell is blank; and, from the audit log, each one an export replaced."""
+    until the export changes; and, from the audit log, each one an export replaced. With
+    --pending, what the latest export does not show yet: what to key into ViSOR."""
     from mappa_core.storage import recorded
 
     with engine().connect() as conn:
+        if args.pending:
+            return _pending(recorded.pending(conn), args.csv)
         standing, replaced = recorded.listing(conn), recorded.replaced_by_imports(conn)
+    if args.csv:
+        _csv(("recorded_at", "table", "row", "column", "value", "export_value", "recorded_by"),
+             [(_utc(r["recorded_at"]), r["target_table"], r["row_key"], r["target_column"],
+               r["value"], r["base"] or "", r["name"] or r["person_id"] or "")
+              for r in standing])
+        return 0
+    waiting = sum(r["base"] != r["value"] for r in standing)
     print(f"values recorded through the bot: {len(standing)}")
+    if waiting:
+        print(f"  {waiting} not in the latest export yet: `mappa recorded --pending` lists "
+              "what to key into ViSOR")
     if standing:
         print(table(RECORDED_COLUMNS, [
             (f"{r['recorded_at']:%Y-%m-%d %H:%M}" if r["recorded_at"] else "?", r["target_table"],
-             r["row_key"], r["target_column"], r["value"], r["name"] or r["person_id"] or "?")
+             r["row_key"], r["target_column"], r["value"],
+             "(same)" if r["base"] == r["value"] else (r["base"] or "(blank)"),
+             r["name"] or r["person_id"] or "?")
             for r in standing], indent="  "))
     print(f"replaced by an import (from the audit log): {len(replaced)}")
     for r in replaced:
         print(f"  {r['at']:%Y-%m-%d %H:%M} {r['detail']}")
     return 0
 
+
+def _utc(at) -> str:
+    return f"{at:%Y-%m-%d %H:%M}" if at else ""
+
+
+def _csv(header, rows) -> None:
+    import csv
+
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(header)
+    out.writerows(rows)
+
+
+def _pending(rows: list[dict], as_csv: bool) -> int:
+    """The values to key into ViSOR, grouped as a co-ordinator keys them: by case, then
+    meeting; each with what the export says now and who recorded it when."""
+    if as_csv:
+        _csv(PENDING_CSV, [
+            (r["ref"] or "", r["meeting_id"], r["meeting_date"] or "", r["agency"] or "",
+             r["target_column"], r["value"], r["base"] or "", r["name"] or r["person_id"] or "",
+             _utc(r["recorded_at"])) for r in rows])
+        return 0
+    cases = len({r["ref"] for r in rows})
+    meetings = len({r["meeting_id"] for r in rows})
+    if not rows:
+        print("to key into ViSOR: nothing (every value recorded through the bot is in the "
+              "latest export)")
+        return 0
+    print(f"to key into ViSOR: {len(rows)} value(s) recorded through the bot that the latest "
+          f"export does not show yet ({cases} case(s), {meetings} meeting(s))")
+    case = meeting = object()
+    for r in rows:
+        if r["ref"] != case:
+            case, meeting = r["ref"], object()
+            print(f"\n{case or '(meeting no longer in the records)'}")
+        if r["meeting_id"] != meeting:
+            meeting = r["meeting_id"]
+            print(f"  meeting {meeting}" + (f" on {r['meeting_date']}" if r["meeting_date"] else ""))
+        what = WHAT.get(r["target_column"], r["target_column"])
+        if r["agency"]:
+            what += f" ({r['agency_name'] or r['agency']})"
+        print(f"    {what}: {r['value']} (the export says {r['base'] or 'nothing'}); recorded by "
+              f"{r['name'] or r['person_id'] or '?'} at {_utc(r['recorded_at'])} UTC")
+    return 0

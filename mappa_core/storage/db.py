@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 DEFAULT_URL = "sqlite:///mappa.db"
 # The newest migration in migrations/versions. Kept here so that the check every command
 # makes does not have to import Alembic; a test asserts it equals Alembic's head.
-SCHEMA_REVISION = "0012_import_references"
+SCHEMA_REVISION = "0013_recorded_base"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -274,8 +274,11 @@ class ScrUpdate(SQLModel, table=True):
 
 
 class RecordedValue(SQLModel, table=True):
-    """A value a person recorded through the bot (a button or the reason modal), so that an
-    import whose cell is blank keeps it, and one that replaces it leaves it in the audit log.
+    """A value a person recorded through the bot (a button or the reason modal), and the
+    export's value when they did (`base`, blank: none): an import whose cell still says the
+    base (or is blank) keeps the recorded value, one that says the recorded value has
+    caught up (`base` becomes the value), and one that says anything else replaces it and
+    leaves it in the audit log (storage/recorded.py).
 
     `row_key` is the row's key as a JSON list (`["M1"]`, `["M1", "police"]`): any id
     round-trips, whatever characters it holds.
@@ -289,6 +292,7 @@ class RecordedValue(SQLModel, table=True):
     person_id: str | None = Field(default=None, max_length=64)
     slack_user_id: str | None = Field(default=None, max_length=32)
     recorded_at: dt.datetime
+    base: str | None = Field(default=None, max_length=64)
 
 
 class ChangeStamp(SQLModel, table=True):

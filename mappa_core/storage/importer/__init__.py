@@ -59,6 +59,10 @@ class ImportReport:
         return sum(f.kept for f in self.files)
 
     @property
+    def caught_up(self) -> int:
+        return sum(f.caught_up for f in self.files)
+
+    @property
     def replaced(self) -> int:
         return sum(f.replaced for f in self.files)
 

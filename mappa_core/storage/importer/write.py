@@ -41,7 +41,8 @@ class FileReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    kept: int = 0  # values recorded through the bot that the export left blank
+    kept: int = 0  # values recorded through the bot that the export does not show yet
+    caught_up: int = 0  # ... that it shows now (no longer waiting to be keyed into ViSOR)
     replaced: int = 0  # ... and that the export replaced (the old ones are in the audit log)
 
 
@@ -125,19 +126,21 @@ class Writer:
             report.replaced += len(replaced)
             return
         replaced: list[tuple] = []
+        caught_up: list[tuple] = []
         if self.recorded:
-            rows = self._with_recorded(rows, replaced)
+            rows = self._with_recorded(rows, replaced, caught_up)
         report.replaced += len(replaced)
         _log_replaced(self.conn, self.spec.table, replaced)
+        _recorded.caught_up(self.conn, self.spec.table, caught_up)
         if rows:
             created, updated = self._upsert(rows)
             report.created += created
             report.updated += updated
             report.unchanged += len(rows) - created - updated
 
-    def _with_recorded(self, rows: list[tuple], replaced: list) -> list[tuple]:
-        """The batch with the values people recorded through the bot kept where the export
-        leaves them blank (SPEC section 5); only the few rows that have them are read."""
+    def _with_recorded(self, rows: list[tuple], replaced: list, caught_up: list) -> list[tuple]:
+        """The batch with the values people recorded through the bot settled (SPEC section
+        5, recorded.settle); only the few rows that have them are read."""
         key, recorded = self.key, self.recorded
         mine = [r for r in rows if key(r) in recorded]
         if not mine:
@@ -149,7 +152,8 @@ class Writer:
             old = stored.get(k)
             if old is not None:
                 changed[k] = _keep_recorded(k if isinstance(k, tuple) else (k,), values, old,
-                                            recorded[k], self.names, self.report, replaced)
+                                            recorded[k], self.names, self.report, replaced,
+                                            caught_up)
         return [changed.get(key(r), r) for r in rows]
 
     def _upsert(self, rows: list[tuple]) -> tuple[int, int]:
@@ -219,7 +223,7 @@ class Writer:
                 continue
             if recorded and k in recorded:
                 values = _keep_recorded(k if isinstance(k, tuple) else (k,), values, old,
-                                        recorded[k], self.names, report, replaced)
+                                        recorded[k], self.names, report, replaced, [])
             if old != values:
                 updates.append(values)
             else:
@@ -313,20 +317,26 @@ def _insert_many(cursor, insert: str, width: int, rows: list[tuple], tail: str =
 
 
 def _keep_recorded(key: tuple, values: tuple, old: tuple, recorded: list, names: list[str],
-                   report: FileReport, replaced: list[tuple]) -> tuple:
-    """A row whose stored values include some a person recorded through the bot: a blank
-    cell keeps the stored value; a different value from the export wins, and the recorded
-    one is noted in `replaced` for the audit log."""
+                   report: FileReport, replaced: list[tuple], caught_up: list[tuple]) -> tuple:
+    """A row whose stored values include some a person recorded through the bot, settled
+    by recorded.settle: a recorded value the export does not show yet (a blank cell, or
+    the base it had when the value was recorded) stays; one the export now shows is noted
+    in `caught_up`; a different value from the export wins, and the recorded one is noted
+    in `replaced` for the audit log."""
     row = list(values)
     for rec in recorded:
         i = names.index(rec.column)
         current = old[i]
         if current is None:
             continue
-        if row[i] is None:
+        outcome = _recorded.settle(row[i], current, rec)
+        if outcome == "kept":
             row[i] = current
             report.kept += 1
-        elif row[i] != current:
+        elif outcome == "caught_up":
+            report.caught_up += 1
+            caught_up.append((key, rec.column))
+        elif outcome == "replaced":
             replaced.append((key, rec, current, row[i]))
     return tuple(row)
 

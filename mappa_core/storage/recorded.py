@@ -165,10 +165,10 @@ def replaced_by_imports(conn: Connection) -> list[dict]:
 def pending(conn: Connection) -> list[dict]:
     """The values recorded through the bot that the latest export does not show yet, as a
     co-ordinator keys them into ViSOR: by case, then meeting (its date), then agency and
-    column. Each with the meeting's ref and date, the agency's name, the export's value
-    (`base`) and who recorded it (name) and when (UTC)."""
-    t, people, meeting, agency = (SQLModel.metadata.tables[n] for n in (
-        "recorded_value", "person", "meeting", "agency"))
+    column. Each with the meeting's ref, date and area, the agency's name, the export's
+    value (`base`) and who recorded it (name) and when (UTC)."""
+    t, people, meeting, agency, individual = (SQLModel.metadata.tables[n] for n in (
+        "recorded_value", "person", "meeting", "agency", "individual"))
     rows = conn.execute(
         select(t.c.target_table, t.c.row_key, t.c.target_column, t.c.value, t.c.base,
                t.c.person_id, people.c.name, t.c.recorded_at)
@@ -184,12 +184,13 @@ def pending(conn: Connection) -> list[dict]:
     ids = sorted({r["meeting_id"] for r in out})
     meetings = {}
     for i in range(0, len(ids), 1000):
-        meetings.update({m: (ref, date) for m, ref, date in conn.execute(
-            select(meeting.c.meeting_id, meeting.c.ref, meeting.c.date)
+        meetings.update({m: (ref, date, area) for m, ref, date, area in conn.execute(
+            select(meeting.c.meeting_id, meeting.c.ref, meeting.c.date, individual.c.area)
+            .join(individual, individual.c.ref == meeting.c.ref)
             .where(meeting.c.meeting_id.in_(ids[i:i + 1000])))})
     names = dict(conn.execute(select(agency.c.agency, agency.c.name)).all())
     for r in out:
-        r["ref"], r["meeting_date"] = meetings.get(r["meeting_id"], (None, None))
+        r["ref"], r["meeting_date"], r["area"] = meetings.get(r["meeting_id"], (None, None, None))
         r["agency_name"] = names.get(r["agency"]) if r["agency"] else None
     order = {c: i for i, c in enumerate(("minutes_issued", "rmp_ratified", "written_contribution",
                                          "reason"))}
@@ -197,3 +198,22 @@ def pending(conn: Connection) -> list[dict]:
                             r["agency"] or "", r["target_table"] == "invitation",
                             order.get(r["target_column"], 9)))
     return out
+
+
+def pending_by_area(engine) -> dict[str, int]:
+    """How many values wait to be keyed into ViSOR, by the area of their case (the
+    co-ordinator's weekly summary says it)."""
+    with engine.connect() as conn:
+        rows = pending(conn)
+    out: dict[str, int] = {}
+    for r in rows:
+        if r["area"] is not None:
+            out[r["area"]] = out.get(r["area"], 0) + 1
+    return out
+
+
+def pending_in(engine, area: str | None = None) -> list[dict]:
+    """`pending`, of one area's cases (all areas: None)."""
+    with engine.connect() as conn:
+        rows = pending(conn)
+    return [r for r in rows if area is None or r["area"] == area]

@@ -40,8 +40,10 @@ AGENCIES = [
 PEOPLE = [
     {"person_id": "t-chair", "name": "Morag Chair", "slack_user_id": CHAIR, "roles": "chair",
      "area": "Tayside"},
-    {"person_id": "t-coord", "name": "Iain Coordinator", "roles": "coordinator",
-     "area": "Tayside"},
+    {"person_id": "t-coord", "name": "Iain Coordinator", "email": "iain@tayside.example",
+     "roles": "coordinator", "area": "Tayside"},
+    {"person_id": "t-coord-2", "name": "Aileen Coordinator", "slack_user_id": "U1TAYCO2",
+     "roles": "coordinator", "area": "Tayside"},
 ]
 INDIVIDUALS = [{"ref": f"TAY-000{i}", "area": "Tayside", "chair_id": "t-chair"}
                for i in (1, 2)]

@@ -1,11 +1,12 @@
-"""`mappa db upgrade` and `mappa import DIR`: the schema and the records."""
+"""`mappa db upgrade`, `mappa import DIR|BOOK.xlsx` and `mappa recorded`: the schema, the
+records, and the values people recorded through the bot."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from bot.cli.common import Col, engine, settings, table
+from bot.cli.common import Col, UsageError, engine, settings, table
 from mappa_core.storage import db
 
 
@@ -14,9 +15,16 @@ def register(sub) -> None:
     dsub = d.add_subparsers(dest="db_command", required=True)
     dsub.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db)
 
-    i = sub.add_parser("import", help="import the CSV files of a directory")
-    i.add_argument("dir")
-    i.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+    i = sub.add_parser("import", help="import the CSV files of a directory, or the sheets of "
+                                       "an Excel workbook")
+    i.add_argument("dir", metavar="DIR|BOOK.xlsx")
+    i.add_argument("--dry-run", action="store_true", help="validate and count, write nothing "
+                   "(with --mapping: show what maps to what)")
+    i.add_argument("--mapping", metavar="FILE.toml",
+                   help="the unit's own file, sheet and column names and spellings "
+                        "(docs/data-contract.md)")
+    i.add_argument("--template", action="store_true",
+                   help="write empty CSV files and a commented mapping file into DIR, and stop")
     i.set_defaults(func=cmd_import)
 
     r = sub.add_parser("recorded", help="values people recorded through the bot, and those "
@@ -40,9 +48,36 @@ IMPORT_COLUMNS = (Col("file", 20), Col("rows", 8, ">"), Col("created", 8, ">"),
 
 
 def cmd_import(args) -> int:
-    from mappa_core.storage.importer import import_directory
+    from mappa_core.storage.importer import (
+        MappingError, describe_mapping, import_directory, import_workbook, load_mapping,
+        write_template,
+    )
 
-    report = import_directory(engine(), Path(args.dir), dry_run=args.dry_run)
+    path = Path(args.dir)
+    if args.template:
+        if args.mapping or args.dry_run:
+            raise UsageError("--template writes the files to start from: no --mapping, "
+                             "no --dry-run")
+        try:
+            written = write_template(path)
+        except (FileExistsError, OSError) as exc:
+            print(f"mappa import --template: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(written)} files into {path}: {', '.join(p.name for p in written)}")
+        print(f"fill the CSV files, or edit {path / 'mapping.toml'} to read your export as it is")
+        return 0
+    mapping = None
+    if args.mapping:
+        try:
+            mapping = load_mapping(args.mapping)
+        except MappingError as exc:
+            for line in exc.problems:
+                print(line, file=sys.stderr)
+            print(f"mappa import: {len(exc.problems)} problem(s) in the mapping file; nothing "
+                  "was read or written", file=sys.stderr)
+            return 2
+    read = import_workbook if path.is_file() else import_directory
+    report = read(engine(), path, dry_run=args.dry_run, mapping=mapping)
     for line in report.warnings:
         print(line, file=sys.stderr)
     if not report.ok:
@@ -53,8 +88,13 @@ def cmd_import(args) -> int:
             file=sys.stderr,
         )
         return 1
-    print(table(IMPORT_COLUMNS, [(f.filename, f.rows, f.created, f.updated, f.unchanged)
-                                 for f in report.files]))
+    if mapping is not None and report.dry_run:
+        for line in describe_mapping(report):
+            print(line)
+        print()
+    wide = max([20, *(len(f.filename) + 2 for f in report.files)])
+    print(table((Col("file", wide), *IMPORT_COLUMNS[1:]),
+                [(f.filename, f.rows, f.created, f.updated, f.unchanged) for f in report.files]))
     print(f"values recorded through the bot: {report.kept} kept (the export does not show "
           f"them yet), {report.caught_up} caught up (the export now agrees), "
           f"{report.replaced} replaced by the export (the old values are in the audit log)")

@@ -21,15 +21,21 @@ from sqlalchemy.engine import Engine
 
 from .. import db
 from ...rules.schema import CUSTODY, FILES, INDIVIDUALS, PEOPLE
-from .read import BATCH, CsvSource, Source, find_files, not_files, show_progress, unread_files
+from .read import (
+    BATCH, CsvSource, Source, Workbook, find_files, not_files, show_progress, unread_files,
+    workbook_sources,
+)
 from .validate import (
     MAX_ERRORS, Custody, Errors, FileCheck, References, SlackIds, converter, parse_rows,
     people_in_no_area, row_rules,
 )
+from .mapping import Mapping, MappingError, load as load_mapping, template as mapping_template
 from .write import FileReport, Pipe, Writer, drop_replaced_periods, keep_custody_history
 
 __all__ = ["BATCH", "MAX_ERRORS", "FileReport", "ImportReport", "Source", "find_files",
-           "import_directory", "import_sources", "people_in_no_area", "unread_files"]
+           "import_directory", "import_sources", "import_workbook", "people_in_no_area",
+           "unread_files", "MappingError", "load_mapping", "mapping_template",
+           "describe_mapping", "write_template"]
 
 # SQLite's page cache during an import, in KiB (see _bigger_sqlite_cache).
 SQLITE_CACHE_KB = 196_608
@@ -49,6 +55,7 @@ class ImportReport:
     # Nothing wrong with what was imported, but worth a look: each CSV file in the
     # directory that is not read (a misnamed meetings file would otherwise go unseen).
     warnings: list[str] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list, repr=False)  # what was read
 
     @property
     def ok(self) -> bool:
@@ -67,23 +74,107 @@ class ImportReport:
         return sum(f.replaced for f in self.files)
 
 
-def import_directory(engine: Engine, directory: Path | str, dry_run: bool = False) -> ImportReport:
-    """Validate every CSV file of SPEC section 5 in `directory`, then upsert them all or none."""
+def import_directory(engine: Engine, directory: Path | str, dry_run: bool = False,
+                     mapping: Mapping | None = None) -> ImportReport:
+    """Validate every CSV file of SPEC section 5 in `directory` (under the names `mapping`
+    gives them), then upsert them all or none."""
     directory = Path(directory)
     report = ImportReport(dry_run=dry_run)
     if not directory.is_dir():
         report.errors.append(f"{directory}: not a directory")
         return report
-    report.warnings = unread_files(directory)
+    names = {spec.filename: mapping.name_of(spec) for spec in FILES} if mapping else None
+    report.warnings = unread_files(directory, set((names or {}).values()))
     errors = Errors()
-    for name, reason in not_files(directory):
+    for name, reason in not_files(directory, names):
         errors.add(name, 1, "-", reason)
-    sources: list[Source] = [CsvSource(path, spec) for spec, path in find_files(directory)]
+    sources: list[Source] = []
+    for spec, path in find_files(directory, names):
+        source = CsvSource(path, spec, **(mapping.for_spec(spec) if mapping else {}))
+        if mapping:
+            source.label = mapping.label(spec, path.name)
+        sources.append(source)
+    if mapping:
+        report.warnings += _mapped_but_absent(mapping, {s.spec.filename for s in sources},
+                                              f"in {directory}")
     if not sources and not errors.count:
-        names = ", ".join(s.filename for s in FILES)
-        report.errors.append(f"{directory}: none of the import files is there ({names})")
+        names_ = ", ".join((names or {}).get(s.filename, s.filename) for s in FILES)
+        report.errors.append(f"{directory}: none of the import files is there ({names_})")
         return report
+    report.sources = sources
     return import_sources(engine, sources, report, errors)
+
+
+def import_workbook(engine: Engine, path: Path | str, dry_run: bool = False,
+                    mapping: Mapping | None = None) -> ImportReport:
+    """Validate the sheets of an Excel workbook named like the files of SPEC section 5
+    (`meetings` for meetings.csv, or as `mapping` names them), then upsert them all or
+    none."""
+    path = Path(path)
+    report = ImportReport(dry_run=dry_run)
+    book = Workbook(path)
+    try:
+        if book.problem:
+            report.errors, report.error_count = [f"{book.label}:1: -: {book.problem}"], 1
+            return report
+        sources, report.warnings = workbook_sources(book, mapping)
+        if mapping:
+            report.warnings += _mapped_but_absent(mapping, {s.spec.filename for s in sources},
+                                                  f"a sheet of {book.label}")
+        if not sources:
+            names = ", ".join(mapping.sheet_of(s) if mapping else s.filename.removesuffix(".csv")
+                              for s in FILES)
+            report.errors = [f"{book.label}:1: -: none of its sheets is one mappa reads ({names})"]
+            report.error_count = 1
+            return report
+        report.sources = sources
+        return import_sources(engine, sources, report)
+    finally:
+        book.close()
+
+
+def _mapped_but_absent(mapping: Mapping, found: set[str], where: str) -> list[str]:
+    """A warning for each file the mapping names that is not there."""
+    return [f"{mapping.path.name}: [{name.removesuffix('.csv')}] file = {m.file!r} is not "
+            f"{where}; nothing of {name} is imported"
+            for name, m in mapping.files.items() if m.file and name not in found]
+
+
+def describe_mapping(report: ImportReport) -> list[str]:
+    """What maps to what, file by file, for `mappa import --dry-run --mapping`: the unit's
+    file, each of our columns and the heading it is read from (mapped, or our own name),
+    the spellings turned into ours and how many cells each, and the unit's columns not read."""
+    lines = []
+    for source in report.sources:
+        spec = source.spec
+        lines.append(f"{spec.filename} <- {source.label}")
+        headings = {h.lower(): h for h in source.headings}
+        mapped = []
+        for col in spec.columns:
+            theirs = source.columns.get(col.name)
+            if theirs is not None:
+                shown = headings.get(theirs.lower())
+                mapped.append(f"{col.name} <- {theirs!r}" + ("" if shown else " (not in the file)"))
+        if mapped:
+            lines.append("  columns: " + "; ".join(mapped))
+        own = [c.name for c in spec.columns
+               if c.name not in source.columns and c.name in headings]
+        if own:
+            lines.append("  by our own name: " + ", ".join(own))
+        absent = [c.name for c in spec.columns if c.name not in source.columns
+                  and c.name not in headings]
+        if absent:
+            lines.append("  not in the file (blank): " + ", ".join(absent))
+        used = {v.lower() for v in source.columns.values()} | {c.name for c in spec.columns}
+        unread = [h for h in source.headings if h and h.lower() not in used]
+        if unread:
+            lines.append("  not read: " + ", ".join(repr(h) for h in unread))
+        for col, spellings in source.values.items():
+            counts = source.translated.get(col, {})
+            shown = [f"{theirs!r} -> {ours or '(blank)'!s}: {counts.get(theirs.strip().lower(), 0):,}"
+                     for theirs, ours in spellings.items()]
+            lines.append(f"  {col} values: " + "; ".join(shown))
+    return lines
 
 
 def import_sources(engine: Engine, sources: list[Source], report: ImportReport,
@@ -213,3 +304,21 @@ def _import_file(conn, reads, pipe: Pipe, source: Source, refs: References,
     if not check.read:
         return None, None
     return file_report, (held if spec is CUSTODY else None)
+
+
+def write_template(directory: Path | str) -> list[Path]:
+    """Empty CSV files (each file's header) and a commented mapping file in `directory`,
+    for a unit to start from; refuses (FileExistsError) to write over a file."""
+    import csv
+
+    directory = Path(directory)
+    paths = [directory / spec.filename for spec in FILES] + [directory / "mapping.toml"]
+    there = [p.name for p in paths if p.exists()]
+    if there:
+        raise FileExistsError(f"{directory}: already holds {', '.join(there)}; nothing written")
+    directory.mkdir(parents=True, exist_ok=True)
+    for spec in FILES:
+        with (directory / spec.filename).open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh, lineterminator="\n").writerow(spec.column_names)
+    (directory / "mapping.toml").write_text(mapping_template(), encoding="utf-8")
+    return paths

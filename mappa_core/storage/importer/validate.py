@@ -11,6 +11,7 @@ individuals, meetings), a 64-bit hash of every other key, and the custody period
 from __future__ import annotations
 
 import functools
+from collections import Counter
 import re
 import sys
 from array import array
@@ -138,6 +139,9 @@ class Cells:
         self.label = source.column_label(col.name)
         self.convert = converter(col)
         self.translate = {k.strip().lower(): v for k, v in source.values.get(col.name, {}).items()}
+        # How many cells each of the unit's spellings turned into ours (mappa import
+        # --dry-run --mapping shows it).
+        self.translated = source.translated.setdefault(col.name, {}) if self.translate else None
         # Identifiers and names are nearly all different: checked a batch at a time.
         # Everything else has few distinct cells: each is read once and remembered.
         plain = col.kind == "text" and col.name not in ("email", "slack_user_id")
@@ -171,6 +175,11 @@ class Cells:
     def column(self, texts) -> tuple[list, dict[int, str]]:
         """The values of a batch of cells, and what is wrong by position (None where wrong)."""
         memo = self.memo
+        if self.translated is not None:
+            for text, n in Counter(texts).items():
+                key = text.strip().lower()
+                if key in self.translate:
+                    self.translated[key] = self.translated.get(key, 0) + n
         if memo is not None:
             try:
                 return list(map(memo.__getitem__, texts)), {}
@@ -331,12 +340,12 @@ class FileCheck:
         positions: dict[str, int] = {}
         for i, name in enumerate(header):
             if name in spec.column_names and name in positions:
-                errors.add(label, 1, self.source.column_label(name),
+                errors.add(label, self.source.header_line, self.source.column_label(name),
                            "the column appears twice in the header")
             positions.setdefault(name, i)
         missing = [c.name for c in spec.columns if c.required and c.name not in positions]
         for name in missing:
-            errors.add(label, 1, self.source.column_label(name),
+            errors.add(label, self.source.header_line, self.source.column_label(name),
                        "required column is missing from the header")
         if missing:
             return False
@@ -377,6 +386,8 @@ class FileCheck:
         header = next(records, None)
         if header is None or not self._header(header, errors):
             records.close()
+            if self.refs is not None:  # its rows are unknown, not missing: not an error each
+                self.refs.unreadable.add(self.spec.table)
             return
         self.read = True
         for chunk in records:
@@ -511,6 +522,9 @@ class References:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.file_keys: dict[str, set] = {}
+        # Tables whose file of this import could not be read at all (its header, or the
+        # whole sheet refused): that error is reported once, not again for every reference.
+        self.unreadable: set[str] = set()
 
     def problems(self, source: Source, rows: list[tuple], lines: list[int]) -> list[tuple]:
         if not rows:
@@ -518,6 +532,8 @@ class References:
         names = source.spec.column_names
         out = []
         for n, (column, table) in enumerate(source.spec.references.items()):
+            if table in self.unreadable:
+                continue
             i = names.index(column)
             values = [r[i] for r in rows]
             missing = set(values)

@@ -18,6 +18,10 @@ files, each in its own process (seconds and peak memory), with the machine's loa
 as each began and ended (the machine may be shared); figures in the Import table of
 bench/RESULTS.md (and bench/import_results.json).
 
+The product's modules, SQLAlchemy, pandas and the tests' Slack stand-in are imported inside
+the functions that measure with them: the driver that starts every measurement stays
+small, and each measuring process loads only what it measures.
+
 `--load` measures instead the minute of load of bench/load.py (50 people sending a mix of
 commands to `mappa serve`, an idle person's `help`, the server's memory) for each size and
 database; its figures go to bench/LOAD.md (and bench/load_results.json).
@@ -35,15 +39,17 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "bench" / "data"
-AS_OF = "2026-11-26"
-UNTIL = dt.date(2026, 11, 26)
-PG_ADMIN = os.environ.get("MAPPA_BENCH_POSTGRES_URL") or os.environ.get(
-    "MAPPA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+if str(ROOT) not in sys.path:  # run as a script (`python bench/run.py`): make `bench` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.regions import (  # noqa: E402
+    DATA, PG_ADMIN, UNTIL, drop_database, ensure_data, make_database,
+)
+
+AS_OF = UNTIL.isoformat()
 
 TARGETS = {  # SPEC benchmark issue: (7k, 100k, 1M)
     "status_inprocess": (0.3, 2, 20),
@@ -100,36 +106,6 @@ def summary(times: list[float]) -> dict:
 def p95(values: list[float]) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
-
-
-def make_database(kind: str, size: int) -> str:
-    if kind == "sqlite":
-        path = DATA / f"bench-{size}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"mappa_bench_{size}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = make_url(url).database
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 # --------------------------------------------------------------------------- children
@@ -406,18 +382,50 @@ def every_answer(engine, server, stand_in, runs: int) -> dict:
 # --------------------------------------------------------------------------- driver
 
 
-def ensure_data(size: int) -> Path:
-    path = DATA / f"region-{size}"
-    marker = path / ".done"
-    if marker.exists():
-        return path
-    # In a subprocess, so that this driver (which forks every measurement) stays small.
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bot.cli", "demo-data", str(path), "--individuals",
-                    str(size), "--years", "5", "--seed", "1", "--until", UNTIL.isoformat()],
-                   check=True, cwd=ROOT, capture_output=True)
-    marker.write_text(f"{time.perf_counter() - t:.1f}s\n")
-    return path
+START_JSON = ROOT / "bench" / "start_results.json"
+
+
+def start_cost(runs: int, tree: Path = ROOT) -> dict:
+    """What a command pays before it does anything (issue 27: a command pays only for what
+    it uses). Bare Python and `import pandas, sqlalchemy` (the yardstick: the two libraries
+    any answer from the records needs), then `mappa --version`, `mappa status --help` and
+    `mappa status all` at 7,000 individuals (SQLite), each a whole process. They run in
+    turn, round after round, so that the machine's changing speed touches all alike; each
+    figure is the median of `runs` rounds after a warm-up, and each mappa command's ratio to
+    the yardstick is the median of its round-by-round ratios. `tree`: the checkout whose
+    code the mappa commands run (its directory first on PYTHONPATH), to measure an earlier
+    commit with this script."""
+    db_path = DATA / "start-7000.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db_path) + suffix).unlink(missing_ok=True)
+    run_child("import", f"sqlite:///{db_path}", str(ensure_data(7000)))
+    mappa = [sys.executable, "-m", "bot.cli"]
+    commands = {
+        "python": [sys.executable, "-c", "pass"],
+        "pandas_sqlalchemy": [sys.executable, "-c", "import pandas, sqlalchemy"],
+        "version": [*mappa, "--version"],
+        "status_help": [*mappa, "status", "--help"],
+        "status_all_7000": [*mappa, "status", "all", "--as-of", AS_OF],
+    }
+    env = {**os.environ, "MAPPA_DATABASE_URL": f"sqlite:///{db_path}",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))}
+    env.pop("PYDANTIC_DISABLE_PLUGINS", None)  # as an operator's shell would have it
+
+    def once(argv: list[str]) -> float:
+        t = time.perf_counter()
+        subprocess.run(argv, env=env, cwd=tree, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
+        return time.perf_counter() - t
+
+    for argv in commands.values():
+        once(argv)  # warm-up: the files in the page cache
+    rounds = [{name: once(argv) for name, argv in commands.items()} for _ in range(runs)]
+    db_path.unlink(missing_ok=True)
+    out = {name: summary([r[name] for r in rounds]) for name in commands}
+    for name in ("version", "status_help", "status_all_7000"):
+        out[name]["ratio"] = statistics.median(r[name] / r["pandas_sqlalchemy"] for r in rounds)
+    out["load_average"] = os.getloadavg()[0]
+    return out
 
 
 def whole_command(url: str, runs: int) -> dict:
@@ -457,15 +465,17 @@ def versions(pg_url: str | None) -> dict:
     return out
 
 
-def commit() -> str:
+def commit(tree: Path = ROOT) -> str:
     """The commit measured; `+changes` when the measured code differs from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree,
                               capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "mappa_core", "bot",
-                                "bench/run.py", "pyproject.toml"], cwd=ROOT,
+                                "bench/run.py", "bench/regions.py", "pyproject.toml"], cwd=tree,
                                capture_output=True, text=True).stdout.strip()
     except OSError:
+        return "?"
+    if not head:  # not a git checkout (an exported tree): name it by hand in the JSON
         return "?"
     return f"{head}+changes" if dirty else head
 
@@ -582,7 +592,33 @@ def fmt(s: dict | None, key: str = "median") -> str:
     return f"{s[key]:.3f}"
 
 
-def write_results(results: list[dict], env: dict, path: Path) -> None:
+def start_lines(start: list[dict]) -> list[str]:
+    """The start-cost table (bench/start_results.json), oldest row first."""
+    if not start:
+        return []
+    lines = ["", "Start-up cost: what a command pays before it does anything, each a whole "
+             "process (wall seconds, median of the rounds after a warm-up; the commands run "
+             "in turn, round after round). The yardstick is `python -c \"import pandas, "
+             "sqlalchemy\"`; × is a mappa command's time over it, the median of the rounds' "
+             "ratios. Targets (issue 27): `mappa --version` and `mappa <command> --help` under "
+             "0.3 ×; `mappa status all` at 7,000 individuals (SQLite) under 0.6 s on a quiet "
+             "machine. Load avg: the machine's (1 min) as the measurement ended (2 cores). "
+             "`python bench/run.py --start-only` measures this alone.", "",
+             "| commit, date | rounds | bare Python s | pandas + SQLAlchemy s | `--version` s (×) | "
+             "`status --help` s (×) | `status all` 7,000 s (×) | load avg |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in start:
+        lines.append(
+            f"| `{r.get('commit', '?')}` {r.get('date', '')} | {r['python']['runs']} | "
+            f"{r['python']['median']:.3f} | {r['pandas_sqlalchemy']['median']:.3f} | "
+            + " | ".join(f"{r[k]['median']:.3f} ({r[k]['ratio']:.2f})"
+                         for k in ("version", "status_help", "status_all_7000"))
+            + f" | {r['load_average']:.1f} |")
+    return lines
+
+
+def write_results(results: list[dict], env: dict, path: Path,
+                  start: list[dict] | None = None) -> None:
     lines = [
         "# Benchmark results",
         "",
@@ -639,6 +675,7 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
         if r.get("pack"):
             check("quarterly pack", r["pack"]["median"], "pack")
         lines.append(f"- {r['size']:,} on {r['db']}: " + "; ".join(checks))
+    lines += start_lines(start or [])
     lines += ["", "Slack at scale (issue 13's Speed): `due`, `overdue`, `due 365`, `status level2` "
               "and `case REF` from the national co-ordinator, an area's SOG chair and a chair, "
               "and the App Home each opens (`app_home_opened` to `views.publish`), 5 rounds, "
@@ -688,7 +725,6 @@ def write_results(results: list[dict], env: dict, path: Path) -> None:
 def measure_load(args, env: dict) -> int:
     """bench/load.py for each size and database, each in its own process; the figures go
     to bench/LOAD.md and bench/load_results.json."""
-    sys.path.insert(0, str(ROOT))
     json_path = ROOT / "bench" / "load_results.json"
     results = json.loads(json_path.read_text()) if json_path.exists() and not args.fresh else []
     ok = True
@@ -758,7 +794,6 @@ def write_load(results: list[dict], env: dict, path: Path) -> None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        sys.path.insert(0, str(ROOT))
         print(json.dumps(child(sys.argv[2:])))
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -776,6 +811,10 @@ def main() -> int:
     p.add_argument("--clients", type=int, default=50, help="--load: how many people")
     p.add_argument("--report-only", action="store_true",
                    help="measure nothing: rewrite RESULTS.md from bench/results.json")
+    p.add_argument("--start-only", action="store_true",
+                   help="measure only the start-up cost (a row of its own in RESULTS.md)")
+    p.add_argument("--tree", type=Path, default=ROOT,
+                   help="--start-only: the checkout whose code to measure (default this one)")
     args = p.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     json_path = ROOT / "bench" / "results.json"
@@ -785,6 +824,7 @@ def main() -> int:
     if args.load:
         return measure_load(args, env)
     if args.imports:
+        start = json.loads(START_JSON.read_text()) if START_JSON.exists() else []
         imports_path = ROOT / "bench" / "import_results.json"
         done = json.loads(imports_path.read_text()) if imports_path.exists() else []
         for size in (int(s) for s in args.sizes.split(",")):
@@ -793,11 +833,20 @@ def main() -> int:
                 done = [r for r in done if (r["size"], r["db"]) != (size, kind)] + [new]
                 done.sort(key=lambda r: (r["size"], r["db"]))
                 imports_path.write_text(json.dumps(done, indent=1))
-                write_results(results, env, Path(args.out))
+                write_results(results, env, Path(args.out), start)
         print(Path(args.out).read_text())
         return 0
-    if args.report_only:
-        write_results(results, env, Path(args.out))
+    start = json.loads(START_JSON.read_text()) if START_JSON.exists() else []
+    if not args.report_only:
+        # First, and quick: the start-up cost, one row per run (earlier rows stay).
+        print("start-up cost ...", flush=True)
+        row = start_cost(max(args.runs, 9), args.tree.resolve())
+        row.update(commit=commit(args.tree.resolve()),
+                   date=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
+        start.append(row)
+        START_JSON.write_text(json.dumps(start, indent=1))
+    if args.report_only or args.start_only:
+        write_results(results, env, Path(args.out), start)
         print(Path(args.out).read_text())
         return 0
     for size in (int(s) for s in args.sizes.split(",")):
@@ -807,7 +856,7 @@ def main() -> int:
             results = [r for r in results if (r["size"], r["db"]) != (size, kind)] + [new]
             results.sort(key=lambda r: (r["size"], r["db"]))
             json_path.write_text(json.dumps(results, indent=1))
-            write_results(results, env, Path(args.out))
+            write_results(results, env, Path(args.out), start)
     print(Path(args.out).read_text())
     return 0
 

@@ -23,13 +23,19 @@ never reads the environment. `load_settings()` is what reads the environment and
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import difflib
 import io
-import re
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
@@ -38,6 +44,8 @@ from pydantic_settings import (
     EnvSettingsSource,
     SettingsConfigDict,
 )
+
+from mappa_core.rules.values import parse_yes_no
 
 DEFAULT_DATABASE_URL = "sqlite:///mappa.db"
 DEFAULT_ENV_FILE = ".env"
@@ -138,28 +146,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+        # Storage decides which databases it takes; imported here, not at the top, so that
+        # reading the settings pays for SQLAlchemy only when a database URL is checked.
+        from mappa_core.storage.urls import database_url
 
-        value = value.strip()
-        try:
-            url = make_url(value)
-        except (ArgumentError, ValueError):
-            port = re.search(r"@[^/:]*:([^/]*)", value)
-            why = " (the port is not a number)" if port and not port.group(1).isdigit() else ""
-            raise ValueError(f"cannot be parsed{why}") from None
-        driver = url.drivername
-        if driver in ("postgresql", "postgres", "postgresql+psycopg"):
-            return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-        if driver not in ("sqlite", "sqlite+pysqlite"):
-            raise ValueError(f"unsupported database {url.get_backend_name()!r}")
-        return value
+        return database_url(value)
 
     @field_validator("slack_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        from urllib.parse import urlparse
-
         value = value.strip()
         p = urlparse(value)
         if p.scheme not in ("http", "https") or not p.netloc:
@@ -205,8 +200,6 @@ class Settings(BaseSettings):
         # The product's one yes/no parser (the CSV import and `mappa` read it the same way).
         if not isinstance(value, str):
             return value
-        from mappa_core.rules.values import parse_yes_no
-
         try:
             return parse_yes_no(value)
         except ValueError:
@@ -225,8 +218,6 @@ class Settings(BaseSettings):
     @field_validator("work_start", "work_end")
     @classmethod
     def _hhmm(cls, value: str) -> str:
-        import datetime as dt
-
         value = value.strip()
         try:
             if len(value) != 5:
@@ -251,8 +242,7 @@ class Settings(BaseSettings):
 
     def nudge_rules(self):
         """The thresholds as the core's NudgeRules (same field names)."""
-        import dataclasses
-
+        # The planner imports pandas: only a command that plans or answers pays for it.
         from mappa_core.rules.planner import NudgeRules
 
         return NudgeRules(**{f.name: getattr(self, f.name) for f in dataclasses.fields(NudgeRules)})
@@ -285,9 +275,6 @@ class Settings(BaseSettings):
 def _webhook_map(value: str) -> dict[str, str]:
     """A JSON object from area name to an http(s) URL; ValueError saying what is wrong
     (never the URLs themselves: they are secrets)."""
-    import json
-    from urllib.parse import urlparse
-
     try:
         found = json.loads(value)
     except ValueError:
@@ -319,12 +306,10 @@ def defaults() -> dict[str, Any]:
 
 def hide_password(url: str) -> str:
     """The URL with any password as ***, even one that does not parse."""
-    from sqlalchemy.engine import make_url
+    # Deferred as in _database_url: only a URL shown to a person needs SQLAlchemy.
+    from mappa_core.storage import urls
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return urls.hide_password(url)
 
 
 # ---------------------------------------------------------------------- loading
@@ -341,10 +326,6 @@ class Loaded:
 def _unknown_names(path: Path) -> tuple[str, ...]:
     """A misspelt setting in the file (MAPPA_DATABSE_URL) would silently be ignored and its
     default used: name each one, with the setting it probably meant."""
-    import difflib
-
-    from dotenv import dotenv_values
-
     known = list(env_names())
     out = []
     for name in dotenv_values(path):
@@ -360,8 +341,6 @@ def _unknown_names(path: Path) -> tuple[str, ...]:
 
 def _check_env_file(path: Path) -> None:
     """A settings file that exists must be readable and every line must parse."""
-    from dotenv.parser import parse_stream
-
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

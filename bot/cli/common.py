@@ -1,5 +1,8 @@
 """What every `mappa` command shares: its errors, the settings in force, the database,
-today's date, the argument types, and the one renderer of text tables."""
+today's date, the argument types, and the one renderer of text tables.
+
+Light to import (no database library, pandas or pydantic): every command's module imports
+it, `mappa <command> --help` included; the heavy imports are inside the functions below."""
 
 from __future__ import annotations
 
@@ -7,10 +10,8 @@ import argparse
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from mappa_core.rules.values import parse_date
-from mappa_core.storage import db
 
 
 class UsageError(Exception):
@@ -27,7 +28,7 @@ _loaded = None  # bot.settings.Loaded, set by load() (main() calls it before any
 def load(env_file: str | None = None):
     """Read the settings (the environment and the settings file) for this run."""
     global _loaded
-    from bot.settings import load as load_settings
+    from bot.settings import load as load_settings  # pydantic: once a command runs
 
     _loaded = load_settings(env_file)
     return _loaded
@@ -59,6 +60,8 @@ def date_arg(text: str) -> dt.date:
 
 def engine():
     """The configured database, its schema checked (and created when there is none)."""
+    from mappa_core.storage import db  # SQLAlchemy: only for a command that opens the database
+
     found = db.make_engine(settings().database_url)
     db.ensure_schema(found)
     return found
@@ -67,16 +70,14 @@ def engine():
 def records_engine(args):
     """The engine for a command that answers from the records: refuses an empty database
     and an unknown --area or --chair (which would otherwise give an answer of zeros)."""
+    # pandas and SQLAlchemy: only for a command that answers from the records
     from mappa_core.storage.queries import count_individuals, known_areas, known_chairs
+    from mappa_core.storage.urls import describe
 
     found = engine()
     if not count_individuals(found):
-        where = found.url.render_as_string(hide_password=True)
-        if found.url.get_backend_name() == "sqlite" and found.url.database not in (None, "", ":memory:"):
-            path = Path(found.url.database)
-            where += "" if path.is_absolute() else f" ({path.resolve()})"
         raise EmptyDatabase(
-            f"the database {where} is empty (no "
+            f"the database {describe(found)} is empty (no "
             "individuals): import the CSV files with `mappa import DIR`, or set "
             "MAPPA_DATABASE_URL to the database that holds them"
         )

@@ -1,13 +1,15 @@
-"""`mappa config`: every setting in force and where it came from; secrets as ***."""
+"""`mappa config`: every setting in force and where it came from; secrets as ***.
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
 from bot.cli.common import Col, loaded, table
 
 
-def register(sub) -> None:
-    sub.add_parser("config", help="the settings in force and where each came from").set_defaults(
-        func=cmd_config)
+def config_arguments(p) -> None:
+    p.set_defaults(func=cmd_config)
 
 
 def cmd_config(args) -> int:
@@ -20,3 +22,6 @@ def cmd_config(args) -> int:
     print(f"# settings in force: environment, then {file_note}, then the defaults")
     print(table([Col(width=None), Col(gap="  ")], rows, header=False))
     return 0
+
+
+ARGUMENTS = {"config": config_arguments}

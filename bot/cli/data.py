@@ -1,5 +1,8 @@
 """`mappa db upgrade`, `mappa import DIR|BOOK.xlsx` and `mappa recorded`: the schema, the
-records, and the values people recorded through the bot."""
+records, and the values people recorded through the bot.
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +10,14 @@ import sys
 from pathlib import Path
 
 from bot.cli.common import Col, UsageError, engine, settings, table
-from mappa_core.storage import db
 
 
-def register(sub) -> None:
-    d = sub.add_parser("db", help="database schema")
+def db_arguments(d) -> None:
     dsub = d.add_subparsers(dest="db_command", required=True)
     dsub.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db)
 
-    i = sub.add_parser("import", help="import the CSV files of a directory, or the sheets of "
-                                       "an Excel workbook")
+
+def import_arguments(i) -> None:
     i.add_argument("dir", metavar="DIR|BOOK.xlsx")
     i.add_argument("--dry-run", action="store_true", help="validate and count, write nothing "
                    "(with --mapping: show what maps to what)")
@@ -27,8 +28,8 @@ def register(sub) -> None:
                    help="write empty CSV files and a commented mapping file into DIR, and stop")
     i.set_defaults(func=cmd_import)
 
-    r = sub.add_parser("recorded", help="values people recorded through the bot, and those "
-                                         "an import replaced")
+
+def recorded_arguments(r) -> None:
     r.add_argument("--pending", action="store_true",
                    help="only those the latest export does not show yet: what to key into "
                         "ViSOR, by case and meeting")
@@ -36,7 +37,12 @@ def register(sub) -> None:
     r.set_defaults(func=cmd_recorded)
 
 
+ARGUMENTS = {"db": db_arguments, "import": import_arguments, "recorded": recorded_arguments}
+
+
 def cmd_db(args) -> int:
+    from mappa_core.storage import db
+
     target = db.make_engine(settings().database_url)
     db.upgrade(target)
     print(f"schema is at revision {db.current_revision(target)}")
@@ -119,10 +125,9 @@ def cmd_recorded(args) -> int:
     --pending, what the latest export does not show yet: what to key into ViSOR."""
     from mappa_core.storage import recorded
 
-    with engine().connect() as conn:
-        if args.pending:
-            return _pending(recorded.pending(conn), args.csv)
-        standing, replaced = recorded.listing(conn), recorded.replaced_by_imports(conn)
+    if args.pending:
+        return _pending(recorded.pending_in(engine()), args.csv)
+    standing, replaced = recorded.standing_and_replaced(engine())
     if args.csv:
         _csv(("recorded_at", "table", "row", "column", "value", "export_value", "recorded_by"),
              [(_utc(r["recorded_at"]), r["target_table"], r["row_key"], r["target_column"],

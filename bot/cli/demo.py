@@ -1,5 +1,8 @@
 """`mappa demo-day` (a simulated working day of jobs, on a copy of the data) and
-`mappa demo-data DIR` (a synthetic region's CSV files)."""
+`mappa demo-data DIR` (a synthetic region's CSV files).
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +11,13 @@ from pathlib import Path
 from bot.cli.common import UsageError, date_arg, settings, today
 
 
-def register(sub) -> None:
-    dd = sub.add_parser("demo-day", help="simulate a working day of jobs (console Slack, local SMTP)")
+def demo_day_arguments(dd) -> None:
     dd.add_argument("--as-of", type=date_arg, help="the day (default today; weekends move on)")
     dd.add_argument("--show", type=int, default=3, help="Slack messages to print in full")
     dd.set_defaults(func=cmd_demo_day)
 
-    g = sub.add_parser("demo-data", help="write a synthetic region's CSV files")
+
+def demo_data_arguments(g) -> None:
     g.add_argument("dir")
     g.add_argument("--individuals", type=int, default=7000)
     g.add_argument("--years", type=int, default=5)
@@ -23,8 +26,11 @@ def register(sub) -> None:
     g.set_defaults(func=cmd_demo_data)
 
 
+ARGUMENTS = {"demo-day": demo_day_arguments, "demo-data": demo_data_arguments}
+
+
 def cmd_demo_day(args) -> int:
-    from bot.demo_day import demo_day_on_copy
+    from bot.simulated_day import demo_day_on_copy
     from bot.settings import hide_password
 
     config = settings()
@@ -35,7 +41,7 @@ def cmd_demo_day(args) -> int:
 
 
 def cmd_demo_data(args) -> int:
-    from mappa_core.demo import write_demo_data
+    from mappa_core.synthetic_region import write_demo_data
 
     if args.individuals < 1 or args.years < 1:
         raise UsageError("--individuals and --years must be at least 1")

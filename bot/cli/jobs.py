@@ -1,18 +1,20 @@
 """`mappa jobs list` and `mappa jobs run NAME`: the scheduled jobs, run now or as if the
 clock read --as-of; and the one printer of messages as their readers would read them
-(`jobs run --dry-run` and `jobs run deliver --console`)."""
+(`jobs run --dry-run` and `jobs run deliver --console`).
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import sys
 
 from bot.cli.common import Col, UsageError, engine, settings, table
+from mappa_core.rules.vocabulary import Channel
 
 
-def register(sub) -> None:
-    j = sub.add_parser("jobs", help="the scheduled jobs")
+def jobs_arguments(j) -> None:
     jsub = j.add_subparsers(dest="jobs_command", required=True)
     jl = jsub.add_parser("list", help="the jobs and their next run")
     jl.add_argument("--as-of", help="list next runs after this date or date-time")
@@ -29,6 +31,9 @@ def register(sub) -> None:
     jr.add_argument("--console", action="store_true",
                     help="deliver: print what would be sent now; nothing is sent or marked")
     jr.set_defaults(func=cmd_jobs)
+
+
+ARGUMENTS = {"jobs": jobs_arguments}
 
 
 PLANNED_COLUMNS = (Col(width=16), Col(width=6), Col(width=40), Col(width=5, align=">"),
@@ -53,6 +58,8 @@ def cmd_jobs(args) -> int:
         raise UsageError(f"unknown job {args.name!r}: use one of {', '.join(JOB_NAMES)}")
     store = engine()
     if args.name == "deliver":
+        import asyncio  # and with it ssl: only for the deliver job
+
         report = asyncio.run(_deliver(store, now, args.console, args.dry_run))
         if report is not None:
             print(f"delivered {report.summary()}; {report.retrying} to retry; "
@@ -97,7 +104,6 @@ def print_messages(groups: dict[str, list[dict]]) -> None:
     email's plain-text part)."""
     from bot.channels import render
     from bot.channels.console import plain_text
-    from mappa_core.rules.vocabulary import Channel
 
     for rows in groups.values():
         first = rows[0]

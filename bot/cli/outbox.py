@@ -1,4 +1,7 @@
-"""`mappa outbox list` and `mappa outbox retry ID`: see and replay notifications that failed."""
+"""`mappa outbox list` and `mappa outbox retry ID`: see and replay notifications that failed.
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ import datetime as dt
 from bot.cli.common import Col, UsageError, engine, settings, table
 
 
-def register(sub) -> None:
-    o = sub.add_parser("outbox", help="see and replay notifications that failed")
+def outbox_arguments(o) -> None:
     osub = o.add_subparsers(dest="outbox_command", required=True)
     ol = osub.add_parser("list", help="the newest outbox rows, optionally of one state")
     ol.add_argument("--state", choices=["pending", "sending", "sent", "dead", "failed", "superseded"],
@@ -18,6 +20,9 @@ def register(sub) -> None:
     ore = osub.add_parser("retry", help="send a failed row (and the rest of its message) again")
     ore.add_argument("id", type=int)
     ore.set_defaults(func=cmd_outbox)
+
+
+ARGUMENTS = {"outbox": outbox_arguments}
 
 
 OUTBOX_COLUMNS = (Col("id", 7, ">"), Col("state", 8), Col("channel", 7), Col("rule", 16),

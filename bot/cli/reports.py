@@ -1,4 +1,7 @@
-"""`mappa report quarterly|stats|annual|compare`: the SOG's reports."""
+"""`mappa report quarterly|stats|annual|compare`: the SOG's reports.
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.cli.common import Col, UsageError, date_arg, records_engine, table, today
+from mappa_core.rules.periods import parse_period, quarter_of, reporting_year
 
 STATS_BY = ("category", "level", "gender", "ethnicity", "age_band", "rosh")
 
@@ -25,8 +29,7 @@ def out_directory(args, default: str, files: str) -> Path:
     return out
 
 
-def register(sub) -> None:
-    r = sub.add_parser("report", help="SOG reports: quarterly pack, statistics, annual tables, comparison")
+def report_arguments(r) -> None:
     rsub = r.add_subparsers(dest="report", required=True)
     rq = rsub.add_parser("quarterly", help="the SOG's quarterly pack (self-contained HTML, or CSV)")
     rq.add_argument("--period", help="2026-27-Q3 (default: the quarter containing --as-of)")
@@ -56,6 +59,9 @@ def register(sub) -> None:
     rc.set_defaults(func=cmd_report)
 
 
+ARGUMENTS = {"report": report_arguments}
+
+
 def cmd_report(args) -> int:
     try:
         return REPORTS[args.report](args)
@@ -70,7 +76,6 @@ def cmd_report(args) -> int:
 def _quarterly(args) -> int:
     from bot.exports import quarterly_csv, quarterly_html
     from mappa_core.rules import reports
-    from mappa_core.rules.periods import parse_period, quarter_of
     from mappa_core.storage.queries import load_records
 
     as_of = args.as_of or today()
@@ -102,7 +107,6 @@ def _quarterly(args) -> int:
 def _compare(args) -> int:
     from bot.exports import write_csv
     from mappa_core.rules import reports
-    from mappa_core.rules.periods import parse_period, quarter_of
     from mappa_core.rules.records import window_start
     from mappa_core.storage.queries import load_records
 
@@ -157,7 +161,6 @@ def _stats(args) -> int:
 def _annual(args) -> int:
     from bot.exports import text_table, write_csv
     from mappa_core.rules import reports
-    from mappa_core.rules.periods import parse_period, reporting_year
     from mappa_core.storage.queries import area_populations, load_records
 
     year = parse_period(args.year)

@@ -1,12 +1,14 @@
-"""`mappa serve`: the Slack bot, in HTTP mode or Socket Mode, with the job scheduler."""
+"""`mappa serve`: the Slack bot, in HTTP mode or Socket Mode, with the job scheduler.
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
 from bot.cli.common import UsageError, settings
 
 
-def register(sub) -> None:
-    v = sub.add_parser("serve", help="run the Slack bot (HTTP mode, or Socket Mode)")
+def serve_arguments(v) -> None:
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=3000)
     v.add_argument("--socket-mode", action="store_true", help="connect out to Slack (SLACK_APP_TOKEN)")
@@ -15,6 +17,9 @@ def register(sub) -> None:
     v.add_argument("--health-port", type=int, help="Socket Mode: serve /healthz, /readyz and "
                    "/metrics on this port (default MAPPA_HTTP_PORT)")
     v.set_defaults(func=cmd_serve)
+
+
+ARGUMENTS = {"serve": serve_arguments}
 
 
 def cmd_serve(args) -> int:

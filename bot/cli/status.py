@@ -1,5 +1,8 @@
 """`mappa status`, `mappa due` and `mappa exceptions`: the indicators, the deadlines and
-the exceptions, answered from the records."""
+the exceptions, answered from the records.
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -8,22 +11,22 @@ import json
 import sys
 
 from bot.cli.common import Col, UsageError, date_arg, records_engine, settings, table, today
-from mappa_core.rules.indicators import TOPICS
+from mappa_core.rules.vocabulary import Topic
 from mappa_core.rules.records import DUE_SOON_DAYS
 
 TICK, CROSS = "\u2713", "\u2717"
 
 
-def register(sub) -> None:
-    s = sub.add_parser("status", help="the indicators for a period and area")
-    s.add_argument("topic", nargs="?", default="all", choices=list(TOPICS))
+def status_arguments(s) -> None:
+    s.add_argument("topic", nargs="?", default="all", choices=[t.value for t in Topic])
     s.add_argument("--period", help="2026-27, 2026-27-Q3 or YYYY-MM-DD..YYYY-MM-DD")
     s.add_argument("--area")
     s.add_argument("--as-of", type=date_arg, help="date the records stood (default today)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
 
-    u = sub.add_parser("due", help="what is overdue and what falls due soon")
+
+def due_arguments(u) -> None:
     u.add_argument("--days", type=int, default=DUE_SOON_DAYS,
                    help=f"look this many days ahead ({DUE_SOON_DAYS})")
     u.add_argument("--chair", help="only this chair's items (person id)")
@@ -32,13 +35,18 @@ def register(sub) -> None:
     u.add_argument("--limit", type=int, default=0, help="show at most this many rows")
     u.set_defaults(func=cmd_due)
 
-    x = sub.add_parser("exceptions", help="exceptions grouped by reason, agency, case and chair")
+
+def exceptions_arguments(x) -> None:
     x.add_argument("--period")
     x.add_argument("--area")
     x.add_argument("--as-of", type=date_arg)
     x.add_argument("--indicator", help="one indicator id (default: all ten)")
     x.add_argument("--csv", action="store_true", help="every exception as CSV rows")
     x.set_defaults(func=cmd_exceptions)
+
+
+ARGUMENTS = {"status": status_arguments, "due": due_arguments,
+             "exceptions": exceptions_arguments}
 
 
 # --------------------------------------------------------------------------- status

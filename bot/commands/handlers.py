@@ -32,7 +32,7 @@ from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.periods import parse_period, quarter_of
 from mappa_core.rules.reports import compare_areas
 from mappa_core.rules.records import DUE_SOON_DAYS, LOOKBACK_DAYS, window_start
-from mappa_core.storage import oversight, people as people_store, urgent_issues
+from mappa_core.storage import audits_and_scrs, people as people_store, urgent_issues
 from mappa_core.storage.queries import known_areas, load_records
 from mappa_core.rules.status import status_of
 
@@ -264,7 +264,7 @@ def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
 def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     """Open SCR actions for the caller's area, or an update to one of them."""
     if cmd.topic in ("update", "done"):
-        actions = oversight.scr_actions(ctx.engine, ctx.today)
+        actions = audits_and_scrs.scr_actions(ctx.engine, ctx.today)
         match = actions[actions["id"] == int(cmd.ref)]
         if match.empty or not caller.covers_area(match.iloc[0]["area"]):
             return message(f"There is no SCR action {int(cmd.ref)} in your area.")
@@ -273,11 +273,11 @@ def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
             return message("Only the co-ordinator, the SOG chair or the owning agency's contact "
                            "can update an SCR action.")
         done = ctx.today if cmd.topic == "done" else None
-        oversight.add_update(ctx.engine, int(cmd.ref), cmd.text or "marked done",
-                             dt.datetime.now(dt.UTC), caller.person_id, done)
+        audits_and_scrs.add_update(ctx.engine, int(cmd.ref), cmd.text or "marked done",
+                                   dt.datetime.now(dt.UTC), caller.person_id, done)
         return message(f":white_check_mark: SCR action {int(cmd.ref)} "
                        + ("closed." if done else "updated."))
-    actions = oversight.scr_actions(ctx.engine, ctx.today, caller.area)
+    actions = audits_and_scrs.scr_actions(ctx.engine, ctx.today, caller.area)
     open_ = actions[actions["status"] == "open"].sort_values(["overdue", "due"], ascending=[False, True])
     rows = [{"id": int(a.id), "title": mrkdwn_escape(a.title), "owner": mrkdwn_escape(a.owner_agency),
              "description": mrkdwn_escape(a.description), "due": pd.Timestamp(a.due).date().isoformat(),

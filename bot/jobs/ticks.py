@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from mappa_core.storage import outbox, oversight, recorded
+from mappa_core.storage import audits_and_scrs, outbox, recorded
 from mappa_core.rules import planner
 from mappa_core.rules.calendar import calendar_for
 from mappa_core.rules.indicators import compute_deadlines
@@ -83,11 +83,11 @@ def _inputs(engine, job: str, now: dt.datetime, today: dt.date, lookback_days: i
         return planner.Inputs(today, records.people, computed=c,
                               week_ago=compute_deadlines(records, today - dt.timedelta(days=7)),
                               to_key=recorded.pending_by_area(engine))
-    scr = oversight.scr_actions(engine, today)
+    scr = audits_and_scrs.scr_actions(engine, today)
     if job == "escalations":
         return planner.Inputs(today, records.people, computed=c, agencies=records.agencies,
                               acks=acks, scr_actions=scr, local_holidays=records.local_holidays)
-    case_audits, meeting_audits = oversight.audits_frames(engine)
+    case_audits, meeting_audits = audits_and_scrs.audits_frames(engine)
     return planner.Inputs(
         today, records.people, areas=known_areas(engine), computed=c, agencies=records.agencies,
         snoozes=snoozes, problems=outbox.unreported_failures(engine),

@@ -12,6 +12,7 @@ handled with numpy arithmetic, never a Python loop per case.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -170,65 +171,104 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
     later meeting or entry point restarted the chain after this due date: a late one is
     no longer open).
     Expects records as they stood on `as_of` (see `as_stood`).
+
+    In three steps: the chains (one per meeting or entry point, with what ends it), the
+    walk along each chain's due dates through custody pauses, and the frame of due dates.
     """
-    m = _chain_starts(records)
-    n = len(m["ref"])
-    if not n:
+    chains = _Chains.of(records, _chain_starts(records))
+    if chains is None:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
-    ind = records.individuals.set_index("ref")
-    refs = m["ref"]
-    outcome = m["outcome"]
-    interval = np.select([outcome == level for level in REVIEW_INTERVAL],
-                         list(REVIEW_INTERVAL.values()), 0).astype(np.int64)
-    entry = m["entry"]
+    parts = _walk_chains(chains, _custody_pairs(records, chains.refs), np.int64(day_number(as_of)))
+    if not parts:
+        return pd.DataFrame(columns=REVIEW_COLUMNS)
+    return _review_frame(chains, parts)
 
-    case = m["case"]
-    same_next = np.r_[case[1:] == case[:-1], False]
-    start = m["day"]
-    nxt = np.r_[start[1:], NEVER]
-    nxt = np.where(same_next, nxt, NEVER)
-    next_pos = np.where(same_next, np.arange(n) + 1, -1)
-    next_is_entry = np.r_[entry[1:], False] & same_next
 
-    info = ind.reindex(refs)
-    end = _days(info["mappa_end"], NEVER)
-    area = info["area"].to_numpy()
-    chair = info["chair_id"].to_numpy()
-    a = np.int64(day_number(as_of))
+@dataclass(frozen=True)
+class _Chains:
+    """The review chains, one per row of `_chain_starts`, as arrays over those rows: the
+    chain's interval (0: a level with no review chain), the next start of the same case
+    (which meets or restarts the chain), the case's end of MAPPA, area and chair."""
 
-    live = interval > 0
-    iv = np.where(live, interval, 1)
+    refs: np.ndarray
+    interval: np.ndarray      # days between reviews (0: no chain)
+    iv: np.ndarray            # the interval, 1 where there is none (safe to divide by)
+    start: np.ndarray         # the day the chain starts (a meeting's or an entry point's)
+    nxt: np.ndarray           # the next start of the same case (NEVER: none)
+    next_pos: np.ndarray      # that start's row (-1: none)
+    next_is_entry: np.ndarray  # that start is an entry point, not a meeting
+    end: np.ndarray           # the case's end of MAPPA (NEVER: open)
+    area: np.ndarray
+    chair: np.ndarray
+    meeting_id: np.ndarray
+    reason: np.ndarray
 
-    # Custody periods as (chain start row, period) pairs: each row meets the periods of
-    # its own case only (a few per case), so the pairs stay about as many as the rows.
+    @classmethod
+    def of(cls, records: Records, m: dict) -> _Chains | None:
+        n = len(m["ref"])
+        if not n:
+            return None
+        refs, outcome, case = m["ref"], m["outcome"], m["case"]
+        interval = np.select([outcome == level for level in REVIEW_INTERVAL],
+                             list(REVIEW_INTERVAL.values()), 0).astype(np.int64)
+        same_next = np.r_[case[1:] == case[:-1], False]
+        info = records.individuals.set_index("ref").reindex(refs)
+        return cls(
+            refs=refs, interval=interval, iv=np.where(interval > 0, interval, 1),
+            start=m["day"],
+            nxt=np.where(same_next, np.r_[m["day"][1:], NEVER], NEVER),
+            next_pos=np.where(same_next, np.arange(n) + 1, -1),
+            next_is_entry=np.r_[m["entry"][1:], False] & same_next,
+            end=_days(info["mappa_end"], NEVER), area=info["area"].to_numpy(),
+            chair=info["chair_id"].to_numpy(), meeting_id=m["meeting_id"], reason=m["reason"])
+
+
+def _custody_pairs(records: Records, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Custody periods as (chain start row, period) pairs: each row meets the periods of
+    its own case only (a few per case), so the pairs stay about as many as the rows.
+    Returns each pair's row, and its period's first day and release."""
+    n = len(refs)
     p_ref, p_from, p_rel = _custody_periods(records)
-    if len(p_ref):
-        codes, uniq = pd.factorize(np.concatenate([refs, p_ref]))
-        row_code, per_code = codes[:n], codes[n:]
-        by_code = np.argsort(per_code, kind="stable")
-        count = np.bincount(per_code, minlength=len(uniq))
-        p_first = np.cumsum(count) - count
-        cnt = count[row_code]
-        pair_row = np.repeat(np.arange(n), cnt)
-        offset = np.arange(len(pair_row)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        pair_p = by_code[np.repeat(p_first[row_code], cnt) + offset]
-        pair_from, pair_rel = p_from[pair_p], p_rel[pair_p]
-    else:
-        pair_row = pair_from = pair_rel = np.zeros(0, dtype=np.int64)
+    if not len(p_ref):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    codes, uniq = pd.factorize(np.concatenate([refs, p_ref]))
+    row_code, per_code = codes[:n], codes[n:]
+    by_code = np.argsort(per_code, kind="stable")
+    count = np.bincount(per_code, minlength=len(uniq))
+    p_first = np.cumsum(count) - count
+    cnt = count[row_code]
+    pair_row = np.repeat(np.arange(n), cnt)
+    offset = np.arange(len(pair_row)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    pair_p = by_code[np.repeat(p_first[row_code], cnt) + offset]
+    return pair_row, p_from[pair_p], p_rel[pair_p]
 
-    def first_k_at_or_after(limit: np.ndarray, first: np.ndarray, step: np.ndarray) -> np.ndarray:
-        k = _ceil_div(limit - first, step).clip(min=0)
-        return np.where(limit >= NEVER, NEVER, k)
 
-    mid = m["meeting_id"]
-    mreason = m["reason"]
-    parts = []
+def _first_k_at_or_after(limit: np.ndarray, first: np.ndarray, step: np.ndarray) -> np.ndarray:
+    k = _ceil_div(limit - first, step).clip(min=0)
+    return np.where(limit >= NEVER, NEVER, k)
+
+
+def _walk_chains(c: _Chains, pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 a: np.int64) -> list[tuple]:
+    """The due dates of every chain, as parts (rows, due days, status, row of the meeting
+    that met or followed them, -1: none).
+
+    The chain of each start, phase by phase: due dates d + k*I until the first that meets
+    a limit. Priority when two limits fall on one due date follows the rule order:
+    archive, custody, meeting, as_of. A custody pause starts the next phase at that
+    period's release + I; a period with no release date stops the chain. Each phase is
+    vectorised over every chain still running (as many phases as periods in one case).
+    """
+    pair_row = pairs[0]
+    iv, nxt = c.iv, c.nxt
+    parts: list[tuple] = []
 
     def emit(idx, due, status, with_next: bool):
         if not len(idx):
             return
-        nidx = next_pos[idx]
-        has = (nidx >= 0) & ~next_is_entry[idx] if with_next else np.zeros(len(idx), dtype=bool)
+        nidx = c.next_pos[idx]
+        has = (nidx >= 0) & ~c.next_is_entry[idx] if with_next else np.zeros(len(idx), dtype=bool)
         # Arrays, not a frame per part: one frame is made at the end.
         parts.append((idx, due, np.full(len(idx), status, dtype=object),
                       np.where(has, nidx, -1)))
@@ -239,39 +279,21 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
         offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
         emit(rows, np.repeat(first_due, counts) + offsets * iv[rows], "late", True)
 
-    # The chain of each start, phase by phase: due dates d + k*I until the first that meets
-    # a limit. Priority when two limits fall on one due date follows the rule order:
-    # archive, custody, meeting, as_of. A custody pause starts the next phase at that
-    # period's release + I; a period with no release date stops the chain. Each phase is
-    # vectorised over every chain still running (as many phases as periods in one case).
-    active = np.flatnonzero(live)
-    d = start + iv
-    released = np.full(n, -1, dtype=np.int64)  # release that began this phase (-1: none)
+    active = np.flatnonzero(c.interval > 0)
+    d = c.start + iv
+    released = np.full(len(c.refs), -1, dtype=np.int64)  # release that began this phase (-1: none)
     pair_active = np.isin(pair_row, active)
     while len(active):
         da, ia = d[active], iv[active]
-        k_end = first_k_at_or_after(end[active], da, ia)
-        k_next = first_k_at_or_after(nxt[active], da, ia)
-        k_asof = first_k_at_or_after(np.full(len(active), a), da, ia)
-        # The first due date inside any custody period of the case.
-        k_cust = np.full(len(active), NEVER)
-        rel_at = np.full(len(active), NEVER)
-        if len(pair_row):
-            sel = np.flatnonzero(pair_active)
-            rows = pair_row[sel]
-            slot = np.searchsorted(active, rows)
-            kp = _ceil_div(pair_from[sel] - d[rows], iv[rows]).clip(min=0)
-            inside = d[rows] + kp * iv[rows] < pair_rel[sel]
-            kp = np.where(inside, kp, NEVER)
-            np.minimum.at(k_cust, slot, kp)
-            # The release of the period that holds that due date.
-            hit = inside & (kp == k_cust[slot])
-            rel_at[slot[hit]] = pair_rel[sel][hit]
+        k_end = _first_k_at_or_after(c.end[active], da, ia)
+        k_next = _first_k_at_or_after(nxt[active], da, ia)
+        k_asof = _first_k_at_or_after(np.full(len(active), a), da, ia)
+        k_cust, rel_at = _first_in_custody(active, d, iv, pairs, pair_active)
         k = np.minimum.reduce([k_end, k_cust, k_next, k_asof])
         stop = np.select([k == k_end, k == k_cust, k == k_next], [0, 1, 2], 3)
         emit_late(active, da, k)
         rel_before = released[active]
-        met = (stop == 2) & (k == 0) & ~next_is_entry[active] & (
+        met = (stop == 2) & (k == 0) & ~c.next_is_entry[active] & (
             (rel_before < 0) | (nxt[active] >= rel_before))
         emit(active[met], da[met], "met", True)
         pend = stop == 3
@@ -282,26 +304,50 @@ def review_items(records: Records, as_of: dt.date) -> pd.DataFrame:
         released[nxt_active] = rel_at[paused]
         active = nxt_active
         pair_active = np.isin(pair_row, active)
+    return parts
 
-    if not parts:
-        return pd.DataFrame(columns=REVIEW_COLUMNS)
+
+def _first_in_custody(active: np.ndarray, d: np.ndarray, iv: np.ndarray,
+                      pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+                      pair_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each running chain (`active`, its phase's first due date in `d`): the k of its
+    first due date inside any custody period of the case (NEVER: none), and the release of
+    the period that holds it."""
+    pair_row, pair_from, pair_rel = pairs
+    k_cust = np.full(len(active), NEVER)
+    rel_at = np.full(len(active), NEVER)
+    if len(pair_row):
+        sel = np.flatnonzero(pair_active)
+        rows = pair_row[sel]
+        slot = np.searchsorted(active, rows)
+        kp = _ceil_div(pair_from[sel] - d[rows], iv[rows]).clip(min=0)
+        inside = d[rows] + kp * iv[rows] < pair_rel[sel]
+        kp = np.where(inside, kp, NEVER)
+        np.minimum.at(k_cust, slot, kp)
+        # The release of the period that holds that due date.
+        hit = inside & (kp == k_cust[slot])
+        rel_at[slot[hit]] = pair_rel[sel][hit]
+    return k_cust, rel_at
+
+
+def _review_frame(c: _Chains, parts: list[tuple]) -> pd.DataFrame:
+    """The walked parts as review_items' frame, sorted by due date and case."""
     idx, due, status, by = (np.concatenate(col) for col in zip(*parts))
     has = by >= 0
     safe = np.maximum(by, 0)
     out = pd.DataFrame({
-        "ref": refs[idx],
-        "area": area[idx],
-        "level": np.where(interval[idx] == REVIEW_INTERVAL["3"], 3, 2),
+        "ref": c.refs[idx],
+        "area": c.area[idx],
+        "level": np.where(c.interval[idx] == REVIEW_INTERVAL["3"], 3, 2),
         "due": _to_dates(due.astype(np.int64)),
         "status": status,
-        "meeting_id": np.where(has, mid[safe], None),
-        "done": _to_dates(np.where(has, nxt[idx], NEVER)),
-        "reason": np.where(has, mreason[safe], None),
-        "chair_id": chair[idx],
-        "restarted": next_pos[idx] >= 0,
+        "meeting_id": np.where(has, c.meeting_id[safe], None),
+        "done": _to_dates(np.where(has, c.nxt[idx], NEVER)),
+        "reason": np.where(has, c.reason[safe], None),
+        "chair_id": c.chair[idx],
+        "restarted": c.next_pos[idx] >= 0,
     })
     return _sorted(out, ["due", "ref"]).reset_index(drop=True)
-
 
 
 # --------------------------------------------------------------------------- meetings

@@ -33,9 +33,32 @@ def open_items(c: Computed, lookback_days: int | None = None,
     """
     today = pd.Timestamp(c.as_of)
     since = today - pd.Timedelta(days=c.lookback_days if lookback_days is None else lookback_days)
-    parts = []
+    parts = [*_open_reviews(c.reviews, today), *_open_paperwork(c, since),
+             *_open_pre_release(c.releases, today)]
+    if not parts:
+        return _no_items()
+    out = pd.concat(parts, ignore_index=True)
+    if until is not None:
+        out = out[out["deadline"] <= until]
+    for col in DUE_COLUMNS:
+        if col not in out:
+            out[col] = None
+    ind = c.records.individuals
+    archived = ind.loc[ind["mappa_end"].notna(), "ref"]
+    out = out[~out["ref"].isin(archived)]
+    out["item_key"] = item_keys(out)
+    out["overdue"] = out["deadline"] < today
+    out["working_days_left"] = working_days_between_by_area(
+        np.datetime64(c.as_of, "D"), out["deadline"].to_numpy(), out["area"].to_numpy(),
+        c.records.local_holidays,
+    )
+    return out[DUE_COLUMNS]
 
-    r = c.reviews
+
+def _open_reviews(r: pd.DataFrame, today: pd.Timestamp) -> list[pd.DataFrame]:
+    """The review chains' open items: a chain's late due dates as one item, and its
+    pending one."""
+    parts = []
     # A late due date stays open until a meeting or an entry point restarts the chain.
     late_open = r[(r["status"] == "late") & ~r["restarted"].astype(bool)]
     if not late_open.empty:
@@ -58,7 +81,13 @@ def open_items(c: Computed, lookback_days: int | None = None,
                     detail="Level " + pending["level"].astype(str) + " review" + today_label)
             .drop(columns=["meeting_id", "done", "reason", "restarted"])
         )
+    return parts
 
+
+def _open_paperwork(c: Computed, since: pd.Timestamp) -> list[pd.DataFrame]:
+    """A meeting's paperwork not done, chased back to `since`: minutes and RMP, the
+    disclosure decision, and each absent agency's written contribution."""
+    parts = []
     m = c.meetings[c.meetings["deadline"] >= since]
     # A recorded disclosure no is a decision (counted at once as not met): nothing to chase.
     for kind, done_col in ((ItemKind.MINUTES.value, "minutes_done"),
@@ -83,33 +112,18 @@ def open_items(c: Computed, lookback_days: int | None = None,
                 kind=ItemKind.CONTRIBUTION.value, detail="absent, no written contribution"
             )
         )
-    rel = c.releases
+    return parts
+
+
+def _open_pre_release(rel: pd.DataFrame, today: pd.Timestamp) -> list[pd.DataFrame]:
+    """A release still to come whose initial Level 3 meeting before it is not held."""
     upcoming = rel[~rel["met"] & (rel["release_date"] >= today)]
-    if not upcoming.empty:
-        parts.append(
-            upcoming[["ref", "area", "deadline", "chair_id"]].assign(
-                kind=ItemKind.PRE_RELEASE.value,
-                detail="release " + upcoming["release_date"].dt.strftime("%Y-%m-%d"),
-            )
-        )
-    if not parts:
-        return _no_items()
-    out = pd.concat(parts, ignore_index=True)
-    if until is not None:
-        out = out[out["deadline"] <= until]
-    for col in DUE_COLUMNS:
-        if col not in out:
-            out[col] = None
-    ind = c.records.individuals
-    archived = ind.loc[ind["mappa_end"].notna(), "ref"]
-    out = out[~out["ref"].isin(archived)]
-    out["item_key"] = item_keys(out)
-    out["overdue"] = out["deadline"] < today
-    out["working_days_left"] = working_days_between_by_area(
-        np.datetime64(c.as_of, "D"), out["deadline"].to_numpy(), out["area"].to_numpy(),
-        c.records.local_holidays,
-    )
-    return out[DUE_COLUMNS]
+    if upcoming.empty:
+        return []
+    return [upcoming[["ref", "area", "deadline", "chair_id"]].assign(
+        kind=ItemKind.PRE_RELEASE.value,
+        detail="release " + upcoming["release_date"].dt.strftime("%Y-%m-%d"),
+    )]
 
 
 def _no_items() -> pd.DataFrame:

@@ -22,25 +22,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from enum import StrEnum
 
 import pandas as pd
 
 from . import deadlines
 from .periods import Period
 from .records import DUE_SOON_DAYS, LOOKBACK_DAYS, Records
-
-
-class Topic(StrEnum):
-    """What `status <topic>` asks about; `all` is every indicator."""
-    ALL = "all"
-    LEVEL2 = "level2"
-    LEVEL3 = "level3"
-    ATTENDANCE = "attendance"
-    CONTRIBUTIONS = "contributions"
-    CUSTODY = "custody"
-    MINUTES = "minutes"
-    DISCLOSURE = "disclosure"
+from .vocabulary import Topic
 
 
 # The deadline frames of `Computed` an indicator may read. The invitation records (the

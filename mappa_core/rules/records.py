@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _no_rows() -> pd.DataFrame:
+    # pandas on first use, not at import: the constants below are read by `mappa due --help`,
+    # which should not pay for pandas.
+    import pandas as pd
+
+    return pd.DataFrame()
 
 
 @dataclass
@@ -21,13 +31,13 @@ class Records:
     meetings: pd.DataFrame
     invitations: pd.DataFrame
     agencies: pd.DataFrame
-    people: pd.DataFrame = field(default_factory=pd.DataFrame)
-    events: pd.DataFrame = field(default_factory=pd.DataFrame)
+    people: pd.DataFrame = field(default_factory=_no_rows)
+    events: pd.DataFrame = field(default_factory=_no_rows)
     local_holidays: dict[str, list[dt.date]] = field(default_factory=dict)
     area: str | None = None
     # Past custody periods (custody.csv and those the importer kept): ref, custody_from,
     # release_date, release_level.
-    custody: pd.DataFrame = field(default_factory=pd.DataFrame)
+    custody: pd.DataFrame = field(default_factory=_no_rows)
 
 
 # Meeting paperwork (minutes, contributions, disclosure) is chased for this many days after

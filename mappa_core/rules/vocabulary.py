@@ -1,4 +1,5 @@
-"""The words a notice is filed under: its rule, its stage, its channel and its urgency.
+"""The words a notice is filed under (its rule, its stage, its channel and its urgency),
+and the topics `status` asks about.
 
 One home for each: the planner writes them, the outbox stores them as the plain strings
 they are, and the bot's channels and buttons compare against them. Each is a `StrEnum`,
@@ -58,3 +59,17 @@ class Urgency(StrEnum):
 
     NORMAL = "normal"
     URGENT = "urgent"
+
+
+class Topic(StrEnum):
+    """What `status <topic>` asks about; `all` is every indicator. Here, not beside the
+    indicators, so that `mappa status --help` lists the topics without loading pandas."""
+
+    ALL = "all"
+    LEVEL2 = "level2"
+    LEVEL3 = "level3"
+    ATTENDANCE = "attendance"
+    CONTRIBUTIONS = "contributions"
+    CUSTODY = "custody"
+    MINUTES = "minutes"
+    DISCLOSURE = "disclosure"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 DEFAULT_URL = "sqlite:///mappa.db"
 # The newest migration in migrations/versions. Kept here so that the check every command
@@ -32,6 +33,19 @@ SCHEMA_LOCK_KEY = 0x6D61707061_0001  # "mappa", 1
 
 class SchemaError(RuntimeError):
     """The database exists but its schema is not the one this version expects."""
+
+
+# The errors that say the database cannot be used at all: unreachable, refused, a URL or
+# driver the engine cannot take, or tables that are not mappa-bot's.
+UNUSABLE = (DBAPIError, ArgumentError, NoSuchModuleError)
+
+
+def why_unusable(exc: Exception) -> str:
+    """One line on why the database could not be used (an error of UNUSABLE)."""
+    reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+    if any(x in reason for x in ("no such table", "no such column", "does not exist")):
+        reason = f"it is not a mappa-bot database, or not of this version ({reason})"
+    return reason
 
 
 def make_engine(url: str) -> Engine:

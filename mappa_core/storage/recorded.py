@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from . import models  # noqa: F401  (registers the tables)
@@ -151,6 +151,12 @@ def listing(conn: Connection) -> list[dict]:
         .order_by(t.c.recorded_at, t.c.target_table, t.c.row_key, t.c.target_column)
     ).mappings().all()
     return [dict(r, row_key=", ".join(json.loads(r["row_key"]))) for r in standing]
+
+
+def standing_and_replaced(engine: Engine) -> tuple[list[dict], list[dict]]:
+    """`listing` and `replaced_by_imports`, read on one connection (`mappa recorded`)."""
+    with engine.connect() as conn:
+        return listing(conn), replaced_by_imports(conn)
 
 
 def replaced_by_imports(conn: Connection) -> list[dict]:

@@ -1,6 +1,7 @@
 """The `mappa` command as users run it: status, due, exceptions, schema checks, errors."""
 
 import json
+import os
 
 import pytest
 from sqlalchemy import text
@@ -171,34 +172,79 @@ def test_a_period_that_starts_after_as_of_is_an_error_not_a_page_of_zeros(grampi
     assert _run(capsys, "status", "--period", "2026-27-Q3", "--as-of", "2026-10-01")[0] == 0
 
 
-def test_each_command_group_registers_its_own_commands_and_none_runs_sql():
-    """bot/cli is one module per group of commands; the SQL they need is in
-    mappa_core/storage (an import of sqlalchemy or a SQL string here would be a leak)."""
-    import argparse
-    import ast
-    from pathlib import Path
+def test_each_command_is_defined_by_the_module_its_line_names():
+    """bot/cli is one module per group of commands; COMMANDS says which module defines each
+    (so that only that one is imported), and each module's ARGUMENTS defines exactly those.
+    That the modules build no SQL is tests/architecture/test_import_graph.py's check, for all of bot/."""
+    import importlib
+    import pkgutil
 
     import bot.cli as cli
 
-    registered: list[str] = []
-    for group in cli.GROUPS:
-        sub = argparse.ArgumentParser().add_subparsers()
-        group.register(sub)
-        assert sub.choices, f"{group.__name__} registers no command"
-        registered += sub.choices
+    modules = {m.name for m in pkgutil.iter_modules(cli.__path__)} - {"__main__", "common"}
+    assert {module for module, _ in cli.COMMANDS.values()} == modules
+    for module in modules:
+        defined = importlib.import_module(f"bot.cli.{module}").ARGUMENTS
+        assert list(defined) == [c for c, (m, _) in cli.COMMANDS.items() if m == module]
     commands = cli.build_parser()._subparsers._group_actions[0].choices
-    assert registered == list(commands)  # in the order of `mappa --help`
-    for path in Path(cli.__file__).parent.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                assert node.module == "sqlalchemy.exc" or not node.module.startswith(
-                    ("sqlalchemy", "sqlmodel")), f"{path.name} imports {node.module}"
-            if isinstance(node, ast.Import):
-                assert not any(a.name.startswith(("sqlalchemy", "sqlmodel")) for a in node.names)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                assert not node.value.lstrip().upper().startswith(("SELECT ", "UPDATE ",
-                                                                   "INSERT ", "DELETE ")), path
+    assert list(commands) == list(cli.COMMANDS)  # in the order of `mappa --help`
+
+
+HEAVY = ("pandas", "sqlalchemy", "sqlmodel", "pydantic", "pydantic_settings", "numpy",
+         "holidays", "jinja2", "apscheduler", "slack_bolt", "slack_sdk", "asyncio")
+
+
+def _loaded_by(*argv: str) -> set[str]:
+    """The modules a `mappa ...` run in a fresh interpreter had loaded when it exited."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import atexit, json, sys\n"
+            "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+            "from bot.cli import main\n"
+            f"sys.exit(main({list(argv)!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return set(json.loads(out.stderr.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["status", "--help"],
+                                  ["report", "quarterly", "--help"], ["jobs", "run", "--help"],
+                                  ["audit", "--help"], ["demo-data", "--help"]])
+def test_help_and_version_load_no_heavy_library_and_no_other_command(argv):
+    loaded = _loaded_by(*argv)
+    assert not {m.split(".")[0] for m in loaded} & set(HEAVY), sorted(
+        {m.split(".")[0] for m in loaded} & set(HEAVY))
+    import bot.cli as cli
+
+    chosen = set() if argv[0].startswith("-") else {f"bot.cli.{cli.COMMANDS[argv[0]][0]}"}
+    assert {m for m in loaded if m.startswith("bot.cli.")} <= {"bot.cli.common", *chosen}
+
+
+def test_a_command_loads_only_its_own_module_and_pydantic_scans_for_no_plugins(tmp_path):
+    # `mappa config` builds the settings (pydantic); pydantic would read every installed
+    # distribution's entry points for plugins unless told not to.
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    loaded = _loaded_by("--env-file", str(env_file), "config")
+    assert {m for m in loaded if m.startswith("bot.cli.")} == {"bot.cli.common", "bot.cli.config"}
+    assert "pydantic" in {m.split(".")[0] for m in loaded}
+    import subprocess
+    import sys
+
+    code = ("import importlib.metadata as md, sys\n"
+            "seen = []\n"
+            "real = md.entry_points\n"
+            "md.entry_points = lambda **kw: seen.append(kw.get('group')) or real(**kw)\n"
+            "from bot.cli import main\n"
+            "try:\n"
+            f"    main(['--env-file', {str(env_file)!r}, 'config'])\n"
+            "finally:\n"
+            "    print('groups', seen, file=sys.stderr)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"})
+    assert out.returncode == 0, out.stderr
+    assert "groups [" in out.stderr and "'pydantic'" not in out.stderr, out.stderr
 
 
 def test_the_table_renderer_pads_each_column_but_not_past_the_last_cell():
@@ -218,7 +264,7 @@ def test_the_table_renderer_pads_each_column_but_not_past_the_last_cell():
 ])
 def test_one_yes_no_for_the_import_the_settings_and_the_cli(word, value, tmp_path):
     """The same words mean yes and no in a CSV file, a setting and `mappa audit record`."""
-    from bot.cli.oversight import _yes_no
+    from bot.cli.audits_and_scrs import _yes_no
     from bot.cli.common import UsageError
     from bot.settings import SettingsError, load
     from mappa_core.rules.schema import FILES

@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from mappa_core.demo import generate, write_demo_data
+from mappa_core.synthetic_region import generate, write_demo_data
 from mappa_core.storage.importer import import_directory
 
 UNTIL = dt.date(2026, 11, 26)

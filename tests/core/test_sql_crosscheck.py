@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bench.baseline import l2_reviews_sql
-from mappa_core.demo import write_demo_data
+from mappa_core.synthetic_region import write_demo_data
 from mappa_core.storage.importer import import_directory
 from mappa_core.answers import status
 

@@ -380,11 +380,11 @@ def test_quarterly_reminder_by_email_carries_the_pack(engine):
 def test_every_kind_of_notice_renders_for_slack_and_email(engine):
     """Plan every job on a day with something of each kind, then render each group both ways."""
     from bot.channels import render as render_group
-    from mappa_core.storage import oversight
+    from mappa_core.storage import audits_and_scrs
 
     assert import_directory(engine, GRAMPIAN).ok
-    rec = oversight.add_recommendation(engine, oversight.add_scr(engine, "R", "Grampian", None), "x")
-    oversight.add_action(engine, rec, "em-provider", dt.date(2026, 11, 1), "Protocol")
+    rec = audits_and_scrs.add_recommendation(engine, audits_and_scrs.add_scr(engine, "R", "Grampian", None), "x")
+    audits_and_scrs.add_action(engine, rec, "em-provider", dt.date(2026, 11, 1), "Protocol")
     monday = dt.datetime(2027, 1, 11, 9, 0, tzinfo=LONDON)  # Q4: audit reminders too
     for job in ("digest", "escalations", "weekly-summary", "quarterly-review"):
         run_planning_job(engine, job, monday, RULES)

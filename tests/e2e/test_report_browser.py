@@ -45,7 +45,7 @@ def _demo_region_pack(tmp_path, as_of=None):
     As of 8 January 2027 (the quarter ended) unless `as_of` says otherwise."""
     import datetime as dt
 
-    from mappa_core.demo import write_demo_data
+    from mappa_core.synthetic_region import write_demo_data
     from mappa_core.rules.periods import parse_period
     from mappa_core.rules.reports import pack_since, quarterly_pack
     from mappa_core.storage import db

@@ -1,6 +1,6 @@
 """What a person reads never says `nan`, `NaN`, `NaT`, `None` or a count such as `4251.0`.
 
-A small demo region (mappa_core.demo) is imported into a real SQLite file; every report is
+A small demo region (mappa_core.synthetic_region) is imported into a real SQLite file; every report is
 rendered through the `mappa` command (HTML with its tags stripped, every CSV cell, and what
 the report commands print), and every Slack and email notice the planner can produce is
 rendered both ways. Whatever pandas the lock picks, none of those strings may appear.
@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from bot.cli import main
-from mappa_core.storage import db, oversight, outbox
-from mappa_core.demo import write_demo_data
+from mappa_core.storage import audits_and_scrs, db, outbox
+from mappa_core.synthetic_region import write_demo_data
 from mappa_core.storage.importer import import_directory
 from mappa_core.rules.planner import NudgeRules
 
@@ -126,9 +126,9 @@ def region(tmp_path_factory):
     db.ensure_schema(engine)
     assert import_directory(engine, base / "data").ok
     area = "Grampian"
-    rec = oversight.add_recommendation(engine, oversight.add_scr(engine, "SCR 1", area, None),
-                                       "Share release plans with housing a month ahead")
-    oversight.add_action(engine, rec, "housing-grampian", dt.date(2026, 12, 1), "Protocol agreed")
+    rec = audits_and_scrs.add_recommendation(engine, audits_and_scrs.add_scr(engine, "SCR 1", area, None),
+                                             "Share release plans with housing a month ahead")
+    audits_and_scrs.add_action(engine, rec, "housing-grampian", dt.date(2026, 12, 1), "Protocol agreed")
     yield {"url": url, "engine": engine, "base": base}
     engine.dispose()
 

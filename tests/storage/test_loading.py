@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from mappa_core.demo import write_demo_data
+from mappa_core.synthetic_region import write_demo_data
 from mappa_core.rules.due import due_items
 from mappa_core.storage.importer import import_directory
 from mappa_core.rules.indicators import compute_deadlines, compute_indicators

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bot.cli import main
-from mappa_core.storage import oversight
+from mappa_core.storage import audits_and_scrs
 from mappa_core.storage.importer import import_directory
 from mappa_core.rules.periods import parse_period
 from mappa_core.rules.planner import NudgeRules, plan_audit_reminders, plan_scr_overdue
@@ -26,29 +26,29 @@ def grampian(engine):
 def test_audit_population_and_reproducible_stratified_sample(grampian):
     # Level 2 meetings in 2026-27: 0101, 0103, 0104, 0107, 0109; Level 3: 0102, 0104,
     # 0105, 0106, 0110. Level 1 open in the year: 0108.
-    assert oversight.audit_population(grampian, YEAR, 2) == ["GRA-0101", "GRA-0103", "GRA-0104", "GRA-0107", "GRA-0109"]
-    assert oversight.audit_population(grampian, YEAR, 3) == ["GRA-0102", "GRA-0104", "GRA-0105", "GRA-0106", "GRA-0110"]
-    assert oversight.audit_population(grampian, YEAR, 1) == ["GRA-0108"]
-    a = oversight.sample_cases(grampian, YEAR, [2, 3], 3, seed=42)
-    b = oversight.sample_cases(grampian, YEAR, [2, 3], 3, seed=42)
+    assert audits_and_scrs.audit_population(grampian, YEAR, 2) == ["GRA-0101", "GRA-0103", "GRA-0104", "GRA-0107", "GRA-0109"]
+    assert audits_and_scrs.audit_population(grampian, YEAR, 3) == ["GRA-0102", "GRA-0104", "GRA-0105", "GRA-0106", "GRA-0110"]
+    assert audits_and_scrs.audit_population(grampian, YEAR, 1) == ["GRA-0108"]
+    a = audits_and_scrs.sample_cases(grampian, YEAR, [2, 3], 3, seed=42)
+    b = audits_and_scrs.sample_cases(grampian, YEAR, [2, 3], 3, seed=42)
     assert a.equals(b) and list(a["level"]) == [2, 2, 2, 3, 3, 3]
-    others = {tuple(oversight.sample_cases(grampian, YEAR, [2, 3], 3, seed=s)["ref"]) for s in range(10)}
+    others = {tuple(audits_and_scrs.sample_cases(grampian, YEAR, [2, 3], 3, seed=s)["ref"]) for s in range(10)}
     assert len(others) > 1  # the seed matters
-    assert len(oversight.sample_cases(grampian, YEAR, [1], 10, seed=1)) == 1  # all, when fewer
+    assert len(audits_and_scrs.sample_cases(grampian, YEAR, [1], 10, seed=1)) == 1  # all, when fewer
 
 
 def test_findings_recorded_only_for_sampled_cases(grampian):
-    sample = oversight.sample_cases(grampian, YEAR, [3], 2, seed=1)
-    assert oversight.save_sample(grampian, "2026-27", sample, 1, dt.datetime.now(dt.UTC)) == 2
-    assert oversight.save_sample(grampian, "2026-27", sample, 1, dt.datetime.now(dt.UTC)) == 0
+    sample = audits_and_scrs.sample_cases(grampian, YEAR, [3], 2, seed=1)
+    assert audits_and_scrs.save_sample(grampian, "2026-27", sample, 1, dt.datetime.now(dt.UTC)) == 2
+    assert audits_and_scrs.save_sample(grampian, "2026-27", sample, 1, dt.datetime.now(dt.UTC)) == 0
     ref = sample["ref"].iloc[0]
-    oversight.record_case_audit(grampian, "2026-27", ref, {"referral_reviewed": True, "rmp_quality": "good",
-                                "improvements": "Earlier police checks"}, dt.date(2027, 1, 10))
-    with pytest.raises(oversight.OversightError, match="not in the 2026-27 audit sample"):
-        oversight.record_case_audit(grampian, "2026-27", "GRA-0108", {}, dt.date(2027, 1, 10))
-    with pytest.raises(oversight.OversightError, match="rmp quality"):
-        oversight.record_case_audit(grampian, "2026-27", ref, {"rmp_quality": "superb"}, dt.date(2027, 1, 10))
-    cases, _ = oversight.audits_frames(grampian)
+    audits_and_scrs.record_case_audit(grampian, "2026-27", ref, {"referral_reviewed": True, "rmp_quality": "good",
+                                      "improvements": "Earlier police checks"}, dt.date(2027, 1, 10))
+    with pytest.raises(audits_and_scrs.OversightError, match="not in the 2026-27 audit sample"):
+        audits_and_scrs.record_case_audit(grampian, "2026-27", "GRA-0108", {}, dt.date(2027, 1, 10))
+    with pytest.raises(audits_and_scrs.OversightError, match="rmp quality"):
+        audits_and_scrs.record_case_audit(grampian, "2026-27", ref, {"rmp_quality": "superb"}, dt.date(2027, 1, 10))
+    cases, _ = audits_and_scrs.audits_frames(grampian)
     done = cases[cases["completed_on"].notna()]
     assert list(done["ref"]) == [ref] and done["rmp_quality"].item() == "good"
 
@@ -69,22 +69,22 @@ def test_audit_reminders_until_done(grampian):
 
 
 def test_overdue_scr_action_chases_the_owner_and_escalates(grampian):
-    scr = oversight.add_scr(grampian, "Review A", "Grampian", dt.date(2026, 6, 1))
-    rec = oversight.add_recommendation(grampian, scr, "Share information sooner")
-    late = oversight.add_action(grampian, rec, "em-provider", dt.date(2026, 11, 20), "Protocol")
-    oversight.add_action(grampian, rec, "police", dt.date(2026, 12, 20), "Training")
-    with pytest.raises(oversight.OversightError, match="unknown agency"):
-        oversight.add_action(grampian, rec, "nobody", dt.date(2026, 12, 20), "x")
+    scr = audits_and_scrs.add_scr(grampian, "Review A", "Grampian", dt.date(2026, 6, 1))
+    rec = audits_and_scrs.add_recommendation(grampian, scr, "Share information sooner")
+    late = audits_and_scrs.add_action(grampian, rec, "em-provider", dt.date(2026, 11, 20), "Protocol")
+    audits_and_scrs.add_action(grampian, rec, "police", dt.date(2026, 12, 20), "Training")
+    with pytest.raises(audits_and_scrs.OversightError, match="unknown agency"):
+        audits_and_scrs.add_action(grampian, rec, "nobody", dt.date(2026, 12, 20), "x")
     records = load_records(grampian)
-    actions = oversight.scr_actions(grampian, dt.date(2026, 11, 26))
+    actions = audits_and_scrs.scr_actions(grampian, dt.date(2026, 11, 26))
     assert list(actions["overdue"]) == [True, False]
     notes = plan_scr_overdue(dt.date(2026, 11, 26), actions, records.people, records.agencies, NudgeRules())
     chasers = notes[notes["rule"] == "scr"]
     assert sorted(chasers["address"]) == ["lorna@em.example", "ops@em.example"]
     esc = notes[notes["rule"] == "escalation"]
     assert list(esc["recipient_id"]) == ["g-sog"] and list(esc["stage"]) == ["scr_overdue"]
-    oversight.add_update(grampian, late, "Protocol signed", dt.datetime.now(dt.UTC), done_on=dt.date(2026, 11, 26))
-    actions = oversight.scr_actions(grampian, dt.date(2026, 11, 27))
+    audits_and_scrs.add_update(grampian, late, "Protocol signed", dt.datetime.now(dt.UTC), done_on=dt.date(2026, 11, 26))
+    actions = audits_and_scrs.scr_actions(grampian, dt.date(2026, 11, 27))
     assert not actions["overdue"].any()
 
 

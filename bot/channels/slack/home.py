@@ -21,7 +21,7 @@ from bot.channels.slack.blocks import render_blocks
 from bot.templates import mrkdwn_escape
 from mappa_core.rules.due import due_items
 from mappa_core.storage.queries import known_areas
-from mappa_core.rules.planner.notice import items_payload
+from mappa_core.rules.planner.outbox_rows import items_payload
 from mappa_core.rules.vocabulary import Rule
 from mappa_core.rules.status import status_of
 

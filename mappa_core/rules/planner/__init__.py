@@ -7,11 +7,11 @@ the outbox's rows. Inside, one module per concern:
 - `directory`: who is the chair, SOG chair, co-ordinator or agency contact of what, and
   how each is reached;
 - `nudges`: the chairs' digests, the agency chasers and the escalations of breaches;
-- `oversight`: the weekly summary, below-target alerts, the quarterly-review reminder,
+- `oversight_notices`: the weekly summary, below-target alerts, the quarterly-review reminder,
   overdue SCR actions and audit reminders;
 - `delivery_problems`: messages that could not be delivered, told to co-ordinators;
 - `area_channels`: copies of the case-free notices for a whole area's channel (Teams);
-- `notice`: the typed `Notice`, its dedupe and group keys, and the outbox frame.
+- `outbox_rows`: the typed `Notice`, its dedupe and group keys, and the outbox frame.
 
 The planner reads open items from `due.open_items` (itself built on `deadlines`), so no due
 date is computed here. Each notice carries a dedupe key built from the rule, the item, the
@@ -33,9 +33,9 @@ from ..vocabulary import Rule
 from .area_channels import CASE_FREE_RULES, plan_area_channels
 from .delivery_problems import DELIVERY_PROBLEM_QUIET, delivery_problem_key, plan_delivery_problems
 from .directory import sog_chairs_by_area
-from .notice import ESCALATION_STAGES, NOTIFICATION_COLUMNS, Notice, empty, frame
 from .nudges import plan_agency_chasers, plan_chair_digests, plan_escalations
-from .oversight import (
+from .outbox_rows import ESCALATION_STAGES, NOTIFICATION_COLUMNS, Notice, empty, frame
+from .oversight_notices import (
     plan_audit_reminders, plan_below_target, plan_quarterly_review, plan_scr_overdue,
     plan_weekly_summary,
 )

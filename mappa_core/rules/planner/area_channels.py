@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..vocabulary import Rule
-from .notice import NOTIFICATION_COLUMNS, dedupe_key, group_key
+from .outbox_rows import NOTIFICATION_COLUMNS, dedupe_key, group_key
 
 # The notices that carry no case reference (indicator figures, the quarterly reminder): the
 # only ones a channel shared by a whole area (a Teams channel) may receive.

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..vocabulary import Rule, Stage
 from .directory import coordinators
-from .notice import Notice, frame, notice
+from .outbox_rows import Notice, frame, notice
 
 DELIVERY_PROBLEM_QUIET = dt.timedelta(days=30)
 

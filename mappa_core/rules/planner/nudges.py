@@ -19,7 +19,7 @@ from ..vocabulary import Channel, Rule, Stage, Urgency
 from .directory import (
     agency_addresses, contacts, email_recipient_id, sog_chairs_by_area, with_roles,
 )
-from .notice import empty, finish
+from .outbox_rows import empty, finish
 from .thresholds import NudgeRules
 
 

@@ -170,11 +170,11 @@ def test_status_compare_sets_areas_side_by_side(slack):
 
 @pytest.mark.http
 def test_scr_list_and_update_from_slack(slack):
-    from mappa_core.storage import oversight
+    from mappa_core.storage import audits_and_scrs
 
-    scr = oversight.add_scr(slack.engine, "Review <A>", "Grampian", None)
-    rec = oversight.add_recommendation(slack.engine, scr, "R")
-    action = oversight.add_action(slack.engine, rec, "em-provider", dt.date(2026, 11, 1), "Protocol")
+    scr = audits_and_scrs.add_scr(slack.engine, "Review <A>", "Grampian", None)
+    rec = audits_and_scrs.add_recommendation(slack.engine, scr, "R")
+    action = audits_and_scrs.add_action(slack.engine, rec, "em-provider", dt.date(2026, 11, 1), "Protocol")
     body = text_of(slack.command(STAFF, "scr"))
     assert f"#{action} *Review &lt;A&gt;*" in body and "overdue" in body
     assert "Only the co-ordinator" in text_of(slack.command(STAFF, f"scr done {action}"))

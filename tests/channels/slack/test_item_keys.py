@@ -20,7 +20,7 @@ from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi
 from bot.settings import Settings
 from mappa_core.rules.due import key_part
-from mappa_core.storage import oversight
+from mappa_core.storage import audits_and_scrs
 from mappa_core.storage.importer import import_directory
 from mappa_core.rules.planner import NudgeRules
 from tests.conftest import GRAMPIAN
@@ -204,8 +204,8 @@ def test_a_key_too_long_or_no_longer_matching_gets_a_clear_message(odd, action_i
 
 def test_the_scr_escalation_can_be_acknowledged_and_then_stops_repeating(engine):
     assert import_directory(engine, GRAMPIAN).ok
-    rec = oversight.add_recommendation(engine, oversight.add_scr(engine, "R", "Grampian", None), "x")
-    action = oversight.add_action(engine, rec, "em-provider", dt.date(2026, 11, 1), "Protocol")
+    rec = audits_and_scrs.add_recommendation(engine, audits_and_scrs.add_scr(engine, "R", "Grampian", None), "x")
+    action = audits_and_scrs.add_action(engine, rec, "em-provider", dt.date(2026, 11, 1), "Protocol")
     rules = NudgeRules()
     run_planning_job(engine, "escalations", NOW, rules)
     bot = Bot(engine)

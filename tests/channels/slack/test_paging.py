@@ -29,7 +29,7 @@ from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import run_planning_job
 from bot.server import build_asgi
 from bot.settings import Settings
-from mappa_core.demo import write_demo_data
+from mappa_core.synthetic_region import write_demo_data
 from mappa_core.rules.planner import NudgeRules
 from mappa_core.storage import db
 from mappa_core.storage.importer import import_directory

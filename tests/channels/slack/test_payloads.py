@@ -32,9 +32,9 @@ from bot.channels.slack.limits import (
 from bot.jobs.ticks import run_planning_job
 from bot.channels.slack.blocks import render_blocks
 from bot.templates import environment
-from mappa_core.demo import write_demo_data
+from mappa_core.synthetic_region import write_demo_data
 from mappa_core.rules.planner import NudgeRules
-from mappa_core.storage import db, outbox, oversight
+from mappa_core.storage import audits_and_scrs, db, outbox
 from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import Bot
@@ -238,9 +238,9 @@ def demo(tmp_path_factory):
         area = conn.execute(sql_text("SELECT area FROM individual ORDER BY ref")).scalar()
         agency = conn.execute(sql_text("SELECT agency FROM agency WHERE agency LIKE 'housing%' "
                                        "ORDER BY agency")).scalar()
-    rec = oversight.add_recommendation(engine, oversight.add_scr(engine, "SCR 1", area, None),
-                                       "Share release plans with housing a month ahead")
-    oversight.add_action(engine, rec, agency, dt.date(2026, 12, 1), "Agreed")
+    rec = audits_and_scrs.add_recommendation(engine, audits_and_scrs.add_scr(engine, "SCR 1", area, None),
+                                             "Share release plans with housing a month ahead")
+    audits_and_scrs.add_action(engine, rec, agency, dt.date(2026, 12, 1), "Agreed")
     yield engine, until
     engine.dispose()
 

@@ -25,7 +25,7 @@ from bot.delivery.worker import deliver_pending
 from bot.jobs.ticks import plan_job, run_planning_job
 from bot.settings import Settings, env_names
 from mappa_core.storage import outbox
-from mappa_core.demo import write_demo_data
+from mappa_core.synthetic_region import write_demo_data
 from mappa_core.storage.importer import import_directory
 from mappa_core.rules.planner import CASE_FREE_RULES, NudgeRules
 from tests.conftest import GRAMPIAN

@@ -19,19 +19,25 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from aiosmtpd.controller import Controller
+
 from bot.channels.console import ConsoleTransport
 from bot.delivery.worker import deliver_pending
+from bot.jobs.schedule import triggers
 from bot.jobs.ticks import LONDON, run_planning_job
 from bot.settings import Settings
 from bot.templates import long_date
 from mappa_core.rules.calendar import calendar_for
 from mappa_core.rules.planner import NudgeRules
+from mappa_core.storage import db
+from mappa_core.storage.database_copy import copy_database, source_state
+from mappa_core.storage.importer import import_directory
+from mappa_core.storage.queries import load_people
+from mappa_core.synthetic_region import write_demo_data
 
 
 class _Sink:
     def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
         self.messages: list = []
         sink = self
 
@@ -65,8 +71,6 @@ def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None =
     print(f"\n=== A simulated working day: {long_date(day.isoformat())} ===", file=out)
     # Each planning job at its first run from the start of the working day in the real
     # schedule (the weekly summary only on a Monday), in the order they would run.
-    from bot.jobs.schedule import triggers
-
     runs = sorted((at, job) for job, trigger in triggers(rules, tz).items() if job != "deliver"
                   for at in [trigger.get_next_fire_time(None, start)]
                   if at is not None and at.date() == day)
@@ -111,8 +115,6 @@ def run_demo_day(engine, day: dt.date, show: int = 3, rules: NudgeRules | None =
 
 def _slack_names(engine) -> dict[str, str]:
     """Slack user id -> the person's name, so that a printed DM names its reader."""
-    from mappa_core.storage.queries import load_people
-
     people = load_people(engine)
     if people.empty:
         return {}
@@ -123,65 +125,11 @@ def _slack_names(engine) -> dict[str, str]:
 SYNTHETIC_INDIVIDUALS = 400  # the region demo-day makes up when there is nothing to copy
 
 
-def copy_database(source, target) -> int:
-    """Every mappa table's rows from engine `source` into engine `target` (an empty schema
-    at the same revision); only reads `source`. Returns the number of individuals."""
-    from sqlalchemy import func, select
-    from sqlmodel import SQLModel
-
-    tables = SQLModel.metadata.sorted_tables
-    with source.connect() as src, target.begin() as dst:
-        # A new schema may hold rows of its own (the change stamp's one row): the copy
-        # replaces them.
-        for table in reversed(tables):
-            dst.execute(table.delete())
-        for table in tables:
-            result = src.execution_options(stream_results=True, yield_per=5000).execute(
-                select(table))
-            for chunk in result.mappings().partitions(5000):
-                dst.execute(table.insert(), [dict(r) for r in chunk])
-        return dst.execute(select(func.count()).select_from(
-            SQLModel.metadata.tables["individual"])).scalar()
-
-
-def _source_state(url: str) -> str:
-    """`records`, `empty` (no schema, or no individuals) or raises db.SchemaError; reads only."""
-    from sqlalchemy import func, select
-    from sqlmodel import SQLModel
-
-    from mappa_core.storage import db
-
-    if url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
-
-        path = make_url(url).database
-        if not path or path == ":memory:" or not Path(path).exists():
-            return "empty"  # connecting would create the file
-    engine = db.make_engine(url)
-    try:
-        current = db.current_revision(engine)
-        if current is None:
-            db.refuse_foreign_tables(engine)  # another program's database: say so
-            return "empty"
-        if current != db.SCHEMA_REVISION:
-            raise db.SchemaError(
-                f"the database schema is at revision {current} but this version needs "
-                f"{db.SCHEMA_REVISION}: run `mappa db upgrade`")
-        with engine.connect() as conn:
-            n = conn.execute(select(func.count()).select_from(
-                SQLModel.metadata.tables["individual"])).scalar()
-        return "records" if n else "empty"
-    finally:
-        engine.dispose()
-
-
 def demo_day_on_copy(source_url: str, day: dt.date, show: int = 3,
                      rules: NudgeRules | None = None, shown_url: str | None = None,
                      tz: dt.tzinfo = LONDON) -> str:
     """The simulated day on a temporary SQLite copy of `source_url` (see the docstring)."""
-    from mappa_core.storage import db
-
-    state = _source_state(source_url)
+    state = source_state(source_url)
     with tempfile.TemporaryDirectory(prefix="mappa-demo-day-") as tmp:
         engine = db.make_engine(f"sqlite:///{Path(tmp) / 'demo.db'}")
         try:
@@ -195,9 +143,6 @@ def demo_day_on_copy(source_url: str, day: dt.date, show: int = 3,
                 where = (f"a temporary copy of {shown_url or source_url} ({n} individuals); "
                          "the configured database is not written to")
             else:
-                from mappa_core.demo import write_demo_data
-                from mappa_core.storage.importer import import_directory
-
                 write_demo_data(Path(tmp) / "csv", individuals=SYNTHETIC_INDIVIDUALS, years=2,
                                 seed=1, until=day)
                 report = import_directory(engine, Path(tmp) / "csv")

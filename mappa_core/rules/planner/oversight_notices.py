@@ -18,7 +18,7 @@ from .directory import (
     COORDINATOR, SOG_CHAIR, EmailAddress, agency_addresses, chairs, coordinators, oversight_contacts,
     sog_chairs_by_area,
 )
-from .notice import Notice, frame, notice
+from .outbox_rows import Notice, frame, notice
 from .thresholds import NudgeRules
 
 

@@ -1,16 +1,19 @@
 """`mappa audit` (case and meeting audits) and `mappa scr` (Significant Case Reviews:
-recommendations and actions)."""
+recommendations and actions).
+
+Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
+use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from bot.cli.common import UsageError, date_arg, engine, today
+from mappa_core.rules.periods import parse_period
 from mappa_core.rules.values import parse_yes_no
 
 
-def register(sub) -> None:
-    au = sub.add_parser("audit", help="case and meeting audits")
+def audit_arguments(au) -> None:
     ausub = au.add_subparsers(dest="audit_command", required=True)
     aus = ausub.add_parser("sample", help="a reproducible random sample of cases, by level")
     aus.add_argument("--year", required=True)
@@ -43,7 +46,8 @@ def register(sub) -> None:
     aul.add_argument("--year")
     aul.set_defaults(func=cmd_audit)
 
-    sc = sub.add_parser("scr", help="Significant Case Reviews: recommendations and actions")
+
+def scr_arguments(sc) -> None:
     scsub = sc.add_subparsers(dest="scr_command", required=True)
     sca = scsub.add_parser("add")
     sca.add_argument("title")
@@ -72,6 +76,9 @@ def register(sub) -> None:
     scl.set_defaults(func=cmd_scr)
 
 
+ARGUMENTS = {"audit": audit_arguments, "scr": scr_arguments}
+
+
 def _yes_no(text: str) -> bool:
     try:
         return parse_yes_no(text)
@@ -80,8 +87,7 @@ def _yes_no(text: str) -> bool:
 
 
 def cmd_audit(args) -> int:
-    from mappa_core.rules.periods import parse_period
-    from mappa_core.storage import oversight
+    from mappa_core.storage import audits_and_scrs
 
     store = engine()
     try:
@@ -94,37 +100,37 @@ def cmd_audit(args) -> int:
                 raise UsageError("--levels is a comma list of 1, 2, 3")
             if args.n < 1:
                 raise UsageError("--n must be at least 1")
-            sample = oversight.sample_cases(store, year, levels, args.n, args.seed, args.area)
+            sample = audits_and_scrs.sample_cases(store, year, levels, args.n, args.seed, args.area)
             print(f"{args.year} case audit sample (seed {args.seed}), {args.n} per level:")
             for level in levels:
                 sub = sample[sample["level"] == level]
                 pop = int(sub["population"].iloc[0]) if len(sub) else 0
                 print(f"  Level {level}: {len(sub)} of {pop}: {', '.join(sub['ref']) or '(none)'}")
             if args.save:
-                n = oversight.save_sample(store, args.year, sample, args.seed,
-                                          dt.datetime.now(dt.UTC))
+                n = audits_and_scrs.save_sample(store, args.year, sample, args.seed,
+                                                dt.datetime.now(dt.UTC))
                 print(f"saved {n} new case(s) to the {args.year} audit")
             return 0
         if args.audit_command == "record":
-            findings = {k: _yes_no(getattr(args, k)) for k in oversight.FINDING_FLAGS
+            findings = {k: _yes_no(getattr(args, k)) for k in audits_and_scrs.FINDING_FLAGS
                         if getattr(args, k) is not None}
-            findings.update({k: getattr(args, k) for k in oversight.FINDING_TEXTS
+            findings.update({k: getattr(args, k) for k in audits_and_scrs.FINDING_TEXTS
                              if getattr(args, k) is not None})
             if args.rmp_quality:
                 findings["rmp_quality"] = args.rmp_quality
-            oversight.record_case_audit(store, args.year, args.ref, findings,
-                                        args.completed or today(), args.auditor)
+            audits_and_scrs.record_case_audit(store, args.year, args.ref, findings,
+                                              args.completed or today(), args.auditor)
             print(f"recorded the {args.year} audit of {args.ref}")
             return 0
         if args.audit_command == "meeting":
             quarter = parse_period(args.quarter)
             if "-Q" not in args.quarter:
                 raise UsageError("--quarter is a quarter such as 2026-27-Q3")
-            oversight.record_meeting_audit(store, quarter.label, args.chair, args.findings,
-                                           args.completed or today(), args.meeting, args.auditor)
+            audits_and_scrs.record_meeting_audit(store, quarter.label, args.chair, args.findings,
+                                                 args.completed or today(), args.meeting, args.auditor)
             print(f"recorded the {quarter.label} meeting audit of {args.chair}")
             return 0
-        cases, meetings = oversight.audits_frames(store)
+        cases, meetings = audits_and_scrs.audits_frames(store)
         if args.year:
             cases = cases[cases["year"] == args.year]
         print(cases[["year", "ref", "level", "completed_on", "rmp_quality"]].to_string(index=False)
@@ -132,28 +138,28 @@ def cmd_audit(args) -> int:
         print(meetings[["quarter", "chair_id", "meeting_id", "completed_on"]].to_string(index=False)
               if not meetings.empty else "no meeting audits")
         return 0
-    except oversight.OversightError as exc:
+    except audits_and_scrs.OversightError as exc:
         raise UsageError(str(exc)) from None
 
 
 def cmd_scr(args) -> int:
-    from mappa_core.storage import oversight
+    from mappa_core.storage import audits_and_scrs
 
     store = engine()
     try:
         if args.scr_command == "add":
-            print(f"SCR {oversight.add_scr(store, args.title, args.area, args.published)} added")
+            print(f"SCR {audits_and_scrs.add_scr(store, args.title, args.area, args.published)} added")
         elif args.scr_command == "recommend":
-            print(f"recommendation {oversight.add_recommendation(store, args.scr_id, args.text)} added")
+            print(f"recommendation {audits_and_scrs.add_recommendation(store, args.scr_id, args.text)} added")
         elif args.scr_command == "action":
-            aid = oversight.add_action(store, args.recommendation_id, args.owner, args.due, args.text)
+            aid = audits_and_scrs.add_action(store, args.recommendation_id, args.owner, args.due, args.text)
             print(f"action {aid} added, owned by {args.owner}, due {args.due}")
         elif args.scr_command == "update":
-            oversight.add_update(store, args.action_id, args.text, dt.datetime.now(dt.UTC),
-                                 done_on=today() if args.done else None)
+            audits_and_scrs.add_update(store, args.action_id, args.text, dt.datetime.now(dt.UTC),
+                                       done_on=today() if args.done else None)
             print(f"action {args.action_id} updated" + (" and closed" if args.done else ""))
         else:
-            actions = oversight.scr_actions(store, args.as_of or today(), args.area)
+            actions = audits_and_scrs.scr_actions(store, args.as_of or today(), args.area)
             if args.overdue:
                 actions = actions[actions["overdue"]]
             if actions.empty:
@@ -162,5 +168,5 @@ def cmd_scr(args) -> int:
                 flag = "OVERDUE " if a.overdue else ""
                 print(f"{flag}#{a.id} {a.title} | {a.owner_agency} | due {a.due} | {a.status}: {a.description}")
         return 0
-    except oversight.OversightError as exc:
+    except audits_and_scrs.OversightError as exc:
         raise UsageError(str(exc)) from None

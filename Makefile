@@ -23,13 +23,35 @@ $(BIN)/.installed: requirements-test.lock pyproject.toml
 	$(BIN)/pip check || { echo "the lock does not satisfy pyproject.toml: run make lock" >&2; exit 1; }
 	touch $@
 
+# A synthetic Scotland (ten MAPPA areas, 7,000 individuals, five years up to today), its
+# status, what is due, its quarterly pack and a simulated working day; then what to try next.
 demo: $(BIN)/.installed
 	rm -rf demo && mkdir -p demo
 	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa demo-data demo/data --individuals 7000 --years 5 --seed 1
 	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa import demo/data
 	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa status all
 	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa due --days 14 --limit 25
+	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa report quarterly --out demo/pack.html
 	MAPPA_DATABASE_URL=$(DEMO_DB) $(BIN)/mappa demo-day
+	@day=$$($(BIN)/python -c "import datetime as d; from mappa_core.rules.calendar import WorkingCalendar as W; t = d.date.today(); print(t if W().is_working_day(t) else W().add_working_days(t, 1))"); \
+	printf '%s\n' "" "What to try next" "" \
+	"  export MAPPA_DATABASE_URL=$(DEMO_DB)      # the demo's database, for the commands below" \
+	"" \
+	"  The SOG's quarterly pack is demo/pack.html: open it in a browser (xdg-open demo/pack.html," \
+	"  or open demo/pack.html on a Mac). One area's (--period YYYY-YY-QN for another quarter):" \
+	"    $(BIN)/mappa report quarterly --area Grampian --out demo/grampian.html" \
+	"" \
+	"  Every Slack message and email of a morning, as each reader sees it (nothing is sent):" \
+	"    $(BIN)/mappa jobs run digest --as-of $$day --dry-run        # chairs' digests, agencies' chasers" \
+	"    $(BIN)/mappa jobs run escalations --as-of $$day --dry-run   # what reaches each SOG chair" \
+	"  A simulated working day with more messages in full (on a copy; email to a local server):" \
+	"    $(BIN)/mappa demo-day --as-of $$day --show 10" \
+	"" \
+	"  One area, one chair:  $(BIN)/mappa status all --area Glasgow;  $(BIN)/mappa due --chair glasgow-chair-1" \
+	"  One area's data alone: $(BIN)/mappa demo-data DIR --areas Grampian --individuals 750" \
+	"" \
+	"  What each person receives and can do: docs/user-guide.md. Running it for real (Slack, email," \
+	"  Teams, the schedule, the database): docs/operator-guide.md. The CSV files: docs/data-contract.md."
 
 test: $(BIN)/.installed
 	$(BIN)/pytest -q -m "not scale"

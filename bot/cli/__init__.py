@@ -33,7 +33,7 @@ __all__ = ["COMMANDS", "EmptyDatabase", "UsageError", "build_parser", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config", "the settings in force and where each came from"),
     "db": ("data", "database schema"),
-    "import": ("data", "import the CSV files of a directory"),
+    "import": ("data", "import the CSV files of a directory, or the sheets of an Excel workbook"),
     "recorded": ("data", "values people recorded through the bot, and those an import "
                          "replaced"),
     "status": ("status", "the indicators for a period and area"),
@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audits_and_scrs", "case and meeting audits"),
     "scr": ("audits_and_scrs", "Significant Case Reviews: recommendations and actions"),
     "demo-day": ("demo", "simulate a working day of jobs (console Slack, local SMTP)"),
-    "demo-data": ("demo", "write a synthetic region's CSV files"),
+    "demo-data": ("demo", "write a synthetic Scotland's CSV files (ten MAPPA areas)"),
 }
 
 DISTRIBUTION = "mappa-bot"  # [project] name in pyproject.toml
@@ -125,11 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         # Which errors are the user's (a period or topic), and which say the database cannot
         # be used, is the core's and storage's to know; both are loaded by now if they can
         # have raised.
+        from bot.commands.checks import Mistake
         from mappa_core.rules.periods import PeriodError
         from mappa_core.rules.status import TopicError
         from mappa_core.storage import db
 
-        if isinstance(exc, PeriodError | TopicError):
+        if isinstance(exc, Mistake | PeriodError | TopicError):  # a person's mistake
             parser.exit(2, f"mappa: error: {exc}\n")
         if isinstance(exc, db.SchemaError):
             parser.exit(2, f"mappa: {exc}\n")

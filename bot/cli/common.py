@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from mappa_core.rules.values import parse_date
+from bot.commands.checks import Mistake, area_named, date_named
 
 
 class UsageError(Exception):
@@ -53,8 +53,8 @@ def today() -> dt.date:
 def date_arg(text: str) -> dt.date:
     """An argparse type: a date as the whole product reads one (YYYY-MM-DD or DD/MM/YYYY)."""
     try:
-        return parse_date(text)
-    except ValueError as exc:
+        return date_named(text)
+    except Mistake as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -82,11 +82,8 @@ def records_engine(args):
             "MAPPA_DATABASE_URL to the database that holds them"
         )
     if getattr(args, "area", None):
-        areas = known_areas(found)
-        match = [a for a in areas if a.casefold() == args.area.strip().casefold()]
-        if not match:
-            raise UsageError(f"unknown area {args.area!r}: the known areas are {', '.join(areas)}")
-        args.area = match[0]
+        # As `/mappa due AREA` reads it (bot/commands/checks.py): the same match and words.
+        args.area = area_named(args.area, known_areas(found))
     if getattr(args, "chair", None):
         chairs = known_chairs(found)
         if args.chair not in chairs:

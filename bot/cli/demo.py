@@ -1,5 +1,5 @@
 """`mappa demo-day` (a simulated working day of jobs, on a copy of the data) and
-`mappa demo-data DIR` (a synthetic region's CSV files).
+`mappa demo-data DIR` (a synthetic Scotland's CSV files).
 
 Heavy libraries (pandas, SQLAlchemy, pydantic, ...) are imported inside the commands that
 use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py)."""
@@ -19,10 +19,14 @@ def demo_day_arguments(dd) -> None:
 
 def demo_data_arguments(g) -> None:
     g.add_argument("dir")
-    g.add_argument("--individuals", type=int, default=7000)
+    g.add_argument("--individuals", type=int, default=7000,
+                   help="how many, spread over the areas by population (default 7000, about "
+                        "Scotland's caseload)")
     g.add_argument("--years", type=int, default=5)
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--until", type=date_arg, help="last day of history (default today)")
+    g.add_argument("--areas", metavar="NAME[,NAME...]",
+                   help="only these MAPPA areas (e.g. Grampian; default all ten)")
     g.set_defaults(func=cmd_demo_data)
 
 
@@ -41,17 +45,22 @@ def cmd_demo_day(args) -> int:
 
 
 def cmd_demo_data(args) -> int:
-    from mappa_core.synthetic_region import write_demo_data
+    from mappa_core.synthetic_region import select_areas, write_demo_data
 
     if args.individuals < 1 or args.years < 1:
         raise UsageError("--individuals and --years must be at least 1")
+    try:
+        areas = select_areas([a for a in (args.areas or "").split(",") if a.strip()])
+    except ValueError as e:
+        raise UsageError(f"--areas: {e}") from None
     until = args.until or today()
     counts = write_demo_data(
         Path(args.dir), individuals=args.individuals, years=args.years, seed=args.seed,
-        until=until,
+        until=until, areas=areas,
     )
+    where = "Scotland's ten MAPPA areas" if len(areas) == 10 else ", ".join(areas)
     print(
-        f"wrote synthetic region to {args.dir} (seed {args.seed}, up to {until}): "
+        f"wrote synthetic data for {where} to {args.dir} (seed {args.seed}, up to {until}): "
         + ", ".join(f"{n} {name}" for name, n in counts.items())
     )
     return 0

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from bot.cli.common import Col, UsageError, date_arg, records_engine, table, today
-from mappa_core.rules.periods import parse_period, quarter_of, reporting_year
+from bot.commands.checks import period_asked, period_named
+from mappa_core.rules.periods import quarter_of, reporting_year
 
 STATS_BY = ("category", "level", "gender", "ethnicity", "age_band", "rosh")
 
@@ -79,7 +80,7 @@ def _quarterly(args) -> int:
     from mappa_core.storage.queries import load_records
 
     as_of = args.as_of or today()
-    period = parse_period(args.period) if args.period else quarter_of(as_of)
+    period = period_named(args.period) if args.period else quarter_of(as_of)
     if args.format == "csv":
         out = out_directory(args, f"pack-{period.label}", "a CSV file for each table")
     else:
@@ -112,7 +113,7 @@ def _compare(args) -> int:
 
     engine = records_engine(args)
     as_of = args.as_of or today()
-    period = parse_period(args.period) if args.period else quarter_of(as_of)
+    period = period_asked(args.period, as_of)  # as `/mappa status compare` checks it
     records = load_records(engine, since=window_start(as_of, period.start))
     compared = reports.compare_areas(records, period, as_of)
     if args.csv:
@@ -163,7 +164,7 @@ def _annual(args) -> int:
     from mappa_core.rules import reports
     from mappa_core.storage.queries import area_populations, load_records
 
-    year = parse_period(args.year)
+    year = period_named(args.year)
     if year.label != args.year or "-Q" in args.year or ".." in args.year:
         raise UsageError("--year is a reporting year such as 2026-27")
     out = out_directory(args, f"annual-{year.label}", "table1.csv, table2.csv and annual.html")

@@ -6,6 +6,7 @@ use them, so that `mappa <command> --help` loads none (see bot/cli/__init__.py).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -80,10 +81,14 @@ def render_status(data: dict) -> str:
         if ind["counts"]:
             counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind["counts"].items())
             rows.append(f"  now: {counts}")
+    # The first column widens for agency ids longer than it (ten areas' `housing-north-
+    # strathclyde`), so that the figures stay in their columns.
+    first = max([STATUS_COLUMNS[0].width] + [len(r[0]) for r in rows if not isinstance(r, str)])
+    columns = (dataclasses.replace(STATUS_COLUMNS[0], width=first), *STATUS_COLUMNS[1:])
     lines = [
         f"MAPPA indicators - {area} - {per['start']} to {per['end']}, as of {data['as_of']}",
         "",
-        table(STATUS_COLUMNS, rows),
+        table(columns, rows),
     ]
     if "data_quality" in data:
         from mappa_core.rules.indicators import data_quality_counts
@@ -104,10 +109,12 @@ def render_status(data: dict) -> str:
 
 
 def cmd_status(args) -> int:
+    from bot.commands.checks import period_asked
     from mappa_core.answers import status
 
     as_of = args.as_of or today()
-    data = status(records_engine(args), as_of, args.topic, args.period, args.area,
+    period = period_asked(args.period, as_of)  # read once, checked as every door checks it
+    data = status(records_engine(args), as_of, args.topic, period, args.area,
                   settings().lookback_days)
     if args.json:
         print(json.dumps(data, indent=1))
@@ -131,12 +138,13 @@ def cmd_exceptions(args) -> int:
         exceptions_frame,
         group_exceptions,
     )
+    from bot.commands.checks import period_asked
     from mappa_core.rules.records import window_start
     from mappa_core.rules.status import resolve
     from mappa_core.storage.queries import load_records
 
     as_of = args.as_of or today()
-    ids, period = resolve("all", args.period, as_of)
+    ids, period = resolve("all", period_asked(args.period, as_of), as_of)
     if args.indicator:
         if args.indicator not in INDICATORS:
             raise UsageError(f"unknown indicator {args.indicator!r}: use one of {', '.join(INDICATORS)}")

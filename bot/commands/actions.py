@@ -11,8 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from bot.commands.access import Caller
-from bot.commands.handlers import Context, Reply, message
-from bot.templates import mrkdwn_escape
+from bot.commands.answers import Mark, Said
+from bot.commands.handlers import Context, message
 from mappa_core.rules.calendar import calendar_for
 from mappa_core.rules.kinds import ITEM_KINDS, MAX_ITEM_KEY, key_parts, read_key
 from mappa_core.rules.planner import ESCALATION_STAGES
@@ -95,32 +95,32 @@ def _who(caller: Caller) -> item_actions.Who:
     return item_actions.Who(caller.person_id, caller.slack_user_id)
 
 
-def _set_meeting_date(ctx: Context, caller: Caller, item: Item, column: str, what: str) -> Reply:
+def _set_meeting_date(ctx: Context, caller: Caller, item: Item, column: str, what: str) -> Said:
     if item.kind != "minutes":
         raise ActionError(f"{what} applies to minutes items only.")
     current = item_actions.set_meeting_date(ctx.engine, item.meeting_id, column, ctx.today,
                                             _who(caller), dt.datetime.now(dt.UTC))
     if current is not None:
-        return message(f"{what} for meeting `{mrkdwn_escape(item.meeting_id)}` was already "
+        return message(f"{what} for meeting `{item.meeting_id}` was already "
                        f"recorded on {current.isoformat()}; nothing changed.")
     ctx.cache.clear()
-    return message(f":white_check_mark: {what} for meeting `{mrkdwn_escape(item.meeting_id)}` "
-                   f"recorded on {ctx.today.isoformat()}.")
+    return message(f"{what} for meeting `{item.meeting_id}` recorded on "
+                   f"{ctx.today.isoformat()}.", Mark.DONE)
 
 
-def minutes_issued(ctx: Context, caller: Caller, key: str) -> Reply:
+def minutes_issued(ctx: Context, caller: Caller, key: str) -> Said:
     item = find_item(ctx, key)
     check_may_act(caller, item)
     return _set_meeting_date(ctx, caller, item, "minutes_issued", "Minutes issued")
 
 
-def rmp_ratified(ctx: Context, caller: Caller, key: str) -> Reply:
+def rmp_ratified(ctx: Context, caller: Caller, key: str) -> Said:
     item = find_item(ctx, key)
     check_may_act(caller, item)
     return _set_meeting_date(ctx, caller, item, "rmp_ratified", "RMP ratified")
 
 
-def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
+def contribution_received(ctx: Context, caller: Caller, key: str) -> Said:
     item = find_item(ctx, key)
     check_may_act(caller, item)
     if item.kind != "contribution":
@@ -128,13 +128,12 @@ def contribution_received(ctx: Context, caller: Caller, key: str) -> Reply:
     # Named as every notice names it: by its display name, the id when it has none.
     name, already = item_actions.record_contribution(ctx.engine, item.meeting_id, item.agency,
                                                      _who(caller), dt.datetime.now(dt.UTC))
-    name = mrkdwn_escape(name)
     if already:
         return message(f"The written contribution from {name} was "
                        "already recorded; nothing changed.")
     ctx.cache.clear()
-    return message(f":white_check_mark: Written contribution from {name} "
-                   f"for meeting `{mrkdwn_escape(item.meeting_id)}` recorded.")
+    return message(f"Written contribution from {name} "
+                   f"for meeting `{item.meeting_id}` recorded.", Mark.DONE)
 
 
 def snooze_until(ctx: Context, item: Item, choice: str, picked: str | None) -> dt.date:
@@ -152,16 +151,16 @@ def snooze_until(ctx: Context, item: Item, choice: str, picked: str | None) -> d
     return until
 
 
-def snooze(ctx: Context, caller: Caller, key: str, choice: str, picked: str | None = None) -> Reply:
+def snooze(ctx: Context, caller: Caller, key: str, choice: str, picked: str | None = None) -> Said:
     item = find_item(ctx, key)
     check_may_act(caller, item)
     until = snooze_until(ctx, item, choice, picked)
     item_actions.snooze(ctx.engine, key, caller.person_id, until, dt.datetime.now(dt.UTC))
-    return message(f":zzz: Snoozed {mrkdwn_escape(item.label)} until {until.isoformat()}. "
-                   "Escalations to the SOG chair are not silenced by a snooze.")
+    return message(f"Snoozed {item.label} until {until.isoformat()}. "
+                   "Escalations to the SOG chair are not silenced by a snooze.", Mark.SNOOZED)
 
 
-def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) -> Reply:
+def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) -> Said:
     item = find_item(ctx, key)
     check_may_act(caller, item)
     if code not in REASON_CODES:
@@ -172,8 +171,7 @@ def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) 
         on=("invitation", (item.meeting_id, item.agency)) if item.kind == "contribution"
         else ("meeting", (item.meeting_id,)) if item.meeting_id else None)
     ctx.cache.clear()
-    return message(f":memo: Reason \"{reason_label(code)}\" recorded for "
-                   f"{mrkdwn_escape(item.label)}.")
+    return message(f"Reason \"{reason_label(code)}\" recorded for {item.label}.", Mark.NOTED)
 
 
 def _scr_action_area(ctx: Context, key: str) -> str | None:
@@ -222,7 +220,7 @@ def _escalated(ctx: Context, caller: Caller, pairs: list[tuple[str, str]]) -> di
     return found
 
 
-def acknowledge(ctx: Context, caller: Caller, key: str, stage: str) -> Reply:
+def acknowledge(ctx: Context, caller: Caller, key: str, stage: str) -> Said:
     """A SOG chair acknowledges an escalation of `key` at `stage`: it stops repeating at
     that stage. Only one that was escalated to them (an item they were sent, at that
     stage)."""
@@ -231,15 +229,15 @@ def acknowledge(ctx: Context, caller: Caller, key: str, stage: str) -> Reply:
         raise ActionError(NOT_ESCALATED)
     item_actions.acknowledge(ctx.engine, [(key, stage)], caller.person_id,
                              dt.datetime.now(dt.UTC))
-    return message(f":ok_hand: Acknowledged: {mrkdwn_escape(key)} ({mrkdwn_escape(stage)}). "
-                   "It will not be repeated at this stage.")
+    return message(f"Acknowledged: {key} ({stage}). It will not be repeated at this stage.",
+                   Mark.ACKNOWLEDGED)
 
 
 MAX_ACK_SHOWN = 10  # an escalation shows a few items (bot/channels/escalation.py)
 
 
 def acknowledge_shown(ctx: Context, caller: Caller, shown: list[tuple[str, str]]
-                      ) -> tuple[Reply, str]:
+                      ) -> tuple[Said, str]:
     """"Acknowledge all shown" on an escalation: the (key, stage) pairs of the items the
     SOG chair had in front of them, each checked as if acknowledged alone, and each one
     that was escalated to them and is not urgent (an urgent one needs its own look: the
@@ -271,8 +269,9 @@ def acknowledge_shown(ctx: Context, caller: Caller, shown: list[tuple[str, str]]
     done = checked
     if done:
         item_actions.acknowledge(ctx.engine, done, caller.person_id, dt.datetime.now(dt.UTC))
-    lines = [f":ok_hand: Acknowledged {len(done)} of {len(pairs)}; they will not be repeated "
-             "at this stage."] if done else ["Nothing acknowledged."]
-    lines += [f"• {mrkdwn_escape(key)}: {mrkdwn_escape(why)}" for key, why in refused]
+    points = tuple(f"{key}: {why}" for key, why in refused)
     outcome = "ok" if not refused else "partial" if done else "refused"
-    return message("\n".join(lines)), outcome
+    if not done:
+        return Said("Nothing acknowledged.", None, points), outcome
+    return Said(f"Acknowledged {len(done)} of {len(pairs)}; they will not be repeated at this "
+                "stage.", Mark.ACKNOWLEDGED, points), outcome

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.commands import handlers
 from bot.commands.access import Caller
+from bot.commands.answers import Escalated, Said
 from mappa_core.storage import outbox
 from mappa_core.rules.planner import Notice, frame
 from mappa_core.rules.planner.directory import email_recipient_id
@@ -75,8 +76,8 @@ def _problem(outcome: dict | None) -> str | None:
 
 
 async def escalate(engine, settings, esc: handlers.Escalation, caller: Caller, text: str,
-                   now: dt.datetime, deliver: Deliver) -> handlers.Reply:
-    """The reply to `/mappa escalate` once `esc` (the recorded issue) is known."""
+                   now: dt.datetime, deliver: Deliver) -> Escalated | Said:
+    """The answer to `/mappa escalate` once `esc` (the recorded issue) is known."""
     if not esc.created:
         return handlers.message(f"This issue was already raised as issue #{esc.issue_id}.")
     area = caller.area or "national"
@@ -134,10 +135,4 @@ async def escalate(engine, settings, esc: handlers.Escalation, caller: Caller, t
             failed.append(f"{agency['agency']} (no contact email)")
     if not esc.sog_chairs:
         failed.append("no SOG chair is listed for your area")
-    lines = [f":rotating_light: Raised as urgent issue #{esc.issue_id}."]
-    if told:
-        lines.append("Told: " + ", ".join(told) + ".")
-    if failed:
-        lines.append(":warning: Not reached: " + "; ".join(failed)
-                     + ". Please phone them and tell your MAPPA Co-ordinator.")
-    return handlers.message(" ".join(lines).replace("<", "&lt;").replace(">", "&gt;"))
+    return Escalated(esc.issue_id, tuple(told), tuple(failed))

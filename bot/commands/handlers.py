@@ -1,7 +1,10 @@
-"""`/mappa` commands: check who asks, call the core, render a template. No rule lives here.
+"""`/mappa` commands answered: check who asks, call the core, return a typed answer
+(bot/commands/answers.py). No rule lives here, and no channel: each channel renders the
+answer its own way (Slack: bot/channels/slack/answers.py).
 
-Every function is synchronous (pandas and the database) and runs in a worker thread, so
-the event loop stays free to acknowledge other requests within Slack's 3 seconds.
+Every function is synchronous (pandas and the database) and runs in a worker thread or
+process, so the event loop stays free to acknowledge other requests within Slack's 3
+seconds.
 """
 
 from __future__ import annotations
@@ -19,47 +22,57 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bot.commands.access import Caller
-from bot.channels.slack.paging import page_items
+from bot.commands.answers import (
+    AgencyFigure,
+    Answer,
+    AreaFigures,
+    CaseSummary,
+    Comparison,
+    DueItem,
+    DueList,
+    Help,
+    Indicator,
+    Mark,
+    MeetingLine,
+    OpenDeadline,
+    Paging,
+    ReviewLine,
+    Said,
+    ScrAction,
+    ScrList,
+    Status,
+)
+from bot.commands.checks import Mistake, area_named, period_asked
 from bot.commands.parser import Command
-from bot.channels.slack.blocks import render_blocks
-from bot.templates import mrkdwn_escape, weekday
+from bot.templates import weekday
 from mappa_core.storage import db
 from mappa_core.rules import planner
 from mappa_core.rules.details import agency_names
 from mappa_core.rules.due import due_items, open_items
 from mappa_core.rules.indicators import Computed, compute_deadlines
 from mappa_core.rules.kinds import ITEM_KINDS
-from mappa_core.rules.periods import parse_period, quarter_of
+from mappa_core.rules.periods import PeriodError
 from mappa_core.rules.reports import compare_areas
 from mappa_core.rules.records import DUE_SOON_DAYS, LOOKBACK_DAYS, window_start
 from mappa_core.storage import audits_and_scrs, people as people_store, urgent_issues
 from mappa_core.storage.queries import known_areas, load_records
-from mappa_core.rules.status import status_of
+from mappa_core.rules.status import TopicError, status_of
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-MAX_ITEMS = 40  # Slack allows 50 blocks a message
-DUE_NAV = "page_due"  # the due list's Previous / Next buttons (bot/channels/slack/paging.py)
+# A page of a list: what one message shows (Slack allows 50 blocks; a header, a line of
+# counts and the page buttons take the rest). A channel with other limits passes its own.
+PAGE_SIZE = 40
 NOT_AUTHORISED = "You are not authorised to use mappa-bot. Ask your MAPPA Co-ordinator to add your Slack user id to the people list."
 
 
-@dataclass
-class Reply:
-    blocks: list
-    text: str  # fallback for notifications (Slack reads it as mrkdwn: escaped here)
-
-    def __post_init__(self) -> None:
-        self.text = mrkdwn_escape(self.text)
+def message(words: str, mark: Mark | None = None) -> Said:
+    return Said(words, mark)
 
 
-def message(text: str) -> Reply:
-    return Reply(render_blocks("slack/message.json.j2", text=text), text)
-
-
-def help_reply(problem: str | None = None) -> Reply:
-    return Reply(render_blocks("slack/help.json.j2", problem=problem, due_soon_days=DUE_SOON_DAYS),
-                 "mappa-bot help")
+def help_answer(problem: str | None = None) -> Help:
+    return Help(problem, DUE_SOON_DAYS)
 
 
 class _Bounded:
@@ -183,20 +196,29 @@ class DeadlineCache:
             self._answers.clear()
 
 
-def answer(ctx: Context, caller: Caller, cmd: Command) -> Reply:
-    """The reply to a parsed command (all but `escalate`, which sends as well)."""
+def answer(ctx: Context, caller: Caller, cmd: Command) -> Answer:
+    """The answer to a parsed command (all but `escalate`, which sends as well). A
+    person's mistake that only the records or today can show (an area no record has, a
+    period that has not started) is answered as one, with the help."""
+    try:
+        return _answer(ctx, caller, cmd)
+    except (Mistake, PeriodError, TopicError) as exc:
+        return help_answer(str(exc))
+
+
+def _answer(ctx: Context, caller: Caller, cmd: Command) -> Answer:
     if cmd.name == "help":
-        return help_reply()
+        return help_answer()
     if cmd.name == "status":
-        return status_reply(ctx, caller, cmd)
+        return status_answer(ctx, caller, cmd)
     if cmd.name in ("due", "overdue"):
-        return due_reply(ctx, caller, cmd)
+        return due_answer(ctx, caller, cmd)
     if cmd.name == "case":
-        return case_reply(ctx, caller, cmd)
+        return case_answer(ctx, caller, cmd)
     if cmd.name == "compare":
-        return compare_reply(ctx, caller, cmd)
+        return compare_answer(ctx, caller, cmd)
     if cmd.name == "scr":
-        return scr_reply(ctx, caller, cmd)
+        return scr_answer(ctx, caller, cmd)
     raise AssertionError(f"no handler for {cmd.name}")
 
 
@@ -210,58 +232,46 @@ class Context:
 # --------------------------------------------------------------------------- status
 
 
-def _breakdown_text(ind: dict) -> str:
-    """Per-agency percentages, where an indicator covers more than one agency."""
-    parts = []
-    for b in ind.get("breakdown") or []:
-        pct = "-" if b["percent"] is None else f"{b['percent']:.1f}%"
-        parts.append(f"{mrkdwn_escape(b['agency'])} {pct}")
-    return ", ".join(parts) if len(parts) > 1 else ""
+def _indicator(ind: dict) -> Indicator:
+    return Indicator(
+        ind["id"], ind["title"], ind["target"], ind["numerator"], ind["denominator"],
+        ind["percent"], ind["met"], ind["margin"], ind["pending"],
+        tuple(AgencyFigure(b["agency"], b["percent"], b["numerator"], b["denominator"],
+                           b["met"]) for b in ind.get("breakdown") or []),
+        tuple(ind["counts"].items()))
 
 
-def status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+def status_answer(ctx: Context, caller: Caller, cmd: Command) -> Status:
     key = ("status", caller.area, ctx.today, cmd.topic, cmd.period)
-    return ctx.cache.memo(ctx.engine, key, lambda: _status_reply(ctx, caller, cmd))
+    return ctx.cache.memo(ctx.engine, key, lambda: _status(ctx, caller, cmd))
 
 
-def _status_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
-    start = parse_period(cmd.period).start if cmd.period else None
-    computed = ctx.cache.get(ctx.engine, caller.area, ctx.today, start)
-    data = status_of(computed, cmd.topic, cmd.period, caller.area)
-    indicators = []
-    for ind in data["indicators"]:
-        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind["counts"].items())
-        indicators.append({**ind, "breakdown_text": _breakdown_text(ind), "counts_text": counts})
-    area_label = caller.area or "all areas"
-    blocks = render_blocks(
-        "slack/status.json.j2", area_label=area_label, period=data["period"],
-        as_of=data["as_of"], indicators=indicators,
-    )
-    below = [i["id"] for i in data["indicators"] if i["met"] is False]
-    text = f"MAPPA indicators for {area_label}: {len(below)} below target"
-    return Reply(blocks, text)
+def _status(ctx: Context, caller: Caller, cmd: Command) -> Status:
+    period = period_asked(cmd.period, ctx.today)
+    computed = ctx.cache.get(ctx.engine, caller.area, ctx.today, cmd.period and period.start)
+    data = status_of(computed, cmd.topic, period, caller.area)
+    return Status(caller.area, period, computed.as_of,
+                  tuple(_indicator(ind) for ind in data["indicators"]))
 
 
-def compare_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+def compare_answer(ctx: Context, caller: Caller, cmd: Command) -> Comparison:
     """Every area side by side (aggregates only), with caseloads beside the figures."""
-    period = parse_period(cmd.period) if cmd.period else quarter_of(ctx.today)
+    period = period_asked(cmd.period, ctx.today)
     computed = ctx.cache.get(ctx.engine, None, ctx.today, period.start)
     table = compare_areas(computed.records, period, ctx.today)
     ids = [c.removesuffix("_percent") for c in table.columns if c.endswith("_percent")]
     areas = []
     for row in table.to_dict("records"):
-        cells = []
+        percents = []
         for i in ids:
             pct = row[f"{i}_percent"]
-            cells.append(f"{i} {'-' if pct is None or pct != pct else f'{pct:.1f}%'}")
-        areas.append({"area": mrkdwn_escape(row["area"]), "level2": row["level2_cases"],
-                      "level3": row["level3_cases"], "figures": ", ".join(cells)})
-    blocks = render_blocks("slack/compare.json.j2", period=period.to_dict(),
-                           as_of=ctx.today.isoformat(), areas=areas[:45])
-    return Reply(blocks, f"MAPPA areas compared, {period.label}")
+            percents.append((i, None if pct is None or pct != pct else float(pct)))
+        areas.append(AreaFigures(row["area"], row["level2_cases"], row["level3_cases"],
+                                 tuple(percents)))
+    return Comparison(period, ctx.today, tuple(areas))
 
 
-def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+def scr_answer(ctx: Context, caller: Caller, cmd: Command) -> Said | ScrList:
     """Open SCR actions for the caller's area, or an update to one of them."""
     if cmd.topic in ("update", "done"):
         actions = audits_and_scrs.scr_actions(ctx.engine, ctx.today)
@@ -275,16 +285,14 @@ def scr_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
         done = ctx.today if cmd.topic == "done" else None
         audits_and_scrs.add_update(ctx.engine, int(cmd.ref), cmd.text or "marked done",
                                    dt.datetime.now(dt.UTC), caller.person_id, done)
-        return message(f":white_check_mark: SCR action {int(cmd.ref)} "
-                       + ("closed." if done else "updated."))
+        return message(f"SCR action {int(cmd.ref)} " + ("closed." if done else "updated."),
+                       Mark.DONE)
     actions = audits_and_scrs.scr_actions(ctx.engine, ctx.today, caller.area)
     open_ = actions[actions["status"] == "open"].sort_values(["overdue", "due"], ascending=[False, True])
-    rows = [{"id": int(a.id), "title": mrkdwn_escape(a.title), "owner": mrkdwn_escape(a.owner_agency),
-             "description": mrkdwn_escape(a.description), "due": pd.Timestamp(a.due).date().isoformat(),
-             "overdue": bool(a.overdue)} for a in open_.head(MAX_ITEMS).itertuples(index=False)]
-    blocks = render_blocks("slack/scr.json.j2", actions=rows, area=caller.area or "all areas",
-                           overdue=int(open_["overdue"].sum()), total=len(open_))
-    return Reply(blocks, f"{len(open_)} open SCR action(s)")
+    rows = tuple(ScrAction(int(a.id), a.title, a.owner_agency, a.description,
+                           pd.Timestamp(a.due).date(), bool(a.overdue))
+                 for a in open_.head(PAGE_SIZE).itertuples(index=False))
+    return ScrList(caller.area or "all areas", len(open_), int(open_["overdue"].sum()), rows)
 
 
 # --------------------------------------------------------------------------- due
@@ -296,100 +304,81 @@ def with_agency_names(items: pd.DataFrame, computed: Computed) -> pd.DataFrame:
     return items.assign(agency_name=agency_names(items["agency"], computed.records.agencies))
 
 
-def _item_rows(items: pd.DataFrame, today: dt.date) -> list[dict]:
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def due_items_of(items: pd.DataFrame, today: dt.date) -> tuple[DueItem, ...]:
+    """The rows of a due list (with `agency_name`) as a person reads them."""
     rows = []
     for r in items.itertuples(index=False):
         days = int(r.working_days_left)
         # A deadline after today with no working day before it (a weekend, a holiday) is
         # not "today" (as the digest's line says it, templates/_items.j2).
-        days_text = (
+        when = (
             f"{-days} working day(s) ago" if days < 0 or r.overdue else
             "today" if r.deadline.date() == today else
             f"a {weekday(r.deadline.date().isoformat())}; no working day left before it"
             if days == 0 else
             f"{days} working day(s) left"
         )
-        rows.append({
-            "overdue": bool(r.overdue), "label": ITEM_KINDS[r.kind].label, "ref": mrkdwn_escape(r.ref),
-            "meeting_id": mrkdwn_escape(r.meeting_id) if isinstance(r.meeting_id, str) else "",
-            "agency": mrkdwn_escape(r.agency_name if isinstance(r.agency_name, str) else r.agency)
-            if isinstance(r.agency, str) else "",
-            "deadline": r.deadline.date().isoformat(), "days_text": days_text,
-            "detail": mrkdwn_escape(r.detail) if isinstance(r.detail, str) else "",
-        })
-    return rows
+        agency = (_text(r.agency_name) or r.agency) if isinstance(r.agency, str) else None
+        rows.append(DueItem(bool(r.overdue), r.kind, ITEM_KINDS[r.kind].label, r.ref,
+                            _text(r.meeting_id), agency, r.deadline.date(), when,
+                            _text(r.detail) or None))
+    return tuple(rows)
 
 
-def due_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
-    """Page `cmd.page` of the caller's due list (most urgent first), with "Previous" and
-    "Next" buttons when it does not fit one message; the header counts the whole list."""
+def due_answer(ctx: Context, caller: Caller, cmd: Command, per_page: int = PAGE_SIZE
+               ) -> Said | Help | DueList:
+    """Page `cmd.page` of the caller's due list (most urgent first; `per_page` a page);
+    the counts are of the whole list."""
     # Scope of the list: the area for co-ordinators and SOG chairs, the person for chairs.
     scope = ("area", caller.area) if caller.oversees else ("chair", caller.person_id)
     key = ("due", scope, ctx.today, cmd.name, cmd.days, cmd.kind, cmd.area)
     listed = ctx.cache.memo(ctx.engine, key, lambda: _due_list(ctx, caller, cmd))
-    if isinstance(listed, Reply):
+    if not isinstance(listed, dict):
         return listed
     items = listed["items"]
+    total = len(items)
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, int(cmd.page)), pages)
     # Paged by position, so that only the page's rows are made (a national list is long).
-    filters = {k: v for k, v in (("k", cmd.kind), ("a", cmd.area)) if v is not None}
-    page = page_items(range(len(items)), cmd.page, MAX_ITEMS, DUE_NAV,
-                      {"c": cmd.name, "d": cmd.days, **filters})
-    shown = items.iloc[page.items[0]:page.items[-1] + 1] if page.items else items.iloc[:0]
+    shown = items.iloc[(page - 1) * per_page:page * per_page]
+    paging = Paging(page, pages, total, per_page, cmd.name, cmd.days, cmd.kind, cmd.area)
     # A list of several pages that could be narrowed: say how.
-    hint = "" if not page.nav or filters else (
-        f"Narrow it by kind or area, e.g. `/mappa {cmd.name} {_example(cmd)}minutes` or "
-        f"`/mappa {cmd.name} {_example(cmd)}{mrkdwn_escape(listed['example_area'])}`."
-        if listed["example_area"] else
-        f"Narrow it by kind, e.g. `/mappa {cmd.name} {_example(cmd)}minutes`.")
-    blocks = render_blocks(
-        "slack/due.json.j2", title=listed["title"], scope=listed["scope"],
-        as_of=ctx.today.isoformat(), overdue=listed["overdue"], upcoming=listed["upcoming"],
-        items=_item_rows(shown, ctx.today), nav=page.nav, hint=hint,
-    )
-    return Reply(blocks, f"{listed['title']}: {listed['overdue']} overdue, "
-                         f"{listed['upcoming']} due soon")
+    narrow: tuple[str, ...] = ()
+    if pages > 1 and cmd.kind is None and cmd.area is None:
+        days = f"{cmd.days} " if cmd.name == "due" else ""
+        narrow = (f"{cmd.name} {days}minutes",) + (
+            (f"{cmd.name} {days}{listed['example_area']}",) if listed["example_area"] else ())
+    return DueList(listed["title"], listed["scope"], ctx.today, listed["overdue"],
+                   listed["upcoming"], due_items_of(shown, ctx.today), paging, narrow)
 
 
-def _example(cmd: Command) -> str:
-    return f"{cmd.days} " if cmd.name == "due" else ""
-
-
-def areas_named(engine: Engine, typed: str) -> tuple[list[str], list[str]]:
-    """(the known areas `typed` may name, every known area): the one with the same name in
-    any case, else each whose name starts with it (`lothian`: Lothian and Borders)."""
-    areas = known_areas(engine)
-    typed = " ".join(typed.split()).casefold()
-    exact = [a for a in areas if a.casefold() == typed]
-    return exact or [a for a in areas if a.casefold().startswith(typed)], areas
-
-
-def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
+def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Said | Help:
     """The whole list (a frame, most urgent first) and its counts, narrowed to one kind of
     item and one area where the command names them."""
     area = None
     if cmd.area is not None:
-        named, areas = areas_named(ctx.engine, cmd.area)
-        if len(named) != 1:
-            some = f"Several areas start with '{mrkdwn_escape(cmd.area)}'" if named else \
-                f"No area is called '{mrkdwn_escape(cmd.area)}'"
-            return help_reply(f"{some}. Areas: "
-                              f"{', '.join(mrkdwn_escape(a) for a in named or areas)}.")
-        area = named[0]
+        try:
+            area = area_named(cmd.area, known_areas(ctx.engine))
+        except Mistake as exc:
+            return help_answer(str(exc))
     if caller.oversees:
         if area is not None and not caller.covers_area(area):
-            return message(f"You oversee {mrkdwn_escape(caller.area)}: its due lists only.")
+            return message(f"You oversee {caller.area}: its due lists only.")
         computed = ctx.cache.get(ctx.engine, area or caller.area, ctx.today)
         items = due_items(computed, cmd.days)
         where = area or caller.area
-        scope = f"all cases in {mrkdwn_escape(where)}" if where else "all cases in every area"
+        scope = f"all cases in {where}" if where else "all cases in every area"
     elif caller.chairs:
         if area is not None and caller.area is not None and area != caller.area:
             # A chair's lists are of their own area's records: "0 in Fife" would not be true.
-            return message(f"Your due lists cover the cases you chair in "
-                           f"{mrkdwn_escape(caller.area)}.")
+            return message(f"Your due lists cover the cases you chair in {caller.area}.")
         computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
         items = due_items(computed, cmd.days, chair=caller.person_id)
-        scope = "cases you chair" + (f" in {mrkdwn_escape(area)}" if area else "")
+        scope = "cases you chair" + (f" in {area}" if area else "")
     else:
         return message("Due lists are for meeting chairs, MAPPA Co-ordinators and SOG chairs. "
                        "`/mappa status` shows the indicators.")
@@ -414,16 +403,16 @@ def _due_list(ctx: Context, caller: Caller, cmd: Command) -> dict | Reply:
 # --------------------------------------------------------------------------- case
 
 
-def _iso(value) -> str:
-    return "" if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()
+def _day(value) -> dt.date | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
 
 
-def case_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
+def case_answer(ctx: Context, caller: Caller, cmd: Command) -> Said | CaseSummary:
     computed = ctx.cache.get(ctx.engine, caller.area, ctx.today)
     ind = computed.records.individuals
     match = ind[ind["ref"] == cmd.ref]
     denied = message(
-        f"You are not authorised to see case `{mrkdwn_escape(cmd.ref)}`, or it does not exist. "
+        f"You are not authorised to see case `{cmd.ref}`, or it does not exist. "
         "Case details go only to the co-ordinator, the SOG chair and the case's chair."
     )
     if match.empty:
@@ -434,35 +423,21 @@ def case_reply(ctx: Context, caller: Caller, cmd: Command) -> Reply:
     ref = cmd.ref
     opened = open_items(computed)
     opened = opened[opened["ref"] == ref].sort_values("deadline")
-    open_lines = [
-        f"{'*overdue* ' if r.overdue else ''}{ITEM_KINDS[r.kind].label}: {r.deadline.date()}"
-        + (f" (meeting {mrkdwn_escape(r.meeting_id)})" if isinstance(r.meeting_id, str) else "")
-        + (f" {mrkdwn_escape(r.agency)}" if isinstance(r.agency, str) else "")
-        for r in opened.itertuples(index=False)
-    ]
+    open_ = tuple(OpenDeadline(bool(r.overdue), ITEM_KINDS[r.kind].label, r.deadline.date(),
+                               _text(r.meeting_id), _text(r.agency))
+                  for r in opened.itertuples(index=False))
     rev = computed.reviews[computed.reviews["ref"] == ref].tail(6)
-    review_lines = [
-        f"L{r.level} due {r.due.date()}: {r.status}"
-        + (f" (held {r.done.date()})" if not pd.isna(r.done) else "")
-        for r in rev.itertuples(index=False)
-    ]
+    reviews = tuple(ReviewLine(r.level, r.due.date(), r.status, _day(r.done))
+                    for r in rev.itertuples(index=False))
     meets = computed.meetings[computed.meetings["ref"] == ref].sort_values("date").tail(6)
-    meeting_lines = [
-        f"{r.date.date()} {mrkdwn_escape(r.meeting_id)} L{r.level}: minutes {_iso(r.minutes_issued) or 'not issued'}, "
-        f"RMP {_iso(r.rmp_ratified) or 'not ratified'}"
-        for r in meets.iloc[::-1].itertuples(index=False)
-    ]
-    view = {
-        "ref": mrkdwn_escape(ref), "category": int(case["category"]), "level": int(case["level"]),
-        "status": case["status"], "area": mrkdwn_escape(case["area"]),
-        "chair_id": mrkdwn_escape(case["chair_id"]) if isinstance(case["chair_id"], str) else "",
-        "release_date": _iso(case["release_date"]),
-        "release_level": "" if pd.isna(case["release_level"]) else int(case["release_level"]),
-        "mappa_end": _iso(case["mappa_end"]),
-    }
-    blocks = render_blocks("slack/case.json.j2", case=view, open_lines=open_lines,
-                           review_lines=review_lines, meeting_lines=meeting_lines)
-    return Reply(blocks, f"Case {ref}")
+    meetings = tuple(MeetingLine(r.date.date(), r.meeting_id, r.level, _day(r.minutes_issued),
+                                 _day(r.rmp_ratified))
+                     for r in meets.iloc[::-1].itertuples(index=False))
+    return CaseSummary(
+        ref, int(case["category"]), int(case["level"]), case["status"], case["area"],
+        _text(case["chair_id"]), _day(case["release_date"]),
+        None if pd.isna(case["release_level"]) else int(case["release_level"]),
+        _day(case["mappa_end"]), open_, reviews, meetings)
 
 
 # --------------------------------------------------------------------------- escalate

@@ -1,14 +1,19 @@
 """Parse the text after `/mappa` into a command. Pure: any text ends in a Command or a
-ParseError whose message is safe to show; nothing here raises anything else."""
+ParseError (a checks.Mistake) whose message is safe to show; nothing here raises anything
+else. A period is read here, once, into a `Period` the rules compute with; given the day
+the answer is as of, one that has not started is refused here too (checks.period_asked,
+the check every door shares)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
+from bot.commands.checks import Mistake, period_asked, period_named
 from mappa_core.rules.indicators import TOPICS
 from mappa_core.rules.kinds import ITEM_KINDS
-from mappa_core.rules.periods import PeriodError, parse_period
+from mappa_core.rules.periods import Period
 from mappa_core.rules.records import DUE_SOON_DAYS
 
 COMMANDS = ("status", "due", "overdue", "case", "escalate", "scr", "help")
@@ -17,7 +22,7 @@ _PERIOD_SHAPE = re.compile(r"\d{4}-\d{2}(-Q\d|-\d{2}\.\.\d{4}-\d{2}-\d{2})?")
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
 
 
-class ParseError(ValueError):
+class ParseError(Mistake):
     pass
 
 
@@ -25,7 +30,7 @@ class ParseError(ValueError):
 class Command:
     name: str
     topic: str = "all"
-    period: str | None = None
+    period: Period | None = None  # as typed (the label says how); None: the quarter to date
     days: int = DUE_SOON_DAYS
     ref: str | None = None
     text: str = ""
@@ -70,7 +75,17 @@ def _short(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def parse(text: str) -> Command:
+def _period(word: str, as_of: dt.date | None) -> Period:
+    """The period `word` names; with `as_of`, refused if it has not started by then."""
+    try:
+        return period_named(word) if as_of is None else period_asked(word, as_of)
+    except Mistake as exc:
+        raise ParseError(str(exc)) from None
+
+
+def parse(text: str, as_of: dt.date | None = None) -> Command:
+    """The command `text` asks for; `as_of`: the day its answer is as of (today), when the
+    door knows it, so that a period that has not started is refused at once."""
     text = (text or "").strip()
     if not text:
         return Command("help")
@@ -83,12 +98,7 @@ def parse(text: str) -> Command:
     if name == "status" and words and words[0].lower() == "compare":
         if len(words) > 2:
             raise ParseError("`status compare` takes at most a period")
-        period = words[1] if len(words) == 2 else None
-        if period is not None:
-            try:
-                parse_period(period)
-            except PeriodError as exc:
-                raise ParseError(str(exc)) from None
+        period = _period(words[1], as_of) if len(words) == 2 else None
         return Command("compare", period=period)
     if name == "status":
         topic, period, topic_given = "all", None, False
@@ -99,15 +109,14 @@ def parse(text: str) -> Command:
             if period is not None:
                 raise ParseError(f"`status` takes a topic and a period; {_short(word)!r} is one too many")
             try:
-                parse_period(word)
-            except PeriodError as exc:
+                period = _period(word, as_of)
+            except ParseError:
                 if _PERIOD_SHAPE.fullmatch(word):  # a period, but not one we can answer
-                    raise ParseError(str(exc)) from None
+                    raise
                 raise ParseError(
                     f"{_short(word)!r} is neither a topic ({', '.join(TOPICS)}) nor a period "
                     "(2026-27, 2026-27-Q3 or YYYY-MM-DD..YYYY-MM-DD)"
                 ) from None
-            period = word
         return Command("status", topic=topic, period=period)
     if name in ("due", "overdue"):
         return due_filters(name, words)

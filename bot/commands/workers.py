@@ -7,7 +7,8 @@ cannot. Each worker keeps its own bounded answer cache, checked against the data
 change stamp like the in-process one.
 
 The functions here are what the bot's process submits (by reference: the pool spawns):
-`init` once per worker, then `run` (a command) or `with_context` (any computation that
+`init` once per worker, then `run` (a command's answer, rendered by the channel's
+renderer when it passes one) or `with_context` (any computation that
 takes a Context, such as the App Home's view).
 """
 
@@ -54,12 +55,16 @@ def ready() -> int:
     return os.getpid()
 
 
-def run(caller, cmd, today: dt.date, queued_at: float, max_wait: float):
-    """The reply, or None when the command waited longer than `max_wait` seconds (the
-    monotonic clock is the machine's, so comparable across processes)."""
+def run(caller, cmd, today: dt.date, queued_at: float, max_wait: float,
+        render: Callable | None = None):
+    """The answer (bot/commands/answers.py), or None when the command waited longer than
+    `max_wait` seconds (the monotonic clock is the machine's, so comparable across
+    processes). `render`: the channel's renderer, run here too (a module-level function,
+    sent by reference), so that the channel's process only sends what comes back."""
     if time.monotonic() - queued_at > max_wait:
         return None
-    return answer(Context(_engine, today, _cache), caller, cmd)
+    found = answer(Context(_engine, today, _cache), caller, cmd)
+    return found if render is None else render(found)
 
 
 def with_context(func: Callable, today: dt.date, *args):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerate the user guide's pictures from the demo region (seed 1, as of 2026-11-25):
-# a chair's morning digest as email, and the top of the quarterly pack for 2026-27-Q2.
+# Regenerate the user guide's pictures from the demo data (ten areas, seed 1, as of
+# 2026-11-25): a Tayside chair's morning digest as email, and the top of Grampian's
+# quarterly pack for 2026-27-Q2.
 # Needs the project's virtualenv (make demo) and chromium. Run from the repository root:
 #   docs/images/make_images.sh
 set -euo pipefail
@@ -29,9 +30,9 @@ from mappa_core.storage import db
 
 notes = plan_job(db.make_engine(os.environ["MAPPA_DATABASE_URL"]), "digest", dt.datetime(2026, 11, 25, 9, 0, tzinfo=LONDON),
                  NudgeRules())
-rows = [dict(r, id=i, channel="email", address="chair2@grampian.example")
+rows = [dict(r, id=i, channel="email", address="chair2@tayside.example")
         for i, r in enumerate(notes.to_dict("records"))
-        if r["rule"] == "digest" and r["recipient_id"] == "grampian-chair-2"]
+        if r["rule"] == "digest" and r["recipient_id"] == "tayside-chair-2"]
 with open(sys.argv[1], "w", encoding="utf-8") as f:
     f.write(render(rows).html)
 PYTHON

@@ -1,4 +1,11 @@
-"""Reporting periods: reporting years (1 April - 31 March), their quarters and date ranges."""
+"""Reporting periods: reporting years (1 April - 31 March), their quarters and date ranges.
+
+A period is read once, where a person types it (a Slack command's text, a CLI argument:
+`parse_period`), and travels as a `Period` value from there to the rules that compute with
+it; nothing downstream parses it again. `asked` is the one rule for the period a question
+is about: the one asked for, else the quarter to date, and never one that has not started.
+Every refusal is a `PeriodError` whose message says, in words a person can act on, what is
+wrong with what they typed."""
 
 from __future__ import annotations
 
@@ -34,6 +41,17 @@ class Period:
 
     def to_dict(self) -> dict:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+def asked(period: Period | None, as_of: dt.date) -> Period:
+    """The period a question about the records as they stood on `as_of` is about: `period`,
+    or when none was asked for the quarter containing `as_of`. A period that starts after
+    `as_of` is refused (all zeros would look like an answer)."""
+    per = period or quarter_of(as_of)
+    if per.start > as_of:
+        raise PeriodError(f"period {per.label} starts after {as_of.isoformat()}, the date the "
+                          "answer is as of: nothing in it has happened yet")
+    return per
 
 
 def reporting_year_of(day: dt.date) -> int:

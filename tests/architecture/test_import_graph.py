@@ -219,11 +219,7 @@ def test_the_database_check_can_fail(tmp_path):
 
 ROOMS_DEPTH = 2
 # Circles still to be removed (issue 27); a circle that goes must leave this list.
-KNOWN_CIRCLES = {
-    # commands/handlers.py builds Slack blocks (channels/slack/blocks, paging) while the Slack
-    # listeners call the commands: what a command computes still knows one channel.
-    frozenset({"bot.commands", "bot.channels"}),
-}
+KNOWN_CIRCLES: set[frozenset[str]] = set()
 
 
 def _product_modules() -> dict[str, Path]:
@@ -330,3 +326,51 @@ def test_the_circle_check_can_fail(tmp_path):
     assert circles(rooms(graph)) == [frozenset({"probe.low", "probe.high"})]
     (pkg / "low" / "a.py").write_text("def late():\n    from probe.high import b\n")
     assert circles(import_graph(modules)) == [frozenset({"probe.low.a", "probe.high"})]
+
+
+# The bot's layers, top down: the doors (each channel in bot/channels, the CLI, the server)
+# call what a command computes (bot/commands), which calls the core (mappa_core); the words
+# (bot/templates.py) serve every layer above them. A module imports only downward: what a
+# command computes knows no channel, so Slack, Teams and e-mail link pages render the same
+# answers. Any import counts, a function-level one too (a circle would catch most of these
+# only while the layer above also imports the one below).
+UPWARD = {
+    "commands": ("bot.channels", "bot.cli", "bot.server", "bot.delivery", "bot.jobs"),
+    "templates.py": ("bot.channels", "bot.commands", "bot.cli", "bot.server"),
+}
+
+
+def _upward_imports(path: Path, above: tuple[str, ...]) -> list[str]:
+    rel = path.relative_to(PRODUCT) if path.is_relative_to(PRODUCT) else Path(path.name)
+    package = ".".join(rel.with_suffix("").parts[:-1])
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        hits = [n for n in _imported_names(node, package)
+                if n in above or n.startswith(tuple(f"{a}." for a in above))]
+        found += [f"{rel}:{node.lineno}: {hits[0]}"] if hits else []
+    return found
+
+
+@pytest.mark.parametrize("path,above", [
+    (p, above) for place, above in UPWARD.items()
+    for p in ([BOT / place] if place.endswith(".py") else sorted((BOT / place).rglob("*.py")))],
+    ids=lambda v: str(v.relative_to(BOT)) if isinstance(v, Path) else "")
+def test_no_upward_import_in_the_bot(path, above):
+    assert _upward_imports(path, above) == []
+
+
+@pytest.mark.process
+def test_what_a_command_computes_loads_no_channel():
+    # Through any chain of imports, too: the whole of bot/commands in a fresh interpreter.
+    loaded = _loaded_after_importing([f"bot.commands.{m.name}" for m in pkgutil.iter_modules(
+        [str(BOT / "commands")])])
+    assert not {m for m in loaded if m.startswith(("bot.channels", "bot.cli", "bot.server"))}
+
+
+def test_the_upward_check_can_fail(tmp_path):
+    bad = tmp_path / "probe.py"
+    bad.write_text("import bot.channels.slack\nfrom bot.channels.slack.blocks import render_blocks\n"
+                   "from bot.channels import slack\nfrom bot.commands import answers\n"
+                   "def later():\n    from bot.cli.common import today\n")
+    assert [f.split(": ")[1] for f in _upward_imports(bad, UPWARD["commands"])] == [
+        "bot.channels.slack", "bot.channels.slack.blocks", "bot.channels", "bot.cli.common"]

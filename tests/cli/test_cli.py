@@ -329,3 +329,21 @@ def test_version_is_the_installed_distributions_and_needs_no_settings(tmp_path, 
     code, out, err = _run(capsys, "--version")
     assert (code, out, err) == (0, f"mappa {version(project['name'])}\n", "")
     assert version(project["name"]) == project["version"]
+
+
+def test_status_keeps_its_columns_when_an_agency_id_is_longer_than_the_first():
+    """The demo's ten areas have agency ids such as housing-north-strathclyde: the figures
+    stay in their columns (they were pushed right, row by row)."""
+    from bot.cli.status import render_status
+
+    def result(agency, n, d):
+        return {"agency": agency, "numerator": n, "denominator": d, "percent": 100 * n / d,
+                "met": n / d >= 0.9}
+    data = {"period": {"start": "2026-10-01", "end": "2026-12-31"}, "area": None,
+            "as_of": "2026-12-06", "indicators": [
+                {"id": "dtc-attendance", "target": 90, "percent": 87.5, "numerator": 7,
+                 "denominator": 8, "met": False, "margin": -1, "pending": 0, "counts": {},
+                 "breakdown": [result("scra", 3, 4), result("housing-north-strathclyde", 4, 4)]}]}
+    rows = render_status(data).splitlines()[2:6]
+    assert len({line.rindex("%") for line in rows[1:]}) == 1, rows
+    assert rows[0].index("result") + len("result") == rows[1].rindex("%") + 1

@@ -37,7 +37,7 @@ def in_tmp(monkeypatch, tmp_path):
 def test_an_unknown_area_is_an_error_listing_the_known_ones(grampian_cli, in_tmp, capsys, args):
     code, out, err = _run(capsys, *args, "--area", "Grampain")
     assert code == 2 and out == ""
-    assert err == "mappa: error: unknown area 'Grampain': the known areas are Grampian\n"
+    assert err == "mappa: error: No area is called 'Grampain'. Areas: Grampian.\n"
     assert [p.name for p in in_tmp.iterdir() if not p.name.startswith("mappa.db")] == []  # no report
 
 

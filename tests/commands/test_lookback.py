@@ -45,7 +45,7 @@ def test_the_lookback_setting_reaches_the_slack_answers_and_the_counts(sqlite_en
         assert operational_counts(long, ind)["contributions_overdue"] == 1
 
     caller = find_caller(sqlite_engine, COORD)
-    replies = [handlers.due_reply(handlers.Context(sqlite_engine, TODAY, handlers.DeadlineCache(
+    replies = [handlers.due_answer(handlers.Context(sqlite_engine, TODAY, handlers.DeadlineCache(
         lookback_days=n)), caller, parse("due")).text for n in (5, 400)]
     assert replies[0] != replies[1]
 

@@ -40,9 +40,10 @@ FIRST_SCREEN = (1280, 800)     # a laptop's screen: the pack must open with its 
 
 
 def _demo_region_pack(tmp_path, as_of=None):
-    """The pack of the synthetic demo region (`mappa demo-data`, seed 1), 2026-27-Q3: hundreds
-    of exceptions, so that commonalities, the appendix and page breaks are all exercised.
-    As of 8 January 2027 (the quarter ended) unless `as_of` says otherwise."""
+    """The pack of the synthetic demo data (`mappa demo-data`'s default: ten areas, 7,000
+    individuals, seed 1), 2026-27-Q3: hundreds of exceptions and dozens of agencies, so that
+    commonalities, the appendix, the agencies' tables and page breaks are all exercised. As
+    of 8 January 2027 (the quarter ended) unless `as_of` says otherwise."""
     import datetime as dt
 
     from mappa_core.synthetic_region import write_demo_data
@@ -53,7 +54,7 @@ def _demo_region_pack(tmp_path, as_of=None):
     from mappa_core.storage.queries import load_records
 
     as_of = as_of or dt.date(2027, 1, 8)
-    write_demo_data(tmp_path / "data", individuals=3000, years=3, seed=1, until=as_of)
+    write_demo_data(tmp_path / "data", individuals=7000, years=3, seed=1, until=as_of)
     engine = db.make_engine(f"sqlite:///{tmp_path / 'mappa.db'}")
     try:
         db.ensure_schema(engine)
@@ -114,10 +115,18 @@ def _page_sizes(pdf: bytes) -> list[tuple[float, float]]:
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
 def test_demo_region_pack_first_screen_and_a4_print(tmp_path):
 
+    from markupsafe import escape
+
     pack, names = _demo_region_pack(tmp_path)
     assert len(pack.exceptions) > 100  # a pack whose rows would bury the pattern
-    # 1. The first screen, as a person opening the file sees it.
-    page, common, run = _first_screen(quarterly_html(pack, names), tmp_path)
+    # 1. The first screen, as a person opening the file sees it. The ten areas' dozens of
+    # agencies are in their own tables below the indicators, not among them.
+    html = quarterly_html(pack, names)
+    dtc = next(i for i in pack.indicators if i["id"] == "dtc-attendance")
+    assert len(dtc["breakdown"]) > 20 and html.count('<table class="by-agency">') == 2
+    listed = html.split('<table class="by-agency">')[1]
+    assert all(str(escape(names[b["agency"]])) in listed for b in dtc["breakdown"])
+    page, common, run = _first_screen(html, tmp_path)
 
     # 2. Printed: every page is A4, and the appendix makes it more than one page.
     pdf = tmp_path / "pack.pdf"

@@ -117,10 +117,13 @@ def problems_in_csv(text: str, where: str, all_decimal: bool = False) -> list[st
 
 @pytest.fixture(scope="module")
 def region(tmp_path_factory):
-    """A small demo region in a SQLite file, with an SCR action so that every kind of notice
-    exists, and areas.csv-style populations left unset (the annual rate says so)."""
+    """A small demo region (Grampian, of its real size) in a SQLite file, with an SCR action
+    so that every kind of notice exists, and its population left unset (areas.csv not
+    imported: the annual rate says so)."""
     base = tmp_path_factory.mktemp("region")
-    write_demo_data(base / "data", individuals=300, years=3, seed=3, until=AS_OF)
+    write_demo_data(base / "data", individuals=750, years=3, seed=3, until=AS_OF,
+                    areas=["Grampian"])
+    (base / "data" / "areas.csv").unlink()
     url = f"sqlite:///{base / 'mappa.db'}"
     engine = db.make_engine(url)
     db.ensure_schema(engine)
@@ -364,7 +367,7 @@ def test_a_deadline_today_says_due_today_and_one_at_the_weekend_names_its_day(ca
     from bot.channels import render
     from bot.channels.console import plain_text
     from bot.cli.jobs import print_messages
-    from bot.commands.handlers import _item_rows
+    from bot.commands.handlers import due_items_of
 
     payloads = [_item("minutes", FRIDAY, 0), _item("review", "2026-11-29", 0),
                 _item("review", "2026-11-30", 0), _item("review", "2026-12-01", 1)]
@@ -384,7 +387,7 @@ def test_a_deadline_today_says_due_today_and_one_at_the_weekend_names_its_day(ca
     # `/mappa due` says the same of each (its own layout).
     items = pd.DataFrame([{**p, "deadline": pd.Timestamp(p["deadline"]), "agency_name": None}
                           for p in payloads])
-    assert [r["days_text"] for r in _item_rows(items, dt.date(2026, 11, 27))] == [
+    assert [r.when for r in due_items_of(items, dt.date(2026, 11, 27))] == [
         "today", "a Sunday; no working day left before it",
         "a Monday; no working day left before it", "1 working day(s) left"]
 

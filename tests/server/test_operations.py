@@ -127,14 +127,14 @@ def test_five_hundred_distinct_periods_keep_the_answer_cache_bounded(sqlite_engi
     seen_frames = seen_answers = 0
     for i in range(500):
         period = f"{start + dt.timedelta(days=i)}..{start + dt.timedelta(days=i + 30)}"
-        reply = handlers.status_reply(ctx, caller, parse(f"status {period}"))
+        reply = handlers.status_answer(ctx, caller, parse(f"status {period}"))
         assert "MAPPA indicators" in reply.text
         frames, answers = cache.sizes()
         seen_frames, seen_answers = max(seen_frames, frames), max(seen_answers, answers)
     assert seen_frames == 4 and seen_answers == 64
     # The latest answer is still served from the cache: same object, no recomputation.
     last = f"{start + dt.timedelta(days=499)}..{start + dt.timedelta(days=529)}"
-    assert handlers.status_reply(ctx, caller, parse(f"status {last}")) is reply
+    assert handlers.status_answer(ctx, caller, parse(f"status {last}")) is reply
 
 
 def test_cache_entries_expire_by_age(sqlite_engine):
@@ -142,12 +142,12 @@ def test_cache_entries_expire_by_age(sqlite_engine):
     cache = handlers.DeadlineCache(ttl=0.3)
     ctx = handlers.Context(sqlite_engine, TODAY, cache)
     caller = find_caller(sqlite_engine, COORD)
-    first = handlers.status_reply(ctx, caller, parse("status"))
-    assert handlers.status_reply(ctx, caller, parse("status")) is first
+    first = handlers.status_answer(ctx, caller, parse("status"))
+    assert handlers.status_answer(ctx, caller, parse("status")) is first
     time.sleep(0.4)
-    assert handlers.status_reply(ctx, caller, parse("status level2")) is not first
+    assert handlers.status_answer(ctx, caller, parse("status level2")) is not first
     assert cache.sizes() == (1, 1)  # the expired frame and answer went when new ones came
-    assert handlers.status_reply(ctx, caller, parse("status")) is not first
+    assert handlers.status_answer(ctx, caller, parse("status")) is not first
 
 
 @pytest.mark.http

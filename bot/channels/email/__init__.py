@@ -11,7 +11,7 @@ import asyncio
 
 from bot.channels import escalation, rendering
 from bot.channels.base import DeliveryError, OnResult, Rendered, SendContext, Transport
-from bot.channels.email.attachments import attachments_for, escalation_csv_name
+from bot.channels.email.attachments import attachments_for, escalation_csv_name, to_key_csv_name
 from bot.channels.email.smtp import build_email, send_batch
 from bot.templates import render_text
 from mappa_core.rules.addresses import email_problem
@@ -36,6 +36,8 @@ def render_email(rows: list[dict]) -> Rendered:
     if rule == "chaser":
         return _render_chaser(rows, ctx)
     sections = rendering.sections(rule, rendering.ordered(rows))
+    if rule == Rule.WEEKLY:
+        ctx["to_key_attachment"] = to_key_csv_name(rows)
     text = render_text(f"email/notice_{rule}.txt.j2", sections=sections, **ctx)
     subject, _, body = text.partition("\n")
     html = render_text(f"email/notice_{rule}.html.j2", sections=sections, **ctx)

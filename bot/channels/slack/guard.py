@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from bot.commands import handlers
+from bot.commands import answers, handlers
 from bot.commands.access import Caller
 
 LOG = logging.getLogger("mappa.slack")
 
 
-def error_reply(error_id: str) -> handlers.Reply:
+def error_reply(error_id: str) -> answers.Answer:
     return handlers.message(
         f"Sorry, something went wrong. Please tell your MAPPA Co-ordinator the error id `{error_id}`."
     )
@@ -44,7 +44,7 @@ class Turn:
 
 @asynccontextmanager
 async def guarded(bot, user_id: str, action: str, detail: str, *,
-                  tell: Callable[[handlers.Reply], Awaitable[None]],
+                  tell: Callable[[answers.Answer], Awaitable[None]],
                   apologise: Callable[[str], Awaitable[None]] | None = None,
                   refused: tuple[type[Exception], ...] = (),
                   logged_as: str = "{action} from {user}", log: logging.Logger = LOG):

@@ -17,6 +17,7 @@ from bot.commands import handlers
 from bot.channels import rendering
 from bot.commands.access import Caller
 from bot.commands.parser import Command
+from bot.channels.slack.answers import slack_reply
 from bot.channels.slack.blocks import render_blocks
 from bot.templates import mrkdwn_escape
 from mappa_core.rules.due import due_items
@@ -103,7 +104,7 @@ def warm(ctx: handlers.Context) -> None:
     took 2.85 s (bench/RESULTS.md), the limit being 2.
     """
     _build(ctx, _WARM_CALLER)
-    handlers.answer(ctx, _WARM_CALLER, Command("due"))
+    slack_reply(handlers.answer(ctx, _WARM_CALLER, Command("due")))
 
 
 def error_view(error_id: str) -> dict:

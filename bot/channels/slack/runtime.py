@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from bot import metrics
 from bot.channels.slack import home
+from bot.channels.slack.answers import Reply, slack_reply
 from bot.commands import handlers, workers
 from bot.commands.access import Caller, audit_row, find_caller
 from bot.settings import Settings
@@ -158,7 +159,9 @@ class MappaSlack:
         return caller
 
     @staticmethod
-    async def respond(respond, reply: handlers.Reply) -> None:
+    async def respond(respond, reply) -> None:
+        """A command's answer or a Reply, as Slack shows it (answers.slack_reply)."""
+        reply = slack_reply(reply)
         # Ephemeral always: only the person who asked sees the answer.
         await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral",
                       replace_original=False)
@@ -166,7 +169,7 @@ class MappaSlack:
     # ------------------------------------------------------------------ computed answers
 
     async def limited(self, user_id: str, caller: Caller, cmd,
-                      started: float) -> tuple[handlers.Reply, str]:
+                      started: float) -> tuple[Reply | handlers.Said, str]:
         """The answer to `cmd` and the audit outcome, within the limits every computed
         answer keeps (a command or a page button alike): one person's requests in flight
         (MAPPA_COMMANDS_PER_USER), the queue (MAPPA_MAX_QUEUED_COMMANDS) and the answer
@@ -194,10 +197,10 @@ class MappaSlack:
             return handlers.message(BUSY), "refused:busy"
         return reply, "ok"
 
-    def _run_unless_stale(self, caller: Caller, cmd, queued_at: float) -> handlers.Reply | None:
+    def _run_unless_stale(self, caller: Caller, cmd, queued_at: float) -> Reply | None:
         if time.monotonic() - queued_at > self.settings.max_wait_seconds:
             return None
-        return handlers.answer(self.context(), caller, cmd)
+        return slack_reply(handlers.answer(self.context(), caller, cmd))
 
     def _release(self, user_id: str, work: asyncio.Future) -> None:
         if not work.cancelled():
@@ -208,11 +211,12 @@ class MappaSlack:
         else:
             self.in_flight[user_id] -= 1
 
-    async def compute(self, caller: Caller, cmd) -> handlers.Reply | None:
+    async def compute(self, caller: Caller, cmd) -> Reply | None:
         """The answer to a command, in a worker process when there are some; None when it
         waited longer than MAPPA_MAX_WAIT_SECONDS for a worker."""
         queued_at = time.monotonic()
         if self.processes is None or not self.workers_ready():
             return await self.work(self._run_unless_stale, caller, cmd, queued_at)
         return await asyncio.wrap_future(self.processes.submit(
-            workers.run, caller, cmd, self.today(), queued_at, self.settings.max_wait_seconds))
+            workers.run, caller, cmd, self.today(), queued_at, self.settings.max_wait_seconds,
+            slack_reply))

@@ -210,10 +210,13 @@ def demo_users(engine, area: str | None = None) -> dict[str, str]:
     return users
 
 
-def any_ref(engine) -> str:
+def any_ref(engine, area: str | None = None) -> str:
+    """A Level 2/3 case (of `area`, if given: where the users of demo_users(engine, area)
+    may see it)."""
     with engine.connect() as conn:
-        return conn.execute(sql_text("SELECT ref FROM individual WHERE level > 1 ORDER BY ref")
-                            ).scalar()
+        return conn.execute(sql_text("SELECT ref FROM individual WHERE level > 1 AND "
+                                     "(:area IS NULL OR area = :area) ORDER BY ref"),
+                            {"area": area}).scalar()
 
 
 # ------------------------------------------------------------------ the demo region
@@ -230,8 +233,9 @@ def synthetic(base: Path, individuals: int, seed: int, until: dt.date):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The demo region (`mappa demo-data`'s default size) in a SQLite file, with an SCR
-    action overdue so that every kind of notice exists."""
+    """The demo data (`mappa demo-data`'s default: ten areas, 7,000 individuals) in a SQLite
+    file, with an SCR action overdue in the first case's area so that every kind of notice
+    exists; that area's people are the ones the test acts as."""
     until = dt.date(2027, 1, 8)
     engine = synthetic(tmp_path_factory.mktemp("demo"), 7000, seed=3, until=until)
     with engine.connect() as conn:
@@ -241,17 +245,17 @@ def demo(tmp_path_factory):
     rec = audits_and_scrs.add_recommendation(engine, audits_and_scrs.add_scr(engine, "SCR 1", area, None),
                                              "Share release plans with housing a month ahead")
     audits_and_scrs.add_action(engine, rec, agency, dt.date(2026, 12, 1), "Agreed")
-    yield engine, until
+    yield engine, until, area
     engine.dispose()
 
 
 @pytest.mark.http
 def test_every_payload_on_the_demo_region_is_valid_and_every_template_is_rendered(demo):
-    engine, until = demo
+    engine, until, area = demo
     environment().cache.clear()  # to see which templates this test renders
     monday = dt.datetime(2027, 1, 11, 9, 0, tzinfo=LONDON)
-    payloads, bot, _ = exercise(engine, monday.date(), monday, demo_users(engine),
-                                any_ref(engine))
+    payloads, bot, _ = exercise(engine, monday.date(), monday, demo_users(engine, area),
+                                any_ref(engine, area))
     bot.close()
     assert check_all(payloads) > 60
     loaded = {name for _, name in environment().cache.keys()}

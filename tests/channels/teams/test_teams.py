@@ -197,8 +197,10 @@ def test_no_case_reference_ever_reaches_a_teams_channel(sqlite_engine, tmp_path,
     if region == "grampian":
         assert import_directory(sqlite_engine, GRAMPIAN).ok
     else:
-        write_demo_data(tmp_path / "demo", individuals=400, years=2, seed=5,
-                        until=MONDAY.date())
+        # Grampian at its real size; seed 2 has an indicator below target in Q4's first
+        # week, so every kind of channel notice is planned.
+        write_demo_data(tmp_path / "demo", individuals=750, years=2, seed=2,
+                        until=MONDAY.date(), areas=["Grampian"])
         assert import_directory(sqlite_engine, tmp_path / "demo").ok
     refs = _refs(sqlite_engine)
     assert refs

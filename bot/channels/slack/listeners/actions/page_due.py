@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 import time
 
+from bot.channels.slack.answers import DUE_NAV
 from bot.channels.slack.guard import guarded
 from bot.channels.slack.paging import page_value
-from bot.commands import handlers
 from bot.commands.parser import MAX_AREA, Command
 from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.records import DUE_SOON_DAYS
@@ -18,7 +18,7 @@ ACTION = "action:page_due"
 
 
 def register(app, bot) -> None:
-    @app.action(re.compile(rf"^{handlers.DUE_NAV}_(prev|next)$"))
+    @app.action(re.compile(rf"^{DUE_NAV}_(prev|next)$"))
     async def on_page_due(ack, body, respond):
         await ack()
         await paged(bot, body, respond)

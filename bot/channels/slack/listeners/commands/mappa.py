@@ -1,5 +1,7 @@
 """`/mappa ...`: who asks, the parsed command, its answer within the limits (runtime.py),
-privately; `help` at once and `escalate` never behind anyone's status request."""
+privately; `help` at once and `escalate` never behind anyone's status request. A mistake
+in what was typed (bot/commands/checks.py: a period that has not started, one too long, a
+malformed date, ...) is answered with the help and audited "invalid"."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from bot.channels.slack import SlackTransport
 from bot.channels.slack.guard import guarded
 from bot.commands import escalate, handlers
 from bot.commands.access import Caller
+from bot.commands.answers import Answer
 from bot.commands.parser import ParseError, parse
 
 
@@ -36,15 +39,15 @@ async def command(bot, body: dict, respond, client) -> None:
             await bot.audit(user_id, None, turn.action, text[:200], "denied:unknown-user")
             return
         try:
-            cmd = parse(text)
+            cmd = parse(text, bot.today())
         except ParseError as exc:
-            await tell(handlers.help_reply(str(exc)))
+            await tell(handlers.help_answer(str(exc)))
             await bot.audit(user_id, caller, turn.action, text[:200], "invalid")
             return
         turn.action = f"command:{cmd.name}"
         outcome = "ok"
         if cmd.name == "help":
-            reply = handlers.help_reply()
+            reply = handlers.help_answer()
         elif cmd.name == "escalate":  # urgent: never behind anyone's status request
             reply = await _escalate(bot, caller, cmd.text, body, client)
         else:
@@ -54,7 +57,7 @@ async def command(bot, body: dict, respond, client) -> None:
         await bot.audit(user_id, caller, turn.action, _audit_detail(cmd, text), outcome)
 
 
-async def _escalate(bot, caller: Caller, text: str, body: dict, client) -> handlers.Reply:
+async def _escalate(bot, caller: Caller, text: str, body: dict, client) -> Answer:
     now = dt.datetime.now(bot.settings.tz)
     request_key = body.get("trigger_id") or f"{body.get('user_id')}:{now:%Y-%m-%dT%H:%M}"
     esc = await bot.quick_work(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 
+from bot.channels.slack.answers import slack_reply
 from bot.channels.slack.redraw import Where, redraw
 from bot.commands import actions
 
@@ -57,12 +58,13 @@ async def submitted(bot, body: dict, view: dict, client) -> dict | None:
         await bot.audit(user_id, None, ACTION, key, "denied:unknown-user")
         return {"response_action": "errors", "errors": {"reason": "You are not authorised."}}
     try:
-        reply = await bot.quick_work(actions.record_reason, bot.context(), caller, key,
-                                     code.get("value", ""), text)
+        said = await bot.quick_work(actions.record_reason, bot.context(), caller, key,
+                                    code.get("value", ""), text)
     except actions.ActionError as exc:
         await bot.audit(user_id, caller, ACTION, key, "refused")
         return {"response_action": "errors", "errors": {"reason": str(exc)[:150]}}
     await bot.audit(user_id, caller, ACTION, key, "ok")
+    reply = slack_reply(said)
     try:
         await client.chat_postMessage(channel=user_id, text=reply.text, blocks=reply.blocks)
     except Exception as exc:

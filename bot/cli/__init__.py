@@ -137,6 +137,6 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, db.UNUSABLE):
             safe = hide_password(loaded.settings.database_url)
             parser.exit(2, f"mappa: cannot use the database {safe} (MAPPA_DATABASE_URL): "
-                           f"{db.why_unusable(exc)}\n")
+                           f"{db.why_unusable(exc, loaded.settings.database_url)}\n")
         raise
     return 0

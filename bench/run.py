@@ -13,6 +13,11 @@ Each timing runs in a fresh subprocess so that its peak memory (max RSS) is its 
 Times are the median of --runs runs after a warm-up, with min and max. Results go to
 bench/RESULTS.md (and bench/results.json).
 
+`--imports` measures only the import: a fresh import and a re-import of the same unchanged
+files, each in its own process (seconds and peak memory), with the machine's load average
+as each began and ended (the machine may be shared); figures in the Import table of
+bench/RESULTS.md (and bench/import_results.json).
+
 The product's modules, SQLAlchemy, pandas and the tests' Slack stand-in are imported inside
 the functions that measure with them: the driver that starts every measurement stays
 small, and each measuring process loads only what it measures.
@@ -62,6 +67,9 @@ TARGETS = {  # SPEC benchmark issue: (7k, 100k, 1M)
     "emails_1000": (10, 10, 10),
     "pack": (5, 30, None),
 }
+# Issue 26, item 5: a fresh import and a re-import of the same unchanged files, seconds.
+IMPORT_TARGETS = {100000: {"import": 8, "reimport": 5, "peak_mb": 1024},
+                  1000000: {"import": 60, "peak_mb": 1024}}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -503,6 +511,67 @@ def measure(size: int, kind: str, runs: int, skip: set[str], measured_commit: st
     return result
 
 
+def measure_imports(size: int, kind: str, runs: int, measured_commit: str) -> dict:
+    """A fresh import then a re-import of the same files, `runs` times, each pair on a new
+    database and each import in its own process (its peak memory is its own)."""
+    data = ensure_data(size)
+    fresh, again, loads = [], [], []
+    for _ in range(runs):
+        url = make_database(kind, size)
+        try:
+            print(f"[{size} {kind}] import ...", flush=True)
+            before = os.getloadavg()[0]
+            fresh.append(run_child("import", url, str(data)))
+            print(f"[{size} {kind}] re-import ...", flush=True)
+            again.append(run_child("import", url, str(data)))
+            loads.append((before, os.getloadavg()[0]))
+        finally:
+            drop_database(url)
+
+    def of(results: list[dict]) -> dict:
+        return {**summary([r["seconds"] for r in results]),
+                "peak_mb": max(r["peak_mb"] for r in results), "rows": results[0]["rows"]}
+
+    return {"size": size, "db": kind, "commit": measured_commit,
+            "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "import": of(fresh),
+            "reimport": of(again), "load": [min(a for a, _ in loads), max(b for _, b in loads)]}
+
+
+def import_lines(results: list[dict]) -> list[str]:
+    """The Import section of RESULTS.md."""
+    lines = ["", "## Import", "",
+             "`mappa import` of the synthetic region's CSV files into an empty database, then a "
+             "re-import of the same unchanged files (`python bench/run.py --imports`). Seconds: "
+             "median of the runs (min-max), each import in its own process; peak MB its VmHWM. "
+             "Load avg: the machine's 1-minute load average, lowest as a run began and highest "
+             "as one ended: the machine (2 cores) is shared with other engineers' work, so a "
+             "high figure means a slower import than a quiet machine gives. Targets (issue 26): "
+             "1,000,000 under 60 s with a peak under 1 GB; 100,000 under 8 s, its re-import "
+             "under 5 s.", "",
+             "| size | db | commit, date | rows | import s | import peak MB | re-import s | "
+             "re-import peak MB | load avg | targets |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        targets = IMPORT_TARGETS.get(r["size"], {})
+        checks = []
+        for key, label in (("import", "import"), ("reimport", "re-import")):
+            if key in targets:
+                value = r[key]["median"]
+                checks.append(f"{label} {value:.1f} {'<' if value < targets[key] else '>='} "
+                              f"{targets[key]} {'ok' if value < targets[key] else 'MISSED'}")
+        if "peak_mb" in targets:
+            peak = max(r["import"]["peak_mb"], r["reimport"]["peak_mb"])
+            ok = peak < targets["peak_mb"]
+            checks.append(f"peak {peak:.0f} {'<' if ok else '>='} {targets['peak_mb']} "
+                          f"{'ok' if ok else 'MISSED'}")
+        lines.append(
+            f"| {r['size']:,} | {r['db']} | `{r['commit']}` {r['date']} | {r['import']['rows']:,} | "
+            f"{fmt(r['import'])} | {r['import']['peak_mb']:.0f} | "
+            f"{fmt(r['reimport'])} | {r['reimport']['peak_mb']:.0f} | "
+            f"{r['load'][0]:.1f}-{r['load'][1]:.1f} | {'; '.join(checks) or '-'} |")
+    return lines
+
+
 def peak_of(r: dict) -> float:
     """The largest peak memory of one size and database's measurements."""
     return max(v.get("peak_mb", 0) for v in r.values() if isinstance(v, dict))
@@ -654,6 +723,9 @@ def write_results(results: list[dict], env: dict, path: Path,
               "implementation of the chain rules; they should agree):", ""]
     for r in results:
         lines.append(f"- {r['size']:,} {r['db']}: engine {r['l2only']['l2']}, SQL {r['baseline']['l2']}")
+    imports = ROOT / "bench" / "import_results.json"
+    if imports.exists():
+        lines += import_lines(json.loads(imports.read_text()))
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -738,6 +810,8 @@ def main() -> int:
     p.add_argument("--skip", default="", help="comma list: slack,email")
     p.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     p.add_argument("--fresh", action="store_true", help="forget earlier results")
+    p.add_argument("--imports", action="store_true",
+                   help="measure only a fresh import and a re-import (the Import table)")
     p.add_argument("--load", action="store_true",
                    help="measure bench/load.py's mix of commands instead (bench/LOAD.md)")
     p.add_argument("--seconds", type=float, default=60, help="--load: how long")
@@ -756,6 +830,19 @@ def main() -> int:
     env = versions(None)  # the commit as the run starts: what the children will import
     if args.load:
         return measure_load(args, env)
+    if args.imports:
+        start = json.loads(START_JSON.read_text()) if START_JSON.exists() else []
+        imports_path = ROOT / "bench" / "import_results.json"
+        done = json.loads(imports_path.read_text()) if imports_path.exists() else []
+        for size in (int(s) for s in args.sizes.split(",")):
+            for kind in args.dbs.split(","):
+                new = measure_imports(size, kind, args.runs, env["commit"])
+                done = [r for r in done if (r["size"], r["db"]) != (size, kind)] + [new]
+                done.sort(key=lambda r: (r["size"], r["db"]))
+                imports_path.write_text(json.dumps(done, indent=1))
+                write_results(results, env, Path(args.out), start)
+        print(Path(args.out).read_text())
+        return 0
     start = json.loads(START_JSON.read_text()) if START_JSON.exists() else []
     if not args.report_only:
         # First, and quick: the start-up cost, one row per run (earlier rows stay).

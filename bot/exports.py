@@ -1,8 +1,15 @@
-"""Report output: HTML from templates/report, and CSV that spreadsheets cannot execute."""
+"""Report output: HTML from templates/report, and CSV that spreadsheets cannot execute.
+
+Every file and directory a report or export writes holds case data, so each is owner-only
+(files 0600, the directories it creates 0700) whatever the umask; a CSV written to standard
+output that is a file of ours (`mappa exceptions --csv > x.csv`) is made owner-only too.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -25,8 +32,62 @@ def neutralise(value):
     return value
 
 
+PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """Make `path` and any missing parents owner-only (0700); one that exists is left as it
+    is (the person chose it)."""
+    path = Path(path)
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    for p in reversed(missing):
+        try:
+            p.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue
+        os.chmod(p, PRIVATE_DIR)  # (mkdir's mode passes through the umask)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)  # a file in the way: its own clear error
+    return path
+
+
+def _private_opener(path, flags):
+    fd = os.open(path, flags, PRIVATE_FILE)
+    _owner_only(fd)  # a file that was already there keeps its mode otherwise
+    return fd
+
+
+def _owner_only(fd: int) -> None:
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
+        os.fchmod(fd, PRIVATE_FILE)
+
+
+def open_private(path, mode: str = "w", **kwargs):
+    """`open(path, mode)` for a report or export: the file owner-only (0600)."""
+    return open(path, mode, opener=_private_opener, **kwargs)  # noqa: SIM115
+
+
+def write_private_text(path: Path, text: str) -> None:
+    with open_private(path, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
 def write_csv(df: pd.DataFrame, path_or_buffer) -> None:
-    """Every CSV the product writes goes through here: cells and headers neutralised."""
+    """Every CSV the product writes goes through here: cells and headers neutralised, the
+    file owner-only."""
+    if isinstance(path_or_buffer, str | os.PathLike):
+        with open_private(path_or_buffer, "w", encoding="utf-8", newline="") as out:
+            write_csv(df, out)
+        return
+    try:
+        _owner_only(path_or_buffer.fileno())  # standard output redirected to a file
+    except (AttributeError, OSError, ValueError):
+        pass  # a buffer in memory, a pipe, a terminal
     df = df.copy()
     for col in df.columns:
         if df[col].dtype == object or str(df[col].dtype).startswith("str"):
@@ -72,7 +133,7 @@ def quarterly_html(pack: QuarterlyPack, agency_names: dict[str, str]) -> str:
 
 
 def quarterly_csv(pack: QuarterlyPack, directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     # dtype=object keeps the rows' own values: a margin of 3 stays 3 beside a None (blank),
     # instead of pandas turning the column into 3.0 and nan.
     table = lambda rows, columns=None: pd.DataFrame(rows, columns=columns, dtype=object)  # noqa: E731

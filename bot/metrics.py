@@ -10,11 +10,13 @@ import datetime as dt
 import logging
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info,
+    generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import and_, func, select
-from sqlmodel import SQLModel
+
+from mappa_core.rules.vocabulary import Channel
+from mappa_core.storage import outbox
 
 log = logging.getLogger("mappa.metrics")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -35,10 +37,25 @@ JOB_LAST_SUCCESS = Gauge(
     "mappa_job_last_success_timestamp_seconds", "Unix time of each job's last successful run",
     ["job"])
 DELIVERIES = Counter(
-    "mappa_deliveries_total", "Messages the delivery worker tried, by channel and outcome "
-    "(sent, retry, failed)", ["channel", "outcome"])
+    "mappa_deliveries_total", "Messages the delivery worker handled, by channel and outcome "
+    "(sent, retry, failed; not_tried: left uncharged for the next run as its channel paused)",
+    ["channel", "outcome"])
 CACHE_ENTRIES = Gauge(
     "mappa_answer_cache_entries", "Entries in the answer cache (bounded)", ["kind"])
+BUILD = Info("mappa_build", "The version of mappa-bot this process runs")
+
+
+def installed_version() -> str:
+    """The installed distribution's version (as `mappa --version` says it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mappa-bot")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+BUILD.info({"version": installed_version()})
 
 
 class OutboxCollector:
@@ -48,18 +65,17 @@ class OutboxCollector:
         self.engine = engine
 
     def collect(self):
-        table = SQLModel.metadata.tables["outbox"]
         now = dt.datetime.now(dt.UTC)
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(table.c.status, table.c.channel, func.count())
-                                .group_by(table.c.status, table.c.channel)).all()
-            oldest = conn.execute(select(func.min(table.c.not_before)).where(and_(
-                table.c.status.in_(("pending", "sending")),
-                table.c.not_before <= now))).scalar()
-        by_state = GaugeMetricFamily("mappa_outbox_rows", "Outbox rows by state and channel",
+        rows, oldest = outbox.queue(self.engine, now)
+        by_state = GaugeMetricFamily("mappa_outbox_rows", "Outbox rows by state and channel "
+                                     "(every state of every channel, 0 included)",
                                      labels=["state", "channel"])
-        for status, channel, n in rows:
-            by_state.add_metric([status, channel], n)
+        found = {(status, channel): n for status, channel, n in rows}
+        # Every pair, so that a query or an alert on a state sees 0 rather than no series.
+        channels = sorted({c.value for c in Channel} | {c for _, c in found})
+        for status in sorted({*outbox.STATES, *(s for s, _ in found)}):
+            for channel in channels:
+                by_state.add_metric([status, channel], found.get((status, channel), 0))
         yield by_state
         age = 0.0
         if oldest is not None:
@@ -78,10 +94,10 @@ def exposition(engine, cache=None) -> bytes:
         CACHE_ENTRIES.labels("frames").set(frames)
         CACHE_ENTRIES.labels("answers").set(answers)
     out = generate_latest(REGISTRY)
-    outbox = CollectorRegistry(auto_describe=False)
-    outbox.register(OutboxCollector(engine))
+    queue = CollectorRegistry(auto_describe=False)
+    queue.register(OutboxCollector(engine))
     try:
-        out += generate_latest(outbox)
+        out += generate_latest(queue)
     except Exception as exc:  # the process's figures still help when the database is down
         log.warning("metrics: outbox unreadable: %s", type(exc).__name__)
     return out

@@ -178,7 +178,7 @@ def build_asgi(settings: Settings, engine, today=None, scheduler_rules=None) -> 
         async def lifespan(_app):
             scheduler = build_scheduler(engine, scheduler_rules,
                                         make_deliver(settings, engine, app.client), settings.tz,
-                                        channels.area_channels(settings))
+                                        channels.area_channels(settings), settings.heartbeat_url)
             scheduler.start()
             state.scheduler = scheduler
             log.info("scheduler started: %s", ", ".join(j.id for j in scheduler.get_jobs()))
@@ -257,7 +257,8 @@ def _serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
             state = OpsState(expect_scheduler=True)
             state.bot = app.mappa
             state.scheduler = build_scheduler(engine, rules, make_deliver(settings, engine, app.client),
-                                              settings.tz, channels.area_channels(settings))
+                                              settings.tz, channels.area_channels(settings),
+                                              settings.heartbeat_url)
             state.scheduler.start()
             handler = AsyncSocketModeHandler(app, settings.slack_app_token)
             state.socket = SocketWatch(handler.client, settings.socket_grace_seconds)

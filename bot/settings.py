@@ -138,6 +138,10 @@ class Settings(BaseSettings):
                                     gt=0)
     work_processes: int = setting("MAPPA_WORK_PROCESSES", 2,
                                   "a whole number of processes (0: threads in the server)", ge=0)
+    heartbeat_url: str = setting(
+        "MAPPA_HEARTBEAT_URL", "",
+        "an http(s) URL to ping after each job run, such as a Healthchecks.io check's ping URL "
+        "(empty: no ping)", secret=True)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **_other):
@@ -163,6 +167,17 @@ class Settings(BaseSettings):
         if p.scheme not in ("http", "https") or not p.netloc:
             raise ValueError("not an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _heartbeat_url(cls, value: str) -> str:
+        from urllib.parse import urlparse
+
+        value = value.strip()
+        p = urlparse(value)
+        if value and (p.scheme not in ("http", "https") or not p.netloc):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("slack_bot_token", "slack_app_token")
     @classmethod

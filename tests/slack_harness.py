@@ -129,12 +129,13 @@ class SlackStandIn:
 
 
 class BotServer:
-    """The real ASGI app under uvicorn in a thread."""
+    """The real ASGI app under uvicorn in a thread (`lifespan="on"`: with its start-up and
+    shut-down, the scheduler's among them)."""
 
-    def __init__(self, asgi) -> None:
+    def __init__(self, asgi, lifespan: str = "off") -> None:
         self.port = free_port()
         config = uvicorn.Config(asgi, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
+                                lifespan=lifespan)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -16,10 +16,31 @@ from mappa_core.rules.vocabulary import Channel
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, permanent: bool, retry_after: float | None = None):
+    """Why one message was not sent. `permanent`: retrying cannot help (stop and report);
+    `retry_after`: the sender asked to wait this many seconds; `tried`: False when the
+    message was never attempted (its channel paused after another message's failure): it
+    waits for the next run and is charged no attempt; `pause`: the failure is the
+    channel's, not the message's (a rate limit), so the rest of the batch is not tried."""
+
+    def __init__(self, message: str, permanent: bool, retry_after: float | None = None,
+                 tried: bool = True, pause: bool = False):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.tried = tried
+        self.pause = pause
+
+
+def not_tried(reason: str, retry_after: float | None = None) -> DeliveryError:
+    """A message left for the next run, uncharged: `reason` says why."""
+    return DeliveryError(f"not tried: {reason}", permanent=False, retry_after=retry_after,
+                         tried=False)
+
+
+# A channel whose messages fail this many times in a row for reasons of their transport (a
+# timeout, a refused connection, a 5xx) is paused for the rest of the run: the messages
+# after them wait, uncharged, instead of each being charged an attempt for the same outage.
+FAILURES_BEFORE_PAUSE = 3
 
 
 @dataclass
@@ -87,16 +108,37 @@ class Transport:
         raise NotImplementedError
 
     async def send_all(self, batch: list[tuple[str, Any]], on_result: OnResult) -> None:
-        """Send each (address, message); a channel with connections to share overrides it."""
+        """Send each (address, message), each charged only its own failure. A failure that
+        is the channel's (a rate limit), or FAILURES_BEFORE_PAUSE transient failures in a
+        row, pause the channel: the rest are not tried (and not charged). A channel with
+        connections to share overrides it."""
+        in_a_row = 0
         for i, (address, message) in enumerate(batch):
             try:
                 posted = await self.send(address, message)
             except DeliveryError as exc:
                 await on_result(i, exc)
+                in_a_row = 0 if exc.permanent else in_a_row + 1
+                if exc.pause or in_a_row >= FAILURES_BEFORE_PAUSE:
+                    await self._pause_rest(batch, i + 1, exc, in_a_row, on_result)
+                    return
                 continue
             except Exception as exc:  # a transport bug: retried, then given up
                 label = self.name.capitalize() if self.name != Channel.TEAMS else "Teams"
                 await on_result(i, DeliveryError(
                     f"{label}: {type(exc).__name__}: {str(exc)[:200]}", permanent=False))
+                in_a_row = 0
                 continue
+            in_a_row = 0
             await on_result(i, None, posted)
+
+    async def _pause_rest(self, batch: list, start: int, exc: DeliveryError, in_a_row: int,
+                          on_result: OnResult) -> None:
+        if exc.pause:
+            wait = f" for {exc.retry_after:g} s" if exc.retry_after is not None else ""
+            why = f"the channel is paused{wait} after: {exc}"
+        else:
+            why = f"the channel is paused after {in_a_row} failures in a row ({exc})"
+        waiting = not_tried(why, exc.retry_after if exc.pause else None)
+        for j in range(start, len(batch)):
+            await on_result(j, waiting)

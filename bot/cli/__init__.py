@@ -33,7 +33,7 @@ __all__ = ["COMMANDS", "EmptyDatabase", "UsageError", "build_parser", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config", "the settings in force and where each came from"),
     "db": ("data", "database schema"),
-    "import": ("data", "import the CSV files of a directory"),
+    "import": ("data", "import the CSV files of a directory, or the sheets of an Excel workbook"),
     "recorded": ("data", "values people recorded through the bot, and those an import "
                          "replaced"),
     "status": ("status", "the indicators for a period and area"),
@@ -137,6 +137,6 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, db.UNUSABLE):
             safe = hide_password(loaded.settings.database_url)
             parser.exit(2, f"mappa: cannot use the database {safe} (MAPPA_DATABASE_URL): "
-                           f"{db.why_unusable(exc)}\n")
+                           f"{db.why_unusable(exc, loaded.settings.database_url)}\n")
         raise
     return 0

@@ -75,7 +75,7 @@ def cmd_report(args) -> int:
 
 
 def _quarterly(args) -> int:
-    from bot.exports import quarterly_csv, quarterly_html
+    from bot.exports import quarterly_csv, quarterly_html, write_private_text
     from mappa_core.rules import reports
     from mappa_core.storage.queries import load_records
 
@@ -100,7 +100,7 @@ def _quarterly(args) -> int:
         print(f"wrote {len(paths)} CSV files to {out}")
         return 0
     names = dict(zip(records.agencies["agency"], records.agencies["name"]))
-    out.write_text(quarterly_html(pack, names), encoding="utf-8")
+    write_private_text(out, quarterly_html(pack, names))
     print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
     return 0
 
@@ -133,7 +133,7 @@ def _compare(args) -> int:
 
 
 def _stats(args) -> int:
-    from bot.exports import text_table, write_csv
+    from bot.exports import private_dir, text_table, write_csv
     from mappa_core.rules import reports
     from mappa_core.storage.queries import load_records
 
@@ -148,7 +148,7 @@ def _stats(args) -> int:
         raise UsageError(f"--by takes {', '.join(STATS_BY)}; not {', '.join(sorted(unknown))}")
     tables = reports.statistics(records, args.from_, args.to, by)
     if out:
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)
         for name, df in tables.items():
             write_csv(df, out / f"{name}.csv")
         print(f"wrote {len(tables)} CSV files to {out}")
@@ -160,7 +160,7 @@ def _stats(args) -> int:
 
 
 def _annual(args) -> int:
-    from bot.exports import text_table, write_csv
+    from bot.exports import private_dir, text_table, write_csv, write_private_text
     from mappa_core.rules import reports
     from mappa_core.storage.queries import area_populations, load_records
 
@@ -173,10 +173,11 @@ def _annual(args) -> int:
     engine = records_engine(args)
     records = load_records(engine, args.area, with_events=True)
     tables = reports.annual_tables(records, year, area_populations(engine), end)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     for name, df in tables.items():
         write_csv(df, out / f"{name}.csv")
-    (out / "annual.html").write_text(render_annual(tables, year.label, end if end < year.end else None), encoding="utf-8")
+    write_private_text(out / "annual.html",
+                       render_annual(tables, year.label, end if end < year.end else None))
     if end < year.end:
         print(f"year in progress: figures to {end} (counts 'on 31 March' are on {end})")
     for name, df in tables.items():

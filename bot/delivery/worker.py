@@ -18,6 +18,7 @@ from bot.channels import DeliveryError, SendContext, Transport
 from bot.settings import Settings
 from mappa_core.rules.vocabulary import Channel
 from mappa_core.storage import outbox
+from mappa_core.storage.outbox import backoff
 
 log = logging.getLogger("mappa.delivery")
 # A claim no worker has renewed for this long was left by a stopped worker: its rows are
@@ -39,6 +40,9 @@ class DeliveryReport:
     # Channel -> (rows, messages, why): due, but not attempted, as this deployment has not
     # configured the channel (no SMTP_HOST): they wait in the outbox, uncounted.
     waiting: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    # Channel -> (rows, messages, why): not tried in this run because the channel paused
+    # (a rate limit, a server dropping connections): they wait for the next run, uncharged.
+    paused: dict[str, tuple[int, int, str]] = field(default_factory=dict)
 
     def summary(self) -> str:
         """What was sent, in words: "166 item(s) in 15 message(s) (12 by Slack, 3 by email)"."""
@@ -47,10 +51,20 @@ class DeliveryReport:
                 + (f" ({by})" if by else ""))
 
     def waiting_lines(self) -> list[str]:
-        """One sentence for each channel whose messages wait for it to be configured."""
+        """One sentence for each channel whose messages wait for it to be configured, and
+        for each that paused in this run."""
         return [f"{messages} {channels.label(c)} message(s) ({rows} item(s)) wait in the "
                 f"outbox: {why}; they go out on the first delivery run after it is set"
-                for c, (rows, messages, why) in self.waiting.items()]
+                for c, (rows, messages, why) in self.waiting.items()] + [
+                f"{messages} {channels.label(c)} message(s) ({rows} item(s)) were not tried "
+                f"in this run and wait for the next, with no attempt counted: "
+                f"{why.removeprefix('not tried: ')}"
+                for c, (rows, messages, why) in self.paused.items()]
+
+    @property
+    def not_tried(self) -> int:
+        """Rows left for the next run, uncharged, because their channel paused."""
+        return sum(rows for rows, _, _ in self.paused.values())
 
     def add(self, channel: str, recipient: str, rows: int) -> None:
         self.sent[channel] = self.sent.get(channel, 0) + 1
@@ -68,12 +82,13 @@ class _Run:
 
     def __init__(self, engine, now: dt.datetime, report: DeliveryReport):
         self.engine, self.now, self.report = engine, now, report
+        self.paused: dict[str, float] = {}  # channel -> seconds it pauses, from this run
 
     async def failed(self, rows: list[dict], reason: str, permanent: bool,
                      retry_after: float | None = None) -> None:
         first = rows[0]
-        attempts = first["attempts"] + 1
-        dead = permanent or attempts >= outbox.MAX_ATTEMPTS
+        then = backoff.after_failure(first["attempts"], permanent, retry_after)
+        attempts, dead = then.attempts, then.given_up
         await asyncio.to_thread(outbox.mark_failed, self.engine, rows, self.now, reason,
                                 permanent, retry_after)
         if dead:
@@ -88,7 +103,24 @@ class _Run:
             "given up" if dead else "will retry",
             ",".join(str(r["id"]) for r in rows), first["rule"], first["channel"],
             _safe(first["recipient_id"]), attempts, _safe(reason),
+            extra={"outbox_ids": [r["id"] for r in rows], "channel": first["channel"]},
         )
+
+    async def wait(self, rows: list[dict], error: DeliveryError) -> None:
+        """Not tried: the rows go back to the outbox, due after `error.retry_after` (else
+        the first backoff step), with no attempt counted; the channel pauses for the run."""
+        channel = rows[0]["channel"]
+        delay = error.retry_after if error.retry_after is not None else backoff.FIRST_DELAY
+        await asyncio.to_thread(outbox.release, self.engine, [r["id"] for r in rows], self.now,
+                                delay, str(error))
+        n_rows, messages, _ = self.report.paused.get(channel, (0, 0, ""))
+        self.report.paused[channel] = (n_rows + len(rows), messages + 1, str(error))
+        if channel not in self.paused:  # one line per pause, not one per message
+            log.warning("delivery paused: channel=%s for the rest of this run, the rest of "
+                        "its messages wait uncharged: %s", channel,
+                        _safe(str(error).removeprefix("not tried: ")), extra={"channel": channel})
+        self.paused.setdefault(channel, delay)
+        metrics.DELIVERIES.labels(channel, "not_tried").inc()
 
     async def sent(self, rows: list[dict], posted: tuple[str, str] | None = None) -> None:
         await asyncio.to_thread(outbox.mark_sent, self.engine, [r["id"] for r in rows], self.now,
@@ -124,11 +156,13 @@ async def deliver_pending(
         log.warning("released %d outbox row(s) left sending by a stopped worker", released)
     for row_id in given_up:
         log.warning("delivery failed (given up): outbox %d: the delivery worker stopped "
-                    "while sending it, %d times", row_id, outbox.MAX_ATTEMPTS)
+                    "while sending it, %d times", row_id, outbox.MAX_ATTEMPTS,
+                    extra={"outbox_ids": [row_id]})
     report.failed += len(given_up)
     rounds = waits = 0
     while rounds < max_rounds:
-        claimed = outbox.claim(engine, now, group_keys=groups, skip_channels=unconfigured)
+        claimed = outbox.claim(engine, now, group_keys=groups,
+                               skip_channels=[*unconfigured, *run.paused])
         if not claimed.groups:
             if claimed.busy and waits < BUSY_WAITS:  # another replica is mid-claim
                 waits += 1
@@ -143,6 +177,13 @@ async def deliver_pending(
             await _send_round(claimed, transports, run, ctx)
         finally:
             keeping.cancel()
+    for channel, delay in run.paused.items():
+        # Its rows this run did not claim wait as long, so that no run (here or on another
+        # replica) sends into the pause.
+        n_rows, n_messages, why = report.paused[channel]
+        rows, messages = await asyncio.to_thread(outbox.postpone, engine, now, channel, delay,
+                                                 why, groups)
+        report.paused[channel] = (n_rows + rows, n_messages + messages, why)
     return report
 
 
@@ -187,6 +228,8 @@ async def _send_round(claimed, transports: dict[str, Transport], run: _Run,
             rows = batch[i][0]
             if error is None:
                 await run.sent(rows, posted)
+            elif not error.tried:
+                await run.wait(rows, error)
             else:
                 await run.failed(rows, str(error), error.permanent, error.retry_after)
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from mappa_core.storage import audits_and_scrs, outbox
+from mappa_core.storage import audits_and_scrs, outbox, recorded
 from mappa_core.rules import planner
 from mappa_core.rules.calendar import calendar_for
 from mappa_core.rules.indicators import compute_deadlines
@@ -81,7 +81,8 @@ def _inputs(engine, job: str, now: dt.datetime, today: dt.date, lookback_days: i
     records, c, snoozes, acks = _state(engine, today, lookback_days)
     if job == "weekly-summary":
         return planner.Inputs(today, records.people, computed=c,
-                              week_ago=compute_deadlines(records, today - dt.timedelta(days=7)))
+                              week_ago=compute_deadlines(records, today - dt.timedelta(days=7)),
+                              to_key=recorded.pending_by_area(engine))
     scr = audits_and_scrs.scr_actions(engine, today)
     if job == "escalations":
         return planner.Inputs(today, records.people, computed=c, agencies=records.agencies,

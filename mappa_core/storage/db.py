@@ -11,7 +11,9 @@ Linux keeps apart from flock's, so this one never blocks SQLite's reads and writ
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 DEFAULT_URL = "sqlite:///mappa.db"
 # The newest migration in migrations/versions. Kept here so that the check every command
 # makes does not have to import Alembic; a test asserts it equals Alembic's head.
-SCHEMA_REVISION = "0012_seen_requests"
+SCHEMA_REVISION = "0014_seen_requests"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -40,17 +42,34 @@ class SchemaError(RuntimeError):
 UNUSABLE = (DBAPIError, ArgumentError, NoSuchModuleError)
 
 
-def why_unusable(exc: Exception) -> str:
-    """One line on why the database could not be used (an error of UNUSABLE)."""
+def why_unusable(exc: Exception, url: str | None = None) -> str:
+    """One line on why the database could not be used (an error of UNUSABLE), with any
+    password of `url` taken out of the driver's words."""
+    from .urls import redact
+
     reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+    if url:
+        reason = redact(reason, url)
     if any(x in reason for x in ("no such table", "no such column", "does not exist")):
         reason = f"it is not a mappa-bot database, or not of this version ({reason})"
     return reason
 
 
+# Case data is for its owner only: the SQLite file (and SQLite's -wal and -shm beside it,
+# which SQLite creates with the database file's own mode), whatever the umask.
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
+        path = _sqlite_file(engine)
+
+        @event.listens_for(engine, "do_connect")
+        def _create_private(_dialect, _record, _cargs, _cparams):
+            if path is not None:  # before SQLite creates it with the umask's mode
+                _create_owner_only(path)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -62,9 +81,39 @@ def make_engine(url: str) -> Engine:
             # message, an audit row per command.
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            if path is not None:  # a file an earlier version made readable by others
+                for name in (path, f"{path}-wal", f"{path}-shm"):
+                    owner_only(name)
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    """The SQLite database's file, or None (in memory, or a `file:` URI)."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+def _create_owner_only(path: str) -> None:
+    """Create `path` empty and owner-only if it does not exist (SQLite takes an empty file
+    for a new database); anything else is left for SQLite to report."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except OSError:
+        pass
+
+
+def owner_only(path: str | Path, mode: int = PRIVATE_FILE) -> None:
+    """Take group and other permissions off a file or directory of ours, if it exists."""
+    try:
+        st = os.stat(path)
+        if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
+            os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o077 & mode | (mode & 0o700))
+    except OSError:
+        pass
 
 
 def _wal(cur, seconds: float = 30.0) -> None:
@@ -127,15 +176,16 @@ def schema_lock(engine: Engine):
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK_KEY})
         return
-    path = engine.url.database
-    if engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+    path = _sqlite_file(engine)
+    if path is None:
         with _thread_lock:
             yield
         return
     import fcntl
 
-    try:
-        handle = open(path, "ab")  # noqa: SIM115 (SQLite treats an empty file as empty)
+    try:  # (an empty file is an empty database to SQLite)
+        handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE),
+                           "ab")
     except OSError:
         with _thread_lock:  # SQLite itself will say why it cannot open the file
             yield
@@ -155,7 +205,9 @@ def known_revisions() -> set[str]:
 
 
 def _where(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    from .urls import hide_password
+
+    return hide_password(engine.url.render_as_string(hide_password=False))
 
 
 def _not_ours(engine: Engine, current: str) -> SchemaError:

@@ -35,8 +35,9 @@ def _t(name: str):
 
 def _provenance(conn, who: Who, table: str, key: tuple, column: str, value,
                 at: dt.datetime) -> None:
-    """Who recorded this value and when, in the same transaction: a later import keeps it
-    where the export's cell is blank (recorded.py)."""
+    """Who recorded this value and when, in the same transaction and before the value is
+    written (the stored one is the export's, kept as its base): a later import keeps it
+    until the export changes (recorded.py)."""
     recorded.record(conn, table, key, column, value, person_id=who.person_id,
                     slack_user_id=who.slack_user_id, at=at)
 
@@ -87,9 +88,9 @@ def set_meeting_date(engine: Engine, meeting_id: str, column: str, day: dt.date,
             meeting.c.meeting_id == meeting_id)).scalar()
         if current is not None:
             return current
+        _provenance(conn, who, "meeting", (meeting_id,), column, day, at)
         conn.execute(meeting.update().where(meeting.c.meeting_id == meeting_id)
                      .values({column: day}))
-        _provenance(conn, who, "meeting", (meeting_id,), column, day, at)
         bump_change_stamp(conn)
     return None
 
@@ -106,9 +107,9 @@ def record_contribution(engine: Engine, meeting_id: str, agency: str, who: Who,
             agencies.c.agency == agency)).scalar() or agency
         if conn.execute(select(inv.c.written_contribution).where(where)).scalar() is True:
             return name, True
-        conn.execute(inv.update().where(where).values(written_contribution=True))
         _provenance(conn, who, "invitation", (meeting_id, agency), "written_contribution",
                     True, at)
+        conn.execute(inv.update().where(where).values(written_contribution=True))
         bump_change_stamp(conn)
     return name, False
 
@@ -145,8 +146,8 @@ def record_reason(engine: Engine, item_key: str, who: Who, code: str, text: str,
             t = _t(table)
             where = and_(t.c.meeting_id == key[0], t.c.agency == key[1]) \
                 if table == "invitation" else t.c.meeting_id == key[0]
-            conn.execute(t.update().where(where).values(reason=code))
             _provenance(conn, who, table, key, "reason", code, at)
+            conn.execute(t.update().where(where).values(reason=code))
         bump_change_stamp(conn)
 
 

@@ -1,6 +1,10 @@
 """Database tables (SQLModel) for the records of SPEC section 5, plus local holidays.
 
 No table holds a MAPPA individual's name: only the pseudonymous `ref`.
+
+The import's references (a meeting's `ref`, an invitation's meeting and agency, ...) have
+no foreign keys: the importer checks every one and writes nothing if one names no row
+(migration 0012 says why).
 """
 
 import datetime as dt
@@ -52,7 +56,7 @@ class CustodyPeriod(SQLModel, table=True):
     is counted by `custody-initial-l3`."""
 
     __tablename__ = "custody_period"
-    ref: str = Field(foreign_key="individual.ref", primary_key=True, max_length=64)
+    ref: str = Field(primary_key=True, max_length=64)  # an individual's (the importer checks)
     custody_from: dt.date = Field(primary_key=True)
     release_date: dt.date
     release_level: int | None = None
@@ -63,7 +67,7 @@ class Meeting(SQLModel, table=True):
                       Index("ix_meeting_kind_level_setting_date", "kind", "level", "setting",
                             "date"))
     meeting_id: str = Field(primary_key=True, max_length=64)
-    ref: str = Field(foreign_key="individual.ref", index=True, max_length=64)
+    ref: str = Field(index=True, max_length=64)  # an individual's (the importer checks)
     date: dt.date
     level: int
     kind: str = Field(max_length=16)
@@ -77,8 +81,8 @@ class Meeting(SQLModel, table=True):
 
 
 class Invitation(SQLModel, table=True):
-    meeting_id: str = Field(foreign_key="meeting.meeting_id", primary_key=True, max_length=64)
-    agency: str = Field(foreign_key="agency.agency", primary_key=True, max_length=64)
+    meeting_id: str = Field(primary_key=True, max_length=64)  # a meeting's (the importer checks)
+    agency: str = Field(primary_key=True, max_length=64)  # an agency's (the importer checks)
     attendance: str = Field(max_length=16)
     seniority_ok: bool | None = None
     written_contribution: bool | None = None
@@ -86,7 +90,7 @@ class Invitation(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    ref: str = Field(foreign_key="individual.ref", primary_key=True, max_length=64)
+    ref: str = Field(primary_key=True, max_length=64)  # an individual's (the importer checks)
     date: dt.date = Field(primary_key=True)
     event: str = Field(primary_key=True, max_length=32)
     order_type: str | None = Field(default=None, max_length=16)
@@ -270,8 +274,11 @@ class ScrUpdate(SQLModel, table=True):
 
 
 class RecordedValue(SQLModel, table=True):
-    """A value a person recorded through the bot (a button or the reason modal), so that an
-    import whose cell is blank keeps it, and one that replaces it leaves it in the audit log.
+    """A value a person recorded through the bot (a button or the reason modal), and the
+    export's value when they did (`base`, blank: none): an import whose cell still says the
+    base (or is blank) keeps the recorded value, one that says the recorded value has
+    caught up (`base` becomes the value), and one that says anything else replaces it and
+    leaves it in the audit log (storage/recorded.py).
 
     `row_key` is the row's key as a JSON list (`["M1"]`, `["M1", "police"]`): any id
     round-trips, whatever characters it holds.
@@ -285,6 +292,7 @@ class RecordedValue(SQLModel, table=True):
     person_id: str | None = Field(default=None, max_length=64)
     slack_user_id: str | None = Field(default=None, max_length=32)
     recorded_at: dt.datetime
+    base: str | None = Field(default=None, max_length=64)
 
 
 class ChangeStamp(SQLModel, table=True):

@@ -35,19 +35,56 @@ def database_url(value: str) -> str:
     return value
 
 
+# Query-string keys that carry a password (psycopg/libpq's, and the common spellings).
+_SECRET_KEYS = {"password", "passwd", "pass", "pwd", "sslpassword"}
+
+
 def hide_password(url: str) -> str:
-    """The URL with any password as ***, even one that does not parse."""
+    """The URL for people and logs: the password as ***, whether in the user-info
+    (`user:secret@`) or the query string (`?password=secret`), even when it does not parse."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except Exception:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        return _mask_text(url)
+    query = {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in parsed.query.items()}
+    shown = parsed.set(query=query).render_as_string(hide_password=True)
+    return shown.replace("=%2A%2A%2A", "=***")  # (rendering quotes the query's values)
+
+
+def _mask_text(url: str) -> str:
+    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    keys = "|".join(sorted(_SECRET_KEYS))
+    return re.sub(rf"(?i)([?&](?:{keys})=)[^&#]*", r"\1***", url)
+
+
+def passwords(url: str) -> list[str]:
+    """Every password the URL holds (to take out of a driver's error message)."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        found = re.findall(r"://[^:/@]*:([^@]*)@", url)
+        keys = "|".join(sorted(_SECRET_KEYS))
+        return [p for p in found + re.findall(rf"(?i)[?&](?:{keys})=([^&#]*)", url) if p]
+    values = [parsed.password] + [v for k, v in parsed.query.items() if k.lower() in _SECRET_KEYS]
+    out: list[str] = []
+    for v in values:
+        out += [v] if isinstance(v, str) else list(v or ())
+    return [str(v) for v in out if v]
+
+
+def redact(text: str, url: str) -> str:
+    """`text` (a driver's error, say) with every password of `url` as ***."""
+    for secret in sorted(passwords(url), key=len, reverse=True):
+        # Where it stands alone, so that a password of one letter leaves the words alone.
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
+    return text
 
 
 def describe(engine: Engine) -> str:
     """The engine's database as a person finds it: its URL without the password, and for a
     SQLite file named by a relative path, the absolute path too."""
     url = engine.url
-    where = url.render_as_string(hide_password=True)
+    where = hide_password(url.render_as_string(hide_password=False))
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(url.database)
         where += "" if path.is_absolute() else f" ({path.resolve()})"

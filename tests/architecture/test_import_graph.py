@@ -124,10 +124,7 @@ SQL_WORDS = ("SELECT ", "UPDATE ", "INSERT ", "DELETE ")
 # build queries today. Each leaves this list as its branch
 # moves its queries into mappa_core/storage; the lead empties it as they merge. A module
 # listed here that no longer needs it fails test_the_allow_list_holds_only_real_leaks.
-STILL_BUILDING_QUERIES = {
-    "bot/channels/email/__init__.py",  # the e-mail transport reads the person table
-    "bot/metrics.py",             # the outbox counted at each scrape
-}
+STILL_BUILDING_QUERIES: set[str] = set()  # (the e-mail transport and the metrics: moved)
 STILL_BUILDING_QUERIES_UNDER = ("bot/commands/", "bot/server.py", "bot/slack_app.py",
                                 "bot/channels/", "bot/delivery/", "bot/metrics.py")
 

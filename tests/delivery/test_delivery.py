@@ -126,8 +126,10 @@ def test_smtp_down_then_back_delivers_everything(engine):
     outbox.plan(engine, email_notes(5), NOW, RULES)
     settings = settings_for(port)
     down = asyncio.run(deliver_pending(engine, settings, None, NOW))
-    assert (down.rows_sent, down.retrying) == (0, 5)
+    # Only the message in flight is charged an attempt; the rest wait, uncharged.
+    assert (down.rows_sent, down.retrying, down.not_tried) == (0, 1, 4)
     assert statuses(engine) == {"pending": 5}
+    assert sorted(r["attempts"] for r in outbox.list_rows(engine)) == [0, 0, 0, 0, 1]
     smtp = SmtpSink(port=port)
     try:
         # Backoff: nothing is retried before the next attempt time ...

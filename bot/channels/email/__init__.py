@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
-from sqlmodel import SQLModel
-
 from bot.channels import escalation, rendering
 from bot.channels.base import DeliveryError, OnResult, Rendered, SendContext, Transport
-from bot.channels.email.attachments import attachments_for, escalation_csv_name
+from bot.channels.email.attachments import attachments_for, escalation_csv_name, to_key_csv_name
 from bot.channels.email.smtp import build_email, send_batch
 from bot.templates import render_text
 from mappa_core.rules.addresses import email_problem
 from mappa_core.rules.deadlines import MINUTES_WORKING_DAYS
 from mappa_core.rules.vocabulary import Channel, Rule
+from mappa_core.storage import outbox
 
 __all__ = ["EmailTransport", "DeliveryError", "build_email", "send_batch", "render_email"]
 
@@ -38,6 +36,8 @@ def render_email(rows: list[dict]) -> Rendered:
     if rule == "chaser":
         return _render_chaser(rows, ctx)
     sections = rendering.sections(rule, rendering.ordered(rows))
+    if rule == Rule.WEEKLY:
+        ctx["to_key_attachment"] = to_key_csv_name(rows)
     text = render_text(f"email/notice_{rule}.txt.j2", sections=sections, **ctx)
     subject, _, body = text.partition("\n")
     html = render_text(f"email/notice_{rule}.html.j2", sections=sections, **ctx)
@@ -87,18 +87,6 @@ def reply_to_for(rows: list[dict], by_area: dict[str | None, str]) -> str | None
     return ", ".join(dict.fromkeys(a for a in found if a)) or None
 
 
-def _reply_to(engine) -> dict[str | None, str]:
-    """Each area's co-ordinators' addresses (None: the national ones), for Reply-To."""
-    person = SQLModel.metadata.tables["person"]
-    with engine.connect() as conn:
-        people = conn.execute(select(person.c.area, person.c.email, person.c.roles)).all()
-    found: dict[str | None, list[str]] = {}
-    for area, email, roles in people:
-        if "coordinator" in (roles or "").split(";") and email and email_problem(email) is None:
-            found.setdefault(area or None, []).append(email)
-    return {area: ", ".join(sorted(set(emails))) for area, emails in found.items()}
-
-
 class EmailTransport(Transport):
     name = Channel.EMAIL
     address_label = "the email address "
@@ -125,7 +113,7 @@ class EmailTransport(Transport):
     async def prepare(self, rows: list[dict], message: Rendered, ctx: SendContext):
         first = rows[0]
         if "reply_to" not in ctx.cache:
-            ctx.cache["reply_to"] = await asyncio.to_thread(_reply_to, ctx.engine)
+            ctx.cache["reply_to"] = await asyncio.to_thread(outbox.coordinator_emails, ctx.engine)
         reply_to = ctx.cache["reply_to"]
         files = await asyncio.to_thread(attachments_for, ctx.engine, rows, ctx.now.date())
         # The group key travels in a header so that a message can be traced to its outbox

@@ -25,6 +25,9 @@ def attachments_for(engine, rows: list[dict], today: dt.date) -> list[tuple[str,
     if first["group_key"].startswith("escalation|"):
         name = escalation_csv_name(rows)
         return [(name, escalation_csv(rows), "text/csv")] if name else []
+    if first["group_key"].startswith("weekly|"):
+        name = to_key_csv_name(rows)
+        return [(name, to_key_csv(engine, rows), "text/csv")] if name else []
     if not first["group_key"].startswith("quarterly|"):
         return []
     payload = first["payload"]
@@ -74,4 +77,35 @@ def escalation_csv(rows: list[dict]) -> bytes:
         cells = _row(r)
         writer.writerow(["" if v is None else ("yes" if v is True else "no" if v is False
                                                else neutralise(str(v))) for v in cells])
+    return out.getvalue().encode("utf-8")
+
+
+TO_KEY_CSV_COLUMNS = ["ref", "meeting_id", "meeting_date", "agency", "agency_name", "column",
+                      "value", "export_value", "recorded_by", "recorded_at"]
+
+
+def to_key_csv_name(rows: list[dict]) -> str | None:
+    """The co-ordinator's weekly summary carries the values to key into ViSOR as CSV (None:
+    the summary says none wait)."""
+    area = next((r.get("area") for r in rows if r["payload"].get("to_key")), None)
+    if area is None:
+        return None
+    slug = re.sub(r"[^a-z0-9]+", "-", str(area).lower()).strip("-")
+    return f"mappa-to-key-into-visor-{slug or 'area'}-{rows[0]['group_key'].rsplit('|', 1)[-1]}.csv"
+
+
+def to_key_csv(engine, rows: list[dict]) -> bytes:
+    """`mappa recorded --pending --csv` of the summary's area, as it stands when sent:
+    by case, then meeting; cells a spreadsheet would run as formulas neutralised."""
+    from mappa_core.storage import recorded
+
+    area = next(r.get("area") for r in rows if r["payload"].get("to_key"))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(TO_KEY_CSV_COLUMNS)
+    for r in recorded.pending_in(engine, area):
+        cells = [r["ref"], r["meeting_id"], r["meeting_date"], r["agency"], r["agency_name"],
+                 r["target_column"], r["value"], r["base"], r["name"] or r["person_id"],
+                 f"{r['recorded_at']:%Y-%m-%d %H:%M} UTC" if r["recorded_at"] else None]
+        writer.writerow(["" if v is None else neutralise(str(v)) for v in cells])
     return out.getvalue().encode("utf-8")

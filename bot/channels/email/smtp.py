@@ -1,7 +1,15 @@
-"""Email through aiosmtplib: one connection per batch, HTML and plain-text parts.
+"""Email through aiosmtplib: one connection for as many messages as the server takes, HTML
+and plain-text parts.
 
-Failures say whether they are permanent (a rejected address: stop) or transient (a
-timeout, a refused connection, a 4xx reply: try again later).
+Each message succeeds or fails on its own. A reply refusing a message (a 4xx: try again
+later; a 5xx: stop) is that message's. When the connection is lost (the server closed it,
+a message stalled past SMTP_TIMEOUT, a 421 "closing"), the message in flight is charged
+only if its content had gone: the server may have taken it without our hearing the 250,
+so the retry may repeat it (at most one duplicate per drop, never a loss); a message whose
+content had not gone is sent again on the next connection, uncharged. The sender then
+reconnects and goes on with the rest, until MAX_FAILED_CONNECTIONS connections in the
+batch have been lost before delivering anything: the rest then wait for the next run,
+uncharged.
 """
 
 from __future__ import annotations
@@ -14,8 +22,13 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from bot.channels.base import DeliveryError
+from bot.channels.base import DeliveryError, not_tried
 from bot.settings import Settings
+
+# Connections lost in one batch without a message delivered on them, before the rest of the
+# batch waits for the next run. A connection that delivered something and was then closed
+# (a relay's cap of messages per connection) is the server's habit, not a fault: not counted.
+MAX_FAILED_CONNECTIONS = 5
 
 CERTIFICATE_HINT = ("the SMTP server's TLS certificate is not trusted ({detail}); set "
                     "SMTP_CA_FILE to the CA bundle (PEM) that signed it")
@@ -87,58 +100,135 @@ def _classify(exc: BaseException) -> DeliveryError:
     return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
 
 
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, noting whether the message being sent got as far as DATA: from
+    then on the server may have taken it, whether or not its answer arrives."""
+
+    data_started = False
+
+    async def data(self, *args, **kwargs):
+        self.data_started = True
+        return await super().data(*args, **kwargs)
+
+
+def _client(settings: Settings) -> _Client:
+    return _Client(
+        hostname=settings.smtp_host, port=settings.smtp_port, timeout=settings.smtp_timeout,
+        use_tls=settings.smtp_tls, start_tls=settings.smtp_starttls and not settings.smtp_tls,
+        cert_bundle=getattr(settings, "smtp_ca_file", "") or None,
+    )
+
+
+def _lost(client: _Client, exc: BaseException) -> bool:
+    """Whether the connection is no longer fit to send on after `exc`."""
+    if isinstance(exc, TimeoutError | aiosmtplib.SMTPTimeoutError | aiosmtplib.SMTPServerDisconnected):
+        return True  # a stalled transaction leaves the conversation out of step
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 421:
+        return True  # "service not available, closing transmission channel"
+    return not client.is_connected
+
+
+async def _close(client: _Client) -> None:
+    if client.is_connected:
+        try:
+            await asyncio.wait_for(client.quit(), 5)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
+            client.close()
+
+
 async def send_batch(
     settings: Settings, messages: list[EmailMessage], on_result=None
 ) -> list[SendResult]:
-    """Send over one connection; each message gets its own result (and its own timeout).
+    """Send the messages over as few connections as the server allows; each message gets its
+    own result (and its own timeout). See the module docstring for what a lost connection
+    charges.
 
     `on_result(index, result)`, if given, is awaited as soon as each message is done, so
     that a crash later in the batch cannot make an earlier message go out again.
     """
-    results: list[SendResult] = []
+    results: list[SendResult | None] = [None] * len(messages)
 
-    async def done(result: SendResult) -> None:
-        results.append(result)
+    async def done(i: int, result: SendResult) -> None:
+        results[i] = result
         if on_result is not None:
-            await on_result(len(results) - 1, result)
+            await on_result(i, result)
 
     if not messages:
         return []
     if not settings.smtp_host:
         err = DeliveryError("SMTP_HOST is not set", permanent=False)
-        for m in messages:
-            await done(SendResult(m, err))
-        return results
-    client = aiosmtplib.SMTP(
-        hostname=settings.smtp_host, port=settings.smtp_port, timeout=settings.smtp_timeout,
-        use_tls=settings.smtp_tls, start_tls=settings.smtp_starttls and not settings.smtp_tls,
-        cert_bundle=getattr(settings, "smtp_ca_file", "") or None,
-    )
+        for i, m in enumerate(messages):
+            await done(i, SendResult(m, err))
+        return results  # type: ignore[return-value]
+    i, failed_connections, resent = 0, 0, set()
+    client: _Client | None = None
+    delivered_here = 0  # messages delivered on the current connection
     try:
-        await client.connect()
-        if settings.smtp_username:
-            await client.login(settings.smtp_username, settings.smtp_password)
-    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-        err = _classify(exc)
-        for m in messages:
-            await done(SendResult(m, err))
-        return results
-    try:
-        for msg in messages:
+        while i < len(messages):
+            if client is None:
+                if failed_connections >= MAX_FAILED_CONNECTIONS:
+                    wait = not_tried(f"the SMTP server dropped {failed_connections} "
+                                     "connections in this run")
+                    for j in range(i, len(messages)):
+                        await done(j, SendResult(messages[j], wait))
+                    break
+                client, delivered_here = _client(settings), 0
+                try:
+                    await client.connect()
+                    if settings.smtp_username:
+                        await client.login(settings.smtp_username, settings.smtp_password)
+                except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+                    client.close()
+                    err = _classify(exc)
+                    if err.permanent:  # the configuration's fault: every message would fail
+                        for j in range(i, len(messages)):
+                            await done(j, SendResult(messages[j], err))
+                        break
+                    # No server to talk to: the message in flight is charged, the rest wait.
+                    await done(i, SendResult(messages[i], err))
+                    wait = not_tried(f"could not connect to the SMTP server ({err})")
+                    for j in range(i + 1, len(messages)):
+                        await done(j, SendResult(messages[j], wait))
+                    break
+            msg = messages[i]
+            client.data_started = False
             try:
                 await asyncio.wait_for(client.send_message(msg), settings.smtp_timeout)
-                await done(SendResult(msg))
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-                await done(SendResult(msg, _classify(exc)))
-                if not client.is_connected:
-                    lost = DeliveryError("connection lost", permanent=False)
-                    for m in messages[len(results):]:
-                        await done(SendResult(m, lost))
-                    break
-    finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                err = _classify(exc)
+                if not _lost(client, exc):  # the server refused this message: its failure
+                    await done(i, SendResult(msg, err))
+                    i += 1
+                    continue
+                # The connection is gone. Did this message reach the server? Not if the
+                # server said 421 (closing) or the line dropped before its DATA.
+                closing = isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 421
+                refused = isinstance(exc, aiosmtplib.SMTPResponseException
+                                     | aiosmtplib.SMTPRecipientsRefused) and not closing
+                unsent = closing or not (client.data_started or refused)
                 client.close()
-    return results
+                client = None
+                if not delivered_here:
+                    failed_connections += 1
+                if unsent and i not in resent:
+                    resent.add(i)  # again on the next connection, uncharged (once)
+                    continue
+                # Refused, or its content went and no answer came (the server may have taken
+                # it: the retry may repeat it): charged, retried later.
+                await done(i, SendResult(msg, err))
+                i += 1
+                continue
+            except Exception as exc:  # a bug, or a message aiosmtplib cannot send: its own
+                client.close()
+                client = None
+                await done(i, SendResult(msg, DeliveryError(
+                    f"{type(exc).__name__}: {str(exc)[:200]}", permanent=False)))
+                i += 1
+                continue
+            delivered_here += 1
+            await done(i, SendResult(msg))
+            i += 1
+    finally:
+        if client is not None:
+            await _close(client)
+    return results  # type: ignore[return-value]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels import escalation, rendering
@@ -178,12 +179,52 @@ def _render_escalation(rows: list[dict], ctx: dict, page: int = 1,
     return Rendered(f"{blocks[0]['text']['text']}: {s.total:,} item(s)", blocks)
 
 
+# How many times the interactive client (answers, modals, the App Home) waits out a 429 and
+# tries again, as slack_sdk's handler does: sleeping Retry-After.
+INTERACTIVE_RATE_LIMIT_RETRIES = 2
+
+
+def interactive_client(settings) -> AsyncWebClient:
+    """The Web API client the Slack app answers people with (views, chat.postEphemeral...):
+    a rate-limited call is retried after Retry-After (slack_sdk's
+    AsyncRateLimitErrorRetryHandler), beside the default retry of a dropped connection."""
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    client.retry_handlers.append(
+        AsyncRateLimitErrorRetryHandler(max_retry_count=INTERACTIVE_RATE_LIMIT_RETRIES))
+    return client
+
+
+class _DeliveryClient(AsyncWebClient):
+    """The Web API client delivery posts with: a redirect is never followed (aiohttp would
+    follow a 301, 302 or 303 as a GET without the message and count the target's answer),
+    so only Slack's own 200 for the POST counts as sent; any 3xx is a failure, retried."""
+
+    async def _request(self, *, http_verb, api_url, req_args):
+        return await super()._request(http_verb=http_verb, api_url=api_url,
+                                      req_args={**req_args, "allow_redirects": False})
+
+
+def _for_delivery(client: AsyncWebClient | None) -> AsyncWebClient | None:
+    """The client as delivery uses it (a _DeliveryClient with the same token, URL and
+    session). A 429 must reach the transport, which pauses the channel for Retry-After and
+    leaves the rest of the batch uncharged, instead of the call sleeping inside the run: a
+    client given with a rate-limit retry handler (the Slack app's) is copied without it."""
+    if client is None or isinstance(client, _DeliveryClient):
+        return client
+    return _DeliveryClient(
+        token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl,
+        proxy=client.proxy, session=client.session,
+        trust_env_in_session=client.trust_env_in_session, logger=client._logger,
+        retry_handlers=[h for h in client.retry_handlers
+                        if not isinstance(h, AsyncRateLimitErrorRetryHandler)])
+
+
 class SlackTransport(Transport):
     name = Channel.SLACK
     address_label = "the Slack user id "
 
     def __init__(self, client: AsyncWebClient | None = None, missing: str | None = None):
-        self.client = client
+        self.client = _for_delivery(client)
         self.missing = missing  # why there is no client to send with (not_configured)
 
     @classmethod
@@ -213,8 +254,10 @@ class SlackTransport(Transport):
             error = (exc.response.data or {}).get("error", "") if isinstance(exc.response.data, dict) else ""
             if status == 429:
                 retry = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
+                # The workspace's limit, not this message's: the channel pauses.
                 raise DeliveryError("Slack rate limit (429)", permanent=False, retry_after=(
-                    float(retry) if retry and str(retry).isdigit() else None)) from None
+                    float(retry) if retry and str(retry).isdigit() else None),
+                    pause=True) from None
             if error in PERMANENT_SLACK_ERRORS:
                 raise DeliveryError(f"Slack: {error}", permanent=True) from None
             raise DeliveryError(f"Slack: HTTP {status} {error}".strip(), permanent=False) from None

@@ -21,9 +21,8 @@ import aiohttp
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
-from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.slack import listeners
+from bot.channels.slack import interactive_client, listeners
 from bot.channels.slack.runtime import MappaSlack
 from bot.settings import Settings
 
@@ -141,7 +140,7 @@ def build_app(settings: Settings, engine, today: Callable[[], dt.date] | None = 
               deliver: Callable[..., Awaitable] | None = None) -> AsyncApp:
     """The app, its listeners registered; `deliver(transport, now, groups=...)` sends
     outbox groups at once (bot.delivery.worker.deliver_pending: `mappa serve` gives it)."""
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    client = interactive_client(settings)  # retries a 429 after Retry-After
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret or None,
         client=client,

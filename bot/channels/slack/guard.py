@@ -62,7 +62,8 @@ async def guarded(bot, user_id: str, action: str, detail: str, *,
     except Exception:
         error_id = uuid.uuid4().hex[:10]
         log.exception("error %s in %s", error_id,
-                      logged_as.format(action=turn.action, user=user_id))
+                      logged_as.format(action=turn.action, user=user_id),
+                      extra={"error_id": error_id})
         try:
             await (apologise(error_id) if apologise else tell(error_reply(error_id)))
         finally:

@@ -8,6 +8,12 @@ Each is an Adaptive Card (schema 1.5, templates/teams/notice_<rule>.json.j2) in 
 webhook's message envelope. The outbox row's address is the area's name, never the URL
 (a secret: its signature lets anyone post to the channel).
 
+Only a 2xx from the endpoint that received the card counts as sent. A redirect is not
+followed (urllib would follow a 301, 302 or 303 as a GET without the card, and count the
+target's 200), except a 307 or 308, followed with the same POST and body, at most
+MAX_REDIRECTS times; any other 3xx is a transient failure, retried and, once given up,
+reported in the co-ordinator's digest (its recipient names the area: `teams:<area>`).
+
 Errors: 429 and 5xx are transient (Retry-After honoured), 408 too; 400, 404 and any other
 4xx are permanent (a card Teams refuses, a deleted workflow).
 """
@@ -51,6 +57,25 @@ def card(rows: list[dict]) -> dict:
 def envelope(content: dict) -> dict:
     return {"type": "message", "attachments": [
         {"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": content}]}
+
+
+MAX_REDIRECTS = 3
+
+
+class _SamePostOnly(urllib.request.HTTPRedirectHandler):
+    """Follow a 307 or 308 with the same method, body and headers; refuse every other
+    redirect (urllib then raises HTTPError with its status)."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if code not in (307, 308):
+            return None
+        return urllib.request.Request(newurl, data=req.data, method=req.get_method(),
+                                      headers=dict(req.header_items()))
+
+
+_OPENER = urllib.request.build_opener(_SamePostOnly)
 
 
 def _retry_after(headers) -> float | None:
@@ -98,13 +123,17 @@ class TeamsTransport(Transport):
         request = urllib.request.Request(url, data=body, method="POST", headers={
             "Content-Type": "application/json", "User-Agent": "mappa-bot"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
             status = exc.code
             retry = _retry_after(exc.headers)
             exc.close()
             # Never the URL in a reason: it is a secret.
+            if 300 <= status < 400:
+                raise DeliveryError(f"Teams: HTTP {status} (a redirect, not followed: only a "
+                                    "2xx from the webhook itself counts as sent)",
+                                    permanent=False) from None
             if status == 429 or status >= 500 or status == 408:
                 raise DeliveryError(f"Teams: HTTP {status}", permanent=False,
                                     retry_after=retry) from None

@@ -64,7 +64,7 @@ class Inputs:
     - digest: computed, people, agencies, snoozes, problems, told, case_audits,
       meeting_audits, scr_actions, areas, local_holidays;
     - escalations: computed, people, agencies, acks, scr_actions, local_holidays;
-    - weekly-summary: computed, week_ago, people;
+    - weekly-summary: computed, week_ago, people, to_key;
     - quarterly-review: people, areas.
     """
 
@@ -82,6 +82,7 @@ class Inputs:
     meeting_audits: pd.DataFrame = field(default_factory=_none)
     scr_actions: pd.DataFrame = field(default_factory=_none)
     local_holidays: dict = field(default_factory=dict)  # area -> its own holidays
+    to_key: dict = field(default_factory=dict)  # area -> values recorded, not yet in the export
 
 
 def plan(job: str, inputs: Inputs, rules: NudgeRules,
@@ -109,7 +110,7 @@ def _plan(job: str, i: Inputs, rules: NudgeRules) -> pd.DataFrame:
                                    i.local_holidays), Rule.ESCALATION),
         ], ignore_index=True)
     if job == "weekly-summary":
-        return plan_weekly_summary(i.computed, i.week_ago, i.people)
+        return plan_weekly_summary(i.computed, i.week_ago, i.people, i.to_key)
     if job == "quarterly-review":
         return plan_quarterly_review(i.today, i.people, i.areas)
     raise ValueError(f"unknown job {job!r}: use one of {', '.join(JOBS)}")

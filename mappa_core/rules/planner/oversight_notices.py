@@ -52,11 +52,13 @@ def plan_below_target(c: Computed, people: pd.DataFrame) -> pd.DataFrame:
     return frame(out)
 
 
-def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFrame) -> pd.DataFrame:
+def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFrame,
+                        to_key: dict | None = None) -> pd.DataFrame:
     """Monday's summary for each SOG chair and each co-ordinator: every indicator quarter
     to date, its margin, and the change since a week ago. The co-ordinator's also lists the
     data-quality rows of SPEC section 3 (they name cases: a private notice, never a
-    channel)."""
+    channel), then how many values recorded through the bot wait to be keyed into ViSOR
+    (`to_key`: area -> how many)."""
     today = c_now.as_of
     quarter = quarter_of(today)
     before_q = quarter_of(c_week_ago.as_of)
@@ -96,6 +98,11 @@ def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFr
             for who in area_coords.itertuples(index=False):
                 out.append(notice(Rule.WEEKLY, who, f"data_quality:{dq['check']}:{dq['ref']}:{tag}",
                                   Stage.SUMMARY, area, payload, week, today))
+        if (to_key or {}).get(area):
+            payload = {"to_key": int(to_key[area]), "area": area, "quarter": quarter.label}
+            for who in area_coords.itertuples(index=False):
+                out.append(notice(Rule.WEEKLY, who, f"to_key:{area}", Stage.SUMMARY, area,
+                                  payload, week, today))
     return frame(out)
 
 

@@ -1,7 +1,7 @@
 """requests from Slack already acted on, for replays
 
-Revision ID: 0012_seen_requests
-Revises: 0011_outbox_posted_at
+Revision ID: 0014_seen_requests
+Revises: 0013_recorded_base
 Create Date: 2026-12-06
 
 A signed request replayed within Slack's 5-minute window (a button press, a form, a
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0012_seen_requests'
-down_revision = '0011_outbox_posted_at'
+revision = '0014_seen_requests'
+down_revision = '0013_recorded_base'
 branch_labels = None
 depends_on = None
 

@@ -31,6 +31,7 @@ from mappa_core.storage import db
 
 log = logging.getLogger("mappa.server")
 WARMING = "worker processes still starting"  # /readyz's reason while they start
+CONNECTING = "Slack Socket Mode connection not made yet"  # and while Socket Mode connects
 
 
 def make_deliver(settings: Settings, engine, client=None):
@@ -44,6 +45,45 @@ def make_deliver(settings: Settings, engine, client=None):
     return deliver
 
 
+class SocketWatch:
+    """Whether Slack's Socket Mode connection is up, for /readyz. slack_sdk's client
+    reconnects by itself (at once when Slack closes the connection, then every 10 s) and
+    says nothing while it fails; this notes when the connection went down, and /readyz
+    reports not ready once it has been down longer than MAPPA_SOCKET_GRACE_SECONDS (or
+    not made yet, from the start)."""
+
+    def __init__(self, client, grace: float):
+        self.client, self.grace = client, grace
+        self.connected_once = False
+        self.down_since: float | None = time.monotonic()
+
+    async def check(self) -> tuple[str, str | None]:
+        """("connected" / "connecting" / "down", the reason not to be ready or None)."""
+        now = time.monotonic()
+        if await self.client.is_connected():
+            if self.down_since is not None and self.connected_once:
+                log.info("Slack Socket Mode connection back after %.0f s",
+                         now - self.down_since)
+            self.connected_once, self.down_since = True, None
+            return "connected", None
+        if self.down_since is None:
+            self.down_since = now
+            log.warning("Slack Socket Mode connection lost; slack_sdk is reconnecting")
+        down = now - self.down_since
+        if not self.connected_once:
+            return "connecting", CONNECTING + (f" after {down:.0f} s" if down > self.grace
+                                               else "")
+        if down <= self.grace:
+            return "reconnecting", None
+        return "down", f"Slack Socket Mode connection down for {down:.0f} s (reconnecting)"
+
+    async def watch(self, every: float = 1.0) -> None:
+        """Note each change as it happens (and log it), not only when /readyz is asked."""
+        while True:
+            await self.check()
+            await asyncio.sleep(every)
+
+
 class OpsState:
     """What /readyz reports on: set by the lifespan (HTTP) or by `serve` (Socket Mode)."""
 
@@ -51,10 +91,12 @@ class OpsState:
         self.expect_scheduler = expect_scheduler
         self.scheduler = None
         self.bot = None  # the MappaSlack whose worker processes must have started
+        self.socket: SocketWatch | None = None  # Socket Mode's connection
 
 
 def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
-    """/healthz (the database answers), /readyz (database, schema, scheduler), /metrics."""
+    """/healthz (the database answers), /readyz (database, schema, scheduler, worker
+    processes, Socket Mode's connection), /metrics."""
 
     async def _database() -> tuple[bool, str | None]:
         def check() -> str | None:
@@ -82,6 +124,11 @@ def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
                             "(run `mappa db upgrade`)")
         if state.bot is not None and not state.bot.workers_ready():
             problems.append(WARMING)
+        socket = None
+        if state.socket is not None:
+            socket, problem = await state.socket.check()
+            if problem:
+                problems.append(problem)
         scheduler = state.scheduler
         if state.expect_scheduler and not (scheduler is not None and scheduler.running):
             problems.append("scheduler not running")
@@ -89,11 +136,13 @@ def ops_routes(engine, state: OpsState, cache=None) -> list[Route]:
                 "schema": revision, "scheduler": (
                     "running" if scheduler is not None and scheduler.running else
                     "not running" if state.expect_scheduler else "not run in this process")}
+        if socket is not None:
+            body["socket_mode"] = socket
         if problems:
             body["reasons"] = problems
-            # Warming up is expected at every start: a load balancer polling /readyz would
-            # otherwise write a warning a second until the workers are up.
-            level = logging.INFO if problems == [WARMING] else logging.WARNING
+            # Warming up and connecting are expected at every start: a load balancer
+            # polling /readyz would otherwise write a warning a second until they are done.
+            level = logging.INFO if set(problems) <= {WARMING, CONNECTING} else logging.WARNING
             log.log(level, "not ready: %s", "; ".join(problems))
             return JSONResponse(body, status_code=503)
         return JSONResponse(body)
@@ -211,7 +260,9 @@ def _serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
                                               settings.tz, channels.area_channels(settings),
                                               settings.heartbeat_url)
             state.scheduler.start()
-            tasks = [AsyncSocketModeHandler(app, settings.slack_app_token).start_async()]
+            handler = AsyncSocketModeHandler(app, settings.slack_app_token)
+            state.socket = SocketWatch(handler.client, settings.socket_grace_seconds)
+            tasks = [handler.start_async(), state.socket.watch()]
             port_ = health_port or settings.http_port
             if port_:
                 ops = Starlette(routes=ops_routes(engine, state, app.mappa.cache))
@@ -223,6 +274,9 @@ def _serve(settings: Settings, host: str, port: int, socket_mode: bool, rules,
             try:
                 await asyncio.gather(*tasks)
             finally:
+                # Closed before the event loop is: left open, its websocket's session
+                # printed "Event loop is closed" with a traceback as the process ended.
+                await handler.close_async()
                 state.scheduler.shutdown(wait=False)
                 app.mappa.close()
 

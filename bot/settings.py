@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     http_port: int | None = setting(
         "MAPPA_HTTP_PORT", None,
         "a port number from 1 to 65535 (Socket Mode: /healthz, /readyz, /metrics)", ge=1, le=65535)
+    socket_grace_seconds: float = setting(
+        "MAPPA_SOCKET_GRACE_SECONDS", 30.0,
+        "a number of seconds of at least 0 (Socket Mode: /readyz)", ge=0)
     max_body_bytes: int = setting("MAPPA_MAX_BODY_BYTES", 1_000_000,
                                   "a number of bytes of at least 1024", ge=1024)
     commands_per_user: int = setting("MAPPA_COMMANDS_PER_USER", 1,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import socket
 import subprocess
@@ -33,9 +34,11 @@ class SlackStandIn:
     """Answers Slack Web API methods under /api/ and records response_url posts. Each call
     is kept with what the stand-in answered (`reply`: chat.postMessage's channel and ts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, answers: dict[str, dict] | None = None) -> None:
         self.calls: list[dict] = []
         self.fail_status: int | None = None
+        # Fields added to every answer of a method: {"/api/apps.connections.open": {...}}
+        self.answers = answers or {}
         # Scripted answers, used before the normal ones: path -> [(status, headers, json)]
         self.script: dict[str, list[tuple[int, dict, dict]]] = {}
         self._lock = threading.Lock()
@@ -77,7 +80,7 @@ class SlackStandIn:
                     self.send_response(stand_in.fail_status)
                     self.end_headers()
                     return
-                reply: dict = {"ok": True}
+                reply: dict = {"ok": True, **stand_in.answers.get(self.path, {})}
                 if self.path == "/api/auth.test":
                     reply.update(user_id="UBOT", bot_id="BBOT", team_id="T1", user="mappa-bot")
                 elif self.path == "/api/chat.postMessage":
@@ -148,6 +151,67 @@ class BotServer:
         self.thread.join(timeout=10)
 
 
+class SocketModeStandIn:
+    """A local stand-in for Slack's Socket Mode endpoint: a websocket server (aiohttp) at
+    `url`, which apps.connections.open on the Web API stand-in hands out. Each connection
+    is greeted with Slack's `hello` and its pings answered; `stop()` closes every
+    connection and stops listening (reconnecting then fails, as when Slack cannot be
+    reached), `start()` listens again on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}/link"
+        self.connections = 0  # accepted so far
+        self.sockets: set = set()
+        self.runner = None
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.start()
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    async def _connect(self, request):
+        from aiohttp import web
+
+        ws = web.WebSocketResponse()  # answers pings itself
+        await ws.prepare(request)
+        self.connections += 1
+        self.sockets.add(ws)
+        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
+                                      "connection_info": {"app_id": "A1"}}))
+        async for _ in ws:  # nothing is sent to the bot here
+            pass
+        self.sockets.discard(ws)
+        return ws
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_get("/link", self._connect)
+        self.runner = web.AppRunner(app, handle_signals=False)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def _stop(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+        await self.runner.cleanup()
+        self.runner = None
+
+    def start(self) -> None:
+        self._call(self._start())
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self._call(self._stop())
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
 def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
@@ -166,12 +230,21 @@ def post(url: str, body: str, headers: dict, content_type="application/x-www-for
         return exc.code, exc.read().decode(), time.perf_counter() - start
 
 
+_ONCE = itertools.count()
+
+
+def once() -> str:
+    """What Slack makes unique for each act (a trigger_id's tail, an action_ts's
+    fraction): two requests built here never share one, even at the same nanosecond."""
+    return f"{time.time_ns()}{next(_ONCE):06d}"
+
+
 def command_body(user_id: str, text: str, response_url: str, trigger_id: str | None = None) -> str:
     return urllib.parse.urlencode({
         "token": "unused", "team_id": "T1", "team_domain": "mappa", "channel_id": "C1",
         "channel_name": "mappa-grampian", "user_id": user_id, "user_name": "someone",
         "command": "/mappa", "text": text, "api_app_id": "A1", "is_enterprise_install": "false",
-        "response_url": response_url, "trigger_id": trigger_id or f"trig-{time.time_ns()}",
+        "response_url": response_url, "trigger_id": trigger_id or f"trig-{once()}",
     })
 
 
@@ -180,13 +253,13 @@ def action_body(user_id: str, action_id: str, value: str, response_url: str,
     """A button press. `message` ({"ts", "blocks"}) is the message the button is on, as
     Slack sends it back with the press (for a message the bot posted)."""
     action = {"action_id": action_id, "block_id": value, "type": "button", "value": value,
-              "action_ts": f"{time.time():.6f}"}
+              "action_ts": f"{time.time():.0f}.{once()[-12:]}"}
     action.update(extra)
     payload = {
         "type": "block_actions", "user": {"id": user_id, "team_id": "T1"},
         "api_app_id": "A1", "team": {"id": "T1", "domain": "mappa"},
         "container": {"type": "message", "channel_id": channel, "is_ephemeral": False},
-        "trigger_id": f"trig-{time.time_ns()}", "channel": {"id": channel},
+        "trigger_id": f"trig-{once()}", "channel": {"id": channel},
         "response_url": response_url, "actions": [action],
     }
     if message is not None:
@@ -202,8 +275,10 @@ def view_body(user_id: str, item_key: str, code: str | None, text: str = "") -> 
     payload = {
         "type": "view_submission", "user": {"id": user_id, "team_id": "T1"},
         "team": {"id": "T1", "domain": "mappa"}, "api_app_id": "A1",
-        "view": {"id": "V1", "type": "modal", "callback_id": "record_reason_modal",
-                 "private_metadata": item_key, "state": {"values": values}},
+        "trigger_id": f"trig-{once()}",
+        "view": {"id": "V1", "hash": "1700000000.abc", "type": "modal",
+                 "callback_id": "record_reason_modal", "private_metadata": item_key,
+                 "state": {"values": values}},
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 

@@ -87,11 +87,12 @@ def _day(values: pd.Series) -> pd.Series:
 
 
 def _is_day(part: str) -> bool:
+    """A day as _day writes it (`2026-12-01`; not `20261201` nor `2026-W49-2`, which
+    fromisoformat also reads)."""
     try:
-        dt.date.fromisoformat(part)
+        return dt.date.fromisoformat(part).isoformat() == part
     except ValueError:
         return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -205,11 +206,17 @@ def item_keys(items: pd.DataFrame) -> pd.Series:
 
 
 def read_key(key: str) -> tuple[KindSpec, dict[str, str]] | None:
-    """The kind and the decoded parts (by column) of an item key as item_keys writes
-    them; None for any other text."""
+    """The kind and the decoded parts (by column) of an item key exactly as item_keys
+    writes it; None for any other text, an alias included: a part percent-encoded where
+    item_keys writes it plain (`M0000142%34` for `M00001424`), or with another case of
+    hex digit, reads back to the same record but is not the key snoozes and notes are
+    kept under, so acting on it would record what silences nothing."""
+    raw = key.split(":")
     parts = key_parts(key)
     spec = ITEM_KINDS.get(parts[0])
-    if spec is None or len(parts) != 1 + len(spec.key):
+    if spec is None or raw[0] != spec.kind.value or len(parts) != 1 + len(spec.key):
+        return None
+    if any(key_part(part) != written for part, written in zip(parts[1:], raw[1:])):
         return None
     if not all(field.valid(part) for field, part in zip(spec.key, parts[1:])):
         return None

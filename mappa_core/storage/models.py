@@ -302,3 +302,13 @@ class ChangeStamp(SQLModel, table=True):
     __tablename__ = "change_stamp"
     id: int = Field(primary_key=True)
     version: int = 0
+
+
+class SeenRequest(SQLModel, table=True):
+    """A request from Slack the bot has acted on, by the SHA-256 of its idempotency key
+    (seen_requests.py): a replay of it within Slack's 5-minute signature window, to this
+    replica or another, is recognised and not applied again. Kept an hour."""
+
+    __tablename__ = "seen_request"
+    key: str = Field(primary_key=True, max_length=64)
+    seen_at: dt.datetime = Field(index=True)

@@ -32,6 +32,7 @@ from bot.server import build_asgi
 from bot.settings import Settings
 from bot.channels.slack.blocks import slack_safe
 from bot.templates import mrkdwn_escape
+from mappa_core.rules.kinds import key_part
 from mappa_core.storage import outbox
 from mappa_core.storage.importer import import_directory
 from mappa_core.rules.planner import NudgeRules
@@ -223,7 +224,7 @@ def test_hostile_text_is_inert_in_every_slack_reply(hostile, capsys):
         assert "&lt;script&gt;" in shown
 
         # Buttons and the reason modal on items whose ids are hostile.
-        key = f"minutes:{ID}G12"
+        key = f"minutes:{key_part(ID + 'G12')}"  # as the bot writes it: "|" encoded
         with engine.begin() as conn:
             conn.execute(sql_text("UPDATE meeting SET minutes_issued = NULL WHERE meeting_id = :m"),
                          {"m": ID + "G12"})

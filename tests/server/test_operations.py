@@ -32,8 +32,8 @@ from mappa_core.storage import db
 from mappa_core.storage.importer import import_directory
 from tests.conftest import GRAMPIAN
 from tests.slack_harness import (
-    SIGNING_SECRET, BotServer, SlackStandIn, action_body, command_body, free_port, post, sign,
-    wait_until_up,
+    SIGNING_SECRET, BotServer, SlackStandIn, SocketModeStandIn, action_body, command_body,
+    free_port, post, sign, wait_until_up,
 )
 from tests.channels.slack.test_commands_and_buttons import CHAIR1, CHAIR2, COORD, SOG, STAFF, TODAY, text_of
 
@@ -519,7 +519,8 @@ def test_scheduler_running_makes_the_process_ready(sqlite_engine):
 def test_socket_mode_serves_health_readiness_and_metrics_on_its_own_port(sqlite_url, tmp_path):
     engine = db.make_engine(sqlite_url)
     db.ensure_schema(engine)
-    stand_in = SlackStandIn()
+    socket = SocketModeStandIn()  # ready only once connected (tests/server/test_socket_mode.py)
+    stand_in = SlackStandIn(answers={"/api/apps.connections.open": {"url": socket.url}})
     port = free_port()
     (tmp_path / "none.env").write_text("")  # a named settings file must exist (issue 11)
     env = {**os.environ, "MAPPA_DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-sock",
@@ -533,6 +534,7 @@ def test_socket_mode_serves_health_readiness_and_metrics_on_its_own_port(sqlite_
         ready = wait_until_up(port, server, "/readyz", timeout=30,
                               output=lambda: (tmp_path / "serve.log").read_text()[-3000:])
         assert ready["ready"] and ready["scheduler"] == "running"
+        assert ready["socket_mode"] == "connected"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             assert "mappa_outbox_oldest_due_age_seconds" in resp.read().decode()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
@@ -541,6 +543,7 @@ def test_socket_mode_serves_health_readiness_and_metrics_on_its_own_port(sqlite_
         server.terminate()
         server.wait(timeout=15)
         stand_in.close()
+        socket.close()
     lines = [line for line in (tmp_path / "serve.log").read_text().splitlines() if line.strip()]
     assert lines and all(json.loads(line)["level"] for line in lines), lines[:5]
     assert server.returncode == 0, lines[-5:]  # SIGTERM: a clean stop

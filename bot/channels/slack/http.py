@@ -2,28 +2,40 @@
 forms, events) on its way to the Bolt app (app.py).
 
 Before Bolt sees anything: a body over MAPPA_MAX_BODY_BYTES is refused (413) as soon as
-that is known, an unsigned or badly signed request (401) and a body that is not the form
-or JSON object Slack sends (400) too, each with one log line and nothing of the body. A
-slash command that would only be told to wait is answered in the acknowledgement itself.
+that is known; then every request must be signed with the signing secret within Slack's
+5 minutes (401), the one exception being Slack's own probe of the Request URL's
+certificate, exactly `ssl_check=1` (with at most its `token`): answered 200 here, it never
+reaches Bolt, the queue or the database. A signed body that is not the form or JSON
+object Slack sends, or whose JSON is nested deeper than MAX_JSON_DEPTH, is refused (400).
+Each refusal is one log line with nothing of the body, never a traceback. A slash command
+that would only be told to wait is answered in the acknowledgement itself.
 `routes()` is this channel's part of `mappa serve` (bot/server.py composes it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import itertools
 import json
 import logging
 import re
+import time
 import urllib.parse
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot import metrics
 
 log = logging.getLogger("mappa.server")
+SIGNATURE_WINDOW = 300  # seconds: Slack's own rule for a request's timestamp
+# Slack's payloads nest a dozen levels at most (a message's rich text, a form's state);
+# anything deeper is not Slack's, and would only cost a parser its stack.
+MAX_JSON_DEPTH = 64
+PROBE = "probe"  # check_slack_request's answer for Slack's certificate probe
 
 
 class Refused(Exception):
@@ -50,46 +62,99 @@ async def read_bounded(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def check_slack_request(body: bytes, headers, verifier: SignatureVerifier | None) -> None:
-    """Refuse what Bolt should never see: unsigned or badly signed requests (401), and
-    bodies that are not the form or JSON object Slack sends (400)."""
+def _probe(form: dict) -> bool:
+    """Slack's check of the Request URL's certificate, as its slash-command documentation
+    describes it: a POST of `ssl_check=1` and the app's verification `token`, unsigned,
+    expecting 200. Exactly that: any other field (a command, a payload) makes it a request
+    like any other, to be signed."""
+    return (form.get("ssl_check") == ["1"] and set(form) <= {"ssl_check", "token"}
+            and len(form.get("token", [])) <= 1)
+
+
+def _check_signature(body: bytes, headers, secret: bytes, now: float) -> None:
+    """Slack's v0 signature: HMAC-SHA256 of `v0:<timestamp>:<body>` under the signing
+    secret, the timestamp within SIGNATURE_WINDOW of now. On the bytes as they came, so
+    that a body in any encoding is refused as unsigned (401), never misread."""
+    timestamp = (headers.get("x-slack-request-timestamp") or "").strip()
+    signature = (headers.get("x-slack-signature") or "").strip()
+    if not timestamp or not signature:
+        raise Refused(401, "no Slack signature")
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):
+        raise Refused(401, "malformed X-Slack-Request-Timestamp")
+    if abs(now - int(timestamp)) > SIGNATURE_WINDOW:
+        raise Refused(401, "stale Slack signature (timestamp outside 5 minutes)")
+    expected = b"v0=" + hmac.new(secret, b"v0:%s:%s" % (timestamp.encode(), body),
+                                 hashlib.sha256).hexdigest().encode()
+    # Starlette gives headers as latin-1 text: any header's bytes come back unchanged.
+    if not hmac.compare_digest(expected, signature.encode("latin-1")):
+        raise Refused(401, "invalid Slack signature")
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth(text: str) -> int:
+    """How deeply `text`'s arrays and objects nest, counted without parsing (so without
+    recursion, whatever the depth): its brackets outside strings."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate((1 if c in "[{" else -1 for c in brackets),
+                                    initial=0))
+
+
+def _json_object(text: str, what: str) -> None:
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise Refused(400, f"{what} nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = json.loads(text or "null")
+    except (ValueError, RecursionError):  # json.JSONDecodeError, a number too long
+        raise Refused(400, f"{what} is not JSON") from None
+    if not isinstance(value, dict):
+        raise Refused(400, f"{what} is not a JSON object")
+
+
+def check_slack_request(body: bytes, headers, secret: bytes | None,
+                        now: float | None = None) -> str | None:
+    """Refuse what Bolt should never see: an unsigned, badly signed or stale request
+    (401), a body that is not the form or JSON object Slack sends (400). PROBE for Slack's
+    certificate probe (answer 200, pass nothing on); None for a request to hand to Bolt.
+    Without a signing secret (a development set-up) nothing is checked for a signature."""
+    ctype = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    is_json = ctype == "application/json"
+    if secret is not None:
+        # The probe is a few dozen bytes; nothing longer is parsed before its signature.
+        if not is_json and len(body) < 200 and _probe(
+                urllib.parse.parse_qs(body.decode("latin-1"), keep_blank_values=True)):
+            return PROBE
+        _check_signature(body, headers, secret, time.time() if now is None else now)
     try:
         text_ = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "body is not UTF-8") from None
-    ctype = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    form = urllib.parse.parse_qs(text_, keep_blank_values=True) if ctype != "application/json" else {}
-    if verifier is not None and not form.get("ssl_check"):
-        timestamp = headers.get("x-slack-request-timestamp")
-        signature = headers.get("x-slack-signature")
-        if not timestamp or not signature:
-            raise Refused(401, "no Slack signature")
-        if not re.fullmatch(r"[0-9]{1,12}", timestamp.strip()):
-            raise Refused(401, "malformed X-Slack-Request-Timestamp")
-        if not verifier.is_valid(body=text_, timestamp=timestamp.strip(), signature=signature):
-            raise Refused(401, "invalid or stale Slack signature")
-    try:
-        if ctype == "application/json":
-            if not isinstance(json.loads(text_ or "null"), dict):
-                raise Refused(400, "JSON body is not an object")
-        elif "payload" in form:
-            if not isinstance(json.loads(form["payload"][0]), dict):
-                raise Refused(400, "payload is not a JSON object")
-    except ValueError:  # json.JSONDecodeError
-        raise Refused(400, "payload is not JSON") from None
+    if is_json:
+        _json_object(text_, "JSON body")
+        return None
+    form = urllib.parse.parse_qs(text_, keep_blank_values=True)
+    if "payload" in form:
+        if len(form["payload"]) != 1:
+            raise Refused(400, "more than one payload")
+        _json_object(form["payload"][0], "payload")
+    return None
 
 
 def routes(app, settings) -> list[Route]:
     """`POST /slack/events` for the Bolt app `app` (app.build_app)."""
     handler = AsyncSlackRequestHandler(app)
-    verifier = SignatureVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
+    secret = settings.slack_signing_secret.encode() if settings.slack_signing_secret else None
     limit = settings.max_body_bytes
     bot = app.mappa
 
     async def events(request: Request):
         try:
             body = await read_bounded(request, limit)
-            check_slack_request(body, request.headers, verifier)
+            if check_slack_request(body, request.headers, secret) == PROBE:
+                log.debug("answered Slack's certificate probe")
+                return Response(status_code=200)
         except Refused as exc:
             # One line per refused request; nothing of the body (it may be anything).
             client = request.client.host if request.client else "?"

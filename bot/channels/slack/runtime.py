@@ -27,6 +27,7 @@ from bot.commands import handlers, workers
 from bot.commands.access import Caller, audit_row, find_caller
 from bot.settings import Settings
 from mappa_core.storage import audit as audit_log
+from mappa_core.storage import seen_requests
 
 log = logging.getLogger("mappa.slack")
 STILL_WORKING = ("Still working on your last request: its answer will come here in a moment. "
@@ -56,6 +57,7 @@ class MappaSlack:
         self.quick = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mappa-quick")
         self._audit_rows: list[dict] = []
         self._audit_writer: asyncio.Task | None = None
+        self._pruned_at = 0.0                # when this replica last pruned old request keys
         self.in_flight: dict[str, int] = {}  # user id -> commands being worked on
         self.queued = 0                      # commands waiting for or in the work pool
         self.processes = None
@@ -124,6 +126,24 @@ class MappaSlack:
         if full:
             return user, BUSY, "refused:busy"
         return None
+
+    async def first_time(self, key: str) -> bool:
+        """False when a request with this idempotency key was acted on before, by this
+        replica or another (mappa_core.storage.seen_requests): a replay. Once a minute the
+        claim also removes keys older than an hour."""
+        now = time.monotonic()
+        prune = now - self._pruned_at > 60
+        if prune:
+            self._pruned_at = now
+        try:
+            return await self.quick_work(seen_requests.claim, self.engine, key,
+                                         dt.datetime.now(dt.UTC), prune)
+        except Exception as exc:
+            # A database that cannot take the claim cannot take what the request would
+            # write either: the listener meets the same failure and says so.
+            log.warning("could not check request for a replay (%s); acting on it",
+                        type(exc).__name__)
+            return True
 
     def context(self) -> handlers.Context:
         return handlers.Context(self.engine, self.today(), self.cache)

@@ -202,6 +202,60 @@ def test_a_key_too_long_or_no_longer_matching_gets_a_clear_message(odd, action_i
     assert not odd.stand_in.posts("/api/views.open")
 
 
+def _aliases(key: str) -> list[str]:
+    """Texts that read back to the same record as `key` but are not the key the bot
+    issued: a character of its id percent-encoded (`minutes:M0000142%34`), an escape in
+    lower-case hex, the kind encoded; and ones that name no record: case changed,
+    padded."""
+    kind, first, *rest = key.split(":")
+    out = [":".join([kind, f"%{ord(first[0]):02X}{first[1:]}", *rest]),
+           ":".join([f"%{ord(kind[0]):02X}{kind[1:]}", first, *rest]),
+           key.upper(), key.swapcase(), key + " ", " " + key, key.replace(":", " : ", 1),
+           key + "\n"]
+    if "%" in key:
+        out.append(key.replace("%7C", "%7c").replace("%3A", "%3a"))
+    return out
+
+
+def test_a_key_the_bot_did_not_issue_writes_nothing_and_says_so(odd):
+    """Issue 22, item 5: on main a percent-encoded alias of a real key (`minutes:T%31`
+    for `minutes:T1`) passed, and its snooze, reason or acknowledgement was recorded under
+    a key that silences nothing while the chair was told it worked. Every alias of every
+    key on the digest's buttons, pressed as Snooze, Record reason, Minutes issued and a
+    SOG chair's Acknowledge, now gets "no longer matches a record" and writes nothing; the
+    keys themselves still act."""
+    buttons = odd.buttons(CHAIR)
+    # One key of each kind on the digest, those with escapes first (T1:9 and the agency).
+    keys = {}
+    for _, b in sorted(buttons, key=lambda lb: "%" not in lb[1]["value"]):
+        if b["action_id"] == "snooze_1wd":
+            keys.setdefault(b["value"].split(":")[0], b["value"])
+    keys = sorted(keys.values())
+    assert {k.split(":")[0] for k in keys} == {"minutes", "contribution", "disclosure"}, keys
+    meetings = _meetings(odd.engine)
+    # A review key's day in basic format (the digest has no review of REF to press).
+    review = [f"review:{key_part(REF)}:L2:20261201"]
+    for key in [*keys, None]:
+        for alias in _aliases(key) if key else review:
+            for user, action_id, value in [(CHAIR, "snooze_1wd", alias),
+                                           (CHAIR, "record_reason", alias),
+                                           (CHAIR, "minutes_issued", alias),
+                                           (SOG, "ack_escalation", alias + "|breach")]:
+                reply = odd.press(user, {"action_id": action_id, "value": value})
+                assert "no longer matches a record" in reply, (key, alias, action_id, reply)
+    with odd.engine.connect() as conn:
+        for table in ("snooze", "item_note", "escalation_ack", "recorded_value"):
+            assert not conn.execute(select(SQLModel.metadata.tables[table])).all(), table
+    assert _meetings(odd.engine) == meetings
+    assert not odd.stand_in.posts("/api/views.open")
+    # The keys the bot issued act.
+    for key in keys:
+        assert "Snoozed" in odd.press(CHAIR, {"action_id": "snooze_1wd", "value": key})
+    snooze = SQLModel.metadata.tables["snooze"]
+    with odd.engine.connect() as conn:
+        assert sorted(conn.execute(select(snooze.c.item_key)).scalars()) == keys
+
+
 def test_the_scr_escalation_can_be_acknowledged_and_then_stops_repeating(engine):
     assert import_directory(engine, GRAMPIAN).ok
     rec = audits_and_scrs.add_recommendation(engine, audits_and_scrs.add_scr(engine, "R", "Grampian", None), "x")

@@ -16,7 +16,9 @@ import pandas as pd
 
 from bot.templates import render_text
 from mappa_core.rules.periods import quarter_of
-from mappa_core.rules.reports import SHORT_NAMES, QuarterlyPack, axis_label, reason_label
+from mappa_core.rules.reports import (
+    FEW_TO_JUDGE, SHORT_NAMES, QuarterlyPack, axis_label, reason_label,
+)
 from mappa_core.rules.schema import REASON_CODES
 
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
@@ -108,18 +110,22 @@ def quarterly_html(pack: QuarterlyPack, agency_names: dict[str, str]) -> str:
                     for row in pack.trend]
         for ind in pack.indicators
     }
-    # What changed since the previous period: the indicators that moved most, largest first.
+    # What changed since the previous period: the indicators that moved most, largest first
+    # (of those with enough items in both periods to judge a change).
     moves = []
     if pack.previous:
         moves = sorted(
             ({"id": ind["id"], "short": SHORT_NAMES.get(ind["id"], ind["id"]), "percent": ind["percent"],
               "points": pack.previous["indicators"][ind["id"]]["points"]}
-             for ind in pack.indicators if pack.previous["indicators"][ind["id"]]["points"] is not None),
+             for ind in pack.indicators if pack.previous["indicators"][ind["id"]]["points"] is not None
+             and not pack.previous["indicators"][ind["id"]].get("few")),
             key=lambda m: -abs(m["points"]))
     # The charts' floor: low enough for every point and the target, rounded down to 10.
     values = [p["value"] for points in trends.values() for p in points if p["value"] is not None]
     floor = min([50.0, *values])
     floor = float(int(floor // 10 * 10))
+    few_ids = [ind["id"] for ind in pack.indicators
+               if pack.previous and pack.previous["indicators"][ind["id"]].get("few")]
     exceptions = pack.exceptions.to_dict("records")
     this_period = "this quarter" if pack.period == quarter_of(pack.period.start) else f"in {pack.period.label}"
     if pack.in_progress:
@@ -127,7 +133,7 @@ def quarterly_html(pack: QuarterlyPack, agency_names: dict[str, str]) -> str:
     return render_text(
         "report/quarterly.html.j2", pack=pack, trends=trends, exceptions=exceptions,
         area_label=pack.area or "all areas", agency_names=agency_names, floor=floor, moves=moves,
-        this_period=this_period,
+        this_period=this_period, few_ids=few_ids, few_to_judge=FEW_TO_JUDGE, short_names=SHORT_NAMES,
         chair_names=pack.chair_names, reason_words={code: reason_label(code) for code in REASON_CODES},
     )
 

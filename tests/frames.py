@@ -59,7 +59,7 @@ def records(agencies: list[dict] | None = None, **tables: list[dict]) -> Records
     return Records(
         frame("individuals"), frame("meetings"), frame("invitations"), frame("agencies"),
         frame("people"), frame("events") if "events" in tables else pd.DataFrame(), holidays,
-        None, frame("custody"),
+        None, frame("custody"), pd.DataFrame(columns=queries.REVIEW_NOTE_COLUMNS),
     )
 
 

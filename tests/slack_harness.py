@@ -249,9 +249,11 @@ def command_body(user_id: str, text: str, response_url: str, trigger_id: str | N
 
 
 def action_body(user_id: str, action_id: str, value: str, response_url: str,
-                message: dict | None = None, channel: str = "D1", **extra) -> str:
+                message: dict | None = None, channel: str = "D1", state: dict | None = None,
+                **extra) -> str:
     """A button press. `message` ({"ts", "blocks"}) is the message the button is on, as
-    Slack sends it back with the press (for a message the bot posted)."""
+    Slack sends it back with the press (for a message the bot posted); `state` the values
+    of the message's menus ({block_id: {action_id: {...}}}), as Slack sends them."""
     action = {"action_id": action_id, "block_id": value, "type": "button", "value": value,
               "action_ts": f"{time.time():.0f}.{once()[-12:]}"}
     action.update(extra)
@@ -265,13 +267,19 @@ def action_body(user_id: str, action_id: str, value: str, response_url: str,
     if message is not None:
         payload["message"] = {"type": "message", "user": "UBOT", **message}
         payload["container"]["message_ts"] = message["ts"]
+    if state is not None:
+        payload["state"] = {"values": state}
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 
 
-def view_body(user_id: str, item_key: str, code: str | None, text: str = "") -> str:
+def view_body(user_id: str, item_key: str, code: str | None, text: str = "",
+              agency: str | None = None) -> str:
     values = {"reason": {"code": {"type": "static_select",
                                   "selected_option": {"value": code} if code else None}},
               "note": {"text": {"type": "plain_text_input", "value": text}}}
+    if agency is not None:  # the form's optional agency (reviews only)
+        values["agency"] = {"agency": {"type": "static_select",
+                                       "selected_option": {"value": agency}}}
     payload = {
         "type": "view_submission", "user": {"id": user_id, "team_id": "T1"},
         "team": {"id": "T1", "domain": "mappa"}, "api_app_id": "A1",

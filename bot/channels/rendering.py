@@ -10,10 +10,14 @@ from collections.abc import Callable
 from jinja2.filters import do_truncate
 
 from bot.templates import environment
+from mappa_core.rules.indicators import INDICATORS
 from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.vocabulary import Rule, Urgency
 
 PLAIN_KINDS = (None, "delivery_problem", "audit_reminder", "scr_action")
+# What an indicator's or a record's line quotes from the records (names of agencies and
+# chairs, references): escaped for the channel's markup like an item's words.
+_RECORDED = ("why", "ref", "detail")
 
 
 def rule_of(rows: list[dict]) -> str:
@@ -36,7 +40,38 @@ def context(rows: list[dict]) -> dict:
         "reminders": [[what, n] for what, n in Counter(
             p.get("what") or "reminder" for p in items if p.get("kind") == "audit_reminder").items()],
         "quarter": items[0].get("quarter", ""),
+        "headline": figures_headline(rows),
     }
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def figures_headline(rows: list[dict]) -> str | None:
+    """What a notice of figures holds, in a line for a lock screen: the weekly summary's
+    indicators below target, the below-target alert's indicators, the records to correct,
+    the quarterly review; None for any other notice."""
+    rule = rule_of(rows)
+    area = rows[0].get("area") or "all areas"
+    figures = [r["payload"] for r in ordered(rows) if r["payload"].get("indicator")]
+    shorts = [INDICATORS[p["indicator"]].short if p["indicator"] in INDICATORS else p["title"]
+              for p in figures if p.get("met") is not True]
+    if rule == Rule.WEEKLY:
+        below = sum(1 for p in figures if p.get("met") is False)
+        return (f"MAPPA weekly summary, {area}: "
+                + (f"{below} of {len(figures)} indicators below target" if below
+                   else f"no indicator below target of {len(figures)}"))
+    if rule == Rule.BELOW_TARGET:
+        named = ", ".join(shorts[:3]) + (f" and {len(shorts) - 3} more" if len(shorts) > 3 else "")
+        lead = _plural(len(figures), "indicator", "indicators") + " below target"
+        return f"{lead} in {area}: {named}"
+    if rule == Rule.DATA_QUALITY:
+        return f"MAPPA records to correct, {area}: {len(rows):,}"
+    if rule == Rule.QUARTERLY:
+        quarter = rows[0]["payload"].get("quarter") or "last quarter"
+        return f"MAPPA quarterly review of {quarter} due, {area}"
+    return None
 
 
 def ordered(rows: list[dict]) -> list[dict]:
@@ -84,12 +119,14 @@ def sections(rule: str, rows: list[dict], escape: Callable[[str], str] | None = 
             what = spec.line_for(item["level"], _agency_shown(item))
             line = (m.escalation_line if rule == Rule.ESCALATION else m.item_line)(
                 item, what, spec.line_detail, code=code, today=today)
-        elif rule == Rule.WEEKLY:
-            line = m.weekly_line(p)
         elif rule == Rule.QUARTERLY:
             continue  # the reminder is its intro; the pack travels as an attachment
         else:
-            line = m.indicator_line(p)
+            # Figures, or a record to correct: their words from the records escaped too.
+            q = {k: (escape(v) if escape and isinstance(v, str) and k in _RECORDED else v)
+                 for k, v in p.items()}
+            line = (m.weekly_line if rule == Rule.WEEKLY else m.data_quality_line
+                    if rule == Rule.DATA_QUALITY else m.indicator_line)(q)
         out.append({"text": str(line), "buttons": buttons(rule, r, p) if buttons else None,
                     "block_id": (p.get("item_key") or r["item_key"])[:255]})
     return out

@@ -26,8 +26,9 @@ def jobs_arguments(j) -> None:
                     help="print what would be planned and each message as it would read; "
                          "write and send nothing")
     jr.add_argument("--json", action="store_true",
-                    help="planning jobs: the planned outbox rows as JSON (with --dry-run, "
-                         "nothing written)")
+                    help="planning jobs: the planned outbox rows as JSON on stdout (with "
+                         "--dry-run nothing is written; without it they are written to the "
+                         "outbox, and stderr says how many)")
     jr.add_argument("--console", action="store_true",
                     help="deliver: print what would be sent now; nothing is sent or marked")
     jr.set_defaults(func=cmd_jobs)
@@ -81,6 +82,10 @@ def cmd_jobs(args) -> int:
     planned = result.planned
     if args.json:
         print(planned.to_json(orient="records", indent=1, force_ascii=False))
+        if not args.dry_run:  # written for real: say so, away from the JSON on stdout
+            print(f"{args.name} at {now:%Y-%m-%d %H:%M %Z}: wrote {result.inserted} new "
+                  f"row(s) to the outbox ({len(planned)} planned; --dry-run writes nothing)",
+                  file=sys.stderr)
         return 0
     verb = "would plan" if args.dry_run else "planned"
     print(f"{args.name} at {now:%Y-%m-%d %H:%M %Z}: {verb} {len(planned)} notification(s)"

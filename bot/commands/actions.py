@@ -14,6 +14,7 @@ from bot.commands.access import Caller
 from bot.commands.answers import Mark, Said
 from bot.commands.handlers import Context, message
 from mappa_core.rules.calendar import calendar_for
+from mappa_core.rules.indicators import INDICATORS
 from mappa_core.rules.kinds import ITEM_KINDS, MAX_ITEM_KEY, key_parts, read_key
 from mappa_core.rules.planner import ESCALATION_STAGES
 from mappa_core.storage import item_actions
@@ -27,7 +28,12 @@ SNOOZE_CHOICES = {"snooze_1wd": 1, "snooze_3wd": 3}
 
 
 class ActionError(ValueError):
-    """The action cannot apply: the message is safe to show the person."""
+    """The action cannot apply: the message is safe to show the person. `field`: the part
+    of a form it is about (the reason form shows it there)."""
+
+    def __init__(self, message: str, field: str = "reason"):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -40,12 +46,16 @@ class Item:
     meeting_id: str | None = None
     meeting_chair: str | None = None
     agency: str | None = None
+    level: int | None = None          # a review's chain
+    agency_name: str | None = None    # the agency's display name
 
     @property
     def label(self) -> str:
-        what = ITEM_KINDS[self.kind].noun
-        where = f"meeting {self.meeting_id}" if self.meeting_id else f"case {self.ref}"
-        return f"{what}, {where}" + (f" ({self.agency})" if self.agency else "")
+        """The item as the digest names it: "Disclosure decision for `SYN-...` (meeting
+        M...)", "Written contribution from Police Scotland for ...", "Level 3 review for"."""
+        what = ITEM_KINDS[self.kind].line_for(self.level, self.agency_name or self.agency)
+        return f"{what} for `{self.ref}`" + (
+            f" (meeting {self.meeting_id})" if self.meeting_id else "")
 
 
 GONE = "That item no longer matches a record: it may have been re-imported."
@@ -74,12 +84,14 @@ def find_item(ctx: Context, key: str) -> Item:
         row = item_actions.meeting_item(ctx.engine, part["meeting_id"], agency)
         if row is None:
             raise gone
+        name = item_actions.agency_names(ctx.engine).get(agency) if agency else None
         return Item(key, spec.kind, row["ref"], row["area"], row["case_chair"],
-                    row["meeting_id"], row["chair_id"], agency)
+                    row["meeting_id"], row["chair_id"], agency, agency_name=name)
     row = item_actions.case_item(ctx.engine, part["ref"])
     if row is None:
         raise gone
-    return Item(key, spec.kind, row["ref"], row["area"], row["chair_id"])
+    level = int(part["level"][1:]) if part.get("level") else None  # "L3"
+    return Item(key, spec.kind, row["ref"], row["area"], row["chair_id"], level=level)
 
 
 def check_may_act(caller: Caller, item: Item) -> None:
@@ -100,12 +112,12 @@ def _set_meeting_date(ctx: Context, caller: Caller, item: Item, column: str, wha
         raise ActionError(f"{what} applies to minutes items only.")
     current = item_actions.set_meeting_date(ctx.engine, item.meeting_id, column, ctx.today,
                                             _who(caller), dt.datetime.now(dt.UTC))
+    where = f"`{item.ref}` (meeting {item.meeting_id})"
     if current is not None:
-        return message(f"{what} for meeting `{item.meeting_id}` was already "
-                       f"recorded on {current.isoformat()}; nothing changed.")
+        return message(f"{what} for {where} was already recorded on {current.isoformat()}; "
+                       "nothing changed.")
     ctx.cache.clear()
-    return message(f"{what} for meeting `{item.meeting_id}` recorded on "
-                   f"{ctx.today.isoformat()}.", Mark.DONE)
+    return message(f"{what} for {where}: recorded on {ctx.today.isoformat()}.", Mark.DONE)
 
 
 def minutes_issued(ctx: Context, caller: Caller, key: str) -> Said:
@@ -128,12 +140,12 @@ def contribution_received(ctx: Context, caller: Caller, key: str) -> Said:
     # Named as every notice names it: by its display name, the id when it has none.
     name, already = item_actions.record_contribution(ctx.engine, item.meeting_id, item.agency,
                                                      _who(caller), dt.datetime.now(dt.UTC))
+    where = f"`{item.ref}` (meeting {item.meeting_id})"
     if already:
-        return message(f"The written contribution from {name} was "
-                       "already recorded; nothing changed.")
+        return message(f"The written contribution from {name} for {where} was already "
+                       "recorded; nothing changed.")
     ctx.cache.clear()
-    return message(f"Written contribution from {name} "
-                   f"for meeting `{item.meeting_id}` recorded.", Mark.DONE)
+    return message(f"Written contribution from {name} for {where}: recorded.", Mark.DONE)
 
 
 def snooze_until(ctx: Context, item: Item, choice: str, picked: str | None) -> dt.date:
@@ -160,16 +172,37 @@ def snooze(ctx: Context, caller: Caller, key: str, choice: str, picked: str | No
                    "Escalations to the SOG chair are not silenced by a snooze.", Mark.SNOOZED)
 
 
-def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str) -> Said:
+MAX_FORM_AGENCIES = 100  # a Slack menu's options
+
+
+def form_agencies(ctx: Context, item: Item) -> list[tuple[str, str]]:
+    """The agencies the reason form offers as the one behind the item, (id, name) by name:
+    for a review (the guidance asks whether repeated late reviews are "due to a specific
+    agency"); none for an item that names its own agency or a meeting."""
+    if item.kind != "review":
+        return []
+    return list(item_actions.agency_names(ctx.engine).items())[:MAX_FORM_AGENCIES]
+
+
+def record_reason(ctx: Context, caller: Caller, key: str, code: str, text: str,
+                  agency: str | None = None) -> Said:
+    """The reason (and note) for the item; for a review, the agency behind it if named."""
     item = find_item(ctx, key)
     check_may_act(caller, item)
     if code not in REASON_CODES:
         raise ActionError("Choose one of the listed reasons.")
+    agency = (agency or "").strip() or None
+    if agency is not None:
+        if item.kind != "review":
+            raise ActionError("An agency can be named behind a review only.", "agency")
+        if agency not in item_actions.agency_names(ctx.engine):
+            raise ActionError("That agency is not in the agencies list: pick one from the "
+                              "list, or leave it blank.", "agency")
     text = (text or "").strip()[:2000]
     item_actions.record_reason(
         ctx.engine, key, _who(caller), code, text, dt.datetime.now(dt.UTC),
         on=("invitation", (item.meeting_id, item.agency)) if item.kind == "contribution"
-        else ("meeting", (item.meeting_id,)) if item.meeting_id else None)
+        else ("meeting", (item.meeting_id,)) if item.meeting_id else None, agency=agency)
     ctx.cache.clear()
     return message(f"Reason \"{reason_label(code)}\" recorded for {item.label}.", Mark.NOTED)
 
@@ -229,8 +262,32 @@ def acknowledge(ctx: Context, caller: Caller, key: str, stage: str) -> Said:
         raise ActionError(NOT_ESCALATED)
     item_actions.acknowledge(ctx.engine, [(key, stage)], caller.person_id,
                              dt.datetime.now(dt.UTC))
-    return message(f"Acknowledged: {key} ({stage}). It will not be repeated at this stage.",
-                   Mark.ACKNOWLEDGED)
+    return message(f"Acknowledged: {escalated_label(ctx, key, stage)}. It will not be "
+                   "repeated at this stage.", Mark.ACKNOWLEDGED)
+
+
+# What each stage an escalation is acknowledged at means, as its reader says it.
+STAGE_WORDS = {"breach": "deadline breached", "five_weeks": "5 weeks before release",
+               "below_target": "below target", "scr_overdue": "past its due date"}
+
+
+def escalated_label(ctx: Context, key: str, stage: str | None = None) -> str:
+    """An escalated item as its escalation names it (an item as the digest does, an
+    indicator by its title, an SCR action by its number), with its stage in words; the
+    key itself (as code) only when it names nothing we know."""
+    parts = key_parts(key)
+    if parts[0] == "indicator" and len(parts) >= 3 and parts[1] in INDICATORS:
+        label = f"{INDICATORS[parts[1]].title}, {parts[2]}" + (
+            f" {parts[3]}" if len(parts) > 3 else "")
+    elif parts[0] == "scr" and len(parts) == 2:
+        label = f"Significant Case Review action {parts[1]}"
+    else:
+        try:
+            label = find_item(ctx, key).label
+        except ActionError:
+            label = f"`{key}`"
+    words = STAGE_WORDS.get(stage or "")
+    return f"{label} ({words})" if words else label
 
 
 MAX_ACK_SHOWN = 10  # an escalation shows a few items (bot/channels/escalation.py)
@@ -269,7 +326,7 @@ def acknowledge_shown(ctx: Context, caller: Caller, shown: list[tuple[str, str]]
     done = checked
     if done:
         item_actions.acknowledge(ctx.engine, done, caller.person_id, dt.datetime.now(dt.UTC))
-    points = tuple(f"{key}: {why}" for key, why in refused)
+    points = tuple(f"{escalated_label(ctx, key)}: {why}" for key, why in refused)
     outcome = "ok" if not refused else "partial" if done else "refused"
     if not done:
         return Said("Nothing acknowledged.", None, points), outcome

@@ -28,7 +28,8 @@ The answers:
     DueList     a page of the due or overdue items, most urgent first, with its Paging
     CaseSummary one case's deadlines, reviews and meetings
     ScrList     the open Significant Case Review actions
-    Escalated   an urgent issue raised: who was told and who was not reached
+    Escalated   an urgent issue raised: who was told and who was not reached, the agencies
+                offered to e-mail it to; or why nothing was raised, with the text to copy
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class Help:
 
 @dataclass(frozen=True)
 class AgencyFigure:
-    agency: str
+    agency: str                # its display name (the id where it has none)
     percent: float | None
     numerator: int
     denominator: int
@@ -101,6 +102,7 @@ class Indicator:
     pending: int
     breakdown: tuple[AgencyFigure, ...] = ()  # per agency, where it covers several
     counts: tuple[tuple[str, int], ...] = ()  # the live counts now ("overdue", 3)
+    why: str | None = None     # below target: what drives it (indicators.why)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class AreaFigures:
     level2_cases: int
     level3_cases: int
     percents: tuple[tuple[str, float | None], ...]  # (indicator id, percent) in order
+    met: tuple[tuple[str, bool | None], ...] = ()   # (indicator id, met; None: no items)
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ class DueItem:
     meeting_id: str | None
     agency: str | None         # the agency's display name
     deadline: dt.date
-    when: str                  # "3 working day(s) left", "today", "2 working day(s) ago"
+    when: str                  # "3 working days left", "due today", "1 working day overdue"
     detail: str | None
 
 
@@ -242,6 +245,7 @@ class CaseSummary:
     open: tuple[OpenDeadline, ...]
     reviews: tuple[ReviewLine, ...]
     meetings: tuple[MeetingLine, ...]
+    chair_name: str | None = None  # the chair by name (people.csv), as a person reads it
 
     @property
     def text(self) -> str:
@@ -275,14 +279,24 @@ class ScrList:
 
 @dataclass(frozen=True)
 class Escalated:
-    """An urgent issue raised: who was told, and who was not reached and why."""
+    """An urgent issue raised: who was told, who was not reached and why, what the raiser
+    should know (`notes`), and the agencies offered to e-mail it to as well (`choices`,
+    (id, name): none is e-mailed unless the raiser chooses it). When nothing could be
+    raised, `issue_id` is None, `problem` says why and `issue_text` is the text as typed,
+    to copy (Slack keeps no command's text)."""
 
-    issue_id: int
+    issue_id: int | None
     told: tuple[str, ...]
     not_reached: tuple[str, ...]
+    choices: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
+    problem: str | None = None
+    issue_text: str = ""
 
     @property
     def text(self) -> str:
+        if self.issue_id is None:
+            return f"Nothing was raised: {self.problem}."
         lines = [f"Raised as urgent issue #{self.issue_id}."]
         if self.told:
             lines.append("Told: " + ", ".join(self.told) + ".")

@@ -10,8 +10,6 @@ seconds.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -46,15 +44,16 @@ from bot.commands.checks import Mistake, area_named, period_asked
 from bot.commands.parser import Command
 from bot.templates import weekday
 from mappa_core.storage import db
-from mappa_core.rules import planner
 from mappa_core.rules.details import agency_names
 from mappa_core.rules.due import due_items, open_items
-from mappa_core.rules.indicators import Computed, compute_deadlines
+from mappa_core.rules.indicators import (
+    Computed, IndicatorResult, compute_deadlines, names_of, why,
+)
 from mappa_core.rules.kinds import ITEM_KINDS
 from mappa_core.rules.periods import PeriodError
 from mappa_core.rules.reports import compare_areas
 from mappa_core.rules.records import DUE_SOON_DAYS, LOOKBACK_DAYS, window_start
-from mappa_core.storage import audits_and_scrs, people as people_store, urgent_issues
+from mappa_core.storage import audits_and_scrs
 from mappa_core.storage.queries import known_areas, load_records
 from mappa_core.rules.status import TopicError, status_of
 
@@ -232,13 +231,19 @@ class Context:
 # --------------------------------------------------------------------------- status
 
 
-def _indicator(ind: dict) -> Indicator:
+def _indicator(ind: dict, names: tuple[dict, dict] = ({}, {})) -> Indicator:
+    """An indicator of `status_of` as the answer carries it: agencies by name, and what
+    drives it when below target (`why`, named by `names`: agencies', people's)."""
+    agencies = names[0]
+    result = IndicatorResult(ind["id"], ind["numerator"], ind["denominator"], ind["pending"],
+                             ind["exceptions"], ind.get("breakdown"))
     return Indicator(
         ind["id"], ind["title"], ind["target"], ind["numerator"], ind["denominator"],
         ind["percent"], ind["met"], ind["margin"], ind["pending"],
-        tuple(AgencyFigure(b["agency"], b["percent"], b["numerator"], b["denominator"],
-                           b["met"]) for b in ind.get("breakdown") or []),
-        tuple(ind["counts"].items()))
+        tuple(AgencyFigure(agencies.get(b["agency"]) or b["agency"], b["percent"],
+                           b["numerator"], b["denominator"], b["met"])
+              for b in ind.get("breakdown") or []),
+        tuple(ind["counts"].items()), why(result, *names))
 
 
 def status_answer(ctx: Context, caller: Caller, cmd: Command) -> Status:
@@ -250,8 +255,9 @@ def _status(ctx: Context, caller: Caller, cmd: Command) -> Status:
     period = period_asked(cmd.period, ctx.today)
     computed = ctx.cache.get(ctx.engine, caller.area, ctx.today, cmd.period and period.start)
     data = status_of(computed, cmd.topic, period, caller.area)
+    names = names_of(computed.records)
     return Status(caller.area, period, computed.as_of,
-                  tuple(_indicator(ind) for ind in data["indicators"]))
+                  tuple(_indicator(ind, names) for ind in data["indicators"]))
 
 
 def compare_answer(ctx: Context, caller: Caller, cmd: Command) -> Comparison:
@@ -262,12 +268,13 @@ def compare_answer(ctx: Context, caller: Caller, cmd: Command) -> Comparison:
     ids = [c.removesuffix("_percent") for c in table.columns if c.endswith("_percent")]
     areas = []
     for row in table.to_dict("records"):
-        percents = []
+        percents, met = [], []
         for i in ids:
             pct = row[f"{i}_percent"]
             percents.append((i, None if pct is None or pct != pct else float(pct)))
+            met.append((i, row.get(f"{i}_met") if isinstance(row.get(f"{i}_met"), bool) else None))
         areas.append(AreaFigures(row["area"], row["level2_cases"], row["level3_cases"],
-                                 tuple(percents)))
+                                 tuple(percents), tuple(met)))
     return Comparison(period, ctx.today, tuple(areas))
 
 
@@ -308,6 +315,11 @@ def _text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def working_days(n: int) -> str:
+    """`1 working day`, `2 working days`."""
+    return f"{n:,} working day" + ("" if n == 1 else "s")
+
+
 def due_items_of(items: pd.DataFrame, today: dt.date) -> tuple[DueItem, ...]:
     """The rows of a due list (with `agency_name`) as a person reads them."""
     rows = []
@@ -316,11 +328,12 @@ def due_items_of(items: pd.DataFrame, today: dt.date) -> tuple[DueItem, ...]:
         # A deadline after today with no working day before it (a weekend, a holiday) is
         # not "today" (as the digest's line says it, templates/_items.j2).
         when = (
-            f"{-days} working day(s) ago" if days < 0 or r.overdue else
-            "today" if r.deadline.date() == today else
+            working_days(-days) + " overdue" if days < 0 else
+            f"overdue since {weekday(r.deadline.date().isoformat())}" if r.overdue else
+            "due today" if r.deadline.date() == today else
             f"a {weekday(r.deadline.date().isoformat())}; no working day left before it"
             if days == 0 else
-            f"{days} working day(s) left"
+            working_days(days) + " left"
         )
         agency = (_text(r.agency_name) or r.agency) if isinstance(r.agency, str) else None
         rows.append(DueItem(bool(r.overdue), r.kind, ITEM_KINDS[r.kind].label, r.ref,
@@ -437,40 +450,13 @@ def case_answer(ctx: Context, caller: Caller, cmd: Command) -> Said | CaseSummar
         ref, int(case["category"]), int(case["level"]), case["status"], case["area"],
         _text(case["chair_id"]), _day(case["release_date"]),
         None if pd.isna(case["release_level"]) else int(case["release_level"]),
-        _day(case["mappa_end"]), open_, reviews, meetings)
+        _day(case["mappa_end"]), open_, reviews, meetings,
+        _person_name(computed.records.people, _text(case["chair_id"])))
 
 
-# --------------------------------------------------------------------------- escalate
-
-
-@dataclass
-class Escalation:
-    issue_id: int
-    created: bool  # False when this exact request was already raised (a Slack retry)
-    sog_chairs: list[dict]
-    agencies: list[dict]
-
-
-def raise_urgent_issue(
-    ctx: Context, caller: Caller, text: str, request_key: str, at: dt.datetime
-) -> Escalation:
-    """Record the issue once (a retried request finds it) and work out who must be told."""
-    dedupe = hashlib.sha256(f"{caller.person_id}\n{request_key}\n{text}".encode()).hexdigest()[:64]
-    agencies, everyone, columns = people_store.directory(ctx.engine)
-    words = {w.lower() for w in re.findall(r"[A-Za-z0-9_-]+", text)}
-    named = [a for a in agencies if a["agency"].lower() in words]
-    named_ids = {a["agency"] for a in named}
-    contacts = [p for p in everyone if p["agency"] in named_ids]
-    for a in named:
-        a["contacts"] = sorted({a["email"]} - {None} | {
-            c["email"] for c in contacts
-            if c["agency"] == a["agency"] and c["email"] and "agency_contact" in (c["roles"] or "")
-        })
-    people = pd.DataFrame(everyone, columns=columns)
-    # The same SOG chairs the planner escalates to (national ones where the area has none).
-    chosen = planner.sog_chairs_by_area(people, [caller.area])["person_id"].tolist()
-    sog = [p for p in people.astype(object).where(people.notna(), None).to_dict("records")
-           if p["person_id"] in chosen]
-    issue_id, created = urgent_issues.record(
-        ctx.engine, dedupe, at, caller.person_id, caller.area, text, [a["agency"] for a in named])
-    return Escalation(issue_id, created, sog, named)
+def _person_name(people: pd.DataFrame, person_id: str | None) -> str | None:
+    """A person's name from the people list; None when there is none."""
+    if person_id is None or people.empty or "name" not in people:
+        return None
+    found = people.loc[people["person_id"] == person_id, "name"]
+    return _text(found.iloc[0]) if len(found) else None

@@ -17,7 +17,6 @@ from mappa_core.rules.periods import Period
 from mappa_core.rules.records import DUE_SOON_DAYS
 
 COMMANDS = ("status", "due", "overdue", "case", "escalate", "scr", "help")
-MAX_ESCALATION = 3000
 _PERIOD_SHAPE = re.compile(r"\d{4}-\d{2}(-Q\d|-\d{2}\.\.\d{4}-\d{2}-\d{2})?")
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
 
@@ -138,10 +137,6 @@ def parse(text: str, as_of: dt.date | None = None) -> Command:
             return Command("scr", ref=words[1], text=text, topic=sub)
         raise ParseError("`scr` lists open actions; `scr update ID TEXT` or `scr done ID [TEXT]` records progress")
     if name == "escalate":
-        body = rest.strip()
-        if not body:
-            raise ParseError("`escalate` needs the issue in words, e.g. `/mappa escalate ...`")
-        if len(body) > MAX_ESCALATION:
-            raise ParseError(f"an escalation is at most {MAX_ESCALATION} characters")
-        return Command("escalate", text=body)
+        # Any length (it is sent whole); none asks what the issue is (bot/commands/escalate).
+        return Command("escalate", text=rest.strip())
     raise ParseError(f"unknown command {_short(head)!r}")

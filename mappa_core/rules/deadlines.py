@@ -95,7 +95,7 @@ def as_stood(records: Records, as_of: dt.date) -> Records:
     ]
     return Records(
         individuals, meetings, invitations, records.agencies, records.people,
-        records.events, records.local_holidays, records.area, custody,
+        records.events, records.local_holidays, records.area, custody, records.review_notes,
     )
 
 

@@ -19,21 +19,33 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 
+import numpy as np
 import pandas as pd
 
 from . import deadlines
+from .kinds import ItemKind, read_key
 from .periods import Period
 from .records import DUE_SOON_DAYS, LOOKBACK_DAYS, Records
+from .schema import reason_label
 from .vocabulary import Topic
 
 
 # The deadline frames of `Computed` an indicator may read. The invitation records (the
 # largest table, with the agencies) are loaded only for an indicator that reads them.
 FRAMES = ("reviews", "meetings", "invitations", "releases")
+
+
+class Driver(StrEnum):
+    """What an indicator below target names as behind it (its `why`), declared with it."""
+
+    AGENCY = "agency"  # the agencies below target
+    CHAIR = "chair"    # the chairs whose cases or meetings hold most of the exceptions
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,8 @@ class Indicator:
     (FRAMES) the two read. `urgent`: falling below target is urgent for the SOG chair.
     `each_agency`: met only if every agency in the breakdown meets the target, the
     margin the smallest agency's. `data_quality`: the checks shown with it. `short`: its
-    name where there is no room for the title (the quarterly pack's tables).
+    name where there is no room for the title (the quarterly pack's tables). `driver`:
+    what its `why` names when it is below target (`contributors`).
     """
     id: str
     title: str
@@ -59,6 +72,7 @@ class Indicator:
     urgent: bool = False
     each_agency: bool = False
     data_quality: tuple[str, ...] = ()
+    driver: Driver = Driver.CHAIR
 
     @property
     def reads_invitations(self) -> bool:
@@ -283,7 +297,7 @@ def restrict(c: Computed, area: str) -> Computed:
     records = Records(
         ind, rec.meetings[rec.meetings["ref"].isin(refs)],
         rec.invitations, rec.agencies, rec.people, rec.events, rec.local_holidays, area,
-        custody,
+        custody, rec.review_notes,
     )
     return Computed(records, c.as_of, parent=c, area=area)
 
@@ -297,13 +311,62 @@ def compute_deadlines(records: Records, as_of: dt.date, lookback_days: int = LOO
 
 
 def _reviews(level: int):
-    """Each review due in the period on the Level `level` chain; met when held by then."""
+    """Each review due in the period on the Level `level` chain; met when held by then.
+    A late one carries the reason (and agency) recorded on its item (`_with_notes`)."""
     def compute(c: Computed, period: Period, ind: Indicator) -> IndicatorResult:
         r = c.reviews
         items = r[(r["level"] == level) & _in_period(r["due"], period)]
+        items = _with_notes(items, c.records.review_notes)
         return _count(ind.id, items, items["status"] == "met", items["status"] != "pending",
                       "due", "done")
     return compute
+
+
+def _with_notes(items: pd.DataFrame, notes: pd.DataFrame) -> pd.DataFrame:
+    """Review due dates with the reason and agency recorded through the bot on their item.
+
+    A review item (`review:<ref>:L<level>:<due>`) stands for a run of late due dates from
+    its own (one item while a chain is unreviewed: due.open_items), so the latest note on
+    it applies to every due date of that run (the same case, level and closing meeting,
+    from its due date on). Its reason replaces the meeting's; an agency named is the
+    exception's agency. Like a meeting's recorded reason, a note is a correction of the
+    record: it holds whenever it was recorded."""
+    if notes is None or notes.empty or items.empty:
+        return items
+    rows = []
+    for key, reason, agency in zip(notes["item_key"], notes["reason"], notes["agency"]):
+        read = read_key(key)
+        if read is None or read[0].kind != ItemKind.REVIEW:
+            continue
+        part = read[1]
+        rows.append({"ref": part["ref"], "level": int(part["level"][1:]),
+                     "from": pd.Timestamp(part["deadline"]), "note_reason": reason,
+                     "note_agency": agency if isinstance(agency, str) and agency else None})
+    if not rows:
+        return items
+    found = pd.DataFrame(rows).drop_duplicates(["ref", "level", "from"], keep="last")
+    # Each note's run: the due date it names, and the meeting that closed it (if any).
+    start = items.merge(found, left_on=["ref", "level", "due"],
+                        right_on=["ref", "level", "from"])[
+        ["ref", "level", "from", "done", "note_reason", "note_agency"]]
+    if start.empty:
+        return items
+    out = items.reset_index().merge(start, on=["ref", "level"], how="left",
+                                    suffixes=("", "_run"))
+    same_run = (out["due"] >= out["from"]) & (
+        (out["done"] == out["done_run"]) | (out["done"].isna() & out["done_run"].isna()))
+    out = out[same_run | out["from"].isna()]
+    # A due date in two runs' reach takes the later run's note.
+    out = out.sort_values("from").drop_duplicates("index", keep="last").set_index("index")
+    out = out.reindex(items.index)
+    hit = out["note_reason"].notna().to_numpy()
+    if not hit.any():
+        return items
+    items = items.copy()
+    items["agency"] = pd.Series(np.where(hit, out["note_agency"].to_numpy(dtype=object), None),
+                                index=items.index, dtype=object)
+    items.loc[hit, "reason"] = out.loc[hit, "note_reason"].to_numpy()
+    return items
 
 
 def _attended(items: pd.DataFrame) -> pd.Series:
@@ -469,7 +532,7 @@ _declare(Indicator(
     "dtc-attendance", "Attendance by each Duty to Co-operate agency, where invited", 90,
     Topic.ATTENDANCE, reads=frozenset({"invitations"}),
     compute=_attendance(lambda inv: ~inv["is_ra"], _attended_or_wrote), count=_no_counts,
-    each_agency=True, data_quality=("seniority_unknown",),
+    each_agency=True, data_quality=("seniority_unknown",), driver=Driver.AGENCY,
     short="DTC attendance",
 ))
 _declare(Indicator(
@@ -488,13 +551,13 @@ _declare(Indicator(
 _declare(Indicator(
     "ra-written", "Written contributions from Responsible Authorities that did not attend", 100,
     Topic.CONTRIBUTIONS, reads=frozenset({"invitations"}), compute=_written(True),
-    count=_written_counts(True),
+    count=_written_counts(True), driver=Driver.AGENCY,
     short="RA written contributions",
 ))
 _declare(Indicator(
     "dtc-written", "Written contributions from Duty to Co-operate agencies that did not attend",
     100, Topic.CONTRIBUTIONS, reads=frozenset({"invitations"}), compute=_written(False),
-    count=_written_counts(False),
+    count=_written_counts(False), driver=Driver.AGENCY,
     short="DTC written contributions",
 ))
 _declare(Indicator(
@@ -614,3 +677,108 @@ def group_exceptions(results: list[IndicatorResult]) -> dict[str, dict]:
 def exceptions_frame(results: list[IndicatorResult]) -> pd.DataFrame:
     rows = [{"indicator": r.id, **e} for r in results for e in r.exceptions]
     return pd.DataFrame(rows, columns=["indicator", *EXCEPTION_FIELDS])
+
+
+# --------------------------------------------------------------------------- why
+
+WHY_NAMED = 3  # the agencies or chairs a `why` names; the rest are counted
+
+
+def contributors(res: IndicatorResult) -> list[dict]:
+    """Who is behind a result's exceptions, as its indicator's `driver` says, the largest
+    first: each {"by" (agency or chair), "key" (its id), "count" (its exceptions)}.
+
+    Agencies: where a breakdown has several, those below target, the lowest first, each
+    with its "percent", "numerator" and "denominator"; otherwise those the exceptions name.
+    Chairs: those the exceptions name (an exception with none recorded is left out)."""
+    by = res.indicator.driver
+    column = "agency" if by is Driver.AGENCY else "chair_id"
+    counts = Counter(e[column] for e in res.exceptions if e.get(column))
+    if by is Driver.AGENCY and res.breakdown and len(res.breakdown) > 1:
+        below = sorted((b for b in res.breakdown if b["met"] is False),
+                       key=lambda b: (b["percent"], b["agency"]))
+        return [{"by": by.value, "key": b["agency"], "count": counts.get(b["agency"], 0),
+                 "percent": b["percent"], "numerator": b["numerator"],
+                 "denominator": b["denominator"]} for b in below]
+    return [{"by": by.value, "key": key, "count": n}
+            for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def reasons_given(res: IndicatorResult) -> tuple[list[tuple[str, int]], int]:
+    """The reasons recorded against a result's exceptions, the commonest first, and how
+    many exceptions have none."""
+    given = Counter(e["reason"] for e in res.exceptions if e.get("reason"))
+    return (sorted(given.items(), key=lambda kv: (-kv[1], kv[0])),
+            sum(1 for e in res.exceptions if not e.get("reason")))
+
+
+def _listed(shown: list[str], total: int, others: tuple[str, str]) -> str:
+    """`shown` joined, with how many more there are (`others`: singular and plural)."""
+    more = total - len(shown)
+    tail = f" and {more} other {others[more != 1]}" if more > 0 else ""
+    return ", ".join(shown) + tail
+
+
+def why(res: IndicatorResult, agency_names: dict | None = None,
+        chair_names: dict | None = None) -> str | None:
+    """What drives a result below target, in words built only from its exceptions: the
+    agencies below target (or missing the contributions), or the chairs with most misses
+    (`contributors`, named by `agency_names` / `chair_names`, their ids otherwise), then the
+    reasons recorded. None unless the result is below target."""
+    if res.met is not False:
+        return None
+    names = {"agency": agency_names or {}, "chair": chair_names or {}}
+
+    def name(c: dict) -> str:
+        found = names[c["by"]].get(c["key"])
+        return found if isinstance(found, str) and found.strip() else c["key"]
+
+    top = contributors(res)
+    total = len(res.exceptions)
+    agency = res.indicator.driver is Driver.AGENCY
+    who = ("agency", "agencies") if agency else ("chair", "chairs")
+    parts = []
+    if top and "percent" in top[0]:
+        parts.append("Below target: " + _listed(
+            [f"{name(c)} {c['percent']:.1f}% ({c['numerator']}/{c['denominator']})"
+             for c in top[:WHY_NAMED]], len(top), who))
+    elif len(top) == 1 and top[0]["count"] == total:
+        verb = "missing from" if agency else "chaired by"
+        parts.append(f"{verb.capitalize()} {name(top[0])}" if total == 1
+                     else f"All {total} {verb} {name(top[0])}")
+    elif len(top) > 1 and top[0]["count"] == 1:
+        parts.append(f"Spread over {len(top)} {who[1]}, one each")
+    elif top:
+        lead = "Missing from" if agency else "Chairs with most misses:" if len(top) > 1 \
+            else "Chaired by"
+        parts.append(f"{lead} " + _listed(
+            [f"{name(top[0])} {top[0]['count']} of {total}",
+             *(f"{name(c)} {c['count']}" for c in top[1:WHY_NAMED])], len(top), who))
+    unnamed = total - sum(c["count"] for c in top) if top and "percent" not in top[0] else 0
+    if unnamed > 0:
+        parts.append(f"{unnamed} with no {who[0]} recorded")
+    if total:
+        given, unrecorded = reasons_given(res)
+        if not given:
+            parts.append("no reason recorded")
+        else:
+            words = ", ".join(f"{_lower_first(reason_label(code))} {n}" for code, n in given[:2])
+            parts.append(f"reason given for {total - unrecorded} of {total}: {words}")
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def names_of(records: Records) -> tuple[dict[str, str], dict[str, str]]:
+    """The agencies' and the people's display names by id, as the records hold them (for
+    `why`); empty where a load left them out."""
+    def pairs(frame: pd.DataFrame, key: str) -> dict[str, str]:
+        if frame is None or frame.empty or not {key, "name"} <= set(frame.columns):
+            return {}
+        return {k: v for k, v in zip(frame[key], frame["name"]) if isinstance(v, str)}
+    return pairs(records.agencies, "agency"), pairs(records.people, "person_id")

@@ -38,6 +38,10 @@ class Records:
     # Past custody periods (custody.csv and those the importer kept): ref, custody_from,
     # release_date, release_level.
     custody: pd.DataFrame = field(default_factory=_no_rows)
+    # The reasons recorded through the bot on review items (item_note rows whose key is a
+    # review's): item_key, reason, agency (None: not named), at. A late review's exception
+    # carries them (indicators).
+    review_notes: pd.DataFrame = field(default_factory=_no_rows)
 
 
 # Meeting paperwork (minutes, contributions, disclosure) is chased for this many days after

@@ -12,13 +12,17 @@ import pandas as pd
 
 from .calendar import calendar_for
 from .indicators import (
-    INDICATORS, Computed, compute_deadlines, compute_indicators, data_quality,
-    data_quality_counts, exceptions_frame, group_exceptions, restrict,
+    INDICATORS, Computed, IndicatorResult, compute_deadlines, compute_indicators, contributors,
+    data_quality, data_quality_counts, exceptions_frame, group_exceptions, restrict,
 )
 from .periods import Period, previous_quarters, quarter_of, reporting_year, reporting_year_of
 from .records import Records, window_start
+from .schema import reason_label
 
 TREND_QUARTERS = 8  # the pack's trend: the quarter and the seven before it (two years)
+# Fewer items than this in either period and a change in points says nothing about a trend
+# (1 of 2 to 1 of 1 is "+50 points"): the pack says "too few to judge a change" instead.
+FEW_TO_JUDGE = 5
 MARKED_CHANGE = 0.2  # a rise or fall of a fifth in managed cases is worth the SOG's questions
 CHANGE_QUESTIONS = {
     "rise": [
@@ -37,7 +41,6 @@ CHANGE_QUESTIONS = {
 # What the pack calls each indicator where a table cell has no room for its title (declared
 # with the indicator).
 SHORT_NAMES = {ind_id: ind.short for ind_id, ind in INDICATORS.items()}
-NOT_RECORDED = "Not recorded"
 REPEATED_CASES_SHOWN = 10  # the pack names the cases with most exceptions; the appendix has all
 _QUARTER_LABEL = re.compile(r"\d{2}(\d{2})-(\d{2})-Q([1-4])")
 
@@ -46,13 +49,6 @@ def axis_label(label: str) -> str:
     """A quarter as a chart axis says it: `2025-26-Q3` is `Q3 25-26` (quarter and year)."""
     m = _QUARTER_LABEL.fullmatch(label)
     return f"Q{m[3]} {m[1]}-{m[2]}" if m else label
-
-
-def reason_label(code: str | None) -> str:
-    """`information_late` as a person reads it: `Information late`; no code is `Not recorded`."""
-    if not code:
-        return NOT_RECORDED
-    return code.replace("_", " ").capitalize().replace("rosh", "RoSH")
 
 
 def as_read(df: pd.DataFrame) -> pd.DataFrame:
@@ -89,7 +85,8 @@ class QuarterlyPack:
     data_quality_cases: list[dict] = field(default_factory=list)  # SPEC rows: check, ref, detail
     # The period before (the quarter before a quarter, the year before a year; None otherwise):
     # {"label", "axis_label", "exceptions", "indicators": {id: {"percent", "numerator",
-    # "denominator", "met", "exceptions", "points", "now"}}}; points: the change in points.
+    # "denominator", "met", "exceptions", "points", "few", "now"}}}; points: the change in
+    # points; few: either period counts fewer than FEW_TO_JUDGE items (no trend to judge).
     previous: dict | None = None
     patterns: dict = field(default_factory=dict)  # exception_patterns(): commonalities first
     chair_names: dict = field(default_factory=dict)  # person_id -> name, for the chairs named
@@ -98,6 +95,8 @@ class QuarterlyPack:
     # The caseload's last quarter if it is in progress: its cases managed so far beside the
     # quarter before's up to the same day, the like-for-like pair that `changes` compares.
     caseload_so_far: dict | None = None
+    # The pack's closing list for the SOG, from the data only: for_the_sog().
+    for_sog: dict = field(default_factory=dict)
 
 
 def period_progress(period: Period, as_of: dt.date, local_holidays: dict | None = None,
@@ -189,8 +188,10 @@ def _previous(now: list[dict], before: Period, results_before, unfinished: bool 
             now_is = "met so far" if unfinished else "now met"
         else:
             now_is = None
+        few = points is not None and min(ind["denominator"], b.denominator) < FEW_TO_JUDGE
         out[b.id] = {"percent": b.percent, "numerator": b.numerator, "denominator": b.denominator,
-                     "met": b.met, "exceptions": len(b.exceptions), "points": points, "now": now_is}
+                     "met": b.met, "exceptions": len(b.exceptions), "points": points,
+                     "few": few, "now": now_is}
     return {"label": before.label, "axis_label": axis_label(before.label),
             "exceptions": sum(len(r.exceptions) for r in results_before), "indicators": out}
 
@@ -250,6 +251,29 @@ def exception_patterns(exceptions: pd.DataFrame, chair_names: dict[str, str]) ->
         "repeated": {"cases": int(repeats.size), "exceptions": int(repeats.sum()),
                      "by_count": by_count, "top": top},
     }
+
+
+def for_the_sog(results: list[IndicatorResult], patterns: dict) -> dict:
+    """The short list the pack ends with, built only from the data: each indicator not met
+    with its largest contributor (`contributors`: the agency furthest below target or with
+    most missing, or the chair with most exceptions), how many exceptions have no reason,
+    and the cases that were an exception more than once."""
+    not_met = []
+    for r in results:
+        if r.met is not False:
+            continue
+        top = contributors(r)
+        not_met.append({"id": r.id, "title": r.title, "percent": r.percent, "target": r.target,
+                        "numerator": r.numerator, "denominator": r.denominator,
+                        "exceptions": len(r.exceptions), "few": r.denominator < FEW_TO_JUDGE,
+                        "top": top[0] if top else None, "contributors": len(top),
+                        # one each over several: no one contributor is larger
+                        "spread": len(top) > 1 and top[0]["count"] == 1
+                        and "percent" not in top[0]})
+    total, unrecorded = patterns.get("total", 0), patterns.get("unrecorded", 0)
+    return {"not_met": not_met, "exceptions": total, "unrecorded": unrecorded,
+            "unrecorded_share": int(round(100 * unrecorded / total)) if total else 0,
+            "repeated": patterns.get("repeated") or {"cases": 0, "exceptions": 0, "top": []}}
 
 
 def _data_quality(c: Computed, period: Period, exceptions: pd.DataFrame,
@@ -318,13 +342,14 @@ def quarterly_pack(records: Records, period: Period, as_of: dt.date, area: str |
     # Before its first day a quarter has no cases yet: nothing to compare.
     changes = ([] if as_of < quarters[-1].start
                else _changes([so_far["before"], so_far["now"]] if so_far else caseload))
+    patterns = exception_patterns(exceptions, chair_names)
     return QuarterlyPack(
         area=area, period=period, as_of=as_of,
         indicators=indicators, trend=trend, exceptions=exceptions,
         commonality=group_exceptions(results), caseload=caseload, changes=changes,
         data_quality=_data_quality(c, period, exceptions, cases),
         data_quality_cases=cases, previous=previous,
-        patterns=exception_patterns(exceptions, chair_names),
+        patterns=patterns, for_sog=for_the_sog(results, patterns),
         chair_names={k: v for k, v in chair_names.items()
                      if k in set(exceptions["chair_id"].dropna()) and isinstance(v, str)},
         in_progress=period_progress(period, as_of, records.local_holidays, area),
@@ -333,7 +358,8 @@ def quarterly_pack(records: Records, period: Period, as_of: dt.date, area: str |
 
 
 def compare_areas(records: Records, period: Period, as_of: dt.date) -> pd.DataFrame:
-    """Every area side by side on each indicator, with caseload sizes beside them."""
+    """Every area side by side on each indicator (its percent, numerator/denominator and
+    whether its target is met), with caseload sizes beside them."""
     c = compute_deadlines(records, as_of)
     rows = []
     for area in sorted(records.individuals["area"].unique()):
@@ -345,6 +371,7 @@ def compare_areas(records: Records, period: Period, as_of: dt.date) -> pd.DataFr
         for r in compute_indicators(ca, period):
             row[f"{r.id}_percent"] = r.percent
             row[f"{r.id}_n"] = f"{r.numerator}/{r.denominator}"
+            row[f"{r.id}_met"] = r.met
         rows.append(row)
     return _table(rows)
 

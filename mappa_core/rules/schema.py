@@ -15,6 +15,16 @@ REASON_CODES = (
     "data_error",
     "other",
 )
+NOT_RECORDED = "Not recorded"
+
+
+def reason_label(code: str | None) -> str:
+    """`information_late` as a person reads it: `Information late`; no code is `Not recorded`."""
+    if not code:
+        return NOT_RECORDED
+    return code.replace("_", " ").capitalize().replace("rosh", "RoSH")
+
+
 ROLES = ("chair", "sog_chair", "coordinator", "staff", "agency_contact")
 AGENCY_ROLES = (
     "police", "social_work", "sps", "health", "housing", "scra",

@@ -21,6 +21,7 @@ class Rule(StrEnum):
     ESCALATION = "escalation"              # a breach, to the area's SOG chair
     BELOW_TARGET = "below_target"          # an indicator fell below target this quarter
     WEEKLY = "weekly"                      # Monday's summary of the indicators
+    DATA_QUALITY = "data_quality"          # Monday's records to correct, to co-ordinators
     QUARTERLY = "quarterly"                # the SOG's review of last quarter is due
     AUDIT_REMINDER = "audit_reminder"      # a case or meeting audit not yet done
     SCR = "scr"                            # an overdue SCR action, to its owner agency

@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 DEFAULT_URL = "sqlite:///mappa.db"
 # The newest migration in migrations/versions. Kept here so that the check every command
 # makes does not have to import Alembic; a test asserts it equals Alembic's head.
-SCHEMA_REVISION = "0014_seen_requests"
+SCHEMA_REVISION = "0015_reason_agency_whole_issue"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -128,19 +128,29 @@ def snooze(engine: Engine, item_key: str, person_id: str, until: dt.date,
         bump_change_stamp(conn)
 
 
+def agency_names(engine: Engine) -> dict[str, str]:
+    """Every agency id with its display name (its id when it has none), by name."""
+    agency = _t("agency")
+    with engine.connect() as conn:
+        rows = conn.execute(select(agency.c.agency, agency.c.name)).all()
+    return dict(sorted(((a, n or a) for a, n in rows), key=lambda kv: (kv[1].lower(), kv[0])))
+
+
 def record_reason(engine: Engine, item_key: str, who: Who, code: str, text: str,
-                  at: dt.datetime, on: tuple[str, tuple] | None = None) -> None:
-    """A reason (and note) for the item, once per identical note; the reason is also set
-    on the row `on` names: ("invitation", (meeting id, agency)) or ("meeting", (meeting
-    id,)), where the item has one."""
+                  at: dt.datetime, on: tuple[str, tuple] | None = None,
+                  agency: str | None = None) -> None:
+    """A reason (and note, and the agency behind it if named) for the item, once per
+    identical note; the reason is also set on the row `on` names: ("invitation", (meeting
+    id, agency)) or ("meeting", (meeting id,)), where the item has one."""
     note = _t("item_note")
     with engine.begin() as conn:
         same = conn.execute(select(note.c.id).where(and_(
             note.c.item_key == item_key, note.c.person_id == who.person_id,
-            note.c.reason == code, note.c.text == text))).first()
+            note.c.reason == code, note.c.text == text,
+            note.c.agency.is_(None) if agency is None else note.c.agency == agency))).first()
         if same is None:
             conn.execute(note.insert().values(item_key=item_key, person_id=who.person_id,
-                                              reason=code, text=text, at=at))
+                                              reason=code, text=text, at=at, agency=agency))
         if on is not None:
             table, key = on
             t = _t(table)

@@ -127,8 +127,9 @@ class UrgentIssue(SQLModel, table=True):
     raised_at: dt.datetime
     raised_by: str = Field(max_length=64)
     area: str | None = Field(default=None, max_length=64)
-    text: str = Field(max_length=3000)
-    agencies: str = Field(default="", max_length=500)  # ';'-separated agency ids
+    text: str = Field(sa_column=Column(Text, nullable=False))  # whole, however long
+    # ';'-separated ids of the agencies the raiser chose to e-mail it to (none unless chosen)
+    agencies: str = Field(default="", sa_column=Column(Text, nullable=False))
 
 
 class Snooze(SQLModel, table=True):
@@ -150,6 +151,7 @@ class ItemNote(SQLModel, table=True):
     reason: str = Field(max_length=32)
     text: str = Field(default="", max_length=2000)
     at: dt.datetime
+    agency: str | None = Field(default=None, max_length=64)  # the agency behind it, if named
 
 
 class Outbox(SQLModel, table=True):

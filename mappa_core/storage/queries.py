@@ -97,7 +97,8 @@ def load_records(
 
     With `since`, only what the deadline rules need for due dates, meetings and deadlines
     from that date on: every case at Level 2/3, with meetings, or due for release at
-    Level 3 from `since` on;
+    Level 3 from `since` on, and any case the data-quality check status_custody_mismatch
+    may name (in the community with a current custody period, at any level);
     meetings from `since` less the longest review interval, plus each case's last earlier
     meeting (which alone can carry a chain of late due dates forward) and its initial Level
     3 community meetings (for pre-release deadlines); invitations to the meetings from then.
@@ -133,7 +134,10 @@ def load_records(
             # (minutes at a million); an EXISTS there is probed per case (slow at 7,000).
             # Alone, the IN becomes a semi-join. UNION ALL keeps them one round trip.
             managed = or_(ind.c.level >= 2,
-                          and_(ind.c.release_level == 3, ind.c.release_date >= since))
+                          and_(ind.c.release_level == 3, ind.c.release_date >= since),
+                          # any individual the status_custody_mismatch check may name
+                          # (SPEC section 3): in the community with a current custody period
+                          and_(ind.c.status == "community", ind.c.custody_from.is_not(None)))
             # The second select leaves out the first's cases, so no row comes twice.
             individuals = _frame(
                 conn, "individual", both(in_area, managed), columns=_RULE_COLUMNS["individual"],
@@ -174,8 +178,22 @@ def load_records(
             else pd.DataFrame()
         )
         local = _local_holidays(conn)
+        review_notes = _review_notes(conn)
     return Records(individuals, meetings, invitations, agencies, people, events, local, area,
-                   custody)
+                   custody, review_notes)
+
+
+REVIEW_NOTE_COLUMNS = ["item_key", "reason", "agency", "at"]
+
+
+def _review_notes(conn) -> pd.DataFrame:
+    """The reasons recorded through the bot on review items, oldest first (a few per late
+    review at most): item_key, reason, agency, at."""
+    note = SQLModel.metadata.tables["item_note"]
+    rows = conn.execute(select(note.c.item_key, note.c.reason, note.c.agency, note.c.at)
+                        .where(note.c.item_key.like("review:%"))
+                        .order_by(note.c.at, note.c.id)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=REVIEW_NOTE_COLUMNS)
 
 
 def _entries_after_last_early_meeting(individuals: pd.DataFrame, meetings: pd.DataFrame,

@@ -104,7 +104,7 @@ def test_demo_day_never_writes_the_configured_database(grampian_cli, capsys):
     assert code == 0, err
     assert "=== A simulated working day: Thursday 26 November 2026 ===" in out
     assert "a temporary copy of" in out and "the configured database is not written to" in out
-    assert "--- Slack DM to Ailsa Chair (U1CHAIR1) ---" in out and "email(s) to 3 addresses" in out
+    assert "--- Slack DM to Ailsa Chair (U1CHAIR1) ---" in out and "email(s) to 2 addresses" in out  # one an agency
     assert _snapshot(grampian_cli) == before
     # Run twice: the second day plans and sends the same again, since the copy is new each time.
     code, again, _ = _run(capsys, "demo-day", "--as-of", "2026-11-26", "--show", "1")
@@ -148,7 +148,7 @@ def test_demo_day_copies_from_postgresql(postgres_url, monkeypatch, capsys):
     before = _snapshot(postgres_url)
     code, out, err = _run(capsys, "demo-day", "--as-of", "2026-11-26", "--show", "1")
     assert code == 0, err
-    assert "--- Slack DM to Ailsa Chair (U1CHAIR1) ---" in out and "email(s) to 3 addresses" in out
+    assert "--- Slack DM to Ailsa Chair (U1CHAIR1) ---" in out and "email(s) to 2 addresses" in out  # one an agency
     assert _snapshot(postgres_url) == before
 
 

@@ -56,7 +56,7 @@ AREA = "=AREA <!channel> <http://evil.example|x> &amp; <script>"
 ID = "=1+<!here><https//evil.example|y><script>"  # ids: no spaces or colons (item keys)
 SHORT = "<!here><http://e.x|y><script>"  # gender holds 32 characters
 KEEP_REF = "GRA-0103"  # `/mappa case REF` takes only plain references
-KEEP_AGENCY = "police"  # `/mappa escalate` names agencies by plain id
+KEEP_AGENCY = "police"  # chosen from `/mappa escalate`'s menu below by its id
 
 
 def _hostile_id(column: str, value: str) -> str:
@@ -246,10 +246,18 @@ def test_hostile_text_is_inert_in_every_slack_reply(hostile, capsys):
         # /mappa escalate with hostile text: the SOG chair's DM, the agency's email, the reply.
         before = len(stand_in.posts("/api/chat.postMessage"))
         reply = command(COORD, f"escalate {H} {KEEP_AGENCY} needs to know")
-        assert_inert_in_slack(reply, "escalate reply")
+        assert_inert_in_slack(reply, "escalate reply")  # with the agencies' hostile names
         dm = stand_in.wait_for("/api/chat.postMessage", before + 1)[-1]["body"]
         assert "&lt;!channel&gt;" in "".join(assert_inert_in_slack(dm, "escalation DM"))
-        assert smtp.messages, "the named agency gets the escalation by email"
+        assert not smtp.messages, "no agency is e-mailed unless chosen"
+        issue = next(e["value"] for b in reply["blocks"] if b["type"] == "actions"
+                     for e in b["elements"] if e["type"] == "button")
+        state = {f"escalate:{issue}": {"escalate_choose": {
+            "type": "multi_static_select", "selected_options": [{"value": KEEP_AGENCY}]}}}
+        chosen = send(lambda u, a, v, url: action_body(u, a, v, url, state=state),
+                      COORD, "escalate_agencies", issue)
+        assert_inert_in_slack(chosen, "escalate agencies reply")
+        assert smtp.messages, "the chosen agency gets the escalation by email"
         for m in smtp.messages:
             msg = email.message_from_bytes(m.original_content)
             html = next(p for p in msg.walk() if p.get_content_type() == "text/html")

@@ -54,7 +54,6 @@ SLACK = [
     ("case ../../etc", "`case` takes one case reference"),
     ("scr update 12", "`scr update ID TEXT` needs the update in words"),
     ("scr frobnicate", "`scr` lists open actions"),
-    ("escalate", "`escalate` needs the issue in words"),
     ("frobnicate", "unknown command 'frobnicate'"),
 ]
 

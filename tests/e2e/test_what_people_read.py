@@ -388,8 +388,8 @@ def test_a_deadline_today_says_due_today_and_one_at_the_weekend_names_its_day(ca
     items = pd.DataFrame([{**p, "deadline": pd.Timestamp(p["deadline"]), "agency_name": None}
                           for p in payloads])
     assert [r.when for r in due_items_of(items, dt.date(2026, 11, 27))] == [
-        "today", "a Sunday; no working day left before it",
-        "a Monday; no working day left before it", "1 working day(s) left"]
+        "due today", "a Sunday; no working day left before it",
+        "a Monday; no working day left before it", "1 working day left"]
 
 
 def test_a_digest_opens_with_what_it_holds():

@@ -56,9 +56,10 @@ def test_bare_date_means_nine_in_the_morning_in_london():
 def test_jobs_run_dry_run_plans_and_writes_nothing(grampian_cli, capsys):
     assert main(["jobs", "run", "digest", "--as-of", "2026-11-26", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    # 8 deadline items + 2 meeting-audit reminders. (G18's disclosure, recorded as no, is
-    # a decision counted at once as not met, no longer chased as "not recorded".)
-    assert "would plan 10 notification(s)" in out
+    # 7 deadline items + 2 meeting-audit reminders. (G18's disclosure, recorded as no, is
+    # a decision counted at once as not met, no longer chased as "not recorded". Electronic
+    # Monitoring Scotland is chased once, at its own address, not its contact's as well.)
+    assert "would plan 9 notification(s)" in out
     assert "digest           slack  g-chair-2                                    3 item(s)" in out
     assert main(["jobs", "run", "deliver", "--dry-run"]) == 0
     assert "outbox: {}" in capsys.readouterr().out
@@ -83,7 +84,7 @@ def test_demo_day_prints_slack_messages_and_captures_email(grampian_cli, capsys)
     out = capsys.readouterr().out
     assert "--- Slack DM to Ailsa Chair (U1CHAIR1) ---" in out
     assert "--- Email to " in out and "Written contribution" in out
-    assert "email(s) to 3 addresses" in out
+    assert "email(s) to 2 addresses" in out  # one per agency (issue 23.7)
 
 
 @pytest.mark.parametrize("job", ["digest", "escalations", "weekly-summary", "quarterly-review"])
@@ -203,9 +204,16 @@ def test_a_dry_run_shows_each_message_as_it_would_read_and_writes_nothing(grampi
     assert email[-1].endswith("do not forward this message outside your organisation.")
     assert main(["jobs", "run", "digest", "--as-of", "2026-12-01", "--dry-run", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 11 and {r["rule"] for r in rows} == {"digest", "chaser", "audit_reminder"}
+    assert len(rows) == 10 and {r["rule"] for r in rows} == {"digest", "chaser", "audit_reminder"}
     assert all("payload" in r and "dedupe_key" in r for r in rows)
     assert outbox.counts(engine) == {}
+    # Without --dry-run the rows are written: stderr says so, stdout stays the JSON alone.
+    assert main(["jobs", "run", "digest", "--as-of", "2026-12-01", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 10
+    assert err == ("digest at 2026-12-01 09:00 GMT: wrote 10 new row(s) to the outbox "
+                   "(10 planned; --dry-run writes nothing)\n")
+    assert sum(outbox.counts(engine).values()) == 10
 
 
 def test_no_digest_for_an_area_on_its_local_holiday(sqlite_engine):

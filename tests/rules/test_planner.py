@@ -132,7 +132,12 @@ def test_missing_contribution_chases_the_agency_by_email_the_day_after():
     assert plan_agency_chasers(c, records.people, records.agencies, RULES).empty
     records, c = _state(rec, "2026-10-06")
     chasers = plan_agency_chasers(c, records.people, records.agencies, RULES)
-    assert sorted(chasers["address"]) == ["hc@example.org", "housing@example.org"]
+    # One e-mail per agency: its own address, not its contact person's as well.
+    assert list(chasers["address"]) == ["housing@example.org"]
+    from mappa_core.rules.planner.directory import agency_addresses
+    no_own = records.agencies.assign(email=None)
+    assert agency_addresses(records.people, no_own).values.tolist() == [
+        ["housing", "hc@example.org"]]
     assert set(chasers["channel"]) == {"email"} and set(chasers["stage"]) == {"missing"}
     assert "contribution:M1:housing@chair-1" in digest_keys(rec, "2026-10-06")
     # Escalated 5 working days after the meeting: 12 Oct.
@@ -241,12 +246,13 @@ def test_review_due_today_is_labelled_due_today_not_missed():
         (True, "Level 3 review; 1 due date(s) missed")]
 
 
-def test_weekly_summary_gives_the_coordinator_the_data_quality_cases():
+def test_weekly_summary_gives_the_coordinator_the_data_quality_cases_apart():
     from bot.channels import render as render_group
-    from mappa_core.rules.planner import plan_weekly_summary
+    from mappa_core.rules.planner import plan_area_channels, plan_weekly_summary
 
     # B is open at Level 2 with neither a meeting nor a level_from (no_entry_date); A is
-    # fine. The co-ordinator's summary names B; the SOG chair's has the indicators only.
+    # fine. The co-ordinator gets the SOG chair's summary and, as a message of its own, the
+    # records to correct, which name B; the SOG chair's has the indicators only.
     rec = frames(people=PEOPLE, individuals=[{"ref": "A"}, {"ref": "B"}],
                  meetings=[{"meeting_id": "M1", "ref": "A", "date": "2026-10-05"}])
     records, c = _state(rec, "2026-11-30")
@@ -255,16 +261,28 @@ def test_weekly_summary_gives_the_coordinator_the_data_quality_cases():
     dq = plan[plan["item_key"].str.startswith("data_quality:")]
     assert [(k.rsplit(":", 1)[0], r) for k, r in zip(dq["item_key"], dq["recipient_id"])] == [
         ("data_quality:no_entry_date:B", "coord")]
-    assert set(plan.loc[plan["recipient_id"] == "sog", "item_key"]) == {
-        f"indicator:{i}:Testshire" for i in (
-            "l3-reviews", "l2-reviews", "dtc-attendance", "police-attendance", "cbsw-attendance",
-            "ra-written", "dtc-written", "custody-initial-l3", "minutes-10wd", "disclosure")}
-    coord = [r for r in plan.to_dict("records") if r["recipient_id"] == "coord"]
-    mail = render_group(coord)
-    assert "Data quality (no_entry_date): B: open at Level 2 with no Level 2/3 meeting" in mail.text
-    assert "then the records to correct" in mail.text
-    sog = render_group([r for r in plan.to_dict("records") if r["recipient_id"] == "sog"])
-    assert "Data quality" not in str(sog.blocks) and "records to correct" not in str(sog.blocks)
+    assert set(dq["rule"]) == {"data_quality"} and set(dq["group_key"].str.split("|").str[0]) == {
+        "data_quality"}
+    indicators = {f"indicator:{i}:Testshire" for i in (
+        "l3-reviews", "l2-reviews", "dtc-attendance", "police-attendance", "cbsw-attendance",
+        "ra-written", "dtc-written", "custody-initial-l3", "minutes-10wd", "disclosure")}
+    for who in ("sog", "coord"):
+        mine = plan[(plan["recipient_id"] == who) & (plan["rule"] == "weekly")]
+        assert set(mine["item_key"]) == indicators
+    rows = plan.to_dict("records")
+    summary = render_group([r for r in rows if r["recipient_id"] == "coord" and r["rule"] == "weekly"])
+    assert "B" not in {line.split(":")[0] for line in summary.text.splitlines()}
+    assert "no_entry_date" not in summary.text and "records to correct" not in summary.text
+    mail = render_group([r for r in rows if r["rule"] == "data_quality"])
+    assert mail.subject == "MAPPA records to correct, Testshire, 2026-11-30"
+    assert "B: open at Level 2 with no Level 2/3 meeting and no level_from: its reviews " \
+        "cannot be tracked (no_entry_date)" in mail.text
+    assert "1 record of Testshire to correct" in mail.text
+    sog = render_group([r for r in rows if r["recipient_id"] == "sog"])
+    assert "no_entry_date" not in str(sog.blocks) and "records to correct" not in str(sog.blocks)
+    # The records to correct name cases: never copied to an area's shared channel.
+    shared = plan_area_channels(plan, {"teams": {"Testshire"}})
+    assert set(shared.loc[shared["channel"] == "teams", "rule"]) == {"weekly"}
 
 
 def test_weekly_summary_keeps_each_data_quality_finding_of_one_case():

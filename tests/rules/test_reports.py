@@ -174,6 +174,10 @@ def test_pack_compares_with_the_previous_quarter_and_groups_exceptions(engine):
     # Q2: 2/2 L2 reviews met; Q3: 2/3. Q2: the one DTC invitation failed; Q3: all attended.
     assert (prev["indicators"]["l2-reviews"]["points"], prev["indicators"]["l2-reviews"]["now"]) == (
         -33.3, "no longer met")
+    # 1 review in Q2, 3 in Q3: too few to judge a change. Disclosure: 5 and 10 meetings.
+    assert prev["indicators"]["l2-reviews"]["few"] is True
+    assert (prev["indicators"]["disclosure"]["points"], prev["indicators"]["disclosure"]["few"]) == (
+        -20.0, False)
     assert prev["indicators"]["dtc-attendance"]["now"] == "now met"
     assert prev["indicators"]["l3-reviews"]["points"] is None  # no Level 3 review fell due in Q2
     assert prev["exceptions"] == 2
@@ -203,13 +207,19 @@ def test_pack_opens_with_indicators_then_changes_then_commonalities_rows_last(en
         '<table id="indicators">', "<h2>2. What changed since 2026-27-Q2</h2>",
         "<h2>3. Exceptions and their reasons</h2>", "<h3>By reason</h3>", "<h3>By agency</h3>",
         "<h3>By chair</h3>", "<h3>Repeated cases</h3>", "<h2>4. Trends",
-        "<h2>6. Data quality</h2>", "<h2>Appendix: every exception</h2>")]
+        "<h2>6. Data quality</h2>", "<h2>7. For the SOG: what the data points to</h2>",
+        "<h2>Appendix: every exception</h2>")]
     assert order == sorted(order)
     indicators = html.split('<table id="indicators">')[1].split("</table>")[0]
     assert "<th class=\"num\" style=\"white-space: nowrap\">2026-27-Q2</th>" in indicators
-    assert "&minus;33.3 points" in indicators
+    # Level 2 reviews: 1 of 1 to 2 of 3 is not a fall of 33.3 points worth reading.
+    assert "&minus;33.3 points" not in indicators and "&minus;20.0 points" in indicators
+    assert indicators.count("too few to judge a change") == 5
     changed = html.split("<h2>2. What changed")[1].split("<h2>")[0]
-    assert "No longer met:</span> Level 2 cases reviewed at least every 12 weeks, 66.7% (was 100.0%)" in changed
+    assert ("No longer met:</span> Level 2 cases reviewed at least every 12 weeks, 66.7% (was "
+            "100.0%) (1 item in 2026-27-Q2, 3 now: too few to judge a change).") in changed
+    assert ("Largest moves: Disclosure recorded &minus;20.0 points (to 80.0%); Minutes and RMP in "
+            "10 working days &minus;10.0 points (to 90.0%).") in changed
     assert "14 exceptions this quarter, 2 in 2026-27-Q2." in changed
     # Row by row only in the appendix: the first exception row comes after its heading.
     assert html.index("<td>GRA-0105</td>") > html.index("<h2>Appendix: every exception</h2>")
@@ -426,7 +436,8 @@ def test_an_indicator_below_target_in_a_quarter_in_progress_shows_its_margin_and
     assert "<strong>Quarter in progress: 42 of 63 working days.</strong>" in html
     changed = html.split("<h2>2. What changed")[1].split("<h2>")[0]
     assert "No longer met" not in changed
-    assert ("Not met so far:</span> Level 2 cases reviewed at least every 12 weeks, 0.0% (was 100.0%); "
+    assert ("Not met so far:</span> Level 2 cases reviewed at least every 12 weeks, 0.0% (was 100.0%) "
+            "(1 item in 2026-27-Q2, 1 now: too few to judge a change); "
             "22 pending, margin 0: it still meets the target if none of them fails.") in changed
     indicators = html.split('<table id="indicators">')[1].split("</table>")[0]
     assert "Pending (margin)</th>" in indicators and '<td class="num">22 (0)</td>' in indicators
@@ -438,7 +449,8 @@ def test_an_indicator_below_target_in_a_quarter_in_progress_shows_its_margin_and
     l2 = next(i for i in pack.indicators if i["id"] == "l2-reviews")
     assert (l2["pending"], l2["margin"]) == (2, -1)
     changed = quarterly_html(pack, {}).split("<h2>2. What changed")[1].split("<h2>")[0]
-    assert ("No longer met:</span> Level 2 cases reviewed at least every 12 weeks, 0.0% (was 100.0%); "
+    assert ("No longer met:</span> Level 2 cases reviewed at least every 12 weeks, 0.0% (was 100.0%) "
+            "(1 item in 2026-27-Q2, 1 now: too few to judge a change); "
             "2 pending, margin &minus;1: below target even if every pending item is met.") in changed
 
 
@@ -491,3 +503,47 @@ def test_a_result_that_rounds_up_to_its_target_but_falls_short_is_explained(engi
     html = quarterly_html(dataclasses.replace(pack, indicators=[
         shy if i is l2 else i for i in pack.indicators]), names)
     assert (f"So {l2['title']} shows the target but falls just short of it.") in html
+
+
+# ------------------------------------------- issue 23.5: small numbers, and a list for the SOG
+
+
+def test_the_pack_ends_with_a_list_for_the_sog_built_from_the_data(engine):
+    pack = _grampian_pack(engine)
+    sog = pack.for_sog
+    # Each indicator not met, with its largest contributor (contributors(): the chair with
+    # most exceptions; the agency below target or missing most).
+    assert [(n["id"], n["top"]["key"] if n["top"] else None, n["spread"]) for n in sog["not_met"]] == [
+        ("l3-reviews", "g-chair-2", False), ("l2-reviews", "g-chair-1", False),
+        ("police-attendance", "g-chair-1", True), ("cbsw-attendance", "g-chair-2", False),
+        ("ra-written", "nhs-grampian", True), ("custody-initial-l3", "g-chair-2", False),
+        ("disclosure", "g-chair-1", True)]
+    assert (sog["exceptions"], sog["unrecorded"], sog["unrecorded_share"]) == (14, 10, 71)
+    assert sog["repeated"]["cases"] == 4
+    html = quarterly_html(pack, {"police": "Police Scotland"})
+    listed = html.split("<h2>7. For the SOG")[1].split("<section")[0]
+    assert ("Level 3 cases reviewed at least every 6 weeks</span>: 40.0% (2/5) against 95%, 3 "
+            "exceptions; largest contributor: Calum Chair (chair), all 3.") in listed
+    assert ("Level 2 cases reviewed at least every 12 weeks</span>: 66.7% (2/3: few items) against "
+            "95%, 1 exception; largest contributor: Ailsa Chair (chair), the only one.") in listed
+    assert "largest contributor: none larger than the others (2 agencies, one each)" in listed
+    assert "10 of 14 exceptions (71%) have no reason recorded" in listed
+    assert "4 cases were an exception more than once (12 exceptions between them)" in listed
+
+
+def test_a_change_over_few_items_is_not_read_as_a_trend():
+    # Q2: the one disclosure decision recorded; Q3: one of two. "-50.0 points" says nothing.
+    rec = records(individuals=[{"ref": "A"}], meetings=[
+        {"meeting_id": "M1", "ref": "A", "date": "2026-09-01", "disclosure_considered": "yes"},
+        {"meeting_id": "M2", "ref": "A", "date": "2026-10-05", "disclosure_considered": "yes"},
+        {"meeting_id": "M3", "ref": "A", "date": "2026-11-02", "disclosure_considered": "no"}])
+    pack = quarterly_pack(rec, parse_period("2026-27-Q3"), D("2027-01-31"))
+    before = pack.previous["indicators"]["disclosure"]
+    assert (before["points"], before["few"], before["now"]) == (-50.0, True, "no longer met")
+    html = quarterly_html(pack, {})
+    row = html.split("<td>Disclosure considered and decision recorded</td>")[1].split("</tr>")[0]
+    assert "too few to judge a change" in row and "points" not in row
+    assert "Largest moves" not in html and "-50.0" not in html and "&minus;50.0" not in html
+    # Minutes: the same three meetings, all on time: 100% then and now, but as few.
+    assert "Too few to judge a change (fewer than 5 items in 2026-27-Q2 or this quarter): " \
+        "Minutes and RMP in 10 working days, Disclosure recorded." in html

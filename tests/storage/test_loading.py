@@ -84,3 +84,22 @@ def test_deadline_frames_are_built_when_first_read_and_once_across_threads(regio
     part = restrict(c, area)
     assert part.meetings.equals(c.meetings[c.meetings["area"] == area])
     assert len(part.releases) <= len(c.releases)
+
+
+def test_a_level_1_case_in_the_community_while_in_custody_is_loaded_for_its_check(scenario, tmp_path):
+    """SPEC section 3: status_custody_mismatch is of any individual. A Level 1 case with no
+    meeting was left out of the pruned load (every answer loads with `since`), so the check
+    never saw it (issue 23.7)."""
+    from mappa_core.answers import status
+
+    engine = scenario(tmp_path, individuals=[
+        {"ref": "L1", "level": "1", "status": "community", "custody_from": "2026-10-20"},
+        {"ref": "L1-FINE", "level": "1", "status": "custody", "custody_from": "2026-10-20"},
+        {"ref": "L2", "level": "2", "level_from": "2026-09-01"}])
+    as_of = dt.date(2026, 11, 26)
+    pruned = load_records(engine, since=window_start(as_of, parse_period("2026-27-Q3").start))
+    assert "L1" in set(pruned.individuals["ref"])
+    rows = status(engine, as_of)["data_quality"]
+    assert rows == [{"check": "status_custody_mismatch", "ref": "L1",
+                     "detail": "status community but in custody since 2026-10-20 with no "
+                               "release date"}]

@@ -157,7 +157,7 @@ def test_minutes_date_recorded_by_button_survives_a_blank_reimport(slack, tmp_pa
     assert _import(slack.engine, blank, monkeypatch, capsys)[:2] == (0, 0)
     assert _cell(slack.engine, "meeting", key, "minutes_issued") is None
     _press(slack, CHAIR2, "minutes_issued", "minutes:G12",
-           "Minutes issued for meeting `G12` recorded on 2026-11-26")
+           "Minutes issued for `GRA-0105` (meeting G12): recorded on 2026-11-26")
     _check_kept_then_replaced(
         slack, tmp_path, monkeypatch, capsys, table="meeting", file="meetings.csv", key=key,
         column="minutes_issued", blank_export=blank, recorded=TODAY,

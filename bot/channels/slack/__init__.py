@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels import escalation, rendering
 from bot.channels.base import DeliveryError, Rendered, Transport
 from bot.channels.slack.paging import page_items
-from bot.channels.slack.blocks import render_blocks
+from bot.channels.slack.blocks import plain_pieces, render_blocks
 from bot.templates import mrkdwn_escape
 from mappa_core.rules.addresses import slack_user_problem
 from mappa_core.rules.kinds import ITEM_KINDS, Button
@@ -128,11 +128,15 @@ def render_slack(rows: list[dict], page: int = 1, states: States | None = None) 
     each item with what was done to it (`states`) when the message is drawn again."""
     rule = rendering.rule_of(rows)
     if rule == Rule.URGENT_ISSUE:
+        # The issue as typed (plain text: no formatting, no mention), one part of a long one.
         p = rows[0]["payload"]
+        part, parts = p.get("part", 1), p.get("parts", 1)
         blocks = render_blocks("slack/escalation.json.j2", raised_by=p["raised_by"], area=p["area"],
-                               at=p["at"], text=p["text"], issue_id=p["issue_id"],
-                               agencies=p["agencies"])
-        return Rendered(f"Urgent MAPPA issue #{p['issue_id']}", blocks)
+                               at=p["at"], pieces=plain_pieces(p["text"]), issue_id=p["issue_id"],
+                               part=part, parts=parts)
+        return Rendered(mrkdwn_escape(
+            f"Urgent MAPPA issue #{p['issue_id']} from {p['raised_by']} ({p['area']})"
+            + (f", part {part} of {parts}" if parts > 1 else "")), blocks)
     ctx = rendering.context(rows)
     if rule == "escalation":
         return _render_escalation(rows, ctx, page, states)
@@ -145,12 +149,11 @@ def render_slack(rows: list[dict], page: int = 1, states: States | None = None) 
         _with_state(s, found.get(s["block_id"])) for s in rendering.sections(
             rule, shown.items, escape=mrkdwn_escape, code="`", buttons=_buttons))]
     ref = f"{NOTICE_REF}{first_id}:{shown.page}" if first_id is not None else ""
-    # Whether any line is a data-quality check (the weekly summary's intro says so on
-    # every page, wherever they fall).
-    checks = any(r["payload"].get("check") for r in rows)
     blocks = render_blocks(f"slack/notice_{rule}.json.j2", sections=sections, nav=shown.nav,
-                           ref=ref, checks=checks, **ctx)
-    text = f"{blocks[0]['text']['text']}: {len(rows)} item(s)"
+                           ref=ref, **ctx)
+    # What a phone's lock screen shows: what the message holds, in words.
+    text = mrkdwn_escape(ctx["headline"]) if ctx.get("headline") else \
+        f"{blocks[0]['text']['text']}: {len(rows)} item(s)"
     return Rendered(text, blocks)
 
 

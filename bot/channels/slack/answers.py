@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import singledispatch
 
-from bot.channels.slack.blocks import render_blocks
+from bot.channels.slack.blocks import plain_pieces, render_blocks
 from bot.channels.slack.paging import page_items
 from bot.commands.answers import (
     CaseSummary,
@@ -27,10 +27,13 @@ from bot.commands.answers import (
     Status,
 )
 from bot.templates import mrkdwn_escape
+from mappa_core.rules.indicators import INDICATORS
 
 DUE_NAV = "page_due"  # the due list's Previous / Next buttons (listeners/actions/page_due.py)
 MAX_AREAS = 45  # sections of `status compare` in one message (Slack allows 50 blocks)
 COMMAND = "/mappa"  # how a person asks in Slack (`narrow` hints name it)
+# An indicator met, not met, or with nothing to count yet (as `/mappa status` shows it).
+MET_MARKS = {True: ":white_check_mark:", False: ":x:", None: ":heavy_minus_sign:"}
 MARKS = {Mark.DONE: ":white_check_mark:", Mark.SNOOZED: ":zzz:", Mark.NOTED: ":memo:",
          Mark.ACKNOWLEDGED: ":ok_hand:"}
 
@@ -88,6 +91,7 @@ def _status(status: Status) -> Reply:
             "target": ind.target, "margin": ind.margin, "pending": ind.pending,
             "breakdown_text": ", ".join(parts) if len(parts) > 1 else "",
             "counts_text": ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ind.counts),
+            "why": ind.why or "",
         })
     blocks = render_blocks("slack/status.json.j2", area_label=status.area_label,
                            period=status.period.to_dict(), as_of=status.as_of.isoformat(),
@@ -97,9 +101,17 @@ def _status(status: Status) -> Reply:
 
 @slack_reply.register
 def _comparison(compared: Comparison) -> Reply:
-    areas = [{"area": a.area, "level2": a.level2_cases, "level3": a.level3_cases,
-              "figures": ", ".join(f"{i} {_percent(p)}" for i, p in a.percents)}
-             for a in compared.areas[:MAX_AREAS]]
+    areas = []
+    for a in compared.areas[:MAX_AREAS]:
+        met = dict(a.met)
+        lines = [f"{MET_MARKS[met.get(i)]} {INDICATORS[i].short if i in INDICATORS else i}: "
+                 f"{'no items yet' if p is None else _percent(p)} against "
+                 f"{INDICATORS[i].target if i in INDICATORS else '-'}%"
+                 for i, p in a.percents]
+        areas.append({"area": a.area, "level2": a.level2_cases, "level3": a.level3_cases,
+                      "met": sum(1 for v in met.values() if v is True),
+                      "counted": sum(1 for v in met.values() if v is not None),
+                      "figures": "\n".join(lines)})
     blocks = render_blocks("slack/compare.json.j2", period=compared.period.to_dict(),
                            as_of=compared.as_of.isoformat(), areas=areas)
     return Reply(blocks, compared.text)
@@ -160,7 +172,8 @@ def _case(case: CaseSummary) -> Reply:
     ]
     view = {
         "ref": case.ref, "category": case.category, "level": case.level,
-        "status": case.status, "area": case.area, "chair_id": case.chair_id or "",
+        "status": case.status, "area": case.area,
+        "chair": case.chair_name or case.chair_id or "",
         "release_date": case.release_date.isoformat() if case.release_date else "",
         "release_level": "" if case.release_level is None else case.release_level,
         "mappa_end": case.mappa_end.isoformat() if case.mappa_end else "",
@@ -170,12 +183,16 @@ def _case(case: CaseSummary) -> Reply:
     return Reply(blocks, case.text)
 
 
+ESCALATE_AGENCIES = "escalate_agencies"  # listeners/actions/escalate_agencies.py
+ESCALATE_CHOOSE = "escalate_choose"      # the agencies menu beside its button
+
+
 @slack_reply.register
 def _escalated(raised: Escalated) -> Reply:
-    lines = [f":rotating_light: Raised as urgent issue #{raised.issue_id}."]
-    if raised.told:
-        lines.append("Told: " + ", ".join(raised.told) + ".")
-    if raised.not_reached:
-        lines.append(":warning: Not reached: " + "; ".join(raised.not_reached)
-                     + ". Please phone them and tell your MAPPA Co-ordinator.")
-    return message(" ".join(lines))
+    """Who was told, who was not, and a menu of the agencies with a button to e-mail the
+    issue to those chosen; or, when nothing was raised, why, and the text to copy (in
+    plain-text sections: shown exactly as typed)."""
+    blocks = render_blocks("slack/escalated.json.j2", raised=raised,
+                           pieces=plain_pieces(raised.issue_text),
+                           choose=ESCALATE_CHOOSE, send=ESCALATE_AGENCIES)
+    return Reply(blocks, raised.text)

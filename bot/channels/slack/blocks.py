@@ -4,7 +4,7 @@ so that long text is split or cut with a marker, never refused by Slack."""
 
 from __future__ import annotations
 
-from bot.channels.slack.limits import fit
+from bot.channels.slack.limits import MAX_SECTION_TEXT, fit, split_text
 from bot.templates import mrkdwn_escape, render_json
 
 
@@ -29,3 +29,10 @@ def render_blocks(name: str, **context):
     """Blocks (or a view) from the Slack template `name` (`slack/....json.j2`), escaped and
     fitted: what every Slack payload the product sends is made with."""
     return fit(slack_safe(render_json(name, **context)))
+
+
+def plain_pieces(text: str) -> list[str]:
+    """A person's text for plain-text sections, shown exactly as typed (no formatting, no
+    mention, no link): escaped, then cut into pieces a section holds (limits.split_text,
+    never inside an escape); none for no text."""
+    return split_text(mrkdwn_escape(text), MAX_SECTION_TEXT) if text else []

@@ -1,10 +1,10 @@
 """Slack's size limits, enforced in one place (issue 13.3).
 
 Slack refuses a whole message, modal or App Home (`invalid_blocks`) when one part is too
-long, so a person's long text must never reach it as it is: `/mappa escalate` allows 3,000
-characters, and the prefix and the escaping (`&` becomes `&amp;`) made a section of up to
-15,000. Every Slack payload the product renders passes `fit` (blocks.render_blocks
-calls it after escaping), which:
+long, so a person's long text must never reach it as it is: `/mappa escalate` takes any
+length (bot/commands/escalate sends a long issue in parts), and the escaping (`&` becomes
+`&amp;`) makes a section up to five times longer than what was typed. Every Slack payload
+the product renders passes `fit` (blocks.render_blocks calls it after escaping), which:
 
 - splits a section's text that is too long into consecutive sections, each cut at a line
   end or a space (never inside `&amp;`), a cut mid-line marked with an ellipsis and a

@@ -104,12 +104,15 @@ class EmailAddress:
 
 
 def agency_addresses(people: pd.DataFrame, agencies: pd.DataFrame) -> pd.DataFrame:
-    """(agency, address): each agency's own email address, then its agency contacts'
-    (people with the agency_contact role and an agency), without repeats."""
+    """(agency, address): the one address each agency is e-mailed at, so that it gets one
+    e-mail a day whatever addresses it has (its own and its contact person's both got the
+    same chaser): its own email address (agencies.csv) if it has one, else its first
+    agency contact's (people with the agency_contact role and that agency, by person id)."""
     ag = agencies[agencies["email"].notna() & (agencies["email"] != "")]
     p = with_roles(people)
     ac = p[has_role(p, AGENCY_CONTACT) & p["email"].notna()
-           & (p["email"] != "") & p["agency"].notna()]
-    return pd.concat([pd.DataFrame({"agency": ag["agency"], "address": ag["email"]}),
-                      pd.DataFrame({"agency": ac["agency"], "address": ac["email"]})]
-                     ).drop_duplicates()
+           & (p["email"] != "") & p["agency"].notna()].sort_values("person_id", kind="stable")
+    every = pd.concat([pd.DataFrame({"agency": ag["agency"], "address": ag["email"]}),
+                       pd.DataFrame({"agency": ac["agency"], "address": ac["email"]})],
+                      ignore_index=True)
+    return every.drop_duplicates("agency").reset_index(drop=True)

@@ -11,7 +11,7 @@ import hashlib
 import pandas as pd
 
 from ..calendar import calendar_for
-from ..indicators import Computed, compute_indicators, data_quality, restrict
+from ..indicators import Computed, IndicatorResult, compute_indicators, data_quality, restrict, why
 from ..periods import quarter_of, reporting_year, reporting_year_of
 from ..vocabulary import Rule, Stage, Urgency
 from .directory import (
@@ -26,12 +26,33 @@ def _previous_quarter(today: dt.date):
     return quarter_of(quarter_of(today).start - dt.timedelta(days=1))
 
 
+def _names(c: Computed, people: pd.DataFrame) -> tuple[dict, dict]:
+    """The agencies' and the people's names by id, for an indicator's `why`."""
+    agencies = c.records.agencies
+    agency_names = dict(zip(agencies["agency"], agencies["name"])) \
+        if {"agency", "name"} <= set(agencies.columns) else {}
+    people_names = dict(zip(people["person_id"], people["name"])) \
+        if {"person_id", "name"} <= set(people.columns) else {}
+    return agency_names, people_names
+
+
+def _figures(res: IndicatorResult, area: str, quarter: str, names: tuple[dict, dict]) -> dict:
+    """An indicator's figures as a notice carries them, with what drives it below target
+    (`why`: the agencies below target, or the chairs and reasons behind most misses)."""
+    return {"indicator": res.id, "title": res.title, "target": res.target,
+            "percent": res.percent, "numerator": res.numerator,
+            "denominator": res.denominator, "margin": res.margin, "pending": res.pending,
+            "met": res.met, "area": area, "quarter": quarter, "why": why(res, *names)}
+
+
 def plan_below_target(c: Computed, people: pd.DataFrame) -> pd.DataFrame:
-    """Once per indicator per quarter per area, the day it falls below target."""
+    """Once per indicator per quarter per area, the day it falls below target, with what
+    drives it there."""
     today = c.as_of
     quarter = quarter_of(today)
     areas = sorted(c.records.individuals["area"].unique())
     sog = sog_chairs_by_area(people, areas)
+    names = _names(c, people)
     out: list[Notice] = []
     for area in areas:
         area_chairs = sog[sog["area"] == area]
@@ -41,11 +62,7 @@ def plan_below_target(c: Computed, people: pd.DataFrame) -> pd.DataFrame:
             if res.met is not False:
                 continue
             urgency = Urgency.URGENT if res.indicator.urgent else Urgency.NORMAL
-            payload = {"indicator": res.id, "title": res.title,
-                       "target": res.target, "percent": res.percent,
-                       "numerator": res.numerator, "denominator": res.denominator,
-                       "margin": res.margin, "pending": res.pending, "area": area,
-                       "quarter": quarter.label}
+            payload = _figures(res, area, quarter.label, names)
             for chair in area_chairs.itertuples(index=False):
                 out.append(notice(Rule.BELOW_TARGET, chair, f"indicator:{res.id}:{area}:{quarter.label}",
                                   Stage.BELOW_TARGET, area, payload, quarter.label, today, urgency))
@@ -55,10 +72,11 @@ def plan_below_target(c: Computed, people: pd.DataFrame) -> pd.DataFrame:
 def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFrame,
                         to_key: dict | None = None) -> pd.DataFrame:
     """Monday's summary for each SOG chair and each co-ordinator: every indicator quarter
-    to date, its margin, and the change since a week ago. The co-ordinator's also lists the
-    data-quality rows of SPEC section 3 (they name cases: a private notice, never a
-    channel), then how many values recorded through the bot wait to be keyed into ViSOR
-    (`to_key`: area -> how many)."""
+    to date, its margin, the change since a week ago and, below target, what drives it.
+    The co-ordinator's also says how many values recorded through the bot wait to be keyed
+    into ViSOR (`to_key`: area -> how many), and the co-ordinator gets the data-quality rows
+    of SPEC section 3 as a message of their own, apart from the indicators (they name cases:
+    a private notice, never a channel)."""
     today = c_now.as_of
     quarter = quarter_of(today)
     before_q = quarter_of(c_week_ago.as_of)
@@ -66,6 +84,7 @@ def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFr
     sog = sog_chairs_by_area(people, areas)
     coords = coordinators(people)
     week = f"{today.isocalendar().year}-W{today.isocalendar().week:02d}"
+    names = _names(c_now, people)
     out: list[Notice] = []
     for area in areas:
         area_chairs = sog[sog["area"] == area]
@@ -81,22 +100,19 @@ def plan_weekly_summary(c_now: Computed, c_week_ago: Computed, people: pd.DataFr
         prev = {r.id: r.percent for r in compute_indicators(restrict(c_week_ago, area), quarter)} \
             if before_q == quarter else {}
         for res in now_results:
-            payload = {"indicator": res.id, "title": res.title, "target": res.target,
-                       "percent": res.percent, "numerator": res.numerator,
-                       "denominator": res.denominator, "margin": res.margin,
-                       "pending": res.pending, "met": res.met, "area": area,
-                       "quarter": quarter.label, "previous_percent": prev.get(res.id)}
+            payload = {**_figures(res, area, quarter.label, names),
+                       "previous_percent": prev.get(res.id)}
             for who in recipients.itertuples(index=False):
                 out.append(notice(Rule.WEEKLY, who, f"indicator:{res.id}:{area}", Stage.SUMMARY,
                                   area, payload, week, today))
-        # After the indicators, the co-ordinator's data-quality rows (they name cases).
+        # The co-ordinator's data-quality rows (they name cases), a message of their own.
         for dq in data_quality(area_c, quarter):
             payload = {**dq, "area": area, "quarter": quarter.label}
             # One case can fail a check more than once (two agencies' seniority at one
             # meeting): the detail's digest keeps each its own row.
             tag = hashlib.sha1(str(dq["detail"]).encode()).hexdigest()[:8]
             for who in area_coords.itertuples(index=False):
-                out.append(notice(Rule.WEEKLY, who, f"data_quality:{dq['check']}:{dq['ref']}:{tag}",
+                out.append(notice(Rule.DATA_QUALITY, who, f"data_quality:{dq['check']}:{dq['ref']}:{tag}",
                                   Stage.SUMMARY, area, payload, week, today))
         if (to_key or {}).get(area):
             payload = {"to_key": int(to_key[area]), "area": area, "quarter": quarter.label}

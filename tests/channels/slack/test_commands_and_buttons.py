@@ -166,8 +166,12 @@ def test_status_topic_and_period(slack):
 @pytest.mark.http
 def test_status_compare_sets_areas_side_by_side(slack):
     body = text_of(slack.command(STAFF, "status compare 2026-27-Q3"))
-    assert "MAPPA areas side by side" in body and "*Grampian* (Level 2 cases" in body
-    assert "l3-reviews 66.7%" in body and "GRA-0" not in body
+    assert "MAPPA areas side by side" in body and "GRA-0" not in body
+    # Indicators by name, each with its target and whether it is met (issue 23.7); before,
+    # "l3-reviews 66.7%, l2-reviews ...".
+    assert "*Grampian*: 2 of 9 indicators met (Level 2 cases 4, Level 3 cases 4)" in body
+    assert ":x: Level 3 reviews: 66.7% against 95%" in body
+    assert "l3-reviews" not in body
 
 
 @pytest.mark.http
@@ -186,7 +190,7 @@ def test_scr_list_and_update_from_slack(slack):
 
 @pytest.mark.http
 @pytest.mark.parametrize("text_", ["frobnicate", "status nonsense", "due many", "case", "case a b",
-                                   "escalate", "<script>", "status level2 2026-27 extra"])
+                                   "<script>", "status level2 2026-27 extra"])
 def test_unknown_or_malformed_commands_get_the_help_text(slack, text_):
     body = text_of(slack.command(STAFF, text_))
     assert "/mappa status [topic] [period]" in body
@@ -255,17 +259,23 @@ def test_unknown_case_gives_the_same_answer_as_a_forbidden_one(slack):
 
 
 @pytest.mark.http
-def test_escalate_reaches_the_sog_chair_and_named_agencies_at_once(slack):
+def test_escalate_reaches_the_sog_chair_at_once_and_only_the_agencies_chosen(slack):
     reply = slack.command(CHAIR1, "escalate Housing placement for em-provider tag failed <@U0>",
                           trigger_id="trig-esc-1")
     body = text_of(reply)
     assert "Raised as urgent issue #1" in body and "Kirsty SOG (Slack)" in body
-    assert "em-provider (email)" in body
     dm = slack.stand_in.wait_for("/api/chat.postMessage")[0]["body"]
     assert dm["channel"] == SOG
     assert "&lt;@U0&gt;" in json.dumps(dm["blocks"])  # user text cannot ping anyone
+    # em-provider is a word of the text, not a choice: nothing is e-mailed until chosen.
+    assert slack.smtp.messages == []
+    state = {"escalate:1": {"escalate_choose": {"type": "multi_static_select",
+                                                "selected_options": [{"value": "em-provider"}]}}}
+    r = slack.act(CHAIR1, "escalate_agencies", "1", state=state)
+    assert "e-mailed whole to Electronic Monitoring Scotland (ops@em.example)" in text_of(
+        slack.stand_in.wait_for(f"/response/{r}")[0]["body"])
     addresses = sorted(r for m in slack.smtp.messages for r in m.rcpt_tos)
-    assert addresses == ["lorna@em.example", "ops@em.example"]
+    assert addresses == ["ops@em.example"]  # one e-mail an agency
     mail = slack.smtp.messages[0].content.decode()
     assert "multipart/alternative" in mail and "text/html" in mail
     # The same request again (its trigger_id) raises nothing new.
@@ -273,7 +283,7 @@ def test_escalate_reaches_the_sog_chair_and_named_agencies_at_once(slack):
                           trigger_id="trig-esc-1")
     assert "Already done" in text_of(again)
     assert len(slack.stand_in.posts("/api/chat.postMessage")) == 1
-    assert len(slack.smtp.messages) == 2
+    assert len(slack.smtp.messages) == 1
 
 
 # ------------------------------------------------------------------ buttons
@@ -291,7 +301,7 @@ def test_minutes_and_rmp_buttons_record_today_once(slack):
     with slack.engine.begin() as conn:
         conn.execute(text("UPDATE meeting SET minutes_issued = NULL, rmp_ratified = NULL WHERE meeting_id = 'G12'"))
     r1 = slack.act(CHAIR2, "minutes_issued", "minutes:G12")
-    assert "Minutes issued for meeting `G12` recorded on 2026-11-26" in text_of(slack.stand_in.wait_for(f"/response/{r1}")[0]["body"])
+    assert "Minutes issued for `GRA-0105` (meeting G12): recorded on 2026-11-26" in text_of(slack.stand_in.wait_for(f"/response/{r1}")[0]["body"])
     r2 = slack.act(CHAIR2, "minutes_issued", "minutes:G12")  # a retry or a double click
     assert "already recorded on 2026-11-26; nothing changed" in text_of(slack.stand_in.wait_for(f"/response/{r2}")[0]["body"])
     r3 = slack.act(COORD, "rmp_ratified", "minutes:G12")

@@ -20,6 +20,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
+from mappa_core.rules.kinds import key_parts
+
 from tests.channels.slack import test_paging
 from tests.slack_harness import action_body, post, sign
 from tests.channels.slack.test_paging import CHAIRS, COORD, SOG, _message
@@ -81,7 +83,9 @@ def test_acknowledge_all_shown_refuses_an_urgent_item_and_says_to_acknowledge_it
     normal = escalated(bot, "normal")[:1]
     reply = bot.press(SOG, "ack_escalation_shown", value_of([urgent[0], *normal]))
     assert urgent[0] not in acks(bot)
-    assert "acknowledge it on its own" in reply["text"] and urgent[0][0] in reply["text"]
+    # Named as its escalation names it (its case or meeting), not by its key.
+    assert "acknowledge it on its own" in reply["text"] and urgent[0][0] not in reply["text"]
+    assert key_parts(urgent[0][0])[1] in reply["text"]
     assert normal[0] in acks(bot) and "Acknowledged 1 of 2" in reply["text"]
     assert last_audit(bot, "action:ack_escalation_shown").outcome == "partial"
     # On its own, the urgent item is acknowledged.
@@ -101,8 +105,10 @@ def test_acknowledge_all_shown_refuses_keys_never_escalated_to_the_presser_by_na
     reply = bot.press(SOG, "ack_escalation_shown", value_of([*real, *forged]))
     assert acks(bot) - before == set(real)
     assert f"Acknowledged 1 of {1 + len(forged)}" in reply["text"]
-    for key, _ in forged:
-        assert key in reply["text"]
+    # Each refused one named in words where it names anything known, else by its key.
+    for named in ("Level 3 cases reviewed at least every 6 weeks, Fife 2026Q3",
+                  "`indicator:made-up-nonsense`", f"Level 2 review for `{ref}`"):
+        assert named in reply["text"]
     assert reply["text"].count("not sent to you") == len(forged)
     row = last_audit(bot, "action:ack_escalation_shown")
     assert row.outcome == "partial"

@@ -140,18 +140,18 @@ def test_ids_with_colons_bars_spaces_and_accents_round_trip_through_the_buttons(
     assert len({b["value"] for b in rmp.values()}) == len(MEETINGS)
     # "RMP ratified" on T1:9 records T1:9, and nothing else.
     reply = odd.press(CHAIR, rmp["T1:9"])
-    assert "RMP ratified for meeting `T1:9` recorded on 2026-11-26" in reply
+    assert f"RMP ratified for `{REF}` (meeting T1:9): recorded on 2026-11-26" in reply
     meetings = _meetings(odd.engine)
     assert meetings["T1:9"]["rmp_ratified"] == TODAY
     assert [m for m, r in meetings.items() if r["rmp_ratified"]] == ["T1:9"]
     for meeting in ("M|2 é", "50%:x"):
-        assert f"meeting `{meeting}`" in odd.press(CHAIR, _by_meeting(buttons, "minutes_issued")[meeting])
+        assert f"(meeting {meeting})" in odd.press(CHAIR, _by_meeting(buttons, "minutes_issued")[meeting])
     assert {m for m, r in _meetings(odd.engine).items() if r["minutes_issued"]} == {"M|2 é", "50%:x"}
 
     # The written contribution of the odd agency, to T1:9 only.
     received = _by_meeting(buttons, "contribution_received")
     assert set(received) == {"T1", "T1:9"}
-    assert "from Odd housing for meeting `T1:9` recorded" in odd.press(CHAIR, received["T1:9"])
+    assert f"from Odd housing for `{REF}` (meeting T1:9): recorded" in odd.press(CHAIR, received["T1:9"])
     inv = SQLModel.metadata.tables["invitation"]
     with odd.engine.connect() as conn:
         assert dict(conn.execute(select(inv.c.meeting_id, inv.c.written_contribution)).all()) == {
@@ -159,7 +159,7 @@ def test_ids_with_colons_bars_spaces_and_accents_round_trip_through_the_buttons(
 
     # A snooze is stored under the same key the planner uses: the next digest leaves it out.
     snoozed = _by_meeting(buttons, "snooze_3wd", "Minutes")["T1:9"]
-    assert "Snoozed minutes and RMP, meeting T1:9" in odd.press(CHAIR, snoozed)
+    assert f"Snoozed Minutes and RMP for `{REF}` (meeting T1:9)" in odd.press(CHAIR, snoozed)
     snooze = SQLModel.metadata.tables["snooze"]
     with odd.engine.connect() as conn:
         assert conn.execute(select(snooze.c.item_key)).scalars().all() == [snoozed["value"]]

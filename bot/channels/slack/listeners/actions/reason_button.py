@@ -35,8 +35,10 @@ async def pressed(bot, body: dict, respond, client) -> None:
             return
         item = await bot.quick_work(actions.find_item, bot.context(), key)
         actions.check_may_act(caller, item)
+        agencies = await bot.quick_work(actions.form_agencies, bot.context(), item)
         view = render_blocks("slack/reason_modal.json.j2",
                              item_key=metadata_for(key, message_at(body)),
-                             item_label=item.label, reasons=actions.REASON_LABELS)
+                             item_label=item.label, reasons=actions.REASON_LABELS,
+                             agencies=agencies)
         await client.views_open(trigger_id=body.get("trigger_id"), view=view)
         await bot.audit(user_id, caller, turn.action, key, "ok")

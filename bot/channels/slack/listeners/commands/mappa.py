@@ -58,18 +58,23 @@ async def command(bot, body: dict, respond, client) -> None:
 
 
 async def _escalate(bot, caller: Caller, text: str, body: dict, client) -> Answer:
+    if not text.strip():
+        return escalate.ask()  # nothing written: what is the issue?
     now = dt.datetime.now(bot.settings.tz)
     request_key = body.get("trigger_id") or f"{body.get('user_id')}:{now:%Y-%m-%dT%H:%M}"
     esc = await bot.quick_work(
-        handlers.raise_urgent_issue, bot.context(), caller, text, request_key,
-        now.astimezone(dt.UTC),
-    )
+        escalate.record, bot.context(), caller, text, request_key, now.astimezone(dt.UTC))
+    return await escalate.escalate(bot.engine, bot.settings, esc, caller, text, now,
+                                   deliverer(bot, client))
+
+
+def deliverer(bot, client) -> escalate.Deliver:
+    """Deliver outbox groups now, Slack through this request's client."""
     slack = SlackTransport(client)
 
     async def deliver(groups: list[str], at: dt.datetime):
         return await bot.deliver(slack, at, groups=groups)
-
-    return await escalate.escalate(bot.engine, bot.settings, esc, caller, text, now, deliver)
+    return deliver
 
 
 def _audit_detail(cmd, text: str) -> str:

@@ -53,16 +53,18 @@ async def submitted(bot, body: dict, view: dict, client) -> dict | None:
     values = (view.get("state") or {}).get("values") or {}
     code = ((values.get("reason") or {}).get("code") or {}).get("selected_option") or {}
     text = ((values.get("note") or {}).get("text") or {}).get("value") or ""
+    agency = (((values.get("agency") or {}).get("agency") or {}).get("selected_option")
+              or {}).get("value")
     caller = await bot.caller(user_id)
     if caller is None:
         await bot.audit(user_id, None, ACTION, key, "denied:unknown-user")
         return {"response_action": "errors", "errors": {"reason": "You are not authorised."}}
     try:
         said = await bot.quick_work(actions.record_reason, bot.context(), caller, key,
-                                    code.get("value", ""), text)
+                                    code.get("value", ""), text, agency)
     except actions.ActionError as exc:
         await bot.audit(user_id, caller, ACTION, key, "refused")
-        return {"response_action": "errors", "errors": {"reason": str(exc)[:150]}}
+        return {"response_action": "errors", "errors": {exc.field: str(exc)[:150]}}
     await bot.audit(user_id, caller, ACTION, key, "ok")
     reply = slack_reply(said)
     try:
